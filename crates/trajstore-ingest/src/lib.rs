@@ -1,0 +1,31 @@
+//! Reading trajectory files into validated records, in bounded memory.
+//!
+//! * [`expand_inputs`] turns command-line arguments (files, directories, globs, `-`) into
+//!   a list of [`Input`]s, failing early on a path that does not exist.
+//! * [`read_input`] streams one input, decompressing gzip or zstd (detected from the
+//!   content), and hands every record or every error, with its place, to a callback.
+//!
+//! Layouts understood (per file, detected from the content):
+//! * JSON Lines: one trajectory per line ("format 1"), or a line holding
+//!   `{"trajectories": [...]}` ("format 2"); blank lines, CRLF ends and a UTF-8 BOM are fine.
+//! * A JSON array of trajectories, streamed element by element.
+//! * A single JSON object spread over several lines (a `.json` file).
+
+mod input;
+mod reader;
+
+pub use input::{expand_inputs, Input};
+pub use reader::{read_input, Item, ItemError, Location, Progress};
+
+/// Errors that stop reading one input (as opposed to one bad record).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: no such file or directory")]
+    NotFound { path: String },
+    #[error("{pattern}: the pattern matches no file")]
+    NoMatch { pattern: String },
+    #[error("{pattern}: invalid glob pattern: {message}")]
+    BadPattern { pattern: String, message: String },
+}

@@ -1,0 +1,17 @@
+//! The trajectory data model of trajstore.
+//!
+//! * [`Trajectory`]: one record of the native format, parsed and validated from JSON
+//!   without building a DOM of its (possibly megabytes of) steps.
+//! * [`Summary`]: the narrow view of a trajectory (no steps) that lists and queries return.
+//! * [`demo`]: a seeded generator of realistic RL data for the demo and the benchmarks.
+//!
+//! This crate does no I/O and knows nothing of storage.
+
+pub mod demo;
+mod summary;
+mod time;
+mod trajectory;
+
+pub use summary::{Summary, SUMMARY_FIELDS};
+pub use time::{format_timestamp, parse_timestamp};
+pub use trajectory::{RawObject, RecordError, Trajectory, KNOWN_FIELDS};

@@ -1,0 +1,648 @@
+//! One trajectory of the native format: parsing, validation and serialisation.
+//!
+//! Parsing never builds a `serde_json::Value` of the steps: the record is split into its
+//! top-level entries as raw JSON slices, the small known fields are decoded from their
+//! slices, and the steps are checked by a streaming probe and kept as the raw JSON text
+//! they arrived in. That keeps the import hot path close to the cost of one scan.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::time::{parse_timestamp, seconds_to_micros};
+
+/// Field names the model knows, in the order [`Trajectory::to_json`] writes them.
+/// `messages` is read as a synonym of `steps` and written as `steps`.
+pub const KNOWN_FIELDS: &[&str] = &[
+    "trajectory_id",
+    "data_id",
+    "agent_name",
+    "training_id",
+    "epoch_id",
+    "iteration_id",
+    "sample_id",
+    "task",
+    "termination_reason",
+    "reward",
+    "toolcall_reward",
+    "res_reward",
+    "is_success",
+    "step_count",
+    "exec_time",
+    "is_bookmarked",
+    "tags",
+    "notes",
+    "metadata",
+    "source",
+    "created_at",
+    "updated_at",
+    "steps",
+];
+
+/// Why one record was rejected, with the field at fault where there is one
+/// (`steps[3].role`, `reward`); `None` for a record that is not JSON at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RecordError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl RecordError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        RecordError { field: Some(field.into()), message: message.into() }
+    }
+    pub fn whole(message: impl Into<String>) -> Self {
+        RecordError { field: None, message: message.into() }
+    }
+}
+
+/// A trajectory as trajstore stores it: the known scalar fields typed, the bulky or free
+/// parts (`steps`, `task`, `metadata`, unknown fields) as JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    pub trajectory_id: String,
+    pub data_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub training_id: Option<String>,
+    pub epoch_id: Option<i64>,
+    pub iteration_id: Option<i64>,
+    pub sample_id: Option<i64>,
+    /// `task.question` (or `task` itself when it is a string), copied out of `task` so
+    /// that lists and filters never read the task object.
+    pub question: Option<String>,
+    /// The `task` value as JSON text, when present.
+    pub task_json: Option<String>,
+    /// The steps as a JSON array text (`[]` when the record had none).
+    pub steps_json: String,
+    pub termination_reason: Option<String>,
+    pub reward: Option<f64>,
+    pub toolcall_reward: Option<f64>,
+    pub res_reward: Option<f64>,
+    pub is_success: Option<bool>,
+    pub step_count: i64,
+    pub exec_time: Option<f64>,
+    pub is_bookmarked: bool,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    /// The `metadata` object as JSON text, when present.
+    pub metadata_json: Option<String>,
+    pub source: Option<String>,
+    /// Microseconds since the Unix epoch.
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    /// The fields this model does not know, as a JSON object text in input order, so that
+    /// nothing a user sent is dropped.
+    pub extra_json: Option<String>,
+}
+
+/// A JSON object split into its top-level entries, each value left as raw JSON.
+pub struct RawObject<'a> {
+    pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawObject<'a> {
+    /// Splits `bytes` (one JSON object) into entries. Fails on malformed JSON, invalid
+    /// UTF-8 inside strings, or a value that is not an object.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
+        serde_json::from_slice::<RawObject<'a>>(bytes).map_err(|e| RecordError::whole(format!("invalid JSON: {e}")))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(24);
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key.0, value));
+                }
+                Ok(RawObject { entries })
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A map key borrowed from the input when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// serde_json appends " at line L column C" to messages; inside a record that position
+/// is relative to a slice and only confuses, so it is cut.
+fn clean(e: serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn string_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    serde_json::from_str::<String>(raw.get())
+        .map(Some)
+        .map_err(|_| RecordError::new(field, format!("expected a string, found {}", kind(raw))))
+}
+
+/// Ids of tasks and runs are often integers in the wild; they are stored as their decimal text.
+fn id_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
+        return Ok(Some(s));
+    }
+    if let Ok(i) = serde_json::from_str::<i64>(raw.get()) {
+        return Ok(Some(i.to_string()));
+    }
+    Err(RecordError::new(field, format!("expected a string or an integer, found {}", kind(raw))))
+}
+
+fn int_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    if let Ok(i) = serde_json::from_str::<i64>(raw.get()) {
+        return Ok(Some(i));
+    }
+    // 3.0 is an integer written by a tool that only knows floats.
+    if let Ok(f) = serde_json::from_str::<f64>(raw.get()) {
+        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+            return Ok(Some(f as i64));
+        }
+    }
+    Err(RecordError::new(field, format!("expected an integer, found {}", kind(raw))))
+}
+
+fn float_field(field: &str, raw: &RawValue) -> Result<Option<f64>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    match serde_json::from_str::<f64>(raw.get()) {
+        Ok(f) if f.is_finite() => Ok(Some(f)),
+        Ok(_) => Err(RecordError::new(field, "number out of range")),
+        Err(_) => Err(RecordError::new(field, format!("expected a number, found {}", kind(raw)))),
+    }
+}
+
+fn bool_field(field: &str, raw: &RawValue) -> Result<Option<bool>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    serde_json::from_str::<bool>(raw.get())
+        .map(Some)
+        .map_err(|_| RecordError::new(field, format!("expected true or false, found {}", kind(raw))))
+}
+
+fn timestamp_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    let parsed = if let Ok(secs) = serde_json::from_str::<f64>(raw.get()) {
+        seconds_to_micros(secs)
+    } else if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
+        parse_timestamp(&s)
+    } else {
+        None
+    };
+    parsed.map(Some).ok_or_else(|| {
+        RecordError::new(field, format!("expected epoch seconds or an RFC 3339 date, found {}", raw.get().chars().take(40).collect::<String>()))
+    })
+}
+
+fn object_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    if raw.get().starts_with('{') {
+        Ok(Some(raw.get().to_string()))
+    } else {
+        Err(RecordError::new(field, format!("expected an object, found {}", kind(raw))))
+    }
+}
+
+/// The JSON kind of a raw value, for error messages.
+fn kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't') | Some(b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// What one step must look like: an object with a string `role`; `content` a string,
+/// null or a list of blocks; `tool_calls` a list; `reward` a number.
+/// The fields are never read: deserialising them is the check.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct StepProbe<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(default)]
+    content: Option<ContentProbe>,
+    #[serde(default)]
+    tool_calls: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    reward: Option<f64>,
+}
+
+/// Accepts a string, null or an array (of anything), and nothing else.
+struct ContentProbe;
+
+impl<'de> Deserialize<'de> for ContentProbe {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ContentProbe;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, null or a list of content blocks")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ContentProbe, E> {
+                Ok(ContentProbe)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ContentProbe, E> {
+                Ok(ContentProbe)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentProbe, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ContentProbe)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Checks every step in one pass over the array and counts them; the error names the step.
+fn probe_steps(field: &str, raw: &RawValue) -> Result<i64, RecordError> {
+    struct Steps<'f> {
+        field: &'f str,
+    }
+    impl<'de, 'f> DeserializeSeed<'de> for Steps<'f> {
+        type Value = Result<i64, RecordError>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de, 'f> Visitor<'de> for Steps<'f> {
+        type Value = Result<i64, RecordError>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of steps")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut n = 0i64;
+            loop {
+                let raw: Option<&'de RawValue> = seq.next_element()?;
+                let Some(raw) = raw else { break };
+                let step_field = format!("{}[{n}]", self.field);
+                if !raw.get().starts_with('{') {
+                    return Ok(Err(RecordError::new(step_field, format!("expected a message object, found {}", kind(raw)))));
+                }
+                if let Err(e) = serde_json::from_str::<StepProbe>(raw.get()) {
+                    return Ok(Err(RecordError::new(step_field, clean(e))));
+                }
+                n += 1;
+            }
+            Ok(Ok(n))
+        }
+    }
+    let mut d = serde_json::Deserializer::from_str(raw.get());
+    match (Steps { field }).deserialize(&mut d) {
+        Ok(result) => result,
+        Err(_) => Err(RecordError::new(field, format!("expected a list of messages, found {}", kind(raw)))),
+    }
+}
+
+impl Trajectory {
+    /// Parses and validates one native record from its JSON bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::from_object(&RawObject::parse(bytes)?)
+    }
+
+    /// Validates one record already split into entries.
+    pub fn from_object(obj: &RawObject<'_>) -> Result<Self, RecordError> {
+        let mut t = Trajectory {
+            trajectory_id: String::new(),
+            data_id: None,
+            agent_name: None,
+            training_id: None,
+            epoch_id: None,
+            iteration_id: None,
+            sample_id: None,
+            question: None,
+            task_json: None,
+            steps_json: String::from("[]"),
+            termination_reason: None,
+            reward: None,
+            toolcall_reward: None,
+            res_reward: None,
+            is_success: None,
+            step_count: 0,
+            exec_time: None,
+            is_bookmarked: false,
+            tags: Vec::new(),
+            notes: None,
+            metadata_json: None,
+            source: None,
+            created_at: None,
+            updated_at: None,
+            extra_json: None,
+        };
+        let mut id: Option<String> = None;
+        let mut step_count: Option<i64> = None;
+        let mut steps_seen: Option<&str> = None;
+        let mut derived_steps = 0i64;
+        let mut extra = String::new();
+        for (i, (key, raw)) in obj.entries.iter().enumerate() {
+            if obj.entries[..i].iter().any(|(k, _)| k == key) {
+                return Err(RecordError::new(key.as_ref(), "field appears twice in the record"));
+            }
+            let key = key.as_ref();
+            match key {
+                "trajectory_id" => {
+                    id = string_field(key, raw)?;
+                }
+                "data_id" => t.data_id = id_field(key, raw)?,
+                "training_id" => t.training_id = id_field(key, raw)?,
+                "agent_name" => t.agent_name = string_field(key, raw)?,
+                "epoch_id" => t.epoch_id = int_field(key, raw)?,
+                "iteration_id" => t.iteration_id = int_field(key, raw)?,
+                "sample_id" => t.sample_id = int_field(key, raw)?,
+                "task" => {
+                    if is_null(raw) {
+                        continue;
+                    }
+                    match raw.get().as_bytes()[0] {
+                        b'{' => {
+                            let task = RawObject::parse(raw.get().as_bytes())?;
+                            if let Some(q) = task.get("question") {
+                                t.question = string_field("task.question", q)?;
+                            }
+                        }
+                        b'"' => t.question = string_field(key, raw)?,
+                        _ => return Err(RecordError::new(key, format!("expected an object or a string, found {}", kind(raw)))),
+                    }
+                    t.task_json = Some(raw.get().to_string());
+                }
+                "steps" | "messages" => {
+                    if let Some(other) = steps_seen {
+                        return Err(RecordError::new(key, format!("both `{other}` and `{key}` are given; `messages` is a synonym of `steps`")));
+                    }
+                    steps_seen = Some(if key == "steps" { "steps" } else { "messages" });
+                    if is_null(raw) {
+                        continue;
+                    }
+                    derived_steps = probe_steps(key, raw)?;
+                    t.steps_json = raw.get().to_string();
+                }
+                "termination_reason" => t.termination_reason = string_field(key, raw)?,
+                "reward" => t.reward = float_field(key, raw)?,
+                "toolcall_reward" => t.toolcall_reward = float_field(key, raw)?,
+                "res_reward" => t.res_reward = float_field(key, raw)?,
+                "is_success" => t.is_success = bool_field(key, raw)?,
+                "step_count" => {
+                    step_count = int_field(key, raw)?;
+                    if step_count.is_some_and(|n| n < 0) {
+                        return Err(RecordError::new(key, "must not be negative"));
+                    }
+                }
+                "exec_time" => t.exec_time = float_field(key, raw)?,
+                "is_bookmarked" => t.is_bookmarked = bool_field(key, raw)?.unwrap_or(false),
+                "tags" => {
+                    if !is_null(raw) {
+                        t.tags = serde_json::from_str::<Vec<String>>(raw.get())
+                            .map_err(|_| RecordError::new(key, "expected a list of strings"))?;
+                    }
+                }
+                "notes" => t.notes = string_field(key, raw)?,
+                "metadata" => t.metadata_json = object_field(key, raw)?,
+                "source" => t.source = string_field(key, raw)?,
+                "created_at" => t.created_at = timestamp_field(key, raw)?,
+                "updated_at" => t.updated_at = timestamp_field(key, raw)?,
+                _ => {
+                    extra.push(if extra.is_empty() { '{' } else { ',' });
+                    extra.push_str(&serde_json::to_string(key).expect("a str serialises"));
+                    extra.push(':');
+                    extra.push_str(raw.get());
+                }
+            }
+        }
+        t.trajectory_id = match id {
+            Some(id) if !id.trim().is_empty() => id,
+            Some(_) => return Err(RecordError::new("trajectory_id", "must not be empty")),
+            None => return Err(RecordError::new("trajectory_id", "missing (a unique string id is required)")),
+        };
+        t.step_count = step_count.unwrap_or(derived_steps);
+        if !extra.is_empty() {
+            extra.push('}');
+            t.extra_json = Some(extra);
+        }
+        Ok(t)
+    }
+
+    /// The record as one JSON object: the known fields in [`KNOWN_FIELDS`] order (absent
+    /// ones left out), then the unknown fields as they arrived.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(self.steps_json.len() + 512);
+        let mut w = ObjectWriter::new(&mut out);
+        w.str("trajectory_id", Some(&self.trajectory_id));
+        w.str("data_id", self.data_id.as_deref());
+        w.str("agent_name", self.agent_name.as_deref());
+        w.str("training_id", self.training_id.as_deref());
+        w.num("epoch_id", self.epoch_id);
+        w.num("iteration_id", self.iteration_id);
+        w.num("sample_id", self.sample_id);
+        w.raw("task", self.task_json.as_deref());
+        w.str("termination_reason", self.termination_reason.as_deref());
+        w.float("reward", self.reward);
+        w.float("toolcall_reward", self.toolcall_reward);
+        w.float("res_reward", self.res_reward);
+        w.raw("is_success", self.is_success.map(|b| if b { "true" } else { "false" }));
+        w.num("step_count", Some(self.step_count));
+        w.float("exec_time", self.exec_time);
+        w.raw("is_bookmarked", Some(if self.is_bookmarked { "true" } else { "false" }));
+        w.raw("tags", Some(&serde_json::to_string(&self.tags).expect("strings serialise")));
+        w.str("notes", self.notes.as_deref());
+        w.raw("metadata", self.metadata_json.as_deref());
+        w.str("source", self.source.as_deref());
+        w.str("created_at", self.created_at.map(crate::format_timestamp).as_deref());
+        w.str("updated_at", self.updated_at.map(crate::format_timestamp).as_deref());
+        w.raw("steps", Some(&self.steps_json));
+        if let Some(extra) = &self.extra_json {
+            let inner = &extra[1..extra.len() - 1];
+            if !inner.trim().is_empty() {
+                w.out.push(',');
+                w.out.push_str(inner);
+            }
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// Writes `"key":value` pairs of one JSON object, skipping absent values.
+struct ObjectWriter<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        ObjectWriter { out, first: true }
+    }
+    fn raw(&mut self, key: &str, value: Option<&str>) {
+        let Some(value) = value else { return };
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+        self.out.push_str(value);
+    }
+    fn str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.raw(key, Some(&serde_json::to_string(v).expect("a str serialises")));
+        }
+    }
+    fn num(&mut self, key: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            self.raw(key, Some(&v.to_string()));
+        }
+    }
+    fn float(&mut self, key: &str, value: Option<f64>) {
+        if let Some(v) = value {
+            // serde_json prints the shortest text that parses back to the same f64.
+            self.raw(key, Some(&serde_json::to_string(&v).expect("finite floats serialise")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Trajectory, RecordError> {
+        Trajectory::from_json(s.as_bytes())
+    }
+
+    #[test]
+    fn parses_a_full_record_and_keeps_unknown_fields() {
+        let t = parse(r#"{"trajectory_id":"t1","data_id":7,"task":{"question":"What is 2+2?","answer":"4"},
+            "messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","name":"calc","arguments":"{}"}]},{"role":"tool","content":[{"type":"text","text":"4"}],"reward":0.5}],
+            "reward":1,"is_success":true,"tags":["a","b"],"metadata":{"k":"v"},"created_at":1700000000,"custom":{"x":[1,2]}}"#)
+        .unwrap();
+        assert_eq!(t.trajectory_id, "t1");
+        assert_eq!(t.data_id.as_deref(), Some("7"));
+        assert_eq!(t.question.as_deref(), Some("What is 2+2?"));
+        assert_eq!(t.step_count, 3);
+        assert_eq!(t.reward, Some(1.0));
+        assert_eq!(t.is_success, Some(true));
+        assert_eq!(t.tags, vec!["a", "b"]);
+        assert_eq!(t.created_at, Some(1_700_000_000_000_000));
+        assert_eq!(t.extra_json.as_deref(), Some(r#"{"custom":{"x":[1,2]}}"#));
+        let back: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+        assert_eq!(back["custom"]["x"][1], 2);
+        assert_eq!(back["steps"][2]["reward"], 0.5);
+        assert!(back.get("messages").is_none());
+        // The written record parses back to the same trajectory.
+        assert_eq!(parse(&t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(r#"{"data_id":"x"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trajectory_id"));
+        let e = parse(r#"{"trajectory_id":"x","reward":"high"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("reward"));
+        assert!(e.message.contains("expected a number"), "{e}");
+        let e = parse(r#"{"trajectory_id":"x","steps":[{"role":"user"},{"content":"no role"}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps[1]"));
+        assert!(e.message.contains("role"), "{e}");
+        let e = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","content":5}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps[0]"));
+        let e = parse(r#"{"trajectory_id":"x","steps":{}}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps"));
+        let e = parse(r#"{"trajectory_id":"x","epoch_id":1.5}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("epoch_id"));
+        let e = parse(r#"{"trajectory_id":"x","tags":["a",1]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("tags"));
+        let e = parse(r#"{"trajectory_id":"x","steps":[],"messages":[]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("messages"));
+        let e = parse(r#"{"trajectory_id":"x","reward":1,"reward":2}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("reward"));
+        let e = parse(r#"[1,2]"#).unwrap_err();
+        assert_eq!(e.field, None);
+        let e = parse(r#"{"trajectory_id":"x""#).unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{e}");
+        let e = parse(r#"{"trajectory_id":"  "}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trajectory_id"));
+    }
+
+    #[test]
+    fn explicit_step_count_wins_and_integral_floats_are_integers() {
+        let t = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","content":"a"}],"step_count":5,"epoch_id":2.0}"#).unwrap();
+        assert_eq!(t.step_count, 5);
+        assert_eq!(t.epoch_id, Some(2));
+    }
+
+    #[test]
+    fn escaped_keys_and_invalid_utf8() {
+        let t = parse(r#"{"trajectory_id":"x","we\"ird":1}"#).unwrap();
+        assert_eq!(t.extra_json.as_deref(), Some(r#"{"we\"ird":1}"#));
+        let mut bytes = br#"{"trajectory_id":"x","notes":""#.to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(br#""}"#);
+        assert!(Trajectory::from_json(&bytes).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! The query language shared by the CLI, the HTTP API and the web UI.
+//!
+//! * [`FilterSet`]: the filter names of the old system (`reward_min`, `training_id`,
+//!   `metadata.KEY`, ...) parsed into typed filters and rendered as a SQL predicate in
+//!   which every user string is escaped (quotes doubled, LIKE's `%`, `_` and `\` escaped).
+//! * [`ListRequest`]: sort (from a fixed list of columns), order, page, page size and
+//!   keyset cursors.
+//! * [`VersionedCache`]: a bounded cache whose keys include the dataset version, so a
+//!   write by any process makes old entries unreachable: no invalidation calls.
+
+mod cache;
+mod filter;
+mod request;
+pub mod sql;
+
+pub use cache::{CacheStats, VersionedCache};
+pub use filter::{metadata_entries, Cmp, Filter, FilterSet, FILTER_NAMES};
+pub use request::{Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
+
+/// A bad query parameter: which one, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{parameter}: {message}")]
+pub struct QueryError {
+    pub parameter: String,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn new(parameter: impl Into<String>, message: impl Into<String>) -> Self {
+        QueryError { parameter: parameter.into(), message: message.into() }
+    }
+}
