@@ -1,1 +1,461 @@
-pub fn _x() {}
+//! trajstore's storage: two Lance tables behind a small async API.
+//!
+//! This is the only crate that uses `lancedb`. It takes filters as SQL predicates already
+//! rendered (and escaped) by `trajstore-query`, and sort columns from its fixed list.
+//!
+//! Guarantees:
+//! * De-duplication by `trajectory_id` is done by Lance itself (`merge_insert` keyed on the
+//!   id, insert-if-absent): two imports running at once cannot store a record twice.
+//! * A write is one Lance commit of the `summaries` table; payloads are written before
+//!   and only become reachable through that commit. After a crash the store opens at its
+//!   last committed version with whole records only.
+//! * Updates of bookmark, tags and notes rewrite only the narrow summary row, never steps.
+//! * Every read re-checks the latest version (`read_consistency_interval(0)`), so writes
+//!   by other processes are seen at once.
+
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{RecordBatch, RecordBatchIterator};
+use futures::TryStreamExt;
+use lancedb::index::scalar::{BTreeIndexBuilder, BitmapIndexBuilder, LabelListIndexBuilder};
+use lancedb::index::Index;
+use lancedb::query::{ColumnOrdering, ExecutableQuery, QueryBase, Select};
+use lancedb::table::OptimizeAction;
+use lancedb::{Connection, Table};
+use trajstore_model::{Summary, Trajectory};
+use trajstore_query::sql::string_literal;
+
+pub use schema::{Columns, SUMMARY_COLUMNS};
+use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_from_batch, summaries_schema, PAYLOADS, SUMMARIES};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Lance(#[from] lancedb::Error),
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("the store holds data it cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How an insert treats ids that may already be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertMode {
+    /// Skip ids already stored (or stored concurrently by another writer).
+    Deduplicate,
+    /// Append without looking: only safe when the caller knows every id is new and no
+    /// other writer runs (a fresh store filled by one import). A repeated id is then
+    /// stored twice.
+    AppendUnchecked,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    pub inserted: u64,
+    /// Ids already stored, or repeated inside the batch.
+    pub skipped: u64,
+}
+
+/// A change to the mutable fields of one trajectory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Patch {
+    pub is_bookmarked: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    /// `Some(None)` clears the notes.
+    pub notes: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OptimizeReport {
+    pub indexes_created: Vec<String>,
+    pub fragments_removed: u64,
+    pub fragments_added: u64,
+    pub orphan_payloads_removed: u64,
+    pub old_versions_removed: u64,
+}
+
+/// Where a store lives: a local directory or an object-store URI (`s3://bucket/path`).
+#[derive(Clone)]
+pub struct Store {
+    uri: String,
+    summaries: Table,
+    payloads: Table,
+    write_seq: Arc<AtomicU64>,
+}
+
+async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
+    match conn.open_table(name).execute().await {
+        Ok(t) => Ok(t),
+        Err(lancedb::Error::TableNotFound { .. }) => match conn.create_empty_table(name, schema).execute().await {
+            Ok(t) => Ok(t),
+            // Another process created it between our two calls.
+            Err(lancedb::Error::TableAlreadyExists { .. }) => Ok(conn.open_table(name).execute().await?),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn id_filter(id: &str) -> String {
+    format!("trajectory_id = {}", string_literal(id))
+}
+
+fn ids_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    format!("trajectory_id IN ({})", ids.map(string_literal).collect::<Vec<_>>().join(","))
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens the store at `uri`, creating its tables if they do not exist yet.
+    pub async fn open(uri: &str) -> Result<Self> {
+        let conn = lancedb::connect(uri).read_consistency_interval(Duration::ZERO).execute().await?;
+        let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
+        let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
+        // Write ids only need to differ between writers: time and pid make that so.
+        let seed = (now_micros() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((std::process::id() as u64) << 40);
+        Ok(Store { uri: uri.to_string(), summaries, payloads, write_seq: Arc::new(AtomicU64::new(seed >> 2)) })
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The dataset version: it changes with every committed write, from any process.
+    pub async fn version(&self) -> Result<u64> {
+        Ok(self.summaries.version().await?)
+    }
+
+    /// Which of `ids` are stored.
+    pub async fn existing_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(4096) {
+            let batches: Vec<RecordBatch> = self
+                .summaries
+                .query()
+                .only_if(ids_filter(chunk.iter().copied()))
+                .select(Select::columns(&["trajectory_id"]))
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
+            for b in &batches {
+                let col = Columns::new(b).str("trajectory_id")?;
+                found.extend((0..b.num_rows()).map(|i| col.value(i).to_string()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores a batch of trajectories as one commit.
+    pub async fn insert(&self, mut rows: Vec<Trajectory>, mode: InsertMode) -> Result<InsertOutcome> {
+        let given = rows.len() as u64;
+        let mut seen = HashSet::with_capacity(rows.len());
+        rows.retain(|r| seen.insert(r.trajectory_id.clone()));
+        if mode == InsertMode::Deduplicate && self.summaries.count_rows(None).await? > 0 {
+            // Not needed for correctness (merge_insert de-duplicates), but it keeps
+            // payloads of records that are already stored from being written at all.
+            let ids: Vec<&str> = rows.iter().map(|r| r.trajectory_id.as_str()).collect();
+            let existing = self.existing_ids(&ids).await?;
+            rows.retain(|r| !existing.contains(&r.trajectory_id));
+        }
+        if rows.is_empty() {
+            return Ok(InsertOutcome { inserted: 0, skipped: given });
+        }
+        let write_id = (self.write_seq.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
+        let now = now_micros();
+        let payloads = payloads_batch(&rows, write_id)?;
+        let summaries = summaries_batch(&rows, write_id, now)?;
+        drop(rows);
+        self.payloads.add(payloads).execute().await?;
+        let inserted = match mode {
+            InsertMode::AppendUnchecked => {
+                let n = summaries.num_rows() as u64;
+                self.summaries.add(summaries).execute().await?;
+                n
+            }
+            InsertMode::Deduplicate => {
+                let schema = summaries.schema();
+                let reader = RecordBatchIterator::new(vec![Ok(summaries)], schema);
+                let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
+                merge.when_not_matched_insert_all();
+                merge.execute(Box::new(reader)).await?.num_inserted_rows
+            }
+        };
+        Ok(InsertOutcome { inserted, skipped: given - inserted })
+    }
+
+    /// One full trajectory, or `None`.
+    pub async fn get(&self, id: &str) -> Result<Option<Trajectory>> {
+        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
+        cols.push("write_id");
+        let batches: Vec<RecordBatch> =
+            self.summaries.query().only_if(id_filter(id)).select(Select::columns(&cols)).limit(1).execute().await?.try_collect().await?;
+        let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+        let write_id = Columns::new(&batch).i64("write_id")?.value(0);
+        let mut payloads = self.payloads_for(&[(id.to_string(), write_id)]).await?;
+        let payload = payloads.remove(&(id.to_string(), write_id)).ok_or_else(|| StoreError::Corrupt(format!("the steps of {id} are missing")))?;
+        Ok(Some(assemble(&batch, 0, payload)?))
+    }
+
+    /// Payloads (task, steps, extra) by (trajectory_id, write_id).
+    async fn payloads_for(&self, keys: &[(String, i64)]) -> Result<HashMap<(String, i64), Payload>> {
+        let mut out = HashMap::with_capacity(keys.len());
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let wanted: HashSet<&(String, i64)> = keys.iter().collect();
+        let filter = ids_filter(keys.iter().map(|(id, _)| id.as_str()));
+        let mut stream = self.payloads.query().only_if(filter).execute().await?;
+        while let Some(b) = stream.try_next().await? {
+            let c = Columns::new(&b);
+            let (id, wid, task, steps, extra) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("task")?, c.large_str("steps")?, c.large_str("extra")?);
+            for i in 0..b.num_rows() {
+                let key = (id.value(i).to_string(), wid.value(i));
+                if wanted.contains(&key) {
+                    let payload = Payload {
+                        task: arrow_array::Array::is_valid(task, i).then(|| task.value(i).to_string()),
+                        steps: steps.value(i).to_string(),
+                        extra: arrow_array::Array::is_valid(extra, i).then(|| extra.value(i).to_string()),
+                    };
+                    out.insert(key, payload);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of summary rows in a total order: `sort` (nulls last), then id ascending.
+    pub async fn list(&self, filter: Option<String>, sort: &str, descending: bool, offset: u64, limit: u64) -> Result<Vec<Summary>> {
+        let sort_col = sort.to_string();
+        let mut ordering = vec![if descending { ColumnOrdering::desc_nulls_last(sort_col) } else { ColumnOrdering::asc_nulls_last(sort_col) }];
+        if sort != "trajectory_id" {
+            ordering.push(ColumnOrdering::asc_nulls_last("trajectory_id".to_string()));
+        }
+        let mut q = self.summaries.query().select(Select::columns(SUMMARY_COLUMNS)).order_by(Some(ordering)).limit(limit as usize);
+        if offset > 0 {
+            q = q.offset(offset as usize);
+        }
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        let mut rows = Vec::with_capacity(limit as usize);
+        for b in &batches {
+            rows.extend(summaries_from_batch(b)?);
+        }
+        Ok(rows)
+    }
+
+    /// The exact number of rows that match.
+    pub async fn count(&self, filter: Option<String>) -> Result<u64> {
+        Ok(self.summaries.count_rows(filter).await? as u64)
+    }
+
+    /// The named summary columns of every matching row, streamed in batches (for
+    /// statistics and exports; never reads steps).
+    pub async fn scan(&self, filter: Option<String>, columns: &[&str]) -> Result<impl futures::Stream<Item = Result<RecordBatch>>> {
+        let mut q = self.summaries.query().select(Select::columns(columns));
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        Ok(q.execute().await?.map_err(StoreError::from))
+    }
+
+    /// Streams whole trajectories that match, `chunk` at a time, in bounded memory.
+    pub async fn for_each_trajectory(&self, filter: Option<String>, chunk: usize, mut f: impl FnMut(Trajectory) -> Result<()>) -> Result<u64> {
+        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
+        cols.push("write_id");
+        let mut q = self.summaries.query().select(Select::columns(&cols));
+        if let Some(filter) = filter {
+            q = q.only_if(filter);
+        }
+        let mut stream = q.execute().await?;
+        let mut n = 0;
+        while let Some(batch) = stream.try_next().await? {
+            for start in (0..batch.num_rows()).step_by(chunk.max(1)) {
+                let part = batch.slice(start, chunk.min(batch.num_rows() - start));
+                let c = Columns::new(&part);
+                let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
+                let keys: Vec<(String, i64)> = (0..part.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i))).collect();
+                let mut payloads = self.payloads_for(&keys).await?;
+                for (i, key) in keys.iter().enumerate() {
+                    let payload = payloads.remove(key).ok_or_else(|| StoreError::Corrupt(format!("the steps of {} are missing", key.0)))?;
+                    f(assemble(&part, i, payload)?)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Changes bookmark, tags or notes of one trajectory in one commit, rewriting only
+    /// its summary row. Returns the new summary, or `None` when the id is not stored.
+    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<Summary>> {
+        let mut update = self.summaries.update().only_if(id_filter(id)).column("updated_at", now_micros().to_string());
+        if let Some(b) = patch.is_bookmarked {
+            update = update.column("is_bookmarked", b.to_string());
+        }
+        if let Some(tags) = &patch.tags {
+            let items: Vec<String> = tags.iter().map(|t| string_literal(t)).collect();
+            // An empty make_array() has no element type, hence the cast.
+            update = update.column("tags", format!("arrow_cast(make_array({}), 'List(Utf8)')", items.join(",")));
+        }
+        if let Some(notes) = &patch.notes {
+            update = update.column("notes", notes.as_deref().map_or_else(|| "CAST(NULL AS string)".to_string(), string_literal));
+        }
+        let result = update.execute().await?;
+        if result.rows_updated == 0 {
+            return Ok(None);
+        }
+        Ok(self.list(Some(id_filter(id)), "trajectory_id", false, 0, 1).await?.into_iter().next())
+    }
+
+    /// Deletes one trajectory. The summary delete is the commit point; its payload is
+    /// removed right after (or by `optimize`, if this process dies in between).
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        let deleted = self.summaries.delete(id_filter(id).as_str()).await?.num_deleted_rows;
+        if deleted > 0 {
+            self.payloads.delete(id_filter(id).as_str()).await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    /// Creates the scalar indexes that are missing (once the table has rows).
+    pub async fn ensure_indexes(&self) -> Result<Vec<String>> {
+        let mut created = Vec::new();
+        if self.summaries.count_rows(None).await? == 0 {
+            return Ok(created);
+        }
+        let wanted: Vec<(&Table, &str, fn() -> Index)> = vec![
+            (&self.summaries, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "data_id", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "training_id", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "created_at", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "reward", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "epoch_id", || Index::BTree(BTreeIndexBuilder::default())),
+            (&self.summaries, "termination_reason", || Index::Bitmap(BitmapIndexBuilder::default())),
+            (&self.summaries, "agent_name", || Index::Bitmap(BitmapIndexBuilder::default())),
+            (&self.summaries, "is_bookmarked", || Index::Bitmap(BitmapIndexBuilder::default())),
+            (&self.summaries, "tags", || Index::LabelList(LabelListIndexBuilder::default())),
+            (&self.summaries, "metadata_kv", || Index::LabelList(LabelListIndexBuilder::default())),
+            (&self.payloads, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
+        ];
+        let mut existing: HashMap<String, HashSet<String>> = HashMap::new();
+        for table in [&self.summaries, &self.payloads] {
+            let cols = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
+            existing.insert(table.name().to_string(), cols);
+        }
+        for (table, column, index) in wanted {
+            if existing[table.name()].contains(column) {
+                continue;
+            }
+            table.create_index(&[column], index()).execute().await?;
+            created.push(format!("{}.{column}", table.name()));
+        }
+        Ok(created)
+    }
+
+    /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
+    /// summary references, and prunes versions older than `keep_versions_for`.
+    pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
+        let mut report = OptimizeReport { indexes_created: self.ensure_indexes().await?, ..Default::default() };
+        report.orphan_payloads_removed = self.remove_orphan_payloads().await?;
+        for table in [&self.summaries, &self.payloads] {
+            let stats = table.optimize(OptimizeAction::All).await?;
+            if let Some(c) = stats.compaction {
+                report.fragments_removed += c.fragments_removed as u64;
+                report.fragments_added += c.fragments_added as u64;
+            }
+            let pruned = table.optimize(OptimizeAction::Prune { older_than: Some(chrono_duration(keep_versions_for)), delete_unverified: Some(false), error_if_tagged_old_versions: Some(false) }).await?;
+            if let Some(p) = pruned.prune {
+                report.old_versions_removed += p.old_versions;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Payload rows whose (id, write_id) no summary holds: left by an import that died
+    /// between its two writes, by the loser of a concurrent import, or by a delete.
+    async fn remove_orphan_payloads(&self) -> Result<u64> {
+        let mut live: HashSet<(String, i64)> = HashSet::new();
+        let mut s = self.scan(None, &["trajectory_id", "write_id"]).await?;
+        while let Some(b) = s.try_next().await? {
+            let c = Columns::new(&b);
+            let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
+            live.extend((0..b.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i))));
+        }
+        let mut orphans: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut p = self.payloads.query().select(Select::columns(&["trajectory_id", "write_id"])).execute().await?;
+        while let Some(b) = p.try_next().await? {
+            let c = Columns::new(&b);
+            let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
+            for i in 0..b.num_rows() {
+                let key = (ids.value(i).to_string(), wids.value(i));
+                if !live.contains(&key) {
+                    orphans.entry(key.1).or_default().push(key.0);
+                }
+            }
+        }
+        let mut removed = 0;
+        for (write_id, ids) in orphans {
+            for chunk in ids.chunks(1000) {
+                let pred = format!("write_id = {write_id} AND {}", ids_filter(chunk.iter().map(String::as_str)));
+                removed += self.payloads.delete(pred.as_str()).await?.num_deleted_rows;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn chrono_duration(d: Duration) -> lancedb::table::Duration {
+    lancedb::table::Duration::from_std(d).unwrap_or(lancedb::table::Duration::MAX)
+}
+
+struct Payload {
+    task: Option<String>,
+    steps: String,
+    extra: Option<String>,
+}
+
+/// A whole trajectory from row `i` of a summary batch and its payload.
+fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajectory> {
+    use schema::{opt_bool, opt_f64, opt_i64, opt_str, string_list};
+    let c = Columns::new(batch);
+    Ok(Trajectory {
+        trajectory_id: c.str("trajectory_id")?.value(i).to_string(),
+        data_id: opt_str(c.str("data_id")?, i),
+        agent_name: opt_str(c.str("agent_name")?, i),
+        training_id: opt_str(c.str("training_id")?, i),
+        epoch_id: opt_i64(c.i64("epoch_id")?, i),
+        iteration_id: opt_i64(c.i64("iteration_id")?, i),
+        sample_id: opt_i64(c.i64("sample_id")?, i),
+        question: opt_str(c.str("question")?, i),
+        task_json: payload.task,
+        steps_json: payload.steps,
+        termination_reason: opt_str(c.str("termination_reason")?, i),
+        reward: opt_f64(c.f64("reward")?, i),
+        toolcall_reward: opt_f64(c.f64("toolcall_reward")?, i),
+        res_reward: opt_f64(c.f64("res_reward")?, i),
+        is_success: opt_bool(c.bool("is_success")?, i),
+        step_count: c.i64("step_count")?.value(i),
+        exec_time: opt_f64(c.f64("exec_time")?, i),
+        is_bookmarked: c.bool("is_bookmarked")?.value(i),
+        tags: string_list(c.list("tags")?, i),
+        notes: opt_str(c.str("notes")?, i),
+        metadata_json: opt_str(c.str("metadata")?, i),
+        source: opt_str(c.str("source")?, i),
+        created_at: opt_i64(c.i64("created_at")?, i),
+        updated_at: opt_i64(c.i64("updated_at")?, i),
+        extra_json: payload.extra,
+    })
+}

@@ -1,0 +1,88 @@
+//! The store against real Lance tables in a temporary directory.
+
+use trajstore_model::Trajectory;
+use trajstore_query::FilterSet;
+use trajstore_store::{InsertMode, Patch, Store};
+
+fn traj(json: &str) -> Trajectory {
+    Trajectory::from_json(json.as_bytes()).unwrap()
+}
+
+fn sample() -> Vec<Trajectory> {
+    vec![
+        traj(r#"{"trajectory_id":"a","data_id":"task-1","training_id":"run-1","epoch_id":0,"task":{"question":"50% of It's"},"reward":1.0,"tags":["x"],"metadata":{"model":"m1","t":0.5},"steps":[{"role":"user","content":"hi"}],"extra_field":[1]}"#),
+        traj(r#"{"trajectory_id":"b","data_id":"task_1","training_id":"run-2","epoch_id":1,"task":{"question":"other"},"reward":0.5,"tags":["y","x"],"termination_reason":"timeout"}"#),
+        traj(r#"{"trajectory_id":"c","data_id":"task-2","training_id":"run-1","epoch_id":2,"termination_reason":"success"}"#),
+    ]
+}
+
+async fn ids(store: &Store, pairs: &[(&str, &str)]) -> Vec<String> {
+    let f = FilterSet::parse(pairs.iter().copied()).unwrap();
+    let rows = store.list(f.to_sql(), "trajectory_id", false, 0, 100).await.unwrap();
+    let n = store.count(f.to_sql()).await.unwrap();
+    assert_eq!(n as usize, rows.len(), "count agrees with rows for {pairs:?}");
+    rows.into_iter().map(|r| r.trajectory_id).collect()
+}
+
+#[tokio::test]
+async fn insert_dedupe_get_filter_update_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    let out = store.insert(sample(), InsertMode::Deduplicate).await.unwrap();
+    assert_eq!((out.inserted, out.skipped), (3, 0));
+    let again = store.insert(sample(), InsertMode::Deduplicate).await.unwrap();
+    assert_eq!((again.inserted, again.skipped), (0, 3));
+    assert_eq!(store.count(None).await.unwrap(), 3);
+
+    let a = store.get("a").await.unwrap().unwrap();
+    let original = &sample()[0];
+    assert_eq!(a.steps_json, original.steps_json);
+    assert_eq!(a.extra_json, original.extra_json);
+    assert_eq!(a.task_json, original.task_json);
+    assert!(store.get("zzz").await.unwrap().is_none());
+
+    assert_eq!(ids(&store, &[("data_id", "task-*")]).await, ["a", "c"]);
+    assert_eq!(ids(&store, &[("data_id", "task_1")]).await, ["b"], "_ is literal");
+    assert_eq!(ids(&store, &[("question", "50% OF IT'S")]).await, ["a"]);
+    assert_eq!(ids(&store, &[("question", "0%_")]).await, Vec::<String>::new());
+    assert_eq!(ids(&store, &[("termination_reason", "timeout,success,nope")]).await, ["b", "c"]);
+    assert_eq!(ids(&store, &[("tags", "y")]).await, ["b"]);
+    assert_eq!(ids(&store, &[("tags", "x")]).await, ["a", "b"]);
+    assert_eq!(ids(&store, &[("metadata.model", "m1")]).await, ["a"]);
+    assert_eq!(ids(&store, &[("metadata.t", "0.50")]).await, ["a"]);
+    assert_eq!(ids(&store, &[("reward_min", "0.6")]).await, ["a"]);
+    assert_eq!(ids(&store, &[("epoch_id_min", "1"), ("training_id", "run-*")]).await, ["b", "c"]);
+
+    // Sort nulls last both ways, ties broken by id.
+    let desc: Vec<_> = store.list(None, "reward", true, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
+    assert_eq!(desc, ["a", "b", "c"]);
+    let asc: Vec<_> = store.list(None, "reward", false, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
+    assert_eq!(asc, ["b", "a", "c"]);
+
+    let v0 = store.version().await.unwrap();
+    let patched = store.update("a", &Patch { is_bookmarked: Some(true), tags: Some(vec!["it's".into()]), notes: Some(Some("n'1".into())) }).await.unwrap().unwrap();
+    assert!(patched.is_bookmarked);
+    assert_eq!(patched.tags, ["it's"]);
+    assert_eq!(patched.notes.as_deref(), Some("n'1"));
+    assert!(store.version().await.unwrap() > v0);
+    let cleared = store.update("a", &Patch { tags: Some(vec![]), notes: Some(None), ..Default::default() }).await.unwrap().unwrap();
+    assert!(cleared.tags.is_empty() && cleared.notes.is_none() && cleared.is_bookmarked);
+    assert!(store.update("nope", &Patch { is_bookmarked: Some(true), ..Default::default() }).await.unwrap().is_none());
+    // The steps survive an update untouched.
+    assert_eq!(store.get("a").await.unwrap().unwrap().steps_json, original.steps_json);
+
+    assert!(store.delete("b").await.unwrap());
+    assert!(!store.delete("b").await.unwrap());
+    assert_eq!(store.count(None).await.unwrap(), 2);
+
+    let report = store.optimize(std::time::Duration::from_secs(0)).await.unwrap();
+    assert!(!report.indexes_created.is_empty());
+    assert_eq!(ids(&store, &[("tags", "it's,x")]).await, Vec::<String>::new(), "a's tags were cleared and b deleted");
+    assert_eq!(ids(&store, &[("data_id", "task-*")]).await, ["a", "c"], "indexes give the same answers");
+
+    // A second handle sees writes made through the first at once.
+    let other = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    store.insert(vec![traj(r#"{"trajectory_id":"d"}"#)], InsertMode::Deduplicate).await.unwrap();
+    assert_eq!(other.count(None).await.unwrap(), 3);
+    assert!(other.get("d").await.unwrap().is_some());
+}
