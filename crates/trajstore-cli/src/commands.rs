@@ -1,0 +1,195 @@
+//! One function per subcommand; each only translates arguments and prints results.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use trajstore::{expand_inputs, Error, ExportFormat, FilterSet, ImportOptions, ImportProgress, ListRequest, Result, Trajstore};
+
+use crate::output::{self, print_json, EXIT_PARTIAL};
+use crate::{Cli, Command, FilterArgs};
+
+/// `NAME=VALUE` strings as pairs; the error names the flag.
+fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
+    args.filters
+        .iter()
+        .map(|f| {
+            f.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| Error::invalid("--filter", format!("expected NAME=VALUE, got {f:?}")))
+        })
+        .collect()
+}
+
+fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
+    let pairs = filter_pairs(args)?;
+    Ok(FilterSet::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
+}
+
+pub async fn run(cli: Cli) -> Result<i32> {
+    let json = cli.json;
+    match cli.command {
+        Command::Import { paths, format, strict, skip_duplicate_check, no_optimize } => {
+            if !matches!(format.as_str(), "auto" | "native") {
+                return Err(Error::invalid("--format", format!("unknown format {format:?}; known: auto, native")));
+            }
+            let inputs = expand_inputs(&paths)?;
+            let store = Trajstore::open(&cli.db).await?;
+            let opts = ImportOptions { strict, skip_duplicate_check, optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after }, ..Default::default() };
+            let report = import_with_progress(&store, inputs, opts, json).await?;
+            if json {
+                print_json(&report);
+            } else {
+                eprintln!("imported {} · skipped {} (already stored) · failed {} · {:.2} s", report.imported, report.skipped, report.failed, report.seconds);
+                for e in &report.errors {
+                    let place = match (e.line, e.index) {
+                        (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
+                        (Some(l), None) => format!("{}:{l}", e.file),
+                        (None, Some(i)) => format!("{}[{i}]", e.file),
+                        (None, None) => e.file.clone(),
+                    };
+                    eprintln!("  {place}: {}{}", e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
+                }
+                if report.failed as usize > report.errors.len() {
+                    eprintln!("  … and {} more errors", report.failed as usize - report.errors.len());
+                }
+            }
+            Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
+        }
+        Command::Query { filters, sort, order, page, page_size, cursor } => {
+            let mut pairs = filter_pairs(&filters)?;
+            pairs.extend([("sort".into(), sort), ("order".into(), order), ("page".into(), page.to_string()), ("page_size".into(), page_size.to_string())]);
+            if let Some(c) = cursor {
+                pairs.push(("cursor".into(), c));
+            }
+            let req = ListRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            let store = Trajstore::open(&cli.db).await?;
+            let page = store.list(&req).await?;
+            if json {
+                print_json(&*page);
+            } else {
+                output::print_rows(&page.data);
+                eprintln!("{} of {} · page {} · sorted by {} {:?}", page.data.len(), page.total, page.page.map_or("(cursor)".into(), |p| p.to_string()), req.sort.column(), req.order);
+                if let Some(c) = &page.next_cursor {
+                    eprintln!("next: --cursor {c}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Show { id } => {
+            let store = Trajstore::open(&cli.db).await?;
+            let record = store.get(&id).await?.to_json();
+            if json {
+                println!("{record}");
+            } else {
+                let value: serde_json::Value = serde_json::from_str(&record).map_err(|e| Error::Internal(e.to_string()))?;
+                output::print_trajectory(&value);
+            }
+            Ok(0)
+        }
+        Command::Export { out, format, filters } => {
+            let filters = parse_filters(&filters)?;
+            let format = match format {
+                Some(f) => ExportFormat::parse(&f).map_err(|_| Error::invalid("--format", format!("expected jsonl or parquet, got {f:?}")))?,
+                None => ExportFormat::from_path(&out),
+            };
+            let store = Trajstore::open(&cli.db).await?;
+            if out.as_os_str() == "-" {
+                if json {
+                    return Err(Error::invalid("--json", "cannot be combined with export to stdout"));
+                }
+                store.export_to_writer(&filters, format, std::io::stdout()).await?;
+                return Ok(0);
+            }
+            let n = store.export_to_path(&filters, format, &out).await?;
+            if json {
+                print_json(&serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}));
+            } else {
+                eprintln!("exported {n} trajectories to {}", out.display());
+            }
+            Ok(0)
+        }
+        Command::Optimize => {
+            let store = Trajstore::open(&cli.db).await?;
+            let r = store.optimize().await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "indexes_created": r.indexes_created, "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
+                    "orphan_payloads_removed": r.orphan_payloads_removed, "old_versions_removed": r.old_versions_removed,
+                }));
+            } else {
+                eprintln!(
+                    "optimized: {} fragments compacted into {}, {} indexes created, {} unreachable payloads and {} old versions removed",
+                    r.fragments_removed, r.fragments_added, r.indexes_created.len(), r.orphan_payloads_removed, r.old_versions_removed
+                );
+            }
+            Ok(0)
+        }
+        Command::Demo { trajectories, seed } => {
+            let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
+            let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
+            let path = dir.path().join("demo.jsonl");
+            {
+                use std::io::Write;
+                let file = std::fs::File::create(&path).map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+                let mut w = std::io::BufWriter::new(file);
+                for line in cfg.lines() {
+                    writeln!(w, "{line}").map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+                }
+                w.flush().map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+            }
+            let store = Trajstore::open(&cli.db).await?;
+            let report = import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json).await?;
+            if json {
+                print_json(&serde_json::json!({"db": cli.db, "generated": cfg.total(), "import": report}));
+            } else {
+                eprintln!("demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}", cfg.total(), cfg.runs, cfg.epochs, cfg.prompts, cfg.samples_per_prompt, cli.db);
+                eprintln!("imported {} · skipped {} · {:.2} s", report.imported, report.skipped, report.seconds);
+                eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", cli.db);
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Runs an import with an indicatif progress bar by bytes on a terminal.
+async fn import_with_progress(store: &Trajstore, inputs: Vec<trajstore::Input>, opts: ImportOptions, json: bool) -> Result<trajstore::ImportReport> {
+    let progress = Arc::new(ImportProgress::default());
+    let show = !json && std::io::stderr().is_terminal();
+    let cancel = opts.cancel.clone();
+    // Ctrl-C: finish the batch being written, then stop.
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+    let bar = show.then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let ticker = bar.clone().map(|bar| {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            loop {
+                bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
+                bar.set_position(progress.read.bytes_read.load(Ordering::Relaxed));
+                let records = progress.read.records.load(Ordering::Relaxed);
+                bar.set_message(format!("{records} records ({:.0}/s)", records as f64 / started.elapsed().as_secs_f64().max(0.001)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let result = store.import(inputs, opts, progress.clone()).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
+}

@@ -1,0 +1,104 @@
+//! `trajstore`: the command line. Parses arguments, calls the library, prints.
+//! With `--json` every command prints exactly one JSON document on stdout (an error
+//! too, as `{"error": {...}}`); everything else goes to stderr.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "trajstore", version, about = "Store, query and explore LLM-agent trajectories")]
+struct Cli {
+    /// The store: a directory (created when missing) or an object-store URI.
+    #[arg(long, global = true, env = "TRAJSTORE_DB", default_value = "./trajstore-data")]
+    db: String,
+    /// Print exactly one JSON document on stdout and nothing else.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct FilterArgs {
+    /// A filter NAME=VALUE (repeatable; all must hold), e.g. reward_min=0.5,
+    /// training_id=run-*, termination_reason=error,timeout, metadata.model=qwen.
+    #[arg(long = "filter", short = 'f', value_name = "NAME=VALUE")]
+    pub filters: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import trajectory files (JSONL, JSON, .gz, .zst; directories, globs, - for stdin).
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        /// Input format: auto or native.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Import nothing if any record is bad.
+        #[arg(long)]
+        strict: bool,
+        /// Do not look for ids already stored: only for a fresh store and one import of
+        /// unique ids (a repeated id is stored twice).
+        #[arg(long)]
+        skip_duplicate_check: bool,
+        /// Do not optimize the store after a large import.
+        #[arg(long)]
+        no_optimize: bool,
+    },
+    /// List trajectories: filtered, sorted over the whole set, paged.
+    Query {
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// Sort column (trajectory_id, reward, created_at, step_count, ...).
+        #[arg(long, default_value = "created_at")]
+        sort: String,
+        #[arg(long, default_value = "desc")]
+        order: String,
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        #[arg(long, default_value_t = 20)]
+        page_size: u64,
+        /// Continue after the page that returned this next_cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one trajectory with its steps.
+    Show { id: String },
+    /// Export every matching trajectory (JSONL or Parquet, chosen by --format or the extension).
+    Export {
+        /// Output file, or - for stdout.
+        out: PathBuf,
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Compact the store, update its indexes and prune old versions.
+    Optimize,
+    /// Generate realistic demo data and import it.
+    Demo {
+        /// How many trajectories to generate.
+        #[arg(long, default_value_t = 2400)]
+        trajectories: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => output::report_error(&e, json),
+    };
+    // Lance may keep background tasks; leave without waiting for them.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

@@ -1,0 +1,89 @@
+//! Printing: JSON documents, tables, and the one mapping of library errors to messages
+//! and exit codes.
+
+use serde::Serialize;
+use trajstore::{Error, Summary};
+
+/// Exit codes: 0 success; 1 failure (storage, I/O); 2 invalid arguments or input;
+/// 3 some records of an import were rejected (the rest were stored); 4 not found.
+pub const EXIT_PARTIAL: i32 = 3;
+
+pub fn exit_code(e: &Error) -> i32 {
+    match e {
+        Error::InvalidParameter { .. } | Error::Input(_) => 2,
+        Error::NotFound { .. } => 4,
+        Error::Store(_) | Error::Io { .. } | Error::Internal(_) => 1,
+    }
+}
+
+pub fn report_error(e: &Error, json: bool) -> i32 {
+    if json {
+        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string(), "parameter": e.parameter()}});
+        println!("{body}");
+    } else {
+        eprintln!("error: {e}");
+    }
+    exit_code(e)
+}
+
+pub fn print_json<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string(value).expect("our documents serialise"));
+}
+
+fn cell(s: &str, width: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(width).collect();
+    if s.chars().count() > width {
+        out.pop();
+        out.push('…');
+    }
+    format!("{out:<width$}")
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+pub fn print_rows(rows: &[Summary]) {
+    println!("{} {} {} {} {} {} {}", cell("TRAJECTORY", 28), cell("RUN", 10), cell("EP", 4), cell("REASON", 14), cell("REWARD", 7), cell("STEPS", 5), "QUESTION");
+    for r in rows {
+        println!(
+            "{} {} {} {} {} {} {}",
+            cell(&r.trajectory_id, 28),
+            cell(r.training_id.as_deref().unwrap_or("-"), 10),
+            cell(&r.epoch_id.map_or("-".into(), |e| e.to_string()), 4),
+            cell(r.termination_reason.as_deref().unwrap_or("-"), 14),
+            cell(&num(r.reward), 7),
+            cell(&r.step_count.to_string(), 5),
+            cell(r.question.as_deref().unwrap_or(""), 60),
+        );
+    }
+}
+
+/// A readable rendering of one trajectory: its fields, then each step.
+pub fn print_trajectory(record: &serde_json::Value) {
+    let Some(obj) = record.as_object() else { return };
+    for (k, v) in obj {
+        if k != "steps" {
+            println!("{k:>20}: {}", if let Some(s) = v.as_str() { s.to_string() } else { v.to_string() });
+        }
+    }
+    let steps = obj.get("steps").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+    for (i, step) in steps.iter().enumerate() {
+        let role = step.get("role").and_then(|r| r.as_str()).unwrap_or("?");
+        println!("\n── step {i} · {role} {}", step.get("reward").map(|r| format!("· reward {r}")).unwrap_or_default());
+        match step.get("content") {
+            Some(serde_json::Value::String(s)) => println!("{s}"),
+            Some(serde_json::Value::Null) | None => {}
+            Some(other) => println!("{}", serde_json::to_string_pretty(other).unwrap_or_default()),
+        }
+        for call in step.get("tool_calls").and_then(|c| c.as_array()).into_iter().flatten() {
+            let name = call.get("name").or_else(|| call.pointer("/function/name")).and_then(|n| n.as_str()).unwrap_or("?");
+            let args = call.get("arguments").or_else(|| call.pointer("/function/arguments")).cloned().unwrap_or_default();
+            let args = match &args {
+                serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s).map(|v| serde_json::to_string_pretty(&v).unwrap_or_default()).unwrap_or_else(|_| s.clone()),
+                v => serde_json::to_string_pretty(v).unwrap_or_default(),
+            };
+            println!("→ {name}({args})");
+        }
+    }
+}

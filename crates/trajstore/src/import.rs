@@ -1,0 +1,223 @@
+//! Streaming import: one thread reads and parses, the async writer stores batches.
+//!
+//! Memory stays bounded whatever the input size: the parser hands over batches of at
+//! most `batch_rows` records or `batch_bytes` bytes through a channel of two slots, so
+//! at most about four batches exist at once.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use trajstore_ingest::{read_input, Input, Item, ItemError, Progress};
+use trajstore_model::Trajectory;
+use trajstore_store::InsertMode;
+
+use crate::{Error, Result, Trajstore};
+
+/// At most this many errors are listed in a report; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Import nothing when any record is bad (the inputs are read twice).
+    pub strict: bool,
+    /// Skip the de-duplication check: only for a fresh store filled by a single import
+    /// whose ids are known to be unique (a repeated id would then be stored twice).
+    pub skip_duplicate_check: bool,
+    pub batch_rows: usize,
+    pub batch_bytes: usize,
+    /// Run `optimize` afterwards when at least this many records were imported.
+    pub optimize_after: Option<u64>,
+    /// Set to stop: the batch being written is finished, nothing is half-written.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            strict: false,
+            skip_duplicate_check: false,
+            batch_rows: 4096,
+            batch_bytes: 64 << 20,
+            optimize_after: Some(20_000),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Live counters of a running import (for progress bars and the HTTP task status).
+#[derive(Debug, Default)]
+pub struct ImportProgress {
+    pub read: Arc<Progress>,
+    pub bytes_total: AtomicU64,
+    pub imported: AtomicU64,
+    pub skipped: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportErrorEntry {
+    pub file: String,
+    pub line: Option<u64>,
+    pub index: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl From<ItemError> for ImportErrorEntry {
+    fn from(e: ItemError) -> Self {
+        ImportErrorEntry { file: e.location.file.to_string(), line: e.location.line, index: e.location.index, field: e.field, message: e.message }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// The first [`MAX_LISTED_ERRORS`] errors; `failed` counts all of them.
+    pub errors: Vec<ImportErrorEntry>,
+    pub seconds: f64,
+    /// True when the import was stopped before the end of its inputs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+}
+
+struct Batch {
+    rows: Vec<Trajectory>,
+}
+
+/// What the parser thread found besides records.
+#[derive(Default)]
+struct ParseOutcome {
+    failed: u64,
+    errors: Vec<ImportErrorEntry>,
+}
+
+impl ParseOutcome {
+    fn record(&mut self, e: ItemError) {
+        self.failed += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(e.into());
+        }
+    }
+}
+
+/// Reads every input; sends batches to `tx` when given (else only validates).
+fn parse_inputs(inputs: &[Input], opts: &ImportOptions, progress: &ImportProgress, tx: Option<tokio::sync::mpsc::Sender<Batch>>) -> Result<ParseOutcome> {
+    let mut outcome = ParseOutcome::default();
+    let mut rows = Vec::with_capacity(opts.batch_rows);
+    let mut bytes = 0usize;
+    let mut receiver_gone = false;
+    for input in inputs {
+        read_input(input, &progress.read, &mut |item| {
+            if opts.cancel.load(Ordering::Relaxed) || receiver_gone {
+                return false;
+            }
+            match item {
+                Item::Record(_, t) => {
+                    if let Some(tx) = &tx {
+                        bytes += t.steps_json.len() + 256;
+                        rows.push(t);
+                        if rows.len() >= opts.batch_rows || bytes >= opts.batch_bytes {
+                            let full = std::mem::replace(&mut rows, Vec::with_capacity(opts.batch_rows));
+                            bytes = 0;
+                            receiver_gone = tx.blocking_send(Batch { rows: full }).is_err();
+                        }
+                    }
+                }
+                Item::Error(e) => {
+                    progress.failed.fetch_add(1, Ordering::Relaxed);
+                    outcome.record(e);
+                }
+            }
+            true
+        })?;
+    }
+    if let Some(tx) = &tx {
+        if !rows.is_empty() && !opts.cancel.load(Ordering::Relaxed) {
+            let _ = tx.blocking_send(Batch { rows });
+        }
+    }
+    Ok(outcome)
+}
+
+/// `-` (stdin) can be read only once; strict mode reads twice, so it is spooled first.
+fn spool_stdin(inputs: Vec<Input>) -> Result<(Vec<Input>, Option<tempfile::NamedTempFile>)> {
+    if !inputs.contains(&Input::Stdin) {
+        return Ok((inputs, None));
+    }
+    let mut file = tempfile::NamedTempFile::new().map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
+    let path = file.path().to_path_buf();
+    let inputs = inputs.into_iter().map(|i| if i == Input::Stdin { Input::File(path.clone()) } else { i }).collect();
+    Ok((inputs, Some(file)))
+}
+
+impl Trajstore {
+    /// Imports the inputs. Bad records are reported with their place and the good ones
+    /// are stored (unless `strict`); records already stored are skipped.
+    pub async fn import(&self, inputs: Vec<Input>, opts: ImportOptions, progress: Arc<ImportProgress>) -> Result<ImportReport> {
+        let started = Instant::now();
+        let (inputs, _spool) = if opts.strict { spool_stdin(inputs)? } else { (inputs, None) };
+        progress.bytes_total.store(inputs.iter().filter_map(Input::size).sum(), Ordering::Relaxed);
+        if opts.strict {
+            let check = {
+                let (inputs, opts, progress) = (inputs.clone(), opts.clone(), progress.clone());
+                tokio::task::spawn_blocking(move || parse_inputs(&inputs, &opts, &ImportProgress { read: Arc::new(Progress::default()), ..Default::default() }, None).map(|o| (o, progress)))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))??
+                    .0
+            };
+            if check.failed > 0 {
+                progress.failed.store(check.failed, Ordering::Relaxed);
+                return Ok(ImportReport { failed: check.failed, errors: check.errors, seconds: started.elapsed().as_secs_f64(), ..Default::default() });
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+        let parser = {
+            let (opts, progress) = (opts.clone(), progress.clone());
+            std::thread::Builder::new()
+                .name("trajstore-parse".into())
+                .spawn(move || parse_inputs(&inputs, &opts, &progress, Some(tx)))
+                .map_err(|source| Error::Io { context: "starting the parser thread".into(), source })?
+        };
+        let mode = if opts.skip_duplicate_check { InsertMode::AppendUnchecked } else { InsertMode::Deduplicate };
+        let mut report = ImportReport::default();
+        let mut write_error = None;
+        while let Some(batch) = rx.recv().await {
+            match self.store.insert(batch.rows, mode).await {
+                Ok(out) => {
+                    report.imported += out.inserted;
+                    report.skipped += out.skipped;
+                    progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
+                    progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        // Dropping the receiver makes the parser stop at its next batch.
+        drop(rx);
+        let parsed = tokio::task::spawn_blocking(move || parser.join()).await.map_err(|e| Error::Internal(e.to_string()))?.map_err(|_| Error::Internal("the parser thread panicked".into()))?;
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        let parsed = parsed?;
+        report.failed = parsed.failed;
+        report.errors = parsed.errors;
+        report.cancelled = opts.cancel.load(Ordering::Relaxed);
+        if report.imported > 0 {
+            if opts.optimize_after.is_some_and(|n| report.imported >= n) {
+                self.optimize().await?;
+            } else {
+                self.store.ensure_indexes().await?;
+            }
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+}

@@ -1,0 +1,105 @@
+//! trajstore: a store and explorer for LLM-agent trajectories.
+//!
+//! [`Trajstore`] is the whole API that the CLI and the HTTP server call: open a store,
+//! import, list (filtered, sorted, paged), get, update, delete, export, statistics and
+//! optimize. The crates under it each own one concern:
+//! `trajstore-model` (types, parsing), `trajstore-ingest` (readers),
+//! `trajstore-query` (filters, sort, cursors, cache), `trajstore-store` (Lance),
+//! `trajstore-stats` (pass@k and aggregates).
+
+mod error;
+mod export;
+mod import;
+mod list;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trajstore_query::VersionedCache;
+use trajstore_store::Store;
+
+pub use error::{Error, Result};
+pub use export::ExportFormat;
+pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, MAX_LISTED_ERRORS};
+pub use list::Page;
+pub use trajstore_ingest::{expand_inputs, Input};
+pub use trajstore_model::{demo, Summary, Trajectory};
+pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField};
+pub use trajstore_store::{OptimizeReport, Patch};
+
+/// What the cache holds: pages, totals and statistics, all keyed by dataset version.
+#[derive(Clone)]
+pub(crate) enum Cached {
+    Page(Arc<Page>),
+    Count(u64),
+    Json(Arc<serde_json::Value>),
+}
+
+/// An open store with its query cache. Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct Trajstore {
+    store: Store,
+    cache: Arc<VersionedCache<Cached>>,
+}
+
+/// Versions older than this are pruned by `optimize`, so that a reader still on one
+/// (another process mid-query) does not lose its files.
+pub const KEEP_VERSIONS_FOR: Duration = Duration::from_secs(600);
+
+impl Trajstore {
+    /// Opens (or creates) the store at `uri`: a directory path, or `s3://...` when built
+    /// with the `s3` feature.
+    pub async fn open(uri: &str) -> Result<Self> {
+        let store = Store::open(uri).await?;
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(4096, 256 << 20, Duration::from_secs(300))) })
+    }
+
+    pub fn uri(&self) -> &str {
+        self.store.uri()
+    }
+
+    /// The dataset version, which every committed write changes.
+    pub async fn version(&self) -> Result<u64> {
+        Ok(self.store.version().await?)
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// One whole trajectory.
+    pub async fn get(&self, id: &str) -> Result<Trajectory> {
+        self.store.get(id).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })
+    }
+
+    /// Adds trajectories given as values (the HTTP `POST` and the library API): each is
+    /// validated like an imported record; de-duplicated like every import.
+    pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<(u64, u64)> {
+        let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
+        self.store.ensure_indexes().await?;
+        Ok((out.inserted, out.skipped))
+    }
+
+    /// Changes bookmark, tags or notes; returns the new summary row.
+    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Summary> {
+        if let Some(tags) = &patch.tags {
+            if let Some(i) = tags.iter().position(|t| t.is_empty()) {
+                return Err(Error::invalid(format!("tags[{i}]"), "a tag must not be empty"));
+            }
+        }
+        self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        if self.store.delete(id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound { what: format!("trajectory {id:?}") })
+        }
+    }
+
+    /// Compacts, indexes, removes unreachable payloads and prunes old versions.
+    pub async fn optimize(&self) -> Result<OptimizeReport> {
+        Ok(self.store.optimize(KEEP_VERSIONS_FOR).await?)
+    }
+}

@@ -1,0 +1,97 @@
+//! Filtered, globally sorted pages with exact totals and keyset cursors.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use trajstore_model::Summary;
+use trajstore_query::{Cursor, ListRequest, Order, SortField, SortValue};
+
+use crate::{Cached, Result, Trajstore};
+
+/// One page: the document of `trajstore query --json` and `GET /api/trajectories`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub data: Vec<Summary>,
+    /// Rows matching the filters (all pages together).
+    pub total: u64,
+    /// The page number; `null` in cursor mode.
+    pub page: Option<u64>,
+    pub page_size: u64,
+    /// Pass as `cursor` to get the rows after this page; `null` after the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn sort_value(row: &Summary, field: SortField) -> SortValue {
+    fn s(v: &Option<String>) -> SortValue {
+        v.clone().map_or(SortValue::Null, SortValue::Str)
+    }
+    fn i(v: Option<i64>) -> SortValue {
+        v.map_or(SortValue::Null, SortValue::Int)
+    }
+    fn f(v: Option<f64>) -> SortValue {
+        v.map_or(SortValue::Null, SortValue::Float)
+    }
+    match field {
+        SortField::TrajectoryId => SortValue::Str(row.trajectory_id.clone()),
+        SortField::DataId => s(&row.data_id),
+        SortField::AgentName => s(&row.agent_name),
+        SortField::TrainingId => s(&row.training_id),
+        SortField::Question => s(&row.question),
+        SortField::TerminationReason => s(&row.termination_reason),
+        SortField::Source => s(&row.source),
+        SortField::EpochId => i(row.epoch_id),
+        SortField::IterationId => i(row.iteration_id),
+        SortField::SampleId => i(row.sample_id),
+        SortField::StepCount => i(Some(row.step_count)),
+        SortField::CreatedAt => i(row.created_at),
+        SortField::UpdatedAt => i(row.updated_at),
+        SortField::Reward => f(row.reward),
+        SortField::ToolcallReward => f(row.toolcall_reward),
+        SortField::ResReward => f(row.res_reward),
+        SortField::ExecTime => f(row.exec_time),
+        SortField::IsSuccess => row.is_success.map_or(SortValue::Null, SortValue::Bool),
+        SortField::IsBookmarked => SortValue::Bool(row.is_bookmarked),
+    }
+}
+
+impl Trajstore {
+    /// The exact number of rows matching `req`'s filters (cached by version).
+    pub async fn count(&self, filters: &trajstore_query::FilterSet) -> Result<u64> {
+        let version = self.store.version().await?;
+        let sql = filters.to_sql();
+        let key = format!("count|{}", sql.as_deref().unwrap_or(""));
+        if let Some(Cached::Count(n)) = self.cache.get(version, &key) {
+            return Ok(n);
+        }
+        let n = self.store.count(sql).await?;
+        self.cache.insert(version, &key, Cached::Count(n), key.len() + 16);
+        Ok(n)
+    }
+
+    /// One page of summary rows: sorted over the whole filtered set, with the exact total.
+    pub async fn list(&self, req: &ListRequest) -> Result<Arc<Page>> {
+        let version = self.store.version().await?;
+        let key = req.cache_key();
+        if let Some(Cached::Page(p)) = self.cache.get(version, &key) {
+            return Ok(p);
+        }
+        let descending = req.order == Order::Desc;
+        // In cursor mode one row more tells whether another page follows.
+        let fetch = if req.cursor.is_some() { req.page_size + 1 } else { req.page_size };
+        let (rows, total) = futures::try_join!(
+            async { Ok::<_, crate::Error>(self.store.list(req.where_sql(), req.sort.column(), descending, req.offset(), fetch).await?) },
+            self.count(&req.filters)
+        )?;
+        let mut rows = rows;
+        let more = if req.cursor.is_some() { rows.len() as u64 > req.page_size } else { req.offset() + (rows.len() as u64) < total };
+        rows.truncate(req.page_size as usize);
+        let next_cursor = match rows.last() {
+            Some(last) if more => Some(Cursor { sort: req.sort, order: req.order, value: sort_value(last, req.sort), id: last.trajectory_id.clone() }.encode()),
+            _ => None,
+        };
+        let bytes: usize = rows.iter().map(|r| 400 + r.question.as_ref().map_or(0, String::len) + r.notes.as_ref().map_or(0, String::len)).sum();
+        let page = Arc::new(Page { data: rows, total, page: req.cursor.is_none().then_some(req.page), page_size: req.page_size, next_cursor });
+        self.cache.insert(version, &key, Cached::Page(page.clone()), bytes + key.len());
+        Ok(page)
+    }
+}
