@@ -257,3 +257,25 @@ fn an_import_killed_midway_leaves_whole_records_and_completes_on_rerun() {
     let unique: HashSet<&str> = records.iter().map(|r| r["trajectory_id"].as_str().unwrap()).collect();
     assert_eq!((records.len(), unique.len()), (ids.len(), ids.len()));
 }
+
+#[test]
+fn a_long_lived_handle_sees_another_process_write_and_never_serves_stale_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(trajstore::Trajstore::open(db.to_str().unwrap())).unwrap();
+    let req = trajstore::ListRequest::default();
+    assert_eq!(rt.block_on(store.list(&req)).unwrap().total, 0);
+    assert_eq!(rt.block_on(store.list(&req)).unwrap().total, 0);
+    let stats = store.cache_stats();
+    assert!(stats.hits >= 1, "the repeated page is a cache hit: {stats:?}");
+
+    let file = dir.path().join("one.jsonl");
+    std::fs::write(&file, "{\"trajectory_id\":\"from-another-process\"}\n").unwrap();
+    let (code, _) = run_json(&db, &["import", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let page = rt.block_on(store.list(&req)).unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.data[0].trajectory_id, "from-another-process");
+    assert_eq!(rt.block_on(store.get("from-another-process")).unwrap().trajectory_id, "from-another-process");
+}

@@ -30,8 +30,9 @@ fn list_value(rng: &mut Rng) -> String {
     if s.is_empty() { "v".to_string() } else { s }
 }
 
-fn maybe<T>(rng: &mut Rng, v: T) -> Option<T> {
-    if rng.f64() < 0.15 { None } else { Some(v) }
+/// `None` 15% of the time, else a value made by `make`.
+fn maybe<T>(rng: &mut Rng, make: impl FnOnce(&mut Rng) -> T) -> Option<T> {
+    if rng.f64() < 0.15 { None } else { Some(make(rng)) }
 }
 
 fn fixture() -> &'static Fixture {
@@ -48,28 +49,28 @@ fn fixture() -> &'static Fixture {
             let mut obj = serde_json::Map::new();
             obj.insert("trajectory_id".into(), format!("{}{i}", weird(&mut rng, 3)).into());
             for key in ["data_id", "agent_name", "training_id"] {
-                if let Some(v) = maybe(&mut rng, weird(&mut rng, 4)) {
+                if let Some(v) = maybe(&mut rng, |r| weird(r, 4)) {
                     obj.insert(key.into(), v.into());
                 }
             }
-            if let Some(q) = maybe(&mut rng, weird(&mut rng, 6)) {
+            if let Some(q) = maybe(&mut rng, |r| weird(r, 6)) {
                 obj.insert("task".into(), serde_json::json!({"question": q}));
             }
-            if let Some(r) = maybe(&mut rng, rng.pick(&reasons).clone()) {
+            if let Some(r) = maybe(&mut rng, |r| r.pick(&reasons).clone()) {
                 obj.insert("termination_reason".into(), r.into());
             }
             for key in ["reward", "toolcall_reward", "res_reward", "exec_time"] {
                 // Few distinct values, so that ties (and the id tie-break) are common.
-                if let Some(v) = maybe(&mut rng, rng.range(0, 8) as f64 / 4.0 - 0.5) {
+                if let Some(v) = maybe(&mut rng, |r| r.range(0, 8) as f64 / 4.0 - 0.5) {
                     obj.insert(key.into(), v.into());
                 }
             }
             for key in ["epoch_id", "iteration_id", "sample_id"] {
-                if let Some(v) = maybe(&mut rng, rng.range(0, 5) as i64) {
+                if let Some(v) = maybe(&mut rng, |r| r.range(0, 5) as i64) {
                     obj.insert(key.into(), v.into());
                 }
             }
-            if let Some(b) = maybe(&mut rng, rng.f64() < 0.5) {
+            if let Some(b) = maybe(&mut rng, |r| r.f64() < 0.5) {
                 obj.insert("is_success".into(), b.into());
             }
             obj.insert("is_bookmarked".into(), (rng.f64() < 0.3).into());
