@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trajstore::{expand_inputs, Error, ExportFormat, FilterSet, ImportOptions, ImportProgress, ListRequest, Result, Trajstore};
+use trajstore::{expand_inputs, CurveRequest, Error, StatsRequest, ExportFormat, FilterSet, ImportOptions, ImportProgress, ListRequest, Result, Trajstore};
 
 use crate::output::{self, print_json, EXIT_PARTIAL};
 use crate::{Cli, Command, FilterArgs};
@@ -105,6 +105,33 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 print_json(&serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}));
             } else {
                 eprintln!("exported {n} trajectories to {}", out.display());
+            }
+            Ok(0)
+        }
+        Command::Stats { filters, group_by, k, success_threshold, curve, series } => {
+            let mut pairs = filter_pairs(&filters)?;
+            pairs.extend([("k".to_string(), k), ("success_threshold".to_string(), success_threshold)]);
+            let store = Trajstore::open(&cli.db).await?;
+            if let Some(x) = curve {
+                pairs.extend([("x".to_string(), x), ("series".to_string(), series)]);
+                let req = CurveRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+                let doc = store.curve(&req).await?;
+                if json {
+                    print_json(&*doc);
+                } else {
+                    output::print_curve(&doc, &req.ks);
+                }
+                return Ok(0);
+            }
+            if let Some(g) = group_by {
+                pairs.push(("group_by".to_string(), g));
+            }
+            let req = StatsRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            let doc = store.statistics(&req).await?;
+            if json {
+                print_json(&*doc);
+            } else {
+                output::print_stats(&doc, &req.group_by, &req.ks);
             }
             Ok(0)
         }

@@ -78,6 +78,28 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Success rate, pass@k, pass^k and reward statistics, overall and per group; or a
+    /// curve over epochs or iterations with --curve.
+    Stats {
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// Group by these columns (comma-separated): training_id, agent_name, data_id,
+        /// termination_reason, source, epoch_id, iteration_id, sample_id.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// The k of pass@k and pass^k (comma-separated).
+        #[arg(long, default_value = "1")]
+        k: String,
+        /// Where is_success is absent, a trajectory succeeds when reward >= this.
+        #[arg(long, default_value = "1.0")]
+        success_threshold: String,
+        /// Points for a training curve over epoch_id or iteration_id.
+        #[arg(long)]
+        curve: Option<String>,
+        /// One curve per value of this column (with --curve).
+        #[arg(long, default_value = "training_id")]
+        series: String,
+    },
     /// Compact the store, update its indexes and prune old versions.
     Optimize,
     /// Generate realistic demo data and import it.
@@ -91,6 +113,12 @@ enum Command {
 }
 
 fn main() {
+    // Rust ignores SIGPIPE, which turns a closed pipe into a panic on the next print;
+    // a command-line tool should end quietly instead, as `cat` does.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");

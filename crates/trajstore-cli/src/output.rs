@@ -87,3 +87,53 @@ pub fn print_trajectory(record: &serde_json::Value) {
         }
     }
 }
+
+fn fmt_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::Number(n) if n.is_f64() => format!("{:.3}", n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Statistics as a table: one row for the whole set, then one per group.
+pub fn print_stats(doc: &serde_json::Value, group_by: &[&str], ks: &[u64]) {
+    let mut columns: Vec<String> = vec!["count".into(), "tasks".into(), "success_rate".into()];
+    for k in ks {
+        columns.push(format!("pass@{k}"));
+        columns.push(format!("pass^{k}"));
+    }
+    columns.extend(["reward_mean", "reward_median", "step_count_mean", "exec_time_mean"].map(String::from));
+    let mut header: Vec<String> = group_by.iter().map(|g| g.to_string()).collect();
+    if header.is_empty() {
+        header.push("".into());
+    }
+    header.extend(columns.iter().cloned());
+    println!("{}", header.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
+    let row = |label: Vec<String>, stats: &serde_json::Value| {
+        let mut cells: Vec<String> = label;
+        cells.extend(columns.iter().map(|c| fmt_value(&stats[c.as_str()])));
+        println!("{}", cells.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
+    };
+    let mut overall_label = vec!["(all)".to_string()];
+    overall_label.resize(group_by.len().max(1), String::new());
+    row(overall_label, &doc["overall"]);
+    for g in doc["groups"].as_array().into_iter().flatten() {
+        row(group_by.iter().map(|c| fmt_value(&g[*c])).collect(), g);
+    }
+    let o = &doc["overall"];
+    eprintln!(
+        "success: is_success decided {}, reward >= {} decided {}, {} without either counted as failures; termination reasons: {}",
+        o["success_rule"]["is_success"], o["success_rule"]["threshold"], o["success_rule"]["reward_threshold"], o["success_rule"]["unlabelled"], o["termination_reasons"]
+    );
+}
+
+pub fn print_curve(doc: &serde_json::Value, ks: &[u64]) {
+    let mut columns = vec!["series".to_string(), "x".to_string(), "count".to_string(), "reward_mean".to_string(), "success_rate".to_string()];
+    columns.extend(ks.iter().map(|k| format!("pass@{k}")));
+    println!("{}", columns.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
+    for p in doc["points"].as_array().into_iter().flatten() {
+        println!("{}", columns.iter().map(|c| cell(&fmt_value(&p[c.as_str()]), 14)).collect::<Vec<_>>().join(" "));
+    }
+}

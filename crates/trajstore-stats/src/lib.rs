@@ -1,1 +1,301 @@
-//! placeholder
+//! RL statistics as plain functions: no storage, no Arrow.
+//!
+//! Definitions (also in the README, with a worked example):
+//! * A trajectory succeeds when `is_success` is true; where `is_success` is absent, when
+//!   `reward >= success_threshold`; with neither, it counts as not successful. Each
+//!   statistics object says how many trajectories each rule decided (`success_rule`).
+//! * Samples are grouped by task (the caller passes a task key: `data_id`, else the
+//!   question, else the trajectory itself).
+//! * pass@k of a task with n samples and c successes is `1 - C(n-c, k) / C(n, k)`
+//!   (Chen et al. 2021), pass^k is `C(c, k) / C(n, k)`; both are averaged over the tasks
+//!   with n >= k, and `tasks_skipped@k` counts the others. pass@1 is the mean per-task
+//!   success rate.
+//! * median: the mean of the two middle values for an even count; p90: the nearest-rank
+//!   value (the smallest value with at least 90% of values at or below it).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+/// pass@k for one task: `1 - C(n-c, k) / C(n, k)`, as the running product
+/// `1 - prod_{i=n-c+1..=n} (1 - k/i)`, which never forms a binomial coefficient.
+/// `None` when the task has fewer than k samples.
+pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
+    if k == 0 || n < k || c > n {
+        return None;
+    }
+    if n - c < k {
+        return Some(1.0);
+    }
+    let mut prod = 1.0f64;
+    for i in (n - c + 1)..=n {
+        prod *= 1.0 - k as f64 / i as f64;
+    }
+    Some(1.0 - prod)
+}
+
+/// pass^k for one task (all of k samples succeed): `C(c, k) / C(n, k)`, as the running
+/// product `prod_{i=0..k} (c-i)/(n-i)`. `None` when the task has fewer than k samples.
+pub fn pass_hat_k(n: u64, c: u64, k: u64) -> Option<f64> {
+    if k == 0 || n < k || c > n {
+        return None;
+    }
+    if c < k {
+        return Some(0.0);
+    }
+    let mut prod = 1.0f64;
+    for i in 0..k {
+        prod *= (c - i) as f64 / (n - i) as f64;
+    }
+    Some(prod)
+}
+
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    pub ks: Vec<u64>,
+    pub success_threshold: f64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig { ks: vec![1], success_threshold: 1.0 }
+    }
+}
+
+/// One trajectory as statistics see it. `task` is an id the caller assigns per task key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample<'a> {
+    pub task: u32,
+    pub is_success: Option<bool>,
+    pub reward: Option<f64>,
+    pub toolcall_reward: Option<f64>,
+    pub res_reward: Option<f64>,
+    pub exec_time: Option<f64>,
+    pub step_count: Option<f64>,
+    pub termination_reason: Option<&'a str>,
+}
+
+/// The numeric columns summarised, in output order.
+pub const METRICS: [&str; 5] = ["reward", "toolcall_reward", "res_reward", "exec_time", "step_count"];
+
+/// Collects samples of one group; [`Accumulator::finish`] computes its statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Accumulator {
+    count: u64,
+    success: u64,
+    by_is_success: u64,
+    by_threshold: u64,
+    unlabelled: u64,
+    /// task -> (samples, successes)
+    tasks: HashMap<u32, (u64, u64)>,
+    values: [Vec<f64>; 5],
+    nulls: [u64; 5],
+    reasons: HashMap<String, u64>,
+}
+
+impl Accumulator {
+    pub fn push(&mut self, s: &Sample, threshold: f64) {
+        self.count += 1;
+        let success = match (s.is_success, s.reward) {
+            (Some(b), _) => {
+                self.by_is_success += 1;
+                b
+            }
+            (None, Some(r)) => {
+                self.by_threshold += 1;
+                r >= threshold
+            }
+            (None, None) => {
+                self.unlabelled += 1;
+                false
+            }
+        };
+        self.success += success as u64;
+        let t = self.tasks.entry(s.task).or_insert((0, 0));
+        t.0 += 1;
+        t.1 += success as u64;
+        for (i, v) in [s.reward, s.toolcall_reward, s.res_reward, s.exec_time, s.step_count].into_iter().enumerate() {
+            match v {
+                Some(v) if v.is_finite() => self.values[i].push(v),
+                _ => self.nulls[i] += 1,
+            }
+        }
+        let reason = s.termination_reason.unwrap_or("(none)");
+        match self.reasons.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                self.reasons.insert(reason.to_string(), 1);
+            }
+        }
+    }
+
+    /// The statistics object, with exactly the documented keys.
+    pub fn finish(mut self, cfg: &StatsConfig) -> Map<String, Value> {
+        let mut out = Map::new();
+        let ratio = |a: u64, b: u64| if b == 0 { Value::Null } else { Value::from(a as f64 / b as f64) };
+        out.insert("count".into(), self.count.into());
+        out.insert("success_count".into(), self.success.into());
+        out.insert("success_rate".into(), ratio(self.success, self.count));
+        out.insert(
+            "success_rule".into(),
+            serde_json::json!({"is_success": self.by_is_success, "reward_threshold": self.by_threshold, "unlabelled": self.unlabelled, "threshold": cfg.success_threshold}),
+        );
+        out.insert("tasks".into(), (self.tasks.len() as u64).into());
+        let sizes: Vec<u64> = self.tasks.values().map(|t| t.0).collect();
+        out.insert("samples_per_task_min".into(), sizes.iter().min().copied().map_or(Value::Null, Value::from));
+        out.insert("samples_per_task_mean".into(), ratio(sizes.iter().sum(), sizes.len() as u64));
+        out.insert("samples_per_task_max".into(), sizes.iter().max().copied().map_or(Value::Null, Value::from));
+        for &k in &cfg.ks {
+            let (mut at, mut hat, mut used) = (0.0, 0.0, 0u64);
+            for &(n, c) in self.tasks.values() {
+                if let (Some(a), Some(h)) = (pass_at_k(n, c, k), pass_hat_k(n, c, k)) {
+                    at += a;
+                    hat += h;
+                    used += 1;
+                }
+            }
+            let mean = |sum: f64| if used == 0 { Value::Null } else { Value::from(sum / used as f64) };
+            out.insert(format!("pass@{k}"), mean(at));
+            out.insert(format!("pass^{k}"), mean(hat));
+            out.insert(format!("tasks_skipped@{k}"), (self.tasks.len() as u64 - used).into());
+        }
+        let mut histogram = (Vec::new(), Vec::new());
+        for (i, name) in METRICS.iter().enumerate() {
+            let values = &mut self.values[i];
+            values.sort_by(f64::total_cmp);
+            let summary = Summary::of(values);
+            out.insert(format!("{name}_mean"), summary.mean.map_or(Value::Null, Value::from));
+            out.insert(format!("{name}_median"), summary.median.map_or(Value::Null, Value::from));
+            out.insert(format!("{name}_p90"), summary.p90.map_or(Value::Null, Value::from));
+            out.insert(format!("{name}_min"), summary.min.map_or(Value::Null, Value::from));
+            out.insert(format!("{name}_max"), summary.max.map_or(Value::Null, Value::from));
+            out.insert(format!("{name}_nulls"), self.nulls[i].into());
+            if i == 0 {
+                histogram = histogram10(values);
+            }
+        }
+        let mut reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.insert("termination_reasons".into(), Value::Object(reasons.into_iter().map(|(k, v)| (k, Value::from(v))).collect()));
+        out.insert("reward_histogram".into(), histogram.0.into());
+        out.insert("reward_histogram_edges".into(), histogram.1.into());
+        out
+    }
+}
+
+struct Summary {
+    mean: Option<f64>,
+    median: Option<f64>,
+    p90: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+impl Summary {
+    /// `sorted` must be in ascending order.
+    fn of(sorted: &[f64]) -> Self {
+        let n = sorted.len();
+        if n == 0 {
+            return Summary { mean: None, median: None, p90: None, min: None, max: None };
+        }
+        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+        let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
+        Summary { mean: Some(sorted.iter().sum::<f64>() / n as f64), median: Some(median), p90: Some(sorted[rank - 1]), min: Some(sorted[0]), max: Some(sorted[n - 1]) }
+    }
+}
+
+/// Ten equal-width bins from the minimum to the maximum (the last bin includes the
+/// maximum); returns the counts and the 11 edges.
+fn histogram10(sorted: &[f64]) -> (Vec<u64>, Vec<f64>) {
+    let mut counts = vec![0u64; 10];
+    let (Some(&lo), Some(&hi)) = (sorted.first(), sorted.last()) else { return (counts, Vec::new()) };
+    let width = (hi - lo) / 10.0;
+    for &v in sorted {
+        let bin = if width > 0.0 { (((v - lo) / width) as usize).min(9) } else { 0 };
+        counts[bin] += 1;
+    }
+    let edges = (0..=10).map(|i| if i == 10 { hi } else { lo + width * i as f64 }).collect();
+    (counts, edges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Binomial coefficients as exact integers, to check the running products.
+    fn choose(n: u64, k: u64) -> f64 {
+        if k > n {
+            return 0.0;
+        }
+        let mut r: u128 = 1;
+        for i in 0..k {
+            r = r * (n - i) as u128 / (i + 1) as u128;
+        }
+        r as f64
+    }
+
+    #[test]
+    fn estimators_match_the_binomial_definitions() {
+        for n in 1..=20u64 {
+            for c in 0..=n {
+                for k in 1..=n {
+                    let at = 1.0 - choose(n - c, k) / choose(n, k);
+                    let hat = choose(c, k) / choose(n, k);
+                    assert!((pass_at_k(n, c, k).unwrap() - at).abs() < 1e-12, "pass@{k} n={n} c={c}");
+                    assert!((pass_hat_k(n, c, k).unwrap() - hat).abs() < 1e-12, "pass^{k} n={n} c={c}");
+                }
+                assert_eq!(pass_at_k(n, c, n + 1), None);
+            }
+        }
+        // Large n stays finite and in range where factorials would overflow.
+        let p = pass_at_k(10_000, 37, 100).unwrap();
+        assert!(p > 0.0 && p < 1.0 && p.is_finite());
+    }
+
+    #[test]
+    fn hand_written_table() {
+        // Task A: 4 samples, 1 success. Task B: 4 samples, 4 successes. Task C: 2 samples, 0.
+        // pass@1 = mean(1/4, 1, 0) = 0.41666…
+        // pass@2: A = 1 - C(3,2)/C(4,2) = 1 - 3/6 = 0.5; B = 1; C = 1 - C(2,2)/C(2,2) = 0 -> mean 0.5
+        // pass^2: A = C(1,2)/C(4,2) = 0; B = 1; C = 0 -> mean 1/3
+        // pass@4: A = 1, B = 1; C skipped (2 < 4) -> 1.0, tasks_skipped@4 = 1
+        // pass^4: A = 0, B = 1 -> 0.5
+        let mut acc = Accumulator::default();
+        let rows = [(0, [true, false, false, false].as_slice()), (1, &[true; 4]), (2, &[false, false])];
+        for (task, outcomes) in rows {
+            for &ok in outcomes {
+                acc.push(&Sample { task, is_success: Some(ok), ..Default::default() }, 1.0);
+            }
+        }
+        let s = acc.finish(&StatsConfig { ks: vec![1, 2, 4], success_threshold: 1.0 });
+        let f = |k: &str| s[k].as_f64().unwrap();
+        assert!((f("pass@1") - 5.0 / 12.0).abs() < 1e-12);
+        assert!((f("pass@2") - 0.5).abs() < 1e-12);
+        assert!((f("pass^2") - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((f("pass@4"), f("pass^4")), (1.0, 0.5));
+        assert_eq!(s["tasks_skipped@4"], 1);
+        assert_eq!(s["tasks_skipped@2"], 0);
+        assert_eq!((s["count"].as_u64(), s["success_count"].as_u64(), s["tasks"].as_u64()), (Some(10), Some(5), Some(3)));
+        assert_eq!(s["samples_per_task_min"], 2);
+    }
+
+    #[test]
+    fn success_rules_percentiles_and_histogram() {
+        let mut acc = Accumulator::default();
+        for (i, reward) in [Some(1.0), Some(0.5), None, Some(0.0), Some(1.0)].into_iter().enumerate() {
+            let is_success = if i == 4 { Some(false) } else { None };
+            acc.push(&Sample { task: i as u32, is_success, reward, termination_reason: Some("x"), step_count: Some(i as f64), ..Default::default() }, 0.5);
+        }
+        let s = acc.finish(&StatsConfig::default());
+        assert_eq!(s["success_rule"]["is_success"], 1);
+        assert_eq!(s["success_rule"]["reward_threshold"], 3);
+        assert_eq!(s["success_rule"]["unlabelled"], 1);
+        assert_eq!(s["success_count"], 2, "1.0 and 0.5 reach 0.5; the labelled false does not");
+        assert_eq!(s["reward_nulls"], 1);
+        assert_eq!(s["reward_median"], 0.75);
+        assert_eq!(s["step_count_p90"], 4.0);
+        assert_eq!(s["reward_histogram"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 4);
+        assert_eq!(s["reward_histogram"][9], 2);
+        assert_eq!(s["termination_reasons"]["x"], 5);
+    }
+}

@@ -11,6 +11,7 @@ mod error;
 mod export;
 mod import;
 mod list;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use error::{Error, Result};
 pub use export::ExportFormat;
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, MAX_LISTED_ERRORS};
 pub use list::Page;
+pub use stats::{parse_ks, CurveRequest, StatsRequest};
 pub use trajstore_ingest::{expand_inputs, Input};
 pub use trajstore_model::{demo, Summary, Trajectory};
 pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField};

@@ -1,0 +1,351 @@
+//! Statistics over a filtered set: overall, per group, and curves over training.
+//! Reads only narrow summary columns; cached under the dataset version.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, StringArray};
+use futures::TryStreamExt;
+use serde_json::{Map, Value};
+use trajstore_query::FilterSet;
+use trajstore_stats::{Accumulator, Sample, StatsConfig};
+use trajstore_store::Columns;
+
+use crate::{Cached, Error, Result, Trajstore};
+
+/// Columns statistics can be grouped by (a fixed list: no user text reaches a query).
+const GROUP_COLUMNS: &[(&str, bool)] = &[
+    // (column, is_integer)
+    ("training_id", false),
+    ("agent_name", false),
+    ("data_id", false),
+    ("termination_reason", false),
+    ("source", false),
+    ("epoch_id", true),
+    ("iteration_id", true),
+    ("sample_id", true),
+];
+const MAX_GROUP_COLUMNS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsRequest {
+    pub filters: FilterSet,
+    pub group_by: Vec<&'static str>,
+    pub ks: Vec<u64>,
+    pub success_threshold: f64,
+}
+
+/// Points for a training plot: one per (series value, x value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRequest {
+    pub filters: FilterSet,
+    pub x: &'static str,
+    pub series: Option<&'static str>,
+    pub ks: Vec<u64>,
+    pub success_threshold: f64,
+}
+
+fn group_column(name: &str, parameter: &str) -> Result<&'static str> {
+    GROUP_COLUMNS.iter().map(|(c, _)| *c).find(|c| *c == name).ok_or_else(|| {
+        Error::invalid(parameter, format!("cannot group by {name:?}; choose from {}", GROUP_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")))
+    })
+}
+
+pub fn parse_ks(value: &str) -> Result<Vec<u64>> {
+    let mut ks = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u64>() {
+            Ok(k) if (1..=1024).contains(&k) => {
+                if !ks.contains(&k) {
+                    ks.push(k)
+                }
+            }
+            _ => return Err(Error::invalid("k", format!("expected integers from 1 to 1024, got {part:?}"))),
+        }
+    }
+    if ks.is_empty() {
+        return Err(Error::invalid("k", "expected one or more integers, e.g. 1,4,8"));
+    }
+    Ok(ks)
+}
+
+fn parse_threshold(value: &str) -> Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(Error::invalid("success_threshold", format!("expected a number, got {value:?}"))),
+    }
+}
+
+impl StatsRequest {
+    /// Parses `group_by`, `k`, `success_threshold` and every filter from query pairs.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut req = StatsRequest { filters: FilterSet::default(), group_by: Vec::new(), ks: vec![1], success_threshold: 1.0 };
+        let mut filters = Vec::new();
+        for (name, value) in pairs {
+            match name {
+                "group_by" => {
+                    for g in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+                        let c = group_column(g, "group_by")?;
+                        if req.group_by.contains(&c) {
+                            return Err(Error::invalid("group_by", format!("{c} is given twice")));
+                        }
+                        req.group_by.push(c);
+                    }
+                    if req.group_by.len() > MAX_GROUP_COLUMNS {
+                        return Err(Error::invalid("group_by", format!("at most {MAX_GROUP_COLUMNS} columns")));
+                    }
+                }
+                "k" => req.ks = parse_ks(value)?,
+                "success_threshold" => req.success_threshold = parse_threshold(value)?,
+                _ => filters.push((name, value)),
+            }
+        }
+        req.filters = FilterSet::parse(filters)?;
+        Ok(req)
+    }
+}
+
+impl CurveRequest {
+    /// Parses `x` (epoch_id or iteration_id), `series`, `k`, `success_threshold`, filters.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut req = CurveRequest { filters: FilterSet::default(), x: "epoch_id", series: Some("training_id"), ks: vec![1], success_threshold: 1.0 };
+        let mut filters = Vec::new();
+        for (name, value) in pairs {
+            match name {
+                "x" | "curve" => {
+                    req.x = match value {
+                        "epoch_id" => "epoch_id",
+                        "iteration_id" => "iteration_id",
+                        _ => return Err(Error::invalid(name, format!("expected epoch_id or iteration_id, got {value:?}"))),
+                    }
+                }
+                "series" if value.is_empty() || value == "none" => req.series = None,
+                "series" => req.series = Some(group_column(value, "series")?),
+                "k" => req.ks = parse_ks(value)?,
+                "success_threshold" => req.success_threshold = parse_threshold(value)?,
+                _ => filters.push((name, value)),
+            }
+        }
+        req.filters = FilterSet::parse(filters)?;
+        Ok(req)
+    }
+}
+
+/// Assigns small ids to distinct values, so rows group by integers, not strings.
+#[derive(Default)]
+struct Interner {
+    strings: HashMap<Box<str>, u32>,
+    ints: HashMap<i64, u32>,
+    values: Vec<Value>,
+}
+
+impl Interner {
+    fn str(&mut self, s: Option<&str>) -> u32 {
+        let Some(s) = s else { return u32::MAX };
+        if let Some(&id) = self.strings.get(s) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(Value::from(s));
+        self.strings.insert(s.into(), id);
+        id
+    }
+    fn int(&mut self, v: Option<i64>) -> u32 {
+        let Some(v) = v else { return u32::MAX };
+        *self.ints.entry(v).or_insert_with(|| {
+            self.values.push(Value::from(v));
+            (self.values.len() - 1) as u32
+        })
+    }
+    fn value(&self, id: u32) -> Value {
+        if id == u32::MAX {
+            Value::Null
+        } else {
+            self.values[id as usize].clone()
+        }
+    }
+}
+
+/// Task ids: by `data_id`, else by question, else one task per trajectory. Three maps
+/// (not one map of prefixed strings) so that a lookup never allocates.
+#[derive(Default)]
+struct TaskIds {
+    maps: [HashMap<Box<str>, u32>; 3],
+    next: u32,
+}
+
+impl TaskIds {
+    fn id(&mut self, data_id: Option<&str>, question: Option<&str>, trajectory_id: &str) -> u32 {
+        let (map, key) = match (data_id, question) {
+            (Some(d), _) => (&mut self.maps[0], d),
+            (None, Some(q)) => (&mut self.maps[1], q),
+            (None, None) => (&mut self.maps[2], trajectory_id),
+        };
+        if let Some(&id) = map.get(key) {
+            return id;
+        }
+        let id = self.next;
+        self.next += 1;
+        map.insert(key.into(), id);
+        id
+    }
+}
+
+type GroupKey = [u32; MAX_GROUP_COLUMNS];
+
+struct Grouped {
+    overall: Map<String, Value>,
+    groups: Vec<(Vec<Value>, Map<String, Value>)>,
+}
+
+fn opt_f64(a: &Float64Array, i: usize) -> Option<f64> {
+    a.is_valid(i).then(|| a.value(i))
+}
+fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+impl Trajstore {
+    async fn grouped_stats(&self, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
+        let mut columns: Vec<&str> =
+            vec!["trajectory_id", "data_id", "question", "is_success", "reward", "toolcall_reward", "res_reward", "exec_time", "step_count", "termination_reason"];
+        for g in group_by {
+            if !columns.contains(g) {
+                columns.push(g);
+            }
+        }
+        let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
+        let mut tasks = TaskIds::default();
+        let mut interners: Vec<Interner> = group_by.iter().map(|_| Interner::default()).collect();
+        let mut overall = Accumulator::default();
+        let mut groups: HashMap<GroupKey, Accumulator> = HashMap::new();
+        let threshold = cfg.success_threshold;
+        while let Some(batch) = stream.try_next().await? {
+            let c = Columns::new(&batch);
+            let (id, data_id, question) = (c.str("trajectory_id")?, c.str("data_id")?, c.str("question")?);
+            let success: &BooleanArray = c.bool("is_success")?;
+            let (reward, tc, res, exec) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
+            let steps: &Int64Array = c.i64("step_count")?;
+            let reason = c.str("termination_reason")?;
+            enum GroupCol<'a> {
+                Str(&'a StringArray),
+                Int(&'a Int64Array),
+            }
+            let group_cols: Vec<GroupCol> = group_by
+                .iter()
+                .map(|g| if GROUP_COLUMNS.iter().any(|(c, int)| c == g && *int) { c.i64(g).map(GroupCol::Int) } else { c.str(g).map(GroupCol::Str) })
+                .collect::<Result<_, _>>()?;
+            for i in 0..batch.num_rows() {
+                let task = tasks.id(opt_str(data_id, i), opt_str(question, i), id.value(i));
+                let sample = Sample {
+                    task,
+                    is_success: success.is_valid(i).then(|| success.value(i)),
+                    reward: opt_f64(reward, i),
+                    toolcall_reward: opt_f64(tc, i),
+                    res_reward: opt_f64(res, i),
+                    exec_time: opt_f64(exec, i),
+                    step_count: steps.is_valid(i).then(|| steps.value(i) as f64),
+                    termination_reason: opt_str(reason, i),
+                };
+                overall.push(&sample, threshold);
+                if !group_by.is_empty() {
+                    let mut key = [u32::MAX; MAX_GROUP_COLUMNS];
+                    for (j, col) in group_cols.iter().enumerate() {
+                        key[j] = match col {
+                            GroupCol::Str(a) => interners[j].str(opt_str(a, i)),
+                            GroupCol::Int(a) => interners[j].int(a.is_valid(i).then(|| a.value(i))),
+                        };
+                    }
+                    groups.entry(key).or_default().push(&sample, threshold);
+                }
+            }
+        }
+        let mut out: Vec<(Vec<Value>, Map<String, Value>)> = groups
+            .into_iter()
+            .map(|(key, acc)| (group_by.iter().enumerate().map(|(j, _)| interners[j].value(key[j])).collect(), acc.finish(cfg)))
+            .collect();
+        out.sort_by(|a, b| compare_keys(&a.0, &b.0));
+        Ok(Grouped { overall: overall.finish(cfg), groups: out })
+    }
+
+    /// `{"overall": {stats}, "groups": [{<group columns>, stats}, ...]}`
+    pub async fn statistics(&self, req: &StatsRequest) -> Result<Arc<Value>> {
+        let version = self.store.version().await?;
+        let key = format!("stats|{:?}|{:?}|{:?}|{}", req.filters.to_sql(), req.group_by, req.ks, req.success_threshold);
+        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+            return Ok(v);
+        }
+        let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
+        let grouped = self.grouped_stats(&req.filters, &req.group_by, &cfg).await?;
+        let groups: Vec<Value> = grouped
+            .groups
+            .into_iter()
+            .map(|(key, stats)| {
+                let mut obj = Map::new();
+                for (col, v) in req.group_by.iter().zip(key) {
+                    obj.insert(col.to_string(), v);
+                }
+                obj.extend(stats);
+                Value::Object(obj)
+            })
+            .collect();
+        let doc = Arc::new(serde_json::json!({"overall": grouped.overall, "groups": groups}));
+        self.cache.insert(version, &key, Cached::Json(doc.clone()), 2048 * (1 + doc["groups"].as_array().map_or(0, Vec::len)));
+        Ok(doc)
+    }
+
+    /// `{"x": "epoch_id", "series": "training_id", "points": [{"x", "series", "count",
+    /// "reward_mean", "success_rate", "pass@k"...}]}`, sorted by series then x.
+    pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Value>> {
+        let version = self.store.version().await?;
+        let key = format!("curve|{:?}|{}|{:?}|{:?}|{}", req.filters.to_sql(), req.x, req.series, req.ks, req.success_threshold);
+        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+            return Ok(v);
+        }
+        let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
+        let group_by: Vec<&'static str> = req.series.into_iter().chain([req.x]).collect();
+        let grouped = self.grouped_stats(&req.filters, &group_by, &cfg).await?;
+        let points: Vec<Value> = grouped
+            .groups
+            .into_iter()
+            .filter(|(key, _)| !key.last().is_some_and(Value::is_null))
+            .map(|(key, stats)| {
+                let mut p = Map::new();
+                p.insert("x".into(), key.last().cloned().unwrap_or(Value::Null));
+                p.insert("series".into(), if req.series.is_some() { key[0].clone() } else { Value::Null });
+                for k in ["count", "success_rate", "reward_mean", "reward_median", "step_count_mean", "exec_time_mean"] {
+                    p.insert(k.into(), stats[k].clone());
+                }
+                for k in &req.ks {
+                    for name in [format!("pass@{k}"), format!("pass^{k}")] {
+                        p.insert(name.clone(), stats[&name].clone());
+                    }
+                }
+                Value::Object(p)
+            })
+            .collect();
+        let doc = Arc::new(serde_json::json!({"x": req.x, "series": req.series, "points": points}));
+        self.cache.insert(version, &key, Cached::Json(doc.clone()), 256 * (1 + doc["points"].as_array().map_or(0, Vec::len)));
+        Ok(doc)
+    }
+}
+
+/// Group order: by each key in turn, nulls last, numbers before strings.
+fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Greater,
+            (_, Value::Null) => Ordering::Less,
+            (Value::Number(p), Value::Number(q)) => p.as_f64().unwrap_or(0.0).total_cmp(&q.as_f64().unwrap_or(0.0)),
+            (Value::String(p), Value::String(q)) => p.cmp(q),
+            (Value::Number(_), _) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
