@@ -151,7 +151,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Demo { trajectories, seed } => {
+        Command::Serve { server } => {
+            let store = Trajstore::open(&cli.db).await?;
+            serve(store, server).await?;
+            Ok(0)
+        }
+        Command::Demo { trajectories, seed, no_serve, server } => {
             let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
             let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
             let path = dir.path().join("demo.jsonl");
@@ -172,6 +177,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 eprintln!("demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}", cfg.total(), cfg.runs, cfg.epochs, cfg.prompts, cfg.samples_per_prompt, cli.db);
                 eprintln!("imported {} · skipped {} · {:.2} s", report.imported, report.skipped, report.seconds);
                 eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", cli.db);
+            }
+            if !no_serve {
+                serve(store, server).await?;
             }
             Ok(0)
         }
@@ -219,4 +227,21 @@ async fn import_with_progress(store: &Trajstore, inputs: Vec<trajstore::Input>, 
         bar.finish_and_clear();
     }
     result
+}
+
+/// Runs the HTTP server until SIGTERM or Ctrl-C.
+async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
+    let addr: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .or_else(|_| {
+            use std::net::ToSocketAddrs;
+            (args.host.as_str(), args.port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or(())
+        })
+        .map_err(|_| Error::invalid("--host", format!("not an address: {}", args.host)))?;
+    let mut roots = Vec::new();
+    for root in &args.import_roots {
+        roots.push(root.canonicalize().map_err(|source| Error::Io { context: format!("--import-root {}", root.display()), source })?);
+    }
+    let config = trajstore_server::ServerConfig { token: args.token.filter(|t| !t.is_empty()), token_reads: args.token_reads, import_roots: roots, max_body_bytes: args.max_body_mb << 20 };
+    trajstore_server::serve(store, config, addr).await.map_err(|source| Error::Io { context: format!("serving on {addr}"), source })
 }

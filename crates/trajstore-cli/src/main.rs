@@ -30,6 +30,27 @@ pub struct FilterArgs {
     pub filters: Vec<String>,
 }
 
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Require `Authorization: Bearer TOKEN` on every write endpoint.
+    #[arg(long, env = "TRAJSTORE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Require the token for reads too.
+    #[arg(long)]
+    pub token_reads: bool,
+    /// A directory whose files `POST /api/imports {"path"}` may read (repeatable; none
+    /// refuses server-side paths).
+    #[arg(long = "import-root", value_name = "DIR")]
+    pub import_roots: Vec<PathBuf>,
+    /// The largest request body accepted, in MiB (uploads included).
+    #[arg(long, default_value_t = 1024)]
+    pub max_body_mb: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Import trajectory files (JSONL, JSON, .gz, .zst; directories, globs, - for stdin).
@@ -102,13 +123,23 @@ enum Command {
     },
     /// Compact the store, update its indexes and prune old versions.
     Optimize,
-    /// Generate realistic demo data and import it.
+    /// Serve the JSON API (and the web UI) over HTTP.
+    Serve {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Generate realistic demo data, import it, and serve it.
     Demo {
         /// How many trajectories to generate.
         #[arg(long, default_value_t = 2400)]
         trajectories: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Import only; do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+        #[command(flatten)]
+        server: ServeArgs,
     },
 }
 

@@ -30,8 +30,8 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::string_literal;
 
-pub use schema::{Columns, SUMMARY_COLUMNS};
-use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_from_batch, summaries_schema, PAYLOADS, SUMMARIES};
+pub use schema::{summaries_from_batch, Columns, SUMMARY_COLUMNS};
+use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -26,7 +26,7 @@ pub use list::Page;
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
 pub use trajstore_ingest::{expand_inputs, Input};
 pub use trajstore_model::{demo, Summary, Trajectory};
-pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField};
+pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField, FILTER_NAMES};
 pub use trajstore_store::{OptimizeReport, Patch};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
@@ -52,8 +52,25 @@ impl Trajstore {
     /// Opens (or creates) the store at `uri`: a directory path, or `s3://...` when built
     /// with the `s3` feature.
     pub async fn open(uri: &str) -> Result<Self> {
+        Self::open_with_cache(uri, 4096, 256 << 20).await
+    }
+
+    /// Opens with a cache of at most `entries` results and `bytes` bytes (0 disables it,
+    /// which the benchmarks use to time uncached queries).
+    pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(4096, 256 << 20, Duration::from_secs(300))) })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))) })
+    }
+
+    /// Every summary row matching `filters`, in storage order (no steps are read).
+    pub async fn summaries(&self, filters: &FilterSet) -> Result<Vec<Summary>> {
+        use futures::TryStreamExt;
+        let mut stream = self.store.scan(filters.to_sql(), trajstore_store::SUMMARY_COLUMNS).await?;
+        let mut rows = Vec::new();
+        while let Some(batch) = stream.try_next().await? {
+            rows.extend(trajstore_store::summaries_from_batch(&batch)?);
+        }
+        Ok(rows)
     }
 
     pub fn uri(&self) -> &str {

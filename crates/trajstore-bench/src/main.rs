@@ -1,0 +1,314 @@
+//! trajstore benchmarks. Each figure is printed beside a reference measured in the same
+//! run on the same machine, so that a ratio can be read:
+//! * import: parsing every line of the same file into `serde_json::Value` on one thread;
+//! * queries and statistics: the same work over the same rows already in memory.
+//!
+//! Usage (release build; data is generated, never committed):
+//!   trajstore-bench import --n 10000 --n 100000 [--dir DIR]
+//!   trajstore-bench query --n 100000 [--dir DIR]
+//!   trajstore-bench stats --n 100000 [--dir DIR]
+//!   trajstore-bench all --n 10000 --n 100000
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use trajstore::demo::DemoConfig;
+use trajstore::{CurveRequest, ImportOptions, Input, ListRequest, StatsRequest, Summary, Trajstore};
+
+fn args_after(name: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).filter(|w| w[0] == name).map(|w| w[1].clone()).collect()
+}
+
+fn work_dir() -> PathBuf {
+    let dir = args_after("--dir").pop().map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("trajstore-bench"));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    dir
+}
+
+/// Peak resident memory of this process, from /proc.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()).map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    let i = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+    samples[i].as_secs_f64() * 1000.0
+}
+
+/// The demo data set of (about) `n` trajectories as a JSONL file, generated once.
+fn data_file(n: u64) -> (PathBuf, u64, u64) {
+    let cfg = DemoConfig::with_total(n, 42);
+    let path = work_dir().join(format!("demo-{}.jsonl", cfg.total()));
+    if !path.exists() {
+        let tmp = path.with_extension("tmp");
+        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
+        for line in cfg.lines() {
+            w.write_all(line.as_bytes()).unwrap();
+            w.write_all(b"\n").unwrap();
+        }
+        w.flush().unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    (path, cfg.total(), bytes)
+}
+
+fn reference_parse(path: &Path) -> f64 {
+    let started = Instant::now();
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap());
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    while reader.read_until(b'\n', &mut line).unwrap() > 0 {
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        n += v.is_object() as u64;
+        line.clear();
+    }
+    std::hint::black_box(n);
+    started.elapsed().as_secs_f64()
+}
+
+/// Runs one import in a child process (so its peak memory is its own) and returns its report.
+fn import_child(file: &Path, db: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(std::env::current_exe().unwrap()).args(["import-child", file.to_str().unwrap(), db.to_str().unwrap()]).args(extra).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn run_import_child() {
+    let args: Vec<String> = std::env::args().collect();
+    let (file, db) = (&args[2], &args[3]);
+    let optimize = args.iter().any(|a| a == "--optimize");
+    let store = Trajstore::open(db).await.unwrap();
+    let started = Instant::now();
+    let opts = ImportOptions { optimize_after: None, ..Default::default() };
+    let report = store.import(vec![Input::File(file.into())], opts, Default::default()).await.unwrap();
+    let import_s = started.elapsed().as_secs_f64();
+    let optimize_s = if optimize {
+        let t = Instant::now();
+        store.optimize().await.unwrap();
+        t.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    println!("{}", serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "peak_rss_mb": peak_rss_mb()}));
+}
+
+fn bench_import(ns: &[u64]) {
+    for &n in ns {
+        let (file, total, bytes) = data_file(n);
+        let mb = bytes as f64 / 1e6;
+        println!("\n== import: {total} generated trajectories, {mb:.0} MB ({:.1} KB each)", bytes as f64 / total as f64 / 1e3);
+        let reference = reference_parse(&file);
+        println!("  reference: serde_json::Value parse of every line, 1 thread   {reference:>7.2} s  {:>6.0} MB/s", mb / reference);
+        let db = work_dir().join(format!("import-{total}"));
+        let _ = std::fs::remove_dir_all(&db);
+        let fresh = import_child(&file, &db, &["--optimize"]);
+        let (import_s, optimize_s) = (fresh["import_s"].as_f64().unwrap(), fresh["optimize_s"].as_f64().unwrap());
+        assert_eq!(fresh["imported"].as_u64(), Some(total));
+        println!("  fresh import (parse, validate, de-duplicate, write)          {import_s:>7.2} s  {:>6.0} MB/s  = {:.0}% of reference", mb / import_s, 100.0 * reference / import_s);
+        println!("  then optimize (indexes, compaction)                          {optimize_s:>7.2} s  (end to end {:.0} MB/s)", mb / (import_s + optimize_s));
+        println!("  peak RSS of the import process                               {:>7.0} MB", fresh["peak_rss_mb"].as_f64().unwrap());
+        let again = import_child(&file, &db, &[]);
+        assert_eq!(again["skipped"].as_u64(), Some(total));
+        println!("  re-import of the same file (all {total} duplicates)           {:>7.2} s", again["import_s"].as_f64().unwrap());
+    }
+}
+
+/// A store of about `n` trajectories, imported once and kept in the work directory.
+async fn ensure_store(n: u64) -> (Trajstore, Trajstore, u64) {
+    let (file, total, _) = data_file(n);
+    let db = work_dir().join(format!("import-{total}"));
+    let marker = db.join(".complete");
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&db);
+        import_child(&file, &db, &["--optimize"]);
+        std::fs::write(&marker, "").unwrap();
+    }
+    let uri = db.to_str().unwrap();
+    (Trajstore::open_with_cache(uri, 0, 0).await.unwrap(), Trajstore::open(uri).await.unwrap(), total)
+}
+
+fn req(pairs: &[(&str, &str)]) -> ListRequest {
+    ListRequest::parse(pairs.iter().copied()).unwrap()
+}
+
+/// Times `f` `reps` times after two warm-up runs; returns (p50, p95) in ms.
+async fn time<F, Fut>(reps: usize, mut f: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..2 {
+        f().await;
+    }
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f().await;
+        samples.push(t.elapsed());
+    }
+    (percentile(&mut samples, 0.5), percentile(&mut samples, 0.95))
+}
+
+fn time_sync(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed());
+    }
+    (percentile(&mut samples, 0.5), percentile(&mut samples, 0.95))
+}
+
+fn line(label: &str, ours: (f64, f64), reference: Option<(f64, f64)>) {
+    let r = reference.map_or(String::from("      -"), |r| format!("{:>7.2} / {:>7.2}", r.0, r.1));
+    println!("  {label:<46} {:>8.2} / {:>8.2} ms   reference {r} ms", ours.0, ours.1);
+}
+
+/// The in-memory reference of a list query: filter, full sort, slice.
+fn reference_page<'a>(rows: &'a [Summary], keep: &dyn Fn(&Summary) -> bool, offset: usize, limit: usize) -> Vec<&'a Summary> {
+    let mut hits: Vec<&Summary> = rows.iter().filter(|r| keep(r)).collect();
+    hits.sort_by(|a, b| b.reward.partial_cmp(&a.reward).unwrap_or(std::cmp::Ordering::Equal).then(a.trajectory_id.cmp(&b.trajectory_id)));
+    hits.into_iter().skip(offset).take(limit).collect()
+}
+
+async fn bench_query(ns: &[u64]) {
+    for &n in ns {
+        let (uncached, cached, total) = ensure_store(n).await;
+        let rows = uncached.summaries(&Default::default()).await.unwrap();
+        println!("\n== queries on {total} trajectories: p50 / p95 over 30 runs (uncached unless said)");
+        let one = [("training_id", "run-2"), ("sort", "reward"), ("order", "desc")];
+        let four = [("training_id", "run-2"), ("epoch_id_min", "2"), ("termination_reason", "success,timeout"), ("reward_min", "0.2"), ("sort", "reward"), ("order", "desc")];
+        let keep1 = |r: &Summary| r.training_id.as_deref() == Some("run-2");
+        let keep4 = |r: &Summary| {
+            keep1(r) && r.epoch_id.is_some_and(|e| e >= 2) && matches!(r.termination_reason.as_deref(), Some("success" | "timeout")) && r.reward.is_some_and(|x| x >= 0.2)
+        };
+        let r = time(30, || async { std::hint::black_box(uncached.list(&req(&[("sort", "created_at"), ("order", "desc")])).await.unwrap()); }).await;
+        let reference = time_sync(30, || {
+            let mut v: Vec<&Summary> = rows.iter().collect();
+            v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.trajectory_id.cmp(&b.trajectory_id)));
+            std::hint::black_box(v.len());
+        });
+        line("page 1, no filter, sort created_at, with total", r, Some(reference));
+        for (label, pairs, keep) in [("page 1, 1 filter, sort reward desc, with total", &one[..], &keep1 as &dyn Fn(&Summary) -> bool), ("page 1, 4 filters, sort reward desc, with total", &four[..], &keep4)] {
+            let r = time(30, || async { std::hint::black_box(uncached.list(&req(pairs)).await.unwrap()); }).await;
+            let reference = time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, keep, 0, 20));
+            });
+            line(label, r, Some(reference));
+        }
+        for (label, pairs, keep) in [("page 500, 1 filter, sort reward desc", &one[..], &keep1 as &dyn Fn(&Summary) -> bool), ("page 500, 4 filters, sort reward desc", &four[..], &keep4)] {
+            let mut p = pairs.to_vec();
+            p.push(("page", "500"));
+            let r = time(30, || async { std::hint::black_box(uncached.list(&req(&p)).await.unwrap()); }).await;
+            let reference = time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, keep, 499 * 20, 20));
+            });
+            line(label, r, Some(reference));
+        }
+        let filters = req(&four).filters;
+        let r = time(30, || async { std::hint::black_box(uncached.count(&filters).await.unwrap()); }).await;
+        let reference = time_sync(30, || {
+            std::hint::black_box(rows.iter().filter(|r| keep4(r)).count());
+        });
+        line("exact total alone, 4 filters", r, Some(reference));
+        let r = time(10, || async {
+            let mut cursor: Option<String> = None;
+            for _ in 0..10 {
+                let mut p = one.to_vec();
+                if let Some(c) = &cursor {
+                    p.push(("cursor", c.as_str()));
+                }
+                let page = uncached.list(&req(&p)).await.unwrap();
+                cursor = page.next_cursor.clone();
+            }
+        })
+        .await;
+        line("10-page cursor walk, 1 filter (whole walk)", r, None);
+        let r = time(200, || async { std::hint::black_box(cached.list(&req(&four)).await.unwrap()); }).await;
+        line("cache hit (page 1, 4 filters)", r, None);
+        let ids: Vec<String> = rows.iter().step_by(rows.len() / 50 + 1).map(|r| r.trajectory_id.clone()).collect();
+        let mut i = 0;
+        let r = time(50, || {
+            i += 1;
+            let id = ids[i % ids.len()].clone();
+            let store = &uncached;
+            async move { std::hint::black_box(store.get(&id).await.unwrap()); }
+        })
+        .await;
+        line("one full trajectory by id (with steps)", r, None);
+    }
+}
+
+async fn bench_stats(ns: &[u64]) {
+    for &n in ns {
+        let (uncached, cached, total) = ensure_store(n).await;
+        let rows = uncached.summaries(&Default::default()).await.unwrap();
+        println!("\n== statistics on {total} trajectories: p50 / p95 over 10 runs");
+        let overall = StatsRequest::parse([("k", "1")]).unwrap();
+        let grouped = StatsRequest::parse([("group_by", "training_id,epoch_id"), ("k", "1,8")]).unwrap();
+        let curve = CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "1,8")]).unwrap();
+        // Reference: the same grouping and counting over rows already in memory.
+        let reference_grouped = || {
+            let mut groups: HashMap<(Option<&str>, Option<i64>), HashMap<&str, (u64, u64)>> = HashMap::new();
+            let mut rewards: HashMap<(Option<&str>, Option<i64>), Vec<f64>> = HashMap::new();
+            for r in &rows {
+                let key = (r.training_id.as_deref(), r.epoch_id);
+                let ok = r.is_success.unwrap_or(r.reward.is_some_and(|x| x >= 1.0));
+                let t = groups.entry(key).or_default().entry(r.data_id.as_deref().unwrap_or("")).or_default();
+                t.0 += 1;
+                t.1 += ok as u64;
+                if let Some(x) = r.reward {
+                    rewards.entry(key).or_default().push(x);
+                }
+            }
+            for v in rewards.values_mut() {
+                v.sort_by(f64::total_cmp);
+            }
+            std::hint::black_box((groups.len(), rewards.len()));
+        };
+        let r = time(10, || async { std::hint::black_box(uncached.statistics(&overall).await.unwrap()); }).await;
+        let reference = time_sync(10, || {
+            let mut v: Vec<f64> = rows.iter().filter_map(|r| r.reward).collect();
+            v.sort_by(f64::total_cmp);
+            std::hint::black_box(v.len());
+        });
+        line("overall, uncached", r, Some(reference));
+        let r = time(10, || async { std::hint::black_box(uncached.statistics(&grouped).await.unwrap()); }).await;
+        let reference = time_sync(10, reference_grouped);
+        line("by (training_id, epoch_id), k = 1,8, uncached", r, Some(reference));
+        let r = time(10, || async { std::hint::black_box(uncached.curve(&curve).await.unwrap()); }).await;
+        line("curve epoch_id x training_id, uncached", r, Some(reference));
+        let r = time(200, || async { std::hint::black_box(cached.statistics(&grouped).await.unwrap()); }).await;
+        line("grouped, cached", r, None);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut ns: Vec<u64> = args_after("--n").iter().map(|s| s.parse().expect("--n takes an integer")).collect();
+    if ns.is_empty() {
+        ns = vec![10_000, 100_000];
+    }
+    match args.get(1).map(String::as_str) {
+        Some("import-child") => rt.block_on(run_import_child()),
+        Some("import") => bench_import(&ns),
+        Some("query") => rt.block_on(bench_query(&ns)),
+        Some("stats") => rt.block_on(bench_stats(&ns)),
+        Some("all") => {
+            bench_import(&ns);
+            rt.block_on(bench_query(&ns));
+            rt.block_on(bench_stats(&ns));
+        }
+        _ => eprintln!("usage: trajstore-bench import|query|stats|all [--n N]... [--dir DIR]"),
+    }
+    rt.shutdown_background();
+}

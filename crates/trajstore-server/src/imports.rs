@@ -1,0 +1,124 @@
+//! Background imports: a registry of tasks with live progress, and the path checks for
+//! files read on the server.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use trajstore::{ImportOptions, ImportProgress, ImportReport, Input, Trajstore};
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+enum Status {
+    Queued,
+    Running,
+    Done(Arc<ImportReport>),
+    Failed(String),
+}
+
+struct Task {
+    id: String,
+    source: String,
+    status: Status,
+    progress: Arc<ImportProgress>,
+    created: std::time::SystemTime,
+}
+
+/// All import tasks of this server process (the most recent 100 are kept).
+#[derive(Clone, Default)]
+pub struct Imports {
+    tasks: Arc<Mutex<Vec<Task>>>,
+    next: Arc<AtomicU64>,
+    /// Set on shutdown: running imports finish their current batch and stop.
+    pub cancel: Arc<AtomicBool>,
+    running: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+}
+
+const KEEP_TASKS: usize = 100;
+
+impl Imports {
+    fn with_task<R>(&self, id: &str, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.iter_mut().find(|t| t.id == id).map(f)
+    }
+
+    /// Starts importing `input` in the background; `keep` (a spooled upload) lives until done.
+    pub async fn start(&self, store: Trajstore, input: Input, source: String, keep: Option<tempfile::TempPath>) -> String {
+        let id = format!("import-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let progress = Arc::new(ImportProgress::default());
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            tasks.push(Task { id: id.clone(), source, status: Status::Queued, progress: progress.clone(), created: std::time::SystemTime::now() });
+            let excess = tasks.len().saturating_sub(KEEP_TASKS);
+            tasks.drain(..excess);
+        }
+        let this = self.clone();
+        let task_id = id.clone();
+        let opts = ImportOptions { cancel: self.cancel.clone(), ..Default::default() };
+        self.running.lock().await.spawn(async move {
+            this.with_task(&task_id, |t| t.status = Status::Running);
+            let result = store.import(vec![input], opts, progress).await;
+            drop(keep);
+            let status = match result {
+                Ok(report) => Status::Done(Arc::new(report)),
+                Err(e) => Status::Failed(e.to_string()),
+            };
+            this.with_task(&task_id, |t| t.status = status);
+        });
+        id
+    }
+
+    fn describe(t: &Task) -> Value {
+        let p = &t.progress;
+        let (status, result, error) = match &t.status {
+            Status::Queued => ("queued", Value::Null, Value::Null),
+            Status::Running => ("running", Value::Null, Value::Null),
+            Status::Done(r) => ("done", serde_json::to_value(&**r).unwrap_or(Value::Null), Value::Null),
+            Status::Failed(e) => ("failed", Value::Null, Value::from(e.as_str())),
+        };
+        let created = t.created.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        json!({
+            "task_id": t.id, "source": t.source, "status": status, "created_at": created,
+            "bytes_done": p.read.bytes_read.load(Ordering::Relaxed), "bytes_total": p.bytes_total.load(Ordering::Relaxed),
+            "records_done": p.read.records.load(Ordering::Relaxed), "imported": p.imported.load(Ordering::Relaxed),
+            "skipped": p.skipped.load(Ordering::Relaxed), "failed": p.failed.load(Ordering::Relaxed),
+            "result": result, "error": error,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.with_task(id, |t| Self::describe(t))
+    }
+
+    pub fn list(&self) -> Value {
+        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        Value::Array(tasks.iter().rev().map(Self::describe).collect())
+    }
+
+    /// Waits for every running import (after `cancel` was set, each stops after its batch).
+    pub async fn wait_all(&self) {
+        let mut running = self.running.lock().await;
+        while running.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves `requested` (with `..` and symbolic links) and accepts it only below one of
+/// `roots` (already canonical). No roots: server-side paths are refused.
+pub fn check_import_path(requested: &str, roots: &[PathBuf]) -> Result<PathBuf, ApiError> {
+    use axum::http::StatusCode;
+    if roots.is_empty() {
+        return Err(ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", "server-side imports are disabled: start the server with --import-root DIR") });
+    }
+    let resolved = Path::new(requested)
+        .canonicalize()
+        .map_err(|e| ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{requested}: {e}")) })?;
+    if !roots.iter().any(|root| resolved.starts_with(root)) {
+        return Err(ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{requested} is outside the import roots")) });
+    }
+    if !resolved.is_file() {
+        return Err(ApiError::bad_request("path", format!("{requested} is not a file")));
+    }
+    Ok(resolved)
+}
