@@ -1,0 +1,287 @@
+//! The real server (`trajstore serve --port 0`) exercised over loopback HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trajstore"))
+        .args(["--db", db.to_str().unwrap(), "serve", "--port", "0"])
+        .args(extra)
+        .env_remove("TRAJSTORE_TOKEN")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited before listening");
+        if let Some(rest) = line.trim().rsplit_once("http://") {
+            break rest.1.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    Server { child, addr }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), with chunked decoding.
+fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", server.addr, body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n];
+            r.read_exact(&mut chunk).unwrap();
+            body.extend_from_slice(&chunk);
+            let mut crlf = [0; 2];
+            r.read_exact(&mut crlf).unwrap();
+        }
+    } else {
+        r.read_to_end(&mut body).unwrap();
+    }
+    Reply { status, headers, body }
+}
+
+fn get(server: &Server, path: &str) -> Reply {
+    request(server, "GET", path, &[], b"")
+}
+
+fn records(n: usize, prefix: &str) -> String {
+    (0..n)
+        .map(|i| {
+            json!({"trajectory_id": format!("{prefix}{i:06}"), "data_id": format!("task-{}", i % 50), "training_id": format!("run-{}", i % 3), "epoch_id": i % 4,
+                "reward": (i % 5) as f64 / 4.0, "is_success": i % 5 == 4, "termination_reason": if i % 5 == 4 { "success" } else { "error" },
+                "steps": [{"role": "user", "content": format!("question {i}")}, {"role": "assistant", "content": "answer"}]})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+fn poll_import(server: &Server, task_id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = get(server, &format!("/api/imports/{task_id}"));
+        assert_eq!(r.status, 200);
+        let task = r.json();
+        match task["status"].as_str().unwrap() {
+            "done" | "failed" => return task,
+            "queued" | "running" => {}
+            other => panic!("unexpected status {other}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "import did not finish: {task}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_endpoint_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = start(&dir.path().join("db"), &["--import-root", root.to_str().unwrap()]);
+
+    assert_eq!(get(&server, "/api/version").json()["trajstore"], env!("CARGO_PKG_VERSION"));
+    let openapi = get(&server, "/api/openapi.json").json();
+    for path in ["/api/trajectories", "/api/trajectories/{id}", "/api/statistics", "/api/curves", "/api/imports", "/api/imports/{task_id}", "/api/export", "/api/health"] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} documented");
+    }
+
+    // Upload a gzip file as the body; poll until done.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(records(300, "u").as_bytes()).unwrap();
+    gz.write_all(b"{\"trajectory_id\": 5}\n").unwrap();
+    let r = request(&server, "POST", "/api/imports", &[("Content-Type", "application/gzip"), ("X-Filename", "up.jsonl.gz")], &gz.finish().unwrap());
+    assert_eq!(r.status, 202);
+    let task = poll_import(&server, r.json()["task_id"].as_str().unwrap());
+    assert_eq!(task["status"], "done", "{task}");
+    assert_eq!((task["result"]["imported"].as_u64(), task["result"]["failed"].as_u64()), (Some(300), Some(1)));
+    assert_eq!(task["result"]["errors"][0]["field"], "trajectory_id");
+    assert!(task["bytes_done"].as_u64().unwrap() > 0 && task["bytes_done"] == task["bytes_total"], "{task}");
+    assert!(get(&server, "/api/imports").json()["data"].as_array().unwrap().len() >= 1);
+
+    // A server-side path below the root works; .. and symlink escapes are refused.
+    std::fs::write(root.join("more.jsonl"), records(20, "p")).unwrap();
+    let path_req = |p: &str| request(&server, "POST", "/api/imports", &[("Content-Type", "application/json")], json!({"path": p}).to_string().as_bytes());
+    let r = path_req(root.join("more.jsonl").to_str().unwrap());
+    assert_eq!(r.status, 202);
+    assert_eq!(poll_import(&server, r.json()["task_id"].as_str().unwrap())["result"]["imported"], 20);
+    let outside = dir.path().join("secret.jsonl");
+    std::fs::write(&outside, records(1, "s")).unwrap();
+    let r = path_req(&format!("{}/../secret.jsonl", root.display()));
+    assert_eq!((r.status, r.json()["error"]["parameter"].as_str()), (403, Some("path")));
+    std::os::unix::fs::symlink(&outside, root.join("link.jsonl")).unwrap();
+    assert_eq!(path_req(root.join("link.jsonl").to_str().unwrap()).status, 403);
+    assert_eq!(path_req(root.join("missing.jsonl").to_str().unwrap()).status, 404);
+
+    // List: filters, sort, total, cursor; the same document as `trajstore query --json`.
+    let page = get(&server, "/api/trajectories?training_id=run-1&sort=reward&order=desc&page_size=7").json();
+    assert_eq!(page["total"], 100 + 7, "run-1: every third of 300 and of 20");
+    assert_eq!(page["data"].as_array().unwrap().len(), 7);
+    assert!(page["data"][0]["steps"].is_null(), "no steps in lists");
+    let next = get(&server, &format!("/api/trajectories?training_id=run-1&sort=reward&order=desc&page_size=7&cursor={}", page["next_cursor"].as_str().unwrap())).json();
+    assert_ne!(next["data"][0]["trajectory_id"], page["data"][0]["trajectory_id"]);
+    for (q, parameter) in [("rewrd_min=1", "rewrd_min"), ("reward_min=x", "reward_min"), ("sort=steps", "sort"), ("page_size=0", "page_size"), ("cursor=zz", "cursor")] {
+        let r = get(&server, &format!("/api/trajectories?{q}"));
+        assert_eq!((r.status, r.json()["error"]["parameter"].as_str()), (400, Some(parameter)), "{q}");
+    }
+
+    // One record, a slice of its steps, 404.
+    let one = get(&server, "/api/trajectories/u000004").json();
+    assert_eq!(one["steps"].as_array().unwrap().len(), 2);
+    let part = get(&server, "/api/trajectories/u000004?steps=1:").json();
+    assert_eq!((part["steps"].as_array().unwrap().len(), part["steps_range"]["total"].as_u64()), (1, Some(2)));
+    assert_eq!(get(&server, "/api/trajectories/u000004?steps=a:b").status, 400);
+    let r = get(&server, "/api/trajectories/nope");
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // Add, patch, delete.
+    let r = request(&server, "POST", "/api/trajectories", &[], json!([{"trajectory_id": "new-1"}, {"trajectory_id": "u000001"}, {"reward": 1}]).to_string().as_bytes());
+    assert_eq!(r.status, 207);
+    let res = r.json();
+    assert_eq!((res["imported"].as_u64(), res["skipped"].as_u64(), res["failed"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(res["errors"][0]["index"], 2);
+    let r = request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"is_bookmarked":true,"tags":["a"],"notes":"n"}"#);
+    assert_eq!(r.status, 200);
+    assert_eq!((r.json()["is_bookmarked"].as_bool(), r.json()["tags"][0].as_str()), (Some(true), Some("a")));
+    assert_eq!(get(&server, "/api/trajectories?is_bookmarked=true").json()["total"], 1);
+    assert_eq!(request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"steps":[]}"#).json()["error"]["parameter"], "steps");
+    assert_eq!(request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"tags":"x"}"#).status, 400);
+    assert_eq!(request(&server, "PATCH", "/api/trajectories/nope", &[], br#"{"is_bookmarked":true}"#).status, 404);
+    assert_eq!(request(&server, "DELETE", "/api/trajectories/new-1", &[], b"").status, 204);
+    assert_eq!(request(&server, "DELETE", "/api/trajectories/new-1", &[], b"").status, 404);
+
+    // Statistics and curves: the same documents as `trajstore stats --json`.
+    let stats = get(&server, "/api/statistics?group_by=training_id&k=1,4&training_id=run-*").json();
+    assert_eq!(stats["overall"]["count"], 320);
+    assert_eq!(stats["groups"].as_array().unwrap().len(), 3);
+    assert!(stats["overall"]["pass@4"].as_f64().is_some());
+    let curve = get(&server, "/api/curves?x=epoch_id&series=training_id&k=1").json();
+    assert_eq!(curve["points"].as_array().unwrap().len(), 12);
+    assert_eq!(get(&server, "/api/statistics?k=zero").status, 400);
+
+    // Export streams every matching row.
+    let r = get(&server, "/api/export?format=jsonl&training_id=run-0");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(r.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(), 100 + 7);
+    assert_eq!(get(&server, "/api/export?format=csv").status, 400);
+
+    let health = get(&server, "/api/health").json();
+    assert_eq!(health["status"], "ok");
+    assert!(health["cache"]["hits"].as_u64().is_some() && health["dataset_version"].as_u64().unwrap() > 1);
+    assert_eq!(get(&server, "/api/nothing").status, 404);
+}
+
+#[test]
+fn tokens_guard_writes_and_optionally_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("db"), &["--token", "s3cret"]);
+    let body = br#"{"trajectory_id":"t"}"#;
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[], body).status, 401);
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[("Authorization", "Bearer wrong")], body).status, 401);
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[("Authorization", "Bearer s3cret")], body).status, 200);
+    assert_eq!(get(&server, "/api/trajectories").status, 200, "reads stay open");
+    drop(server);
+
+    let server = start(&dir.path().join("db"), &["--token", "s3cret", "--token-reads"]);
+    assert_eq!(get(&server, "/api/trajectories").status, 401);
+    assert_eq!(request(&server, "GET", "/api/trajectories", &[("Authorization", "Bearer s3cret")], b"").json()["total"], 1);
+    assert_eq!(get(&server, "/api/health").status, 200);
+}
+
+/// Peak resident memory of a process, in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+}
+
+#[test]
+fn a_large_export_streams_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let file = dir.path().join("big.jsonl");
+    // 100k records of about 1.6 KB: an export of ~160 MB.
+    let pad = "x".repeat(1200);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    for i in 0..100_000 {
+        writeln!(w, "{}", json!({"trajectory_id": format!("b{i:06}"), "training_id": "big", "steps": [{"role": "tool", "content": pad}]})).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let out = Command::new(env!("CARGO_BIN_EXE_trajstore")).args(["--json", "--db", db.to_str().unwrap(), "import", file.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = start(&db, &[]);
+    assert_eq!(get(&server, "/api/trajectories?page_size=1").json()["total"], 100_000);
+    let before = peak_rss_mb(server.child.id());
+    let r = get(&server, "/api/export?format=jsonl");
+    assert_eq!(r.status, 200);
+    let lines = r.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    assert_eq!(lines, 100_000);
+    let grown = peak_rss_mb(server.child.id()) - before;
+    let exported_mb = r.body.len() as f64 / 1e6;
+    assert!(grown < exported_mb / 2.0, "the server's peak memory grew by {grown:.0} MB for an export of {exported_mb:.0} MB");
+}
