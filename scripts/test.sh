@@ -2,6 +2,6 @@
 # Set up and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TRAJSTORE_SETUP_BROWSER=1 bash scripts/setup.sh
+bash scripts/setup.sh
 . scripts/env.sh
 cargo test --workspace "$@"

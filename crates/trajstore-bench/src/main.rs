@@ -7,7 +7,10 @@
 //!   trajstore-bench import --n 10000 --n 100000 [--dir DIR]
 //!   trajstore-bench query --n 100000 [--dir DIR]
 //!   trajstore-bench stats --n 100000 [--dir DIR]
+//!   trajstore-bench load --n 100000 [--clients 50] [--seconds 30]
 //!   trajstore-bench all --n 10000 --n 100000
+
+mod load;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -73,6 +76,20 @@ fn reference_parse(path: &Path) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// The import's parsing stage alone: records are validated and dropped.
+fn ours_parse_only(path: &Path) -> f64 {
+    let started = Instant::now();
+    let progress = std::sync::Arc::new(trajstore::ingest::Progress::default());
+    let mut n = 0u64;
+    trajstore::ingest::read_input(&Input::File(path.into()), &progress, &mut |item| {
+        n += matches!(item, trajstore::ingest::Item::Record(..)) as u64;
+        true
+    })
+    .unwrap();
+    std::hint::black_box(n);
+    started.elapsed().as_secs_f64()
+}
+
 /// Runs one import in a child process (so its peak memory is its own) and returns its report.
 fn import_child(file: &Path, db: &Path, extra: &[&str]) -> serde_json::Value {
     let out = Command::new(std::env::current_exe().unwrap()).args(["import-child", file.to_str().unwrap(), db.to_str().unwrap()]).args(extra).output().unwrap();
@@ -106,6 +123,8 @@ fn bench_import(ns: &[u64]) {
         println!("\n== import: {total} generated trajectories, {mb:.0} MB ({:.1} KB each)", bytes as f64 / total as f64 / 1e3);
         let reference = reference_parse(&file);
         println!("  reference: serde_json::Value parse of every line, 1 thread   {reference:>7.2} s  {:>6.0} MB/s", mb / reference);
+        let parse_only = ours_parse_only(&file);
+        println!("  ours: read, parse and validate only (no storage), 1 thread   {parse_only:>7.2} s  {:>6.0} MB/s", mb / parse_only);
         let db = work_dir().join(format!("import-{total}"));
         let _ = std::fs::remove_dir_all(&db);
         let fresh = import_child(&file, &db, &["--optimize"]);
@@ -114,6 +133,7 @@ fn bench_import(ns: &[u64]) {
         println!("  fresh import (parse, validate, de-duplicate, write)          {import_s:>7.2} s  {:>6.0} MB/s  = {:.0}% of reference", mb / import_s, 100.0 * reference / import_s);
         println!("  then optimize (indexes, compaction)                          {optimize_s:>7.2} s  (end to end {:.0} MB/s)", mb / (import_s + optimize_s));
         println!("  peak RSS of the import process                               {:>7.0} MB", fresh["peak_rss_mb"].as_f64().unwrap());
+        std::fs::write(db.join(".complete"), "").unwrap();
         let again = import_child(&file, &db, &[]);
         assert_eq!(again["skipped"].as_u64(), Some(total));
         println!("  re-import of the same file (all {total} duplicates)           {:>7.2} s", again["import_s"].as_f64().unwrap());
@@ -303,12 +323,20 @@ fn main() {
         Some("import") => bench_import(&ns),
         Some("query") => rt.block_on(bench_query(&ns)),
         Some("stats") => rt.block_on(bench_stats(&ns)),
+        Some("load") => rt.block_on(async {
+            let clients = args_after("--clients").pop().map_or(50, |c| c.parse().expect("--clients takes an integer"));
+            let seconds = args_after("--seconds").pop().map_or(30, |c| c.parse().expect("--seconds takes an integer"));
+            for &n in &ns {
+                let (_, cached, total) = ensure_store(n).await;
+                load::bench_load(cached, total, clients, seconds).await;
+            }
+        }),
         Some("all") => {
             bench_import(&ns);
             rt.block_on(bench_query(&ns));
             rt.block_on(bench_stats(&ns));
         }
-        _ => eprintln!("usage: trajstore-bench import|query|stats|all [--n N]... [--dir DIR]"),
+        _ => eprintln!("usage: trajstore-bench import|query|stats|load|all [--n N]... [--dir DIR]"),
     }
     rt.shutdown_background();
 }

@@ -206,7 +206,7 @@ fn two_concurrent_imports_store_each_record_once() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             serde_json::from_slice(&out.stdout).unwrap()
         })
         .collect();

@@ -57,11 +57,15 @@ impl Reply {
     }
 }
 
-/// A minimal HTTP/1.1 client (one request per connection), with chunked decoding.
 fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
+    request_to(&server.addr, method, path, headers, body)
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), with chunked decoding.
+fn request_to(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", server.addr, body.len());
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -122,9 +126,13 @@ fn records(n: usize, prefix: &str) -> String {
 }
 
 fn poll_import(server: &Server, task_id: &str) -> Value {
+    poll_import_at(&server.addr, task_id)
+}
+
+fn poll_import_at(addr: &str, task_id: &str) -> Value {
     let started = Instant::now();
     loop {
-        let r = get(server, &format!("/api/imports/{task_id}"));
+        let r = request_to(addr, "GET", &format!("/api/imports/{task_id}"), &[], b"");
         assert_eq!(r.status, 200);
         let task = r.json();
         match task["status"].as_str().unwrap() {
@@ -284,4 +292,122 @@ fn a_large_export_streams_in_bounded_memory() {
     let grown = peak_rss_mb(server.child.id()) - before;
     let exported_mb = r.body.len() as f64 / 1e6;
     assert!(grown < exported_mb / 2.0, "the server's peak memory grew by {grown:.0} MB for an export of {exported_mb:.0} MB");
+}
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn shared() -> &'static (tempfile::TempDir, Server) {
+        static S: OnceLock<(tempfile::TempDir, Server)> = OnceLock::new();
+        S.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let server = start(&dir.path().join("db"), &["--import-root", dir.path().to_str().unwrap()]);
+            let r = request(&server, "POST", "/api/trajectories", &[], format!("[{}]", records(50, "r").trim().replace('\n', ",")).as_bytes());
+            assert_eq!(r.status, 200);
+            (dir, server)
+        })
+    }
+
+    fn percent_encode(s: &str) -> String {
+        s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    }
+
+    const NAMES: &[&str] = &[
+        "page", "page_size", "sort", "order", "cursor", "data_id", "question", "termination_reason", "reward_min", "reward_exact", "epoch_id",
+        "epoch_id_max", "is_success", "tags", "metadata.k", "metadata.", "created_after", "group_by", "k", "success_threshold", "x", "series",
+        "format", "steps", "bogus", "",
+    ];
+    const VALUES: &[&str] = &[
+        "", "0", "1", "-1", "1.5", "1e309", "NaN", "true", "maybe", "reward", "desc", "'", "\"", "\\", "%", "_", "*", "--", "\0", "\n", "é😀",
+        "a,b", ",", "training_id,epoch_id", "1,2,3", "0:", ":5", "9999999999999999999999", "epoch_id", "jsonl", "parquet", "x' OR '1'='1",
+    ];
+    const PATHS: &[&str] = &["/api/trajectories", "/api/statistics", "/api/curves", "/api/export", "/api/trajectories/r000001", "/api/trajectories/%27%22"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 120, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the query string, the answer is never a server error, and every
+        /// error is the JSON error body.
+        #[test]
+        fn no_query_string_gives_a_server_error(
+            path in prop::sample::select(PATHS),
+            params in prop::collection::vec((prop::sample::select(NAMES), prop::sample::select(VALUES)), 0..4),
+        ) {
+            let (_, server) = shared();
+            let query: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+            let r = get(server, &format!("{path}?{}", query.join("&")));
+            prop_assert!(r.status < 500, "{} {path}?{:?}: {}", r.status, params, String::from_utf8_lossy(&r.body));
+            if r.status >= 400 {
+                prop_assert!(r.json()["error"]["code"].is_string());
+            }
+        }
+
+        /// Whatever the body of a write, the answer is never a server error.
+        #[test]
+        fn no_body_gives_a_server_error(
+            method_path in prop::sample::select(vec![("POST", "/api/trajectories"), ("PATCH", "/api/trajectories/r000002"), ("POST", "/api/imports")]),
+            body in prop_oneof![
+                prop::sample::select(vec!["", "{", "[]", "[1]", "null", "{\"trajectory_id\":1}", "{\"is_bookmarked\":\"yes\"}", "{\"tags\":[1]}",
+                    "{\"notes\":null}", "{\"path\":\"/etc/passwd\"}", "{\"path\":5}", "{\"trajectory_id\":\"x\",\"steps\":[{\"role\":1}]}"]).prop_map(String::from),
+                "\\PC{0,40}",
+            ],
+            json_type in any::<bool>(),
+        ) {
+            let (_, server) = shared();
+            let (method, path) = method_path;
+            let headers: Vec<(&str, &str)> = if json_type { vec![("Content-Type", "application/json")] } else { vec![] };
+            let r = request(server, method, path, &headers, body.as_bytes());
+            prop_assert!(r.status < 500, "{} {method} {path} {body:?}: {}", r.status, String::from_utf8_lossy(&r.body));
+        }
+    }
+}
+
+#[test]
+fn concurrent_uploads_store_each_record_once_and_sigterm_is_graceful() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let server = start(&db, &[]);
+    let body = records(3000, "c");
+    let addr = server.addr.clone();
+    let uploads: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let r = request_to(&addr, "POST", "/api/imports", &[("Content-Type", "application/x-ndjson")], body.as_bytes());
+                assert_eq!(r.status, 202);
+                let task = poll_import_at(&addr, r.json()["task_id"].as_str().unwrap());
+                task["result"]["imported"].as_u64().unwrap()
+            })
+        })
+        .collect();
+    // Reads keep answering while the imports run.
+    for _ in 0..5 {
+        assert_eq!(get(&server, "/api/trajectories?page_size=1").status, 200);
+    }
+    let imported: u64 = uploads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(imported, 3000);
+    assert_eq!(get(&server, "/api/trajectories?page_size=1").json()["total"], 3000);
+
+    // SIGTERM during a large upload's import: the server exits cleanly, and the store
+    // holds whole records only (each listed record has its steps).
+    let big = records(60_000, "g");
+    let r = request(&server, "POST", "/api/imports", &[("Content-Type", "application/x-ndjson")], big.as_bytes());
+    assert_eq!(r.status, 202);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut server = server;
+    sigterm(server.child.id());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_trajstore")).args(["--db", db.to_str().unwrap(), "export", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 3000 && lines.len() <= 63_000);
+    assert!(lines.iter().all(|l| l["steps"].as_array().is_some_and(|s| s.len() == 2)));
+}
+
+fn sigterm(pid: u32) {
+    let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
 }

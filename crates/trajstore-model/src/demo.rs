@@ -131,7 +131,7 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     let success = rng.f64() < p_success;
     let question = format!("{} {} (task {prompt}).", VERBS[prompt as usize % VERBS.len()], SUBJECTS[prompt as usize % SUBJECTS.len()]);
     let termination = if success { "success" } else { *rng.pick(FAILURES) };
-    let tool_turns = if termination == "max_iterations" { 29 } else { rng.range(0, 20) as usize };
+    let tool_turns = if termination == "max_iterations" { 29 } else { rng.range(0, 12) as usize };
     let mut steps = Vec::with_capacity(3 + tool_turns * 2);
     steps.push(format!(r#"{{"role":"system","content":{}}}"#, json_str("You are a careful software agent. Use the tools to inspect the environment before answering.")));
     steps.push(format!(r#"{{"role":"user","content":{}}}"#, json_str(&question)));

@@ -304,11 +304,22 @@ async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
 
 async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let version = s.store.version().await?;
-    Ok(Json(json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats()})))
+    let (summaries, payloads) = s.store.fragments().await?;
+    Ok(Json(json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats(), "fragments": {"summaries": summaries, "payloads": payloads}})))
 }
 
 async fn version() -> Json<Value> {
     Json(json!({"trajstore": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Serves on `listener` until `shutdown` completes; then running imports finish their
+/// current batch before this returns.
+pub async fn serve_on(listener: tokio::net::TcpListener, store: Trajstore, config: ServerConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let (app, imports) = router(store, config);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    imports.cancel.store(true, Ordering::Relaxed);
+    imports.wait_all().await;
+    Ok(())
 }
 
 /// Serves until SIGTERM or Ctrl-C; then running imports finish their current batch.
@@ -318,7 +329,6 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("trajstore: serving {} on http://{}", store.uri(), listener.local_addr()?);
-    let (app, imports) = router(store, config);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -330,8 +340,5 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         let _ = ctrl_c.await;
         eprintln!("trajstore: shutting down; running imports finish their current batch");
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    imports.cancel.store(true, Ordering::Relaxed);
-    imports.wait_all().await;
-    Ok(())
+    serve_on(listener, store, config, shutdown).await
 }

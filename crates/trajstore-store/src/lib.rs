@@ -25,7 +25,7 @@ use futures::TryStreamExt;
 use lancedb::index::scalar::{BTreeIndexBuilder, BitmapIndexBuilder, LabelListIndexBuilder};
 use lancedb::index::Index;
 use lancedb::query::{ColumnOrdering, ExecutableQuery, QueryBase, Select};
-use lancedb::table::OptimizeAction;
+use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
 use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::string_literal;
@@ -133,6 +133,13 @@ impl Store {
     /// The dataset version: it changes with every committed write, from any process.
     pub async fn version(&self) -> Result<u64> {
         Ok(self.summaries.version().await?)
+    }
+
+    /// Fragments (data files) of the summaries and payloads tables in the current version.
+    pub async fn fragments(&self) -> Result<(u64, u64)> {
+        let s = self.summaries.stats().await?;
+        let p = self.payloads.stats().await?;
+        Ok((s.fragment_stats.num_fragments as u64, p.fragment_stats.num_fragments as u64))
     }
 
     /// Which of `ids` are stored.
@@ -356,11 +363,23 @@ impl Store {
             existing.insert(table.name().to_string(), cols);
         }
         for (table, column, index) in wanted {
-            if existing[table.name()].contains(column) {
-                continue;
+            let mut attempt = 0;
+            while !existing[table.name()].contains(column) {
+                match table.create_index(&[column], index()).execute().await {
+                    Ok(()) => {
+                        created.push(format!("{}.{column}", table.name()));
+                        break;
+                    }
+                    // Another process indexed the table first: look again.
+                    Err(e) if is_commit_conflict(&e) && attempt + 1 < MAINTENANCE_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+                        let cols = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
+                        existing.insert(table.name().to_string(), cols);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            table.create_index(&[column], index()).execute().await?;
-            created.push(format!("{}.{column}", table.name()));
         }
         Ok(created)
     }
@@ -370,13 +389,20 @@ impl Store {
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
         let mut report = OptimizeReport { indexes_created: self.ensure_indexes().await?, ..Default::default() };
         report.orphan_payloads_removed = self.remove_orphan_payloads().await?;
-        for table in [&self.summaries, &self.payloads] {
-            let stats = table.optimize(OptimizeAction::All).await?;
+        // Summaries are narrow: merging every fragment is cheap and makes scans faster.
+        // Payloads are bulky and import batches already write large fragments, so only
+        // the small ones (single-record writes) are merged; rewriting gigabytes of steps
+        // would buy nothing.
+        for (table, target_rows) in [(&self.summaries, 1 << 20), (&self.payloads, 1024)] {
+            let compact = || OptimizeAction::Compact { options: CompactionOptions { target_rows_per_fragment: target_rows, ..Default::default() }, remap_options: None };
+            let stats = optimize_with_retry(table, compact).await?;
             if let Some(c) = stats.compaction {
                 report.fragments_removed += c.fragments_removed as u64;
                 report.fragments_added += c.fragments_added as u64;
             }
-            let pruned = table.optimize(OptimizeAction::Prune { older_than: Some(chrono_duration(keep_versions_for)), delete_unverified: Some(false), error_if_tagged_old_versions: Some(false) }).await?;
+            optimize_with_retry(table, || OptimizeAction::Index(OptimizeOptions::default())).await?;
+            let prune = || OptimizeAction::Prune { older_than: Some(chrono_duration(keep_versions_for)), delete_unverified: Some(false), error_if_tagged_old_versions: Some(false) };
+            let pruned = optimize_with_retry(table, prune).await?;
             if let Some(p) = pruned.prune {
                 report.old_versions_removed += p.old_versions;
             }
@@ -414,6 +440,28 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Another writer committed first (two imports finishing at once both building an index,
+/// compaction beside an import). Maintenance steps are then simply retried.
+fn is_commit_conflict(e: &lancedb::Error) -> bool {
+    matches!(e, lancedb::Error::Lance { source: lance::Error::RetryableCommitConflict { .. } | lance::Error::CommitConflict { .. } })
+}
+
+const MAINTENANCE_ATTEMPTS: u32 = 5;
+
+/// Runs one optimize step, retrying on commit conflicts with a short back-off.
+async fn optimize_with_retry(table: &Table, action: impl Fn() -> OptimizeAction) -> Result<lancedb::table::OptimizeStats> {
+    let mut attempt = 0;
+    loop {
+        match table.optimize(action()).await {
+            Err(e) if is_commit_conflict(&e) && attempt + 1 < MAINTENANCE_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

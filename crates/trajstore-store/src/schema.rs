@@ -34,8 +34,13 @@ fn list_field(name: &str) -> Field {
 }
 
 pub fn summaries_schema() -> SchemaRef {
+    // Declaring the id as the table's primary key makes `merge_insert` record the keys
+    // it inserts in its transaction, so that Lance detects two concurrent imports
+    // inserting the same new id and retries the later one (which then skips it).
+    // Without it, both commits succeed and the id is stored twice.
+    let primary_key = [("lance-schema:unenforced-primary-key".to_string(), "true".to_string())].into_iter().collect();
     Arc::new(Schema::new(vec![
-        Field::new("trajectory_id", DataType::Utf8, false),
+        Field::new("trajectory_id", DataType::Utf8, false).with_metadata(primary_key),
         Field::new("data_id", DataType::Utf8, true),
         Field::new("agent_name", DataType::Utf8, true),
         Field::new("training_id", DataType::Utf8, true),

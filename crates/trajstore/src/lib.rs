@@ -25,6 +25,8 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
 pub use trajstore_ingest::{expand_inputs, Input};
+/// The readers, for callers that want records without storing them.
+pub use trajstore_ingest as ingest;
 pub use trajstore_model::{demo, Summary, Trajectory};
 pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField, FILTER_NAMES};
 pub use trajstore_store::{OptimizeReport, Patch};
@@ -42,7 +44,13 @@ pub(crate) enum Cached {
 pub struct Trajstore {
     store: Store,
     cache: Arc<VersionedCache<Cached>>,
+    /// Calls of `add` since the last automatic optimize (see `add`).
+    small_writes: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Every this many `add` calls, `add` also optimizes: each call is one commit and one
+/// small fragment, and thousands of those slow every read until they are compacted.
+pub const OPTIMIZE_EVERY_ADDS: u64 = 256;
 
 /// Versions older than this are pruned by `optimize`, so that a reader still on one
 /// (another process mid-query) does not lose its files.
@@ -59,7 +67,7 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))) })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default() })
     }
 
     /// Every summary row matching `filters`, in storage order (no steps are read).
@@ -82,6 +90,11 @@ impl Trajstore {
         Ok(self.store.version().await?)
     }
 
+    /// Fragments of the (summaries, payloads) tables: many means `optimize` is due.
+    pub async fn fragments(&self) -> Result<(u64, u64)> {
+        Ok(self.store.fragments().await?)
+    }
+
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
     }
@@ -95,7 +108,12 @@ impl Trajstore {
     /// validated like an imported record; de-duplicated like every import.
     pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<(u64, u64)> {
         let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
-        self.store.ensure_indexes().await?;
+        let calls = self.small_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if calls % OPTIMIZE_EVERY_ADDS == 0 {
+            self.optimize().await?;
+        } else if calls == 1 {
+            self.store.ensure_indexes().await?;
+        }
         Ok((out.inserted, out.skipped))
     }
 

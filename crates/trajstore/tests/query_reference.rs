@@ -264,6 +264,8 @@ fn metadata_filter() -> impl Strategy<Value = (String, String)> {
         .rows
         .iter()
         .flat_map(|r| r.metadata.as_ref().unwrap().as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>())
+        // `metadata.` with an empty key is rejected by the parser (tested there).
+        .filter(|(k, _)| !k.is_empty())
         .collect();
     prop_oneof![
         prop::sample::select(pairs).prop_map(|(k, v)| (format!("metadata.{k}"), v)),

@@ -187,3 +187,20 @@ async fn statistics_equal_an_independent_computation() {
         assert_eq!(StatsRequest::parse(pairs).unwrap_err().parameter(), Some(parameter));
     }
 }
+
+/// A training loop adding one record at a time: the store stays compact and correct.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_writes_are_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Trajstore::open(dir.path().to_str().unwrap()).await.unwrap();
+    let n = trajstore::OPTIMIZE_EVERY_ADDS + 10;
+    for i in 0..n {
+        let t = Trajectory::from_json(format!(r#"{{"trajectory_id":"s{i:04}","reward":1}}"#).as_bytes()).unwrap();
+        store.add(vec![t]).await.unwrap();
+    }
+    let (summaries, payloads) = store.fragments().await.unwrap();
+    assert!(summaries <= 12 && payloads <= 12, "{summaries} and {payloads} fragments after {n} single-record writes: compaction ran");
+    let page = store.list(&trajstore::ListRequest::parse([("sort", "trajectory_id"), ("order", "asc"), ("page_size", "1000")]).unwrap()).await.unwrap();
+    assert_eq!(page.total, n);
+    assert_eq!(page.data[0].trajectory_id, "s0000");
+}
