@@ -384,6 +384,13 @@ impl Store {
         Ok(created)
     }
 
+    /// Folds rows written since the last call into the summaries' indexes, so that the
+    /// de-duplication of a long import keeps using the id index instead of scanning.
+    pub async fn refresh_summary_indexes(&self) -> Result<()> {
+        optimize_with_retry(&self.summaries, || OptimizeAction::Index(OptimizeOptions::default())).await?;
+        Ok(())
+    }
+
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
     /// summary references, and prunes versions older than `keep_versions_for`.
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {

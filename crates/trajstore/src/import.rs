@@ -15,6 +15,9 @@ use trajstore_store::InsertMode;
 
 use crate::{Error, Result, Trajstore};
 
+/// During an import, new rows are folded into the id index every this many batches.
+const INDEX_REFRESH_BATCHES: u64 = 16;
+
 /// At most this many errors are listed in a report; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 1000;
 
@@ -186,7 +189,21 @@ impl Trajstore {
         let mode = if opts.skip_duplicate_check { InsertMode::AppendUnchecked } else { InsertMode::Deduplicate };
         let mut report = ImportReport::default();
         let mut write_error = None;
+        let mut batches = 0u64;
         while let Some(batch) = rx.recv().await {
+            batches += 1;
+            // Each batch's de-duplication looks its ids up in the stored ones: index them
+            // early, and fold new rows into the index now and then, so that the lookups of
+            // a long import do not scan an ever longer unindexed tail.
+            let maintenance = match batches {
+                2 => self.store.ensure_indexes().await.map(drop),
+                n if n % INDEX_REFRESH_BATCHES == 0 => self.store.refresh_summary_indexes().await,
+                _ => Ok(()),
+            };
+            if let Err(e) = maintenance {
+                write_error = Some(e);
+                break;
+            }
             match self.store.insert(batch.rows, mode).await {
                 Ok(out) => {
                     report.imported += out.inserted;
