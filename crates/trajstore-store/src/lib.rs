@@ -363,22 +363,20 @@ impl Store {
             existing.insert(table.name().to_string(), cols);
         }
         for (table, column, index) in wanted {
-            let mut attempt = 0;
-            while !existing[table.name()].contains(column) {
-                match table.create_index(&[column], index()).execute().await {
-                    Ok(()) => {
-                        created.push(format!("{}.{column}", table.name()));
-                        break;
-                    }
-                    // Another process indexed the table first: look again.
-                    Err(e) if is_commit_conflict(&e) && attempt + 1 < MAINTENANCE_ATTEMPTS => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
-                        let cols = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
-                        existing.insert(table.name().to_string(), cols);
-                    }
-                    Err(e) => return Err(e.into()),
+            if existing[table.name()].contains(column) {
+                continue;
+            }
+            let made = retry_on_conflict(|| async move {
+                // A conflict means another process indexed the table first: look again.
+                let indexed: HashSet<String> = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
+                if indexed.contains(column) {
+                    return Ok(false);
                 }
+                table.create_index(&[column], index()).execute().await.map(|()| true)
+            })
+            .await?;
+            if made {
+                created.push(format!("{}.{column}", table.name()));
             }
         }
         Ok(created)
@@ -458,11 +456,16 @@ fn is_commit_conflict(e: &lancedb::Error) -> bool {
 
 const MAINTENANCE_ATTEMPTS: u32 = 5;
 
-/// Runs one optimize step, retrying on commit conflicts with a short back-off.
-async fn optimize_with_retry(table: &Table, action: impl Fn() -> OptimizeAction) -> Result<lancedb::table::OptimizeStats> {
+/// Runs a maintenance step, again (with a short back-off) when another writer's commit
+/// came first.
+async fn retry_on_conflict<T, F, Fut>(mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = lancedb::Result<T>>,
+{
     let mut attempt = 0;
     loop {
-        match table.optimize(action()).await {
+        match step().await {
             Err(e) if is_commit_conflict(&e) && attempt + 1 < MAINTENANCE_ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
@@ -470,6 +473,10 @@ async fn optimize_with_retry(table: &Table, action: impl Fn() -> OptimizeAction)
             other => return Ok(other?),
         }
     }
+}
+
+async fn optimize_with_retry(table: &Table, action: impl Fn() -> OptimizeAction) -> Result<lancedb::table::OptimizeStats> {
+    retry_on_conflict(|| table.optimize(action())).await
 }
 
 fn chrono_duration(d: Duration) -> lancedb::table::Duration {
