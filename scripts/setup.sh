@@ -8,6 +8,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)   # the Lance crates compile .proto files
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)               # fetches the web UI's chart and Markdown libraries
 if [ "${TRAJSTORE_SETUP_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)          # web UI tests (never downloaded by a test tool)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -19,3 +20,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }
+
+# The web UI's browser libraries (Chart.js, marked, DOMPurify), embedded into the binary
+# at build time, and playwright-core for the browser tests (it never downloads a browser).
+# Pinned by package-lock.json; skipped when node_modules already matches it.
+web=crates/trajstore-web
+if [ ! -f "$web/node_modules/.package-lock.json" ] || ! cmp -s "$web/package-lock.json" "$web/node_modules/.trajstore-lock"; then
+  echo "setup: npm ci in $web" >&2
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.trajstore-lock)
+fi

@@ -2,6 +2,10 @@
 # Set up and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+TRAJSTORE_SETUP_BROWSER=1 bash scripts/setup.sh   # also Debian's chromium for the UI tests
 . scripts/env.sh
 cargo test --workspace "$@"
+# The web UI in headless Chromium against a real server (the debug binary built above).
+# Screenshots land in $TRAJSTORE_E2E_ARTIFACTS (default $CARGO_TARGET_DIR/e2e-artifacts).
+cargo build -p trajstore-cli
+TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" node --test crates/trajstore-web/e2e/

@@ -259,6 +259,47 @@ fn tokens_guard_writes_and_optionally_reads() {
     assert_eq!(get(&server, "/api/trajectories").status, 401);
     assert_eq!(request(&server, "GET", "/api/trajectories", &[("Authorization", "Bearer s3cret")], b"").json()["total"], 1);
     assert_eq!(get(&server, "/api/health").status, 200);
+    // The UI's shell and assets hold no data: they load without the token, then ask for it.
+    assert_eq!(get(&server, "/trajectories").status, 200);
+    assert_eq!(get(&server, "/assets/app.js").status, 200);
+    assert_eq!(get(&server, "/api/compare?ids=t").status, 401);
+}
+
+#[test]
+fn web_ui_pages_assets_and_the_compare_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("db"), &[]);
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[], records(3, "c-").as_bytes()).status, 400, "JSONL is not a JSON body");
+    let array = format!("[{}]", records(3, "c-").trim_end().replace('\n', ","));
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[], array.as_bytes()).json()["imported"], 3);
+    for page in ["/", "/trajectories", "/trajectories/c-000001", "/compare", "/statistics", "/import"] {
+        let r = get(&server, page);
+        assert_eq!(r.status, 200, "{page}");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"), "{page}");
+        assert!(String::from_utf8_lossy(&r.body).contains("/assets/app.js"));
+    }
+    let js = get(&server, "/assets/app.js");
+    assert_eq!((js.status, js.header("content-type")), (200, Some("text/javascript; charset=utf-8")));
+    let etag = js.header("etag").unwrap().to_string();
+    assert_eq!(request(&server, "GET", "/assets/app.js", &[("If-None-Match", &etag)], b"").status, 304);
+    assert_eq!(get(&server, "/assets/../Cargo.toml").status, 404);
+    assert_eq!(get(&server, "/assets/nope.js").status, 404);
+    assert_eq!(get(&server, "/nope").status, 404);
+
+    let both = get(&server, "/api/compare?ids=c-000002,missing,c-000000").json();
+    let ids: Vec<&str> = both["data"].as_array().unwrap().iter().map(|t| t["trajectory_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["c-000002", "c-000000"], "records come whole, in the order asked");
+    assert_eq!(both["data"][0]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(both["missing"], json!(["missing"]));
+    for bad in ["/api/compare", "/api/compare?ids=", "/api/compare?ids=a,b,c,d,e,f,g,h,i,j,k", "/api/compare?ids=a&x=1"] {
+        let r = get(&server, bad);
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()["error"]["parameter"].is_string(), "{bad}");
+    }
+    // The step-count distribution the statistics page charts.
+    let by_steps = get(&server, "/api/statistics?group_by=step_count").json();
+    assert_eq!(by_steps["groups"][0]["step_count"], 2);
+    assert_eq!(by_steps["groups"][0]["count"], 3);
 }
 
 /// Peak resident memory of a process, in MB.

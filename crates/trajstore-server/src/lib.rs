@@ -1,9 +1,10 @@
-//! The trajstore HTTP service: the JSON API over the library, and (later) the web UI.
+//! The trajstore HTTP service: the JSON API over the library, and the web UI.
 //! Handlers only translate HTTP to library calls and back; errors map in `error.rs`.
 
 mod error;
 mod imports;
 mod openapi;
+mod pages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,6 +92,7 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
     let api = Router::new()
         .route("/api/trajectories", get(list).post(add))
         .route("/api/trajectories/{id}", get(get_one).patch(patch).delete(delete))
+        .route("/api/compare", get(compare))
         .route("/api/statistics", get(statistics))
         .route("/api/curves", get(curves))
         .route("/api/imports", get(list_imports).post(start_import))
@@ -102,6 +104,9 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(max_body))
+        // The UI's pages and assets hold no data, so they need no token; the pages ask
+        // for one when the API answers 401.
+        .merge(pages::router())
         .with_state(state);
     (api, imports)
 }
@@ -135,6 +140,35 @@ async fn get_one(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q):
         None => record,
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Most trajectories one comparison loads (each may be megabytes).
+const MAX_COMPARE: usize = 10;
+
+/// `GET /api/compare?ids=a,b,c`: the whole records, in the order asked, for the compare
+/// page; ids not found are listed under `missing`.
+async fn compare(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = pairs(&q);
+    let mut ids: Vec<String> = Vec::new();
+    for (k, v) in &p {
+        match k.as_str() {
+            "ids" => ids.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)),
+            other => return Err(ApiError::bad_request(other, "unknown parameter; expected ids=ID,ID,...")),
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_COMPARE {
+        return Err(ApiError::bad_request("ids", format!("expected 1 to {MAX_COMPARE} comma-separated trajectory ids, got {}", ids.len())));
+    }
+    let mut data = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match s.store.get(&id).await {
+            Ok(t) => data.push(serde_json::value::RawValue::from_string(t.to_json()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?),
+            Err(trajstore::Error::NotFound { .. }) => missing.push(id),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(json!({"data": data, "missing": missing})).into_response())
 }
 
 /// `POST /api/trajectories`: one object or an array; errors name the index and field.

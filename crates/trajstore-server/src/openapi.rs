@@ -31,7 +31,7 @@ pub fn document() -> Value {
     ];
     list_params.extend(filter_params());
     let mut stats_params = vec![
-        query_param("group_by", json!({"type": "string"}), "comma-separated: training_id, agent_name, data_id, termination_reason, source, epoch_id, iteration_id, sample_id"),
+        query_param("group_by", json!({"type": "string"}), "comma-separated: training_id, agent_name, data_id, termination_reason, source, epoch_id, iteration_id, sample_id, step_count"),
         query_param("k", json!({"type": "string"}), "comma-separated k of pass@k, e.g. 1,4,8"),
         query_param("success_threshold", json!({"type": "number"}), "reward at or above which a trajectory without is_success succeeds"),
     ];
@@ -59,6 +59,7 @@ pub fn document() -> Value {
                 "patch": {"summary": "Change is_bookmarked, tags or notes", "parameters": [id], "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"is_bookmarked": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}}, "notes": {"type": ["string", "null"]}}, "additionalProperties": false}}}}, "responses": {"200": ok("the summary row"), "400": error_response("bad body"), "404": error_response("not found")}},
                 "delete": {"summary": "Delete one trajectory", "parameters": [id], "responses": {"204": {"description": "deleted"}, "404": error_response("not found")}}
             },
+            "/api/compare": {"get": {"summary": "Whole records of up to 10 trajectories, for side-by-side comparison", "parameters": [query_param("ids", json!({"type": "string"}), "comma-separated trajectory ids")], "responses": {"200": ok("{data, missing}"), "400": error_response("bad ids")}}},
             "/api/statistics": {"get": {"summary": "Success, pass@k, pass^k and aggregates, overall and per group", "parameters": stats_params, "responses": {"200": ok("statistics"), "400": error_response("bad parameter")}}},
             "/api/curves": {"get": {"summary": "Points of training curves", "parameters": curve_params, "responses": {"200": ok("points"), "400": error_response("bad parameter")}}},
             "/api/imports": {

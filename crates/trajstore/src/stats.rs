@@ -24,6 +24,8 @@ const GROUP_COLUMNS: &[(&str, bool)] = &[
     ("epoch_id", true),
     ("iteration_id", true),
     ("sample_id", true),
+    // Grouping by step count gives the step-count distribution the UI charts.
+    ("step_count", true),
 ];
 const MAX_GROUP_COLUMNS: usize = 4;
 

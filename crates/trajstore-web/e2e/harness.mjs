@@ -1,0 +1,66 @@
+// Shared set-up of the browser tests: a real `trajstore serve` over generated data, and
+// Debian's Chromium driven by playwright-core (no browser is ever downloaded).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const BIN = process.env.TRAJSTORE_BIN || join(process.env.CARGO_TARGET_DIR || join(homedir(), '.cache/trajstore-target'), 'debug/trajstore');
+export const ARTIFACTS = process.env.TRAJSTORE_E2E_ARTIFACTS || join(process.env.CARGO_TARGET_DIR || join(homedir(), '.cache/trajstore-target'), 'e2e-artifacts');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** A trajectory of `steps` steps and about `bytes` bytes: markdown, tool calls, big outputs. */
+export function longTrajectory(id, steps = 320, bytes = 5_000_000) {
+  const out = [{ role: 'system', content: 'You are a careful software agent.' }, { role: 'user', content: 'Fix the failing test in the parser.' }];
+  const toolBytes = Math.floor(bytes / (steps / 2));
+  for (let i = 2; i < steps; i += 2) {
+    out.push({ role: 'assistant', content: `Step ${i}: I will look at **file ${i}**.\n\n\`\`\`python\nprint(${i})\n\`\`\``, tool_calls: [{ id: `call-${i}`, name: 'bash', arguments: { command: `cat src/file_${i}.py` } }], reward: i % 20 === 0 ? 0.5 : undefined });
+    const line = `line of output ${i} `.padEnd(79, '.') + '\n';
+    out.push({ role: 'tool', tool_call_id: `call-${i}`, name: 'bash', content: line.repeat(Math.max(1, Math.floor(toolBytes / 80))) });
+  }
+  return { trajectory_id: id, data_id: 'long-task', agent_name: 'e2e-agent', training_id: 'e2e-run', epoch_id: 1, task: { question: 'A very long trajectory' }, steps: out.slice(0, steps), reward: 1, is_success: true, termination_reason: 'success' };
+}
+
+export async function startServer({ trajectories = 1200 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'trajstore-e2e-'));
+  const db = join(dir, 'db');
+  execFileSync(BIN, ['demo', '--db', db, '--trajectories', String(trajectories), '--no-serve'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const longFile = join(dir, 'long.jsonl');
+  writeFileSync(longFile, JSON.stringify(longTrajectory('long-trajectory-1')) + '\n');
+  execFileSync(BIN, ['import', longFile, '--db', db], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(BIN, ['serve', '--db', db, '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const base = await new Promise((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 30000);
+    proc.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/on (http:\/\/[\d.]+:\d+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+  });
+  return { base, dir, db, stop: () => { proc.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+export async function launchBrowser() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // Playwright gives the browser a fresh, empty profile of its own.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Saves a screenshot of the page as a test artifact. */
+export async function snap(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+export async function apiJson(base, path) {
+  const r = await fetch(base + path);
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}

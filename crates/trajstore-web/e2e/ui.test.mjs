@@ -1,0 +1,198 @@
+// End-to-end tests of the web UI in headless Chromium against a real server.
+// Run by scripts/test.sh after the Rust tests: `node --test crates/trajstore-web/e2e/`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launchBrowser, snap, apiJson, longTrajectory, ARTIFACTS } from './harness.mjs';
+
+let server, browser, page;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  page = await context.newPage();
+  page.on('pageerror', (e) => { throw e; });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const rowIds = () => page.$$eval('#trajectory-table tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
+
+test('list: filter and sort through the panel and headers; rows match the API', async () => {
+  await page.goto(`${server.base}/trajectories`);
+  await page.waitForSelector('#trajectory-table');
+  await page.fill('input[name=training_id]', 'run-2');
+  await page.fill('input[name=reward_min]', '0.2');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForURL(/training_id=run-2/);
+  await page.waitForSelector('#trajectory-table');
+  await page.click('th[data-sort=reward]'); // ascending
+  await page.waitForURL(/order=asc/);
+  await page.click('th[data-sort=reward]'); // descending
+  await page.waitForURL(/order=desc/);
+  await page.waitForFunction(() => document.querySelector('th.sorted')?.textContent.includes('▼'));
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('sort'), 'reward');
+  const expected = await apiJson(server.base, `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50`);
+  assert.ok(expected.total > 0 && expected.total < 1200, `the filter narrows the set (total ${expected.total})`);
+  assert.deepEqual(await rowIds(), expected.data.map((r) => r.trajectory_id));
+  assert.equal(await page.textContent('#total'), `${expected.total.toLocaleString('en-US')} trajectories`);
+  // Every row honours the filter, and rewards descend.
+  const rewards = expected.data.map((r) => r.reward);
+  assert.ok(rewards.every((r, i) => r >= 0.2 && (i === 0 || rewards[i - 1] >= r)));
+  // The next page continues where this one ended.
+  await page.click('#next-page');
+  await page.waitForURL(/page=2/);
+  await page.waitForSelector('#trajectory-table');
+  const second = await apiJson(server.base, `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50&page=2`);
+  assert.deepEqual(await rowIds(), second.data.map((r) => r.trajectory_id));
+  await snap(page, 'list-filtered-sorted');
+});
+
+test('list: the filter panel covers every filter the API accepts', async () => {
+  await page.goto(`${server.base}/trajectories`);
+  await page.waitForSelector('#trajectory-table');
+  const spec = await apiJson(server.base, '/api/openapi.json');
+  const apiFilters = spec.paths['/api/trajectories'].get.parameters.map((p) => p.name).filter((n) => !['page', 'page_size', 'sort', 'order', 'cursor'].includes(n));
+  const panel = await page.evaluate(() => window.trajstorePanelFilters());
+  for (const name of apiFilters) assert.ok(panel.includes(name), `filter ${name} is missing from the panel`);
+  for (const name of panel.filter((n) => n !== 'metadata.KEY')) assert.ok(await page.$(`form.filters [name="${name}"]`), `no input for ${name}`);
+});
+
+test('list: empty and error states; keyboard j/k and Enter open a trajectory', async () => {
+  await page.goto(`${server.base}/trajectories?training_id=no-such-run`);
+  await page.waitForSelector('.state.empty');
+  assert.match(await page.textContent('.state.empty'), /No trajectories match/);
+  await snap(page, 'list-empty');
+  await page.goto(`${server.base}/trajectories?reward_min=abc`);
+  await page.waitForSelector('.state.error');
+  assert.match(await page.textContent('.state.error'), /reward_min/);
+  await snap(page, 'list-error');
+  await page.goto(`${server.base}/trajectories?sort=trajectory_id&order=asc&page_size=20`);
+  await page.waitForSelector('#trajectory-table');
+  const ids = await rowIds();
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.keyboard.press('k');
+  assert.equal(await page.$eval('tr.active', (tr) => tr.dataset.id), ids[1]);
+  assert.equal(new URL(page.url()).searchParams.get('sel'), ids[1], 'the selected row is in the URL');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#trajectory-id');
+  assert.equal(await page.textContent('#trajectory-id'), ids[1]);
+  // Previous/next within the list it came from.
+  await page.waitForSelector('#next-trajectory');
+  await page.click('#next-trajectory');
+  await page.waitForFunction((id) => document.querySelector('#trajectory-id')?.textContent === id, ids[2]);
+});
+
+test('trajectory: a 320-step, 5 MB trajectory renders progressively and every step is reachable', async () => {
+  const t0 = Date.now();
+  await page.goto(`${server.base}/trajectories/long-trajectory-1`);
+  await page.waitForSelector('#step-0');
+  const firstMs = Date.now() - t0;
+  await page.waitForSelector('#step-319', { state: 'attached' });
+  const lastMs = Date.now() - t0;
+  const timing = await page.evaluate(() => window.trajstoreTiming);
+  console.log(`# 320-step trajectory: first step after ${firstMs} ms, last step reachable after ${lastMs} ms (in-page ${Math.round(timing.detailMs)} ms)`);
+  writeFileSync(join(ARTIFACTS, 'long-trajectory-timing.txt'), `first_step_ms=${firstMs}\nlast_step_ms=${lastMs}\nin_page_ms=${Math.round(timing.detailMs)}\n`);
+  assert.ok(lastMs < 10000, `the last step is reachable within 10 s (took ${lastMs} ms)`);
+  assert.equal(await page.$$eval('.step', (s) => s.length), 320);
+  // Markdown with code, tool calls with pretty arguments, folded long outputs.
+  assert.ok(await page.$('#step-2 .markdown pre code'), 'assistant Markdown renders code blocks');
+  assert.match(await page.textContent('#step-2 .toolcall'), /"command": "cat src\/file_2.py"/);
+  const fold = await page.$('#step-3 .fold-note button');
+  assert.ok(fold, 'a long tool output is folded');
+  const before = (await page.textContent('#step-3 pre')).length;
+  await fold.click();
+  assert.ok((await page.textContent('#step-3 pre')).length > before * 5, 'expanding shows the whole output');
+  // A deep link to a step.
+  await page.goto(`${server.base}/trajectories/long-trajectory-1#step-250`);
+  await page.waitForSelector('#step-250');
+  await page.waitForFunction(() => { const r = document.getElementById('step-250').getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; });
+  await snap(page, 'trajectory-long');
+  await page.goto(`${server.base}/trajectories/does-not-exist`);
+  await page.waitForSelector('.state.empty');
+  assert.match(await page.textContent('.state.empty'), /No trajectory with id/);
+});
+
+test('trajectory: bookmark, tags and notes persist after a reload', async () => {
+  const first = (await apiJson(server.base, '/api/trajectories?sort=trajectory_id&order=asc&page_size=1&is_bookmarked=false')).data[0];
+  await page.goto(`${server.base}/trajectories?sort=trajectory_id&order=asc&is_bookmarked=false&page_size=5`);
+  await page.waitForSelector('#trajectory-table');
+  await page.click(`tr[data-id="${first.trajectory_id}"] button.star`);
+  await page.waitForSelector(`tr[data-id="${first.trajectory_id}"] button.star.on`);
+  await page.reload();
+  await page.waitForSelector('#trajectory-table');
+  assert.ok(!(await rowIds()).includes(first.trajectory_id), 'after the reload the bookmarked row no longer matches is_bookmarked=false');
+  const stored = await apiJson(server.base, `/api/trajectories/${encodeURIComponent(first.trajectory_id)}`);
+  assert.equal(stored.is_bookmarked, true);
+  await page.goto(`${server.base}/trajectories/${encodeURIComponent(first.trajectory_id)}`);
+  await page.waitForSelector('#tags-input');
+  assert.equal(await page.getAttribute('h1 button.star', 'aria-pressed'), 'true');
+  await page.fill('#tags-input', 'reviewed, e2e');
+  await page.fill('#notes-input', 'looked at in the browser');
+  await page.click('text=Save tags and notes');
+  await page.waitForSelector('text=Saved');
+  await page.reload();
+  await page.waitForSelector('#tags-input');
+  assert.equal(await page.inputValue('#tags-input'), 'reviewed, e2e');
+  assert.equal(await page.inputValue('#notes-input'), 'looked at in the browser');
+  await snap(page, 'trajectory-edited');
+});
+
+test('compare: three trajectories selected in the list, side by side', async () => {
+  await page.goto(`${server.base}/trajectories?sort=trajectory_id&order=asc&page_size=20`);
+  await page.waitForSelector('#trajectory-table');
+  const ids = (await rowIds()).slice(0, 3);
+  for (const id of ids) await page.check(`tr[data-id="${id}"] input[type=checkbox]`);
+  await page.click('text=Compare selected (3)');
+  await page.waitForSelector('#compare-grid');
+  assert.equal(new URL(page.url()).searchParams.get('ids'), ids.join(','));
+  const headers = await page.$$eval('#compare-grid a.mono', (as) => as.map((a) => a.textContent));
+  assert.deepEqual(headers, ids);
+  const records = await Promise.all(ids.map((id) => apiJson(server.base, `/api/trajectories/${encodeURIComponent(id)}`)));
+  const rewardsDiffer = new Set(records.map((r) => r.reward)).size > 1;
+  const highlighted = await page.$$eval('#compare-grid .cell.diff[data-field=reward]', (c) => c.length);
+  assert.equal(highlighted, rewardsDiffer ? 3 : 0, 'differing rewards are highlighted, equal ones are not');
+  await snap(page, 'compare');
+});
+
+test('statistics: cards and charts render with data points', async () => {
+  await page.goto(`${server.base}/statistics`);
+  await page.waitForSelector('#stat-cards');
+  const stats = await apiJson(server.base, '/api/statistics?k=1,4,8');
+  assert.match(await page.textContent('#stat-cards'), new RegExp(stats.overall.count.toLocaleString('en-US')));
+  const points = await page.evaluate(() => ['chart-reward', 'chart-success', 'chart-termination', 'chart-histogram', 'chart-steps'].map((id) => {
+    const chart = window.Chart.getChart(document.getElementById(id));
+    return chart ? chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0) : -1;
+  }));
+  for (const n of points) assert.ok(n > 0, `every chart has data points (${points})`);
+  // One line per training run.
+  const curve = await apiJson(server.base, '/api/curves?x=epoch_id&series=training_id');
+  const runs = new Set(curve.points.map((p) => p.series)).size;
+  assert.ok(runs >= 3);
+  assert.equal(await page.evaluate(() => window.Chart.getChart(document.getElementById('chart-reward')).data.datasets.length), runs);
+  await snap(page, 'statistics');
+  await page.goto(`${server.base}/statistics?training_id=nobody`);
+  await page.waitForSelector('.state.empty');
+});
+
+test('import: upload a small file and watch it complete', async () => {
+  const before = (await apiJson(server.base, '/api/trajectories?page_size=1')).total;
+  const file = join(server.dir, 'upload.jsonl');
+  const rows = [longTrajectory('uploaded-1', 6, 2000), longTrajectory('uploaded-2', 4, 1000)].map((t) => JSON.stringify(t));
+  writeFileSync(file, rows.join('\n') + '\n{"not a trajectory": true}\n');
+  await page.goto(`${server.base}/import`);
+  await page.waitForSelector('#import-tasks');
+  await page.setInputFiles('#import-file', file);
+  await page.waitForSelector('#import-tasks [data-status=done]', { timeout: 30000 });
+  const text = await page.textContent('#import-tasks');
+  assert.match(text, /Imported 2, skipped 0 duplicates, 1 failed/);
+  assert.equal((await apiJson(server.base, '/api/trajectories?page_size=1')).total, before + 2);
+  await snap(page, 'import');
+});
