@@ -243,12 +243,17 @@ impl Store {
 
     /// One page of summary rows in a total order: `sort` (nulls last), then id ascending.
     pub async fn list(&self, filter: Option<String>, sort: &str, descending: bool, offset: u64, limit: u64) -> Result<Vec<Summary>> {
+        // Two steps, because Lance sorts whole rows: ordering the full projection of a
+        // large table would decode every column of every matching row. First the page's
+        // ids, sorting only the sort column and the id; then those rows, by the id index.
         let sort_col = sort.to_string();
         let mut ordering = vec![if descending { ColumnOrdering::desc_nulls_last(sort_col) } else { ColumnOrdering::asc_nulls_last(sort_col) }];
+        let mut columns = vec![sort];
         if sort != "trajectory_id" {
             ordering.push(ColumnOrdering::asc_nulls_last("trajectory_id".to_string()));
+            columns.push("trajectory_id");
         }
-        let mut q = self.summaries.query().select(Select::columns(SUMMARY_COLUMNS)).order_by(Some(ordering)).limit(limit as usize);
+        let mut q = self.summaries.query().select(Select::columns(&columns)).order_by(Some(ordering)).limit(limit as usize);
         if offset > 0 {
             q = q.offset(offset as usize);
         }
@@ -256,11 +261,25 @@ impl Store {
             q = q.only_if(f);
         }
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        let mut rows = Vec::with_capacity(limit as usize);
+        let mut ids: Vec<String> = Vec::with_capacity(limit as usize);
         for b in &batches {
-            rows.extend(summaries_from_batch(b)?);
+            let c = Columns::new(b);
+            let col = c.str("trajectory_id")?;
+            ids.extend((0..b.num_rows()).map(|i| col.value(i).to_string()));
         }
-        Ok(rows)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let in_list = ids.iter().map(|id| string_literal(id)).collect::<Vec<_>>().join(", ");
+        let batches: Vec<RecordBatch> = self.summaries.query().select(Select::columns(SUMMARY_COLUMNS)).only_if(format!("trajectory_id IN ({in_list})")).execute().await?.try_collect().await?;
+        let mut by_id: HashMap<String, Summary> = HashMap::with_capacity(ids.len());
+        for b in &batches {
+            for row in summaries_from_batch(b)? {
+                by_id.insert(row.trajectory_id.clone(), row);
+            }
+        }
+        // A row deleted between the two steps is left out rather than shown stale.
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// The exact number of rows that match.

@@ -247,6 +247,8 @@ async function listPage(params) {
   });
   const content = h('section', { 'aria-label': 'Trajectories' }, loading('trajectories'));
   fill(root, h('div.layout', null, panel, content));
+  const searchBox = searchForm(params);
+  if (params.get('q')) return searchResults(params, content, searchBox);
 
   const apiQuery = new URLSearchParams(listQuery);
   if (!apiQuery.get('page_size')) apiQuery.set('page_size', '50');
@@ -269,7 +271,7 @@ async function listPage(params) {
     h('a', { href: `/api/trajectories?${apiQuery}`, target: '_blank', class: 'small' }, 'JSON'),
     h('a', { href: `/api/export?${filterParams(params)}`, class: 'small' }, 'Export JSONL'));
   if (!page.data.length) {
-    fill(content, toolbar, stateBox('empty', page.total ? 'No rows on this page.' : 'No trajectories match these filters.'));
+    fill(content, searchBox, toolbar, stateBox('empty', page.total ? 'No rows on this page.' : 'No trajectories match these filters.'));
     return;
   }
   const headRow = h('tr', null, h('th', null, ''), h('th', null, ''), COLUMNS.map(([col, label, cls]) => {
@@ -308,7 +310,7 @@ async function listPage(params) {
     h('span', { id: 'page-info' }, `Page ${fmt.count(p)} of ${fmt.count(pages)}`),
     h('button', { disabled: p >= pages, onclick: () => go({ page: p + 1 }), id: 'next-page' }, 'Next ›'),
     h('button', { disabled: p >= pages, onclick: () => go({ page: pages }) }, 'Last »'));
-  fill(content, toolbar, h('div.table-wrap', null, table), pager);
+  fill(content, searchBox, toolbar, h('div.table-wrap', null, table), pager);
 
   // Keyboard: j/k move the active row, Enter opens it, x toggles its selection.
   let active = Math.max(0, page.data.findIndex((r) => r.trajectory_id === params.get('sel')));
@@ -330,6 +332,53 @@ async function listPage(params) {
   };
   document.addEventListener('keydown', onKey);
   onLeave(() => document.removeEventListener('keydown', onKey));
+}
+
+// ---------------------------------------------------------------------------------------
+// Full-text search inside steps (`q=` on the list page; JSON twin /api/search)
+
+function searchForm(params) {
+  const input = h('input', { type: 'search', name: 'q', value: params.get('q') || '', placeholder: 'Search questions, messages, tool calls and outputs…', 'aria-label': 'Search', id: 'search-input', style: 'flex:1' });
+  const form = h('form.toolbar', { role: 'search' }, input, h('button', { type: 'submit' }, 'Search'),
+    params.get('q') ? h('a', { href: `/trajectories?${(() => { const p = new URLSearchParams(params); p.delete('q'); return p; })()}`, 'data-link': true }, 'Clear search') : null);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = filterParams(params);
+    if (input.value.trim()) p.set('q', input.value.trim());
+    navigate(`/trajectories?${p}`);
+  });
+  return form;
+}
+
+/** The snippet as text with the query's words marked (text nodes only: no HTML from data). */
+function highlighted(text, query) {
+  const words = query.split(/\s+/).filter((w) => w.length > 1).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  if (!words.length) return [text];
+  const re = new RegExp(`(${words.join('|')})`, 'gi');
+  return String(text).split(re).map((part, i) => (i % 2 ? h('mark', null, part) : part));
+}
+
+async function searchResults(params, content, searchBox) {
+  const q = filterParams(params);
+  q.set('q', params.get('q'));
+  fill(content, searchBox, loading('search results'));
+  let doc;
+  try { doc = await api(`/api/search?${q}`); } catch (err) { fill(content, searchBox, errorBox(err, 'search results')); return; }
+  if (!doc.data.length) { fill(content, searchBox, stateBox('empty', `Nothing matches “${params.get('q')}” with these filters.`)); return; }
+  const rows = doc.data.map((r) => {
+    const href = `/trajectories/${encodeURIComponent(r.trajectory_id)}${r.step !== null && r.step !== undefined ? '#step-' + r.step : ''}`;
+    return h('tr', { dataset: { id: r.trajectory_id } },
+      h('td.id.mono', null, h('a', { href, 'data-link': true }, r.trajectory_id)),
+      h('td.num', null, fmt.num(r.score, 2)), h('td.num', null, r.step ?? ''),
+      h('td', { style: 'white-space:normal;min-width:320px' }, highlighted(r.snippet || '', params.get('q'))),
+      h('td', null, r.training_id || ''), h('td', null, terminationPill(r.termination_reason)), h('td.num', null, fmt.num(r.reward)));
+  });
+  fill(content, searchBox,
+    h('div.toolbar', null, h('span.total', { id: 'total' }, `${fmt.count(doc.data.length)} best matches`), h('span.spacer'),
+      h('a.small', { href: `/api/search?${q}`, target: '_blank' }, 'JSON')),
+    h('div.table-wrap', null, h('table.grid', { id: 'search-table' },
+      h('thead', null, h('tr', null, ['ID', 'Score', 'Step', 'Snippet', 'Run', 'Termination', 'Reward'].map((c) => h('th', null, c)))),
+      h('tbody', null, rows))));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -453,6 +502,7 @@ async function detailPage(id, params) {
   const extraKeys = Object.keys(t).filter((k) => !['steps', 'messages', 'task', 'tags', 'notes', 'trajectory_id', 'is_bookmarked'].includes(k) && !SUMMARY_FIELDS.some(([f]) => f === k));
   const extra = extraKeys.length ? h('details', null, h('summary.small.muted', null, `More fields (${extraKeys.join(', ')})`), h('pre', null, JSON.stringify(Object.fromEntries(extraKeys.map((k) => [k, t[k]])), null, 2))) : null;
   const samples = h('section.panel', { 'aria-label': 'Other samples of this task', style: 'margin-top:12px' }, h('h3', null, 'Other samples of this task'));
+  const similar = h('section.panel', { 'aria-label': 'Similar trajectories', style: 'margin-top:12px', id: 'similar' }, h('h3', null, 'Similar trajectories'), h('p.small.muted', null, 'Loading…'));
   const header = h('section.panel', { 'aria-label': 'Trajectory' },
     h('div.head-actions', null, back, h('span.spacer'), nav),
     h('h1', null, star, ' ', h('span.mono', { id: 'trajectory-id' }, t.trajectory_id)),
@@ -461,7 +511,7 @@ async function detailPage(id, params) {
     h('div.edit-row', null, tagsInput, h('span')), h('div.edit-row', null, notesInput, h('div', null, save, h('div', null, saveState))));
   const index = h('nav.panel.step-index', { 'aria-label': 'Step index' });
   const stepList = h('div.steps', { id: 'steps' });
-  fill(root, h('div.detail', null, index, h('div', null, header, samples, h('h2', { style: 'margin-top:16px' }, `${fmt.count(steps.length)} steps`),
+  fill(root, h('div.detail', null, index, h('div', null, header, samples, similar, h('h2', { style: 'margin-top:16px' }, `${fmt.count(steps.length)} steps`),
     steps.length ? stepList : stateBox('empty', 'This trajectory has no steps.'))));
 
   // Steps render in chunks, one per frame, so the first screen appears at once and a
@@ -511,6 +561,15 @@ async function detailPage(id, params) {
     fill(nav, prev ? h('a', { href: prev, 'data-link': true, id: 'prev-trajectory' }, '‹ Previous') : h('span.muted', null, '‹ Previous'),
       next ? h('a', { href: next, 'data-link': true, id: 'next-trajectory' }, 'Next ›') : h('span.muted', null, 'Next ›'));
   }).catch(() => {});
+  api(`/api/trajectories/${encodeURIComponent(id)}/similar?k=10`).then((doc) => {
+    const rows = (doc.data || []).filter((r) => r.trajectory_id !== t.trajectory_id);
+    const note = doc.not_embedded ? h('p.small.muted', null, `${fmt.count(doc.not_embedded)} trajectories are not embedded yet and cannot appear here.`) : null;
+    if (!rows.length) { fill(similar, h('h3', null, 'Similar trajectories'), h('p.small.muted', null, 'No similar trajectories found.'), note); return; }
+    fill(similar, h('h3', null, 'Similar trajectories'), note, h('div.table-wrap', null, h('table.grid', null, h('tbody', null, rows.map((r) => h('tr', { dataset: { id: r.trajectory_id } },
+      h('td.mono', null, h('a', { href: `/trajectories/${encodeURIComponent(r.trajectory_id)}`, 'data-link': true }, r.trajectory_id)),
+      h('td.num.small', { title: 'cosine distance' }, fmt.num(r.distance, 3)), h('td.task', null, r.question || ''),
+      h('td', null, terminationPill(r.termination_reason)), h('td.num', null, fmt.num(r.reward))))))));
+  }).catch((err) => fill(similar, h('h3', null, 'Similar trajectories'), h('p.small.muted', null, `Unavailable: ${err.message}`)));
   if (t.data_id) {
     const q = new URLSearchParams({ data_id: t.data_id.replace(/\*/g, '') === t.data_id ? t.data_id : '', page_size: '50', sort: 'sample_id' });
     api(`/api/trajectories?${q}`).then((p) => {
