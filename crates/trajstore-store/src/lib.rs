@@ -246,6 +246,13 @@ impl Store {
         // Two steps, because Lance sorts whole rows: ordering the full projection of a
         // large table would decode every column of every matching row. First the page's
         // ids, sorting only the sort column and the id; then those rows, by the id index.
+        // Without a filter every row matches, so narrow first to the rows at or before
+        // the page's last sort value, found by sorting that one column (an index range
+        // then holds the page whatever the ties).
+        let filter = match filter {
+            Some(f) => Some(f),
+            None => self.page_boundary(sort, descending, offset + limit).await?,
+        };
         let sort_col = sort.to_string();
         let mut ordering = vec![if descending { ColumnOrdering::desc_nulls_last(sort_col) } else { ColumnOrdering::asc_nulls_last(sort_col) }];
         let mut columns = vec![sort];
@@ -280,6 +287,25 @@ impl Store {
         }
         // A row deleted between the two steps is left out rather than shown stale.
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// `sort >= V` (`<= V` ascending), V being the sort value of row number `window` of
+    /// the whole table in sort order; `None` when there is no such row or V is null.
+    async fn page_boundary(&self, sort: &str, descending: bool, window: u64) -> Result<Option<String>> {
+        const MAX_WINDOW: u64 = 100_000;
+        if window == 0 || window > MAX_WINDOW || sort == "trajectory_id" {
+            return Ok(None);
+        }
+        let first = if descending { ColumnOrdering::desc_nulls_last(sort.to_string()) } else { ColumnOrdering::asc_nulls_last(sort.to_string()) };
+        let q = self.summaries.query().select(Select::columns(&[sort])).order_by(Some(vec![first])).limit(window as usize);
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let Some(last) = batches.iter().rev().find(|b| b.num_rows() > 0) else { return Ok(None) };
+        if (rows as u64) < window {
+            return Ok(None);
+        }
+        let literal = sql_literal(last.column(0).as_ref(), last.num_rows() - 1);
+        Ok(literal.map(|v| format!("`{sort}` {} {v}", if descending { ">=" } else { "<=" })))
     }
 
     /// The exact number of rows that match.
@@ -539,4 +565,24 @@ fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajector
         updated_at: opt_i64(c.i64("updated_at")?, i),
         extra_json: payload.extra,
     })
+}
+
+/// A SQL literal of one value of a sort column, or `None` for a null, a non-finite float
+/// or a type that never appears among the sort columns. Strings are escaped.
+fn sql_literal(column: &dyn arrow_array::Array, i: usize) -> Option<String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_schema::DataType;
+    if column.is_null(i) {
+        return None;
+    }
+    match column.data_type() {
+        DataType::Int64 => Some(column.as_primitive::<Int64Type>().value(i).to_string()),
+        // Rust prints the shortest text that parses back to the same f64.
+        DataType::Float64 => Some(column.as_primitive::<Float64Type>().value(i)).filter(|v| v.is_finite()).map(|v| format!("{v:?}")),
+        DataType::Boolean => Some(column.as_boolean().value(i).to_string()),
+        DataType::Utf8 => Some(string_literal(column.as_string::<i32>().value(i))),
+        DataType::LargeUtf8 => Some(string_literal(column.as_string::<i64>().value(i))),
+        _ => None,
+    }
 }
