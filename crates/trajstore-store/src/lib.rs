@@ -205,30 +205,41 @@ impl Store {
     pub async fn get(&self, id: &str) -> Result<Option<Trajectory>> {
         let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
         cols.push("write_id");
-        let batches: Vec<RecordBatch> =
-            self.summaries.query().only_if(id_filter(id)).select(Select::columns(&cols)).limit(1).execute().await?.try_collect().await?;
+        // The summary row and every payload stored under the id, read at the same time
+        // (rather than the payload after learning its write_id: one round trip, not two).
+        let summary = async {
+            let batches: Vec<RecordBatch> = self.summaries.query().only_if(id_filter(id)).select(Select::columns(&cols)).limit(1).execute().await?.try_collect().await?;
+            Ok::<_, StoreError>(batches)
+        };
+        let just_this = [id];
+        let (batches, mut payloads) = futures::try_join!(summary, self.payload_rows(&just_this, |_| true))?;
         let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
         let write_id = Columns::new(&batch).i64("write_id")?.value(0);
-        let mut payloads = self.payloads_for(&[(id.to_string(), write_id)]).await?;
         let payload = payloads.remove(&(id.to_string(), write_id)).ok_or_else(|| StoreError::Corrupt(format!("the steps of {id} are missing")))?;
         Ok(Some(assemble(&batch, 0, payload)?))
     }
 
     /// Payloads (task, steps, extra) by (trajectory_id, write_id).
     async fn payloads_for(&self, keys: &[(String, i64)]) -> Result<HashMap<(String, i64), Payload>> {
-        let mut out = HashMap::with_capacity(keys.len());
         if keys.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let wanted: HashSet<&(String, i64)> = keys.iter().collect();
-        let filter = ids_filter(keys.iter().map(|(id, _)| id.as_str()));
+        let ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
+        self.payload_rows(&ids, |key| wanted.contains(key)).await
+    }
+
+    /// The payloads stored under `ids` whose (id, write_id) passes `keep`.
+    async fn payload_rows(&self, ids: &[&str], keep: impl Fn(&(String, i64)) -> bool) -> Result<HashMap<(String, i64), Payload>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let filter = ids_filter(ids.iter().copied());
         let mut stream = self.payloads.query().only_if(filter).execute().await?;
         while let Some(b) = stream.try_next().await? {
             let c = Columns::new(&b);
             let (id, wid, task, steps, extra) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("task")?, c.large_str("steps")?, c.large_str("extra")?);
             for i in 0..b.num_rows() {
                 let key = (id.value(i).to_string(), wid.value(i));
-                if wanted.contains(&key) {
+                if keep(&key) {
                     let payload = Payload {
                         task: arrow_array::Array::is_valid(task, i).then(|| task.value(i).to_string()),
                         steps: steps.value(i).to_string(),
