@@ -1,14 +1,14 @@
 //! Statistics over a filtered set: overall, per group, and curves over training.
 //! Reads only narrow summary columns; cached under the dataset version.
 
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, StringArray};
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use trajstore_query::FilterSet;
-use trajstore_stats::{Accumulator, Sample, StatsConfig};
+use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig};
 use trajstore_store::Columns;
 
 use crate::{Cached, Error, Result, Trajstore};
@@ -136,8 +136,8 @@ impl CurveRequest {
 /// Assigns small ids to distinct values, so rows group by integers, not strings.
 #[derive(Default)]
 struct Interner {
-    strings: HashMap<Box<str>, u32>,
-    ints: HashMap<i64, u32>,
+    strings: FastMap<Box<str>, u32>,
+    ints: FastMap<i64, u32>,
     values: Vec<Value>,
 }
 
@@ -172,7 +172,7 @@ impl Interner {
 /// (not one map of prefixed strings) so that a lookup never allocates.
 #[derive(Default)]
 struct TaskIds {
-    maps: [HashMap<Box<str>, u32>; 3],
+    maps: [FastMap<Box<str>, u32>; 3],
     next: u32,
 }
 
@@ -220,7 +220,7 @@ impl Trajstore {
         let mut tasks = TaskIds::default();
         let mut interners: Vec<Interner> = group_by.iter().map(|_| Interner::default()).collect();
         let mut overall = Accumulator::default();
-        let mut groups: HashMap<GroupKey, Accumulator> = HashMap::new();
+        let mut groups: FastMap<GroupKey, Accumulator> = FastMap::default();
         let threshold = cfg.success_threshold;
         while let Some(batch) = stream.try_next().await? {
             let c = Columns::new(&batch);
