@@ -44,12 +44,14 @@ pub(crate) enum Cached {
 pub struct Trajstore {
     store: Store,
     cache: Arc<VersionedCache<Cached>>,
-    /// Calls of `add` since the last automatic optimize (see `add`).
+    /// Small writes (`add`, `update`, `delete`) since the start (see `note_small_write`).
     small_writes: Arc<std::sync::atomic::AtomicU64>,
+    optimize_every: u64,
 }
 
-/// Every this many `add` calls, `add` also optimizes: each call is one commit and one
-/// small fragment, and thousands of those slow every read until they are compacted.
+/// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
+/// each is one commit and a small fragment or deletion file, and thousands of those slow
+/// every read until they are compacted (a UI toggling bookmarks makes them quickly).
 pub const OPTIMIZE_EVERY_ADDS: u64 = 256;
 
 /// Versions older than this are pruned by `optimize`, so that a reader still on one
@@ -67,7 +69,7 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default() })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS })
     }
 
     /// Every summary row matching `filters`, in storage order (no steps are read).
@@ -108,13 +110,26 @@ impl Trajstore {
     /// validated like an imported record; de-duplicated like every import.
     pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<(u64, u64)> {
         let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
+        self.note_small_write(true).await?;
+        Ok((out.inserted, out.skipped))
+    }
+
+    /// Optimizes after every `n` small writes instead of [`OPTIMIZE_EVERY_ADDS`].
+    pub fn with_optimize_every(mut self, n: u64) -> Self {
+        self.optimize_every = n.max(1);
+        self
+    }
+
+    /// Counts one small commit; every `optimize_every` of them, optimizes. The
+    /// first add of a handle also makes sure the indexes exist.
+    async fn note_small_write(&self, is_add: bool) -> Result<()> {
         let calls = self.small_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if calls % OPTIMIZE_EVERY_ADDS == 0 {
+        if calls % self.optimize_every == 0 {
             self.optimize().await?;
-        } else if calls == 1 {
+        } else if calls == 1 && is_add {
             self.store.ensure_indexes().await?;
         }
-        Ok((out.inserted, out.skipped))
+        Ok(())
     }
 
     /// Changes bookmark, tags or notes; returns the new summary row.
@@ -124,12 +139,14 @@ impl Trajstore {
                 return Err(Error::invalid(format!("tags[{i}]"), "a tag must not be empty"));
             }
         }
-        self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })
+        let row = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        self.note_small_write(false).await?;
+        Ok(row)
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {
         if self.store.delete(id).await? {
-            Ok(())
+            self.note_small_write(false).await
         } else {
             Err(Error::NotFound { what: format!("trajectory {id:?}") })
         }
