@@ -18,6 +18,9 @@ use trajstore_model::{parse_timestamp, Trajectory};
 use crate::normalize::{as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, tool_call, Context};
 use crate::{Converted, FormatError, RecordError};
 
+/// Marks a system step that `native_to_atif` made only to hold tool results.
+const PLACEHOLDER: &str = "trajstore_placeholder";
+
 /// The ATIF version written by [`native_to_atif`].
 pub const ATIF_VERSION: &str = "ATIF-v1.8";
 
@@ -52,37 +55,62 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
         if let Some(Value::Array(calls)) = so.get("tool_calls") {
             let calls: Vec<Value> = calls
                 .iter()
-                .map(|c| tool_call(c.get("tool_call_id").unwrap_or(&Value::Null), c.get("function_name").unwrap_or(&Value::Null), c.get("arguments").unwrap_or(&Value::Null), c.as_object(), &["tool_call_id", "function_name", "arguments"]))
+                .map(|c| {
+                    let mut call = tool_call(c.get("tool_call_id").unwrap_or(&Value::Null), c.get("function_name").unwrap_or(&Value::Null), c.get("arguments").unwrap_or(&Value::Null), None, &[]);
+                    // A call's extra holds what `native_to_atif` could not place: the
+                    // call's other keys, and arguments that were not an object.
+                    if let (Some(Value::Object(extra)), Some(obj)) = (c.get("extra"), call.as_object_mut()) {
+                        for (k, v) in extra {
+                            if k == "arguments" {
+                                obj.insert(k.clone(), v.clone());
+                            } else if k == "trajstore_generated_id" {
+                                obj.remove("id");
+                            } else {
+                                obj.entry(k.clone()).or_insert_with(|| v.clone());
+                            }
+                        }
+                    }
+                    call
+                })
                 .collect();
             if !calls.is_empty() {
                 step.insert("tool_calls".into(), Value::Array(calls));
             }
         }
         let mut extra = so.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
-        // Step fields that native steps keep as they are (what `native_to_atif` put in
-        // `extra` comes back to the top of the step).
-        for key in ["reward", "name", "tool_call_id"] {
-            if let Some(v) = extra.remove(key) {
-                step.insert(key.into(), v);
-            }
-        }
+        // `native_to_atif` keeps non-text content and unusual roles in `extra`.
         if let Some(Value::Object(original)) = extra.remove("content") {
             step.insert("content".into(), original.get("value").cloned().unwrap_or(Value::Null));
+        }
+        if let Some(Value::String(r)) = extra.remove("role") {
+            step.insert("role".into(), Value::String(r));
         }
         for (k, v) in so {
             if !matches!(k.as_str(), "source" | "message" | "tool_calls" | "observation" | "extra" | "step_id") && !v.is_null() {
                 step.insert(k.clone(), v.clone());
             }
         }
-        if !extra.is_empty() {
-            step.insert("extra".into(), Value::Object(extra));
+        // Step-level extras sit on the native step itself, where keys without a native
+        // meaning live (and where `native_to_atif` took them from).
+        for (k, v) in extra {
+            step.entry(k).or_insert(v);
         }
-        steps.push(Value::Object(step));
+        if step.remove(PLACEHOLDER).is_none() {
+            steps.push(Value::Object(step));
+        }
         for r in so.get("observation").and_then(|o| o.get("results")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
             let mut obs = observation(r.get("source_call_id").and_then(as_id), None, atif_content(r.get("content").unwrap_or(&Value::Null)));
             if let Some(Value::Object(extra)) = r.get("extra") {
                 for (k, v) in extra {
-                    obs.insert(k.clone(), v.clone());
+                    match (k.as_str(), v) {
+                        // Content ATIF could not hold as text, kept whole by `native_to_atif`.
+                        ("content", Value::Object(original)) => {
+                            obs.insert(k.clone(), original.get("value").cloned().unwrap_or(Value::Null));
+                        }
+                        _ => {
+                            obs.insert(k.clone(), v.clone());
+                        }
+                    }
                 }
             }
             if let Some(refs) = r.get("subagent_trajectory_ref").filter(|v| !v.is_null()) {
@@ -102,7 +130,9 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
     };
     let mut b = ctx.record(id);
     let agent = obj.get("agent").and_then(Value::as_object);
-    b.set_id("agent_name", agent.and_then(|a| a.get("name")).unwrap_or(&Value::Null));
+    if saved.is_none() {
+        b.set_id("agent_name", agent.and_then(|a| a.get("name")).unwrap_or(&Value::Null));
+    }
     b.meta("model", agent.and_then(|a| a.get("model_name")).cloned().unwrap_or(Value::Null));
     if let Some(n) = obj.get("notes").filter(|n| n.is_string()) {
         b.set("notes", n.clone());
@@ -142,12 +172,9 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
     let mut record = b.finish();
     if saved.is_some() {
         // A round trip: the record is what was exported, not an "atif" import of it.
-        if let Some(m) = record.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("source_format");
-            m.remove("schema_version");
-            m.remove("session_id");
-            m.remove("agent");
-            if m.is_empty() {
+        match saved.and_then(|s| s.get("metadata")) {
+            Some(m) => record["metadata"] = m.clone(),
+            None => {
                 record.as_object_mut().map(|r| r.remove("metadata"));
             }
         }
@@ -165,7 +192,8 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
 fn message_text(v: &Value) -> (Value, bool) {
     match v {
         Value::String(s) => (Value::String(s.clone()), false),
-        Value::Null => (Value::String(String::new()), false),
+        // ATIF needs a message; null content is restored from extra on the way back.
+        Value::Null => (Value::String(String::new()), true),
         Value::Array(items) if items.iter().all(|i| i.get("type").and_then(Value::as_str) == Some("text") && i.get("text").is_some_and(Value::is_string)) => {
             (json!(items.iter().map(|i| json!({"type": "text", "text": i["text"]})).collect::<Vec<_>>()), false)
         }
@@ -192,12 +220,15 @@ pub fn native_to_atif(t: &Trajectory) -> Value {
             let (text, lossy) = message_text(s.get("content").unwrap_or(&Value::Null));
             let mut result = Map::new();
             let mut extra = Map::new();
-            let last_agent = steps.last_mut().filter(|p| p["source"] == "agent");
+            let is_placeholder = |p: &Map<String, Value>| p.get("extra").and_then(|e| e.get(PLACEHOLDER)).is_some();
+            let last_agent = steps.last_mut().filter(|p| p["source"] == "agent" || is_placeholder(p));
             let matches_call = |p: &Map<String, Value>| call_id.as_ref().is_some_and(|id| p.get("tool_calls").and_then(Value::as_array).is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id.as_str())));
             let target = match last_agent {
                 Some(p) => p,
                 None => {
-                    steps.push(Map::from_iter([("source".to_string(), json!("system")), ("message".to_string(), json!(""))]));
+                    // A result with no agent step before it hangs on a system step that
+                    // exists only to hold it, marked so that reading it back drops it.
+                    steps.push(Map::from_iter([("source".to_string(), json!("system")), ("message".to_string(), json!("")), ("extra".to_string(), json!({PLACEHOLDER: true}))]));
                     steps.last_mut().expect("just pushed")
                 }
             };
@@ -252,9 +283,18 @@ pub fn native_to_atif(t: &Trajectory) -> Value {
                                 "function_name": c.get("name").and_then(Value::as_str).unwrap_or(""),
                                 "arguments": if args.is_object() { args.clone() } else { json!({}) },
                             });
-                            // ATIF arguments must be an object; a string the model wrote is kept aside.
+                            // ATIF arguments must be an object; a string the model wrote is kept
+                            // aside, with the call's keys ATIF has no place for.
+                            let mut extra: Map<String, Value> = c.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "id" | "name" | "arguments")).map(|(k, v)| (k.clone(), v.clone())).collect();
                             if !args.is_object() {
-                                call["extra"] = json!({"arguments": args});
+                                extra.insert("arguments".into(), args);
+                            }
+                            // ATIF requires an id; one made up here is marked, to be dropped on the way back.
+                            if c.get("id").and_then(as_id).is_none() {
+                                extra.insert("trajstore_generated_id".into(), Value::Bool(true));
+                            }
+                            if !extra.is_empty() {
+                                call["extra"] = Value::Object(extra);
                             }
                             call
                         })
