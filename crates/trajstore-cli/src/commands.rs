@@ -28,17 +28,22 @@ fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
 pub async fn run(cli: Cli) -> Result<i32> {
     let json = cli.json;
     match cli.command {
-        Command::Import { paths, format, strict, skip_duplicate_check, no_optimize } => {
-            if !matches!(format.as_str(), "auto" | "native") {
-                return Err(Error::invalid("--format", format!("unknown format {format:?}; known: auto, native")));
+        Command::Import { paths, format, labels, strict, skip_duplicate_check, no_optimize } => {
+            let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
+            if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
+                return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
             }
             let inputs = expand_inputs(&paths)?;
             let store = Trajstore::open(&cli.db).await?;
-            let opts = ImportOptions { strict, skip_duplicate_check, optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after }, ..Default::default() };
+            let read = trajstore::ReadOptions { format, labels_dir: labels };
+            let opts = ImportOptions { strict, skip_duplicate_check, optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after }, read, ..Default::default() };
             let report = import_with_progress(&store, inputs, opts, json).await?;
             if json {
                 print_json(&report);
             } else {
+                for f in report.files.iter().filter(|f| f.format != "native") {
+                    eprintln!("  {}: read as {}", f.path, f.format);
+                }
                 eprintln!("imported {} · skipped {} (already stored) · failed {} · {:.2} s", report.imported, report.skipped, report.failed, report.seconds);
                 for e in &report.errors {
                     let place = match (e.line, e.index) {
@@ -89,7 +94,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Export { out, format, filters } => {
             let filters = parse_filters(&filters)?;
             let format = match format {
-                Some(f) => ExportFormat::parse(&f).map_err(|_| Error::invalid("--format", format!("expected jsonl or parquet, got {f:?}")))?,
+                Some(f) => ExportFormat::parse(&f).map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
                 None => ExportFormat::from_path(&out),
             };
             let store = Trajstore::open(&cli.db).await?;

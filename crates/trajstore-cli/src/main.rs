@@ -53,13 +53,20 @@ pub struct ServeArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import trajectory files (JSONL, JSON, .gz, .zst; directories, globs, - for stdin).
+    /// Import trajectory files (native JSONL/JSON or the formats of agent frameworks and
+    /// RL trainers; .gz, .zst; directories, globs, - for stdin).
     Import {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
-        /// Input format: auto or native.
+        /// Input format: auto (detected per file from its content) or one of native,
+        /// openai-chat, tau-bench, tau2, intercode, responses, mini-swe-agent, swe-agent,
+        /// inspect, openhands, verl, atif.
         #[arg(long, default_value = "auto")]
         format: String,
+        /// mini-swe-agent labels: a directory of `<instance_id>/report.json` (default: the
+        /// `logs/` folder beside `trajs/`).
+        #[arg(long, value_name = "DIR")]
+        labels: Option<PathBuf>,
         /// Import nothing if any record is bad.
         #[arg(long)]
         strict: bool,
@@ -90,10 +97,11 @@ enum Command {
     },
     /// Show one trajectory with its steps.
     Show { id: String },
-    /// Export every matching trajectory (JSONL or Parquet, chosen by --format or the extension).
+    /// Export every matching trajectory (JSONL, Parquet or ATIF, chosen by --format or the extension).
     Export {
         /// Output file, or - for stdout.
         out: PathBuf,
+        /// jsonl (native), parquet, or atif (one ATIF v1.8 document per line).
         #[arg(long)]
         format: Option<String>,
         #[command(flatten)]

@@ -279,3 +279,27 @@ fn a_long_lived_handle_sees_another_process_write_and_never_serves_stale_cache()
     assert_eq!(page.data[0].trajectory_id, "from-another-process");
     assert_eq!(rt.block_on(store.get("from-another-process")).unwrap().trajectory_id, "from-another-process");
 }
+
+#[test]
+fn import_detects_formats_names_them_and_refuses_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trajstore-formats/tests/fixtures");
+    let tau = fixtures.join("tau_bench.json");
+    let (code, report) = run_json(&db, &["import", tau.to_str().unwrap()]);
+    // Two runs import; the third element is not a run (exit 3: partly imported).
+    assert_eq!((code, report["imported"].as_u64(), report["failed"].as_u64()), (3, Some(2), Some(1)));
+    assert_eq!(report["files"][0]["format"], "tau-bench");
+    let (_, again) = run_json(&db, &["import", tau.to_str().unwrap(), "--format", "tau-bench"]);
+    assert_eq!((again["imported"].as_u64(), again["skipped"].as_u64()), (Some(0), Some(2)));
+    let (code, err) = run_json(&db, &["import", tau.to_str().unwrap(), "--format", "bogus"]);
+    assert_ne!(code, 0);
+    let text = err.to_string();
+    assert!(text.contains("unknown format") && text.contains("mini-swe-agent"), "{text}");
+    // ATIF export of what is stored.
+    let out = dir.path().join("out.atif.jsonl");
+    let (code, e) = run_json(&db, &["export", out.to_str().unwrap(), "--format", "atif"]);
+    assert_eq!((code, e["exported"].as_u64()), (0, Some(2)));
+    let first: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["schema_version"], "ATIF-v1.8");
+}

@@ -10,12 +10,20 @@
 //!   `{"trajectories": [...]}` ("format 2"); blank lines, CRLF ends and a UTF-8 BOM are fine.
 //! * A JSON array of trajectories, streamed element by element.
 //! * A single JSON object spread over several lines (a `.json` file).
+//!
+//! [`read_input_with`] also reads the formats of agent frameworks and RL trainers
+//! (tau-bench, tau2, InterCode, Responses API, mini-swe-agent, SWE-agent, Inspect,
+//! OpenHands, verl, ATIF, OpenAI chat), detected per file or named, through
+//! `trajstore-formats`; see `docs/formats.md`.
 
+mod formats;
 mod input;
 mod reader;
 
+pub use formats::{read_input_with, FormatChoice, ReadOptions};
 pub use input::{expand_inputs, Input};
 pub use reader::{read_input, Item, ItemError, Location, Progress};
+pub use trajstore_formats::{Format, FormatError};
 
 /// Errors that stop reading one input (as opposed to one bad record).
 #[derive(Debug, thiserror::Error)]

@@ -59,6 +59,8 @@ impl fmt::Display for ItemError {
 pub enum Item {
     Record(Location, Trajectory),
     Error(ItemError),
+    /// The format a file is read as, emitted before its records (by `read_input_with`).
+    Format { file: Arc<str>, format: &'static str },
 }
 
 /// Shared counters that a progress bar or an HTTP status endpoint reads while the
@@ -85,7 +87,7 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 /// Opens an input and undoes gzip or zstd compression, recognised by their magic bytes.
-fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn BufRead>, IngestError> {
+pub(crate) fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn BufRead>, IngestError> {
     let label = input.label();
     let raw: Box<dyn Read> = match input {
         Input::File(p) => Box::new(File::open(p).map_err(|source| IngestError::Io { path: label.clone(), source })?),
@@ -109,13 +111,19 @@ fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn BufRead>, Ing
 /// at the place it happened, and reading that input stops; the items before it stand.
 pub fn read_input(input: &Input, progress: &Arc<Progress>, emit: &mut dyn FnMut(Item) -> bool) -> Result<(), IngestError> {
     let file: Arc<str> = input.label().into();
-    let mut reader = open(input, progress)?;
+    let reader = open(input, progress)?;
+    read_native(reader, file, progress, emit);
+    Ok(())
+}
+
+/// The native layouts (JSON Lines, format 2, a JSON array, one pretty object), streamed.
+pub(crate) fn read_native(mut reader: Box<dyn BufRead>, file: Arc<str>, progress: &Arc<Progress>, emit: &mut dyn FnMut(Item) -> bool) {
     let first = loop {
         let buf = match reader.fill_buf() {
             Ok(b) => b,
             Err(e) => {
                 emit(Item::Error(ItemError { location: Location { file, line: Some(1), index: None }, field: None, message: format!("read error: {e}") }));
-                return Ok(());
+                return;
             }
         };
         let skip = if buf.starts_with(BOM) { BOM.len() } else { buf.iter().take_while(|b| b.is_ascii_whitespace()).count() };
@@ -125,15 +133,9 @@ pub fn read_input(input: &Input, progress: &Arc<Progress>, emit: &mut dyn FnMut(
         reader.consume(skip);
     };
     match first {
-        None => Ok(()),
-        Some(b'[') => {
-            read_array(reader, &file, progress, emit);
-            Ok(())
-        }
-        Some(_) => {
-            read_lines(reader, &file, progress, emit);
-            Ok(())
-        }
+        None => {}
+        Some(b'[') => read_array(reader, &file, progress, emit),
+        Some(_) => read_lines(reader, &file, progress, emit),
     }
 }
 
@@ -274,6 +276,7 @@ mod tests {
             .map(|i| match i {
                 Item::Record(l, t) => format!("ok {}:{:?}:{:?} {}", l.file.rsplit('/').next().unwrap(), l.line, l.index, t.trajectory_id),
                 Item::Error(e) => format!("err {:?}:{:?} {:?}", e.location.line, e.location.index, e.field),
+                Item::Format { format, .. } => format!("format {format}"),
             })
             .collect()
     }

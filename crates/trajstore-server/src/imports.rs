@@ -45,7 +45,7 @@ impl Imports {
     }
 
     /// Starts importing `input` in the background; `keep` (a spooled upload) lives until done.
-    pub async fn start(&self, store: Trajstore, input: Input, source: String, keep: Option<tempfile::TempPath>) -> String {
+    pub async fn start(&self, store: Trajstore, input: Input, source: String, keep: Option<tempfile::TempPath>, read: trajstore::ReadOptions) -> String {
         let id = format!("import-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let progress = Arc::new(ImportProgress::default());
         {
@@ -56,7 +56,7 @@ impl Imports {
         }
         let this = self.clone();
         let task_id = id.clone();
-        let opts = ImportOptions { cancel: self.cancel.clone(), ..Default::default() };
+        let opts = ImportOptions { cancel: self.cancel.clone(), read, ..Default::default() };
         self.running.lock().await.spawn(async move {
             this.with_task(&task_id, |t| t.status = Status::Running);
             let result = store.import(vec![input], opts, progress).await;

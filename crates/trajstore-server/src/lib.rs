@@ -236,17 +236,36 @@ async fn curves(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
     Ok(Json(&*s.store.curve(&req).await?).into_response())
 }
 
-/// `POST /api/imports`: `{"path": ...}` (JSON) for a file on the server, or the file
-/// itself as the body (JSONL/JSON, gzip or zstd), streamed to a temporary file first.
-async fn start_import(State(s): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+/// The input format: `auto` (the default) or a format name; unknown names are a 400
+/// that lists the known ones.
+fn read_format(name: Option<&str>) -> Result<trajstore::FormatChoice, ApiError> {
+    name.map(trajstore::FormatChoice::parse).transpose().map(Option::unwrap_or_default).map_err(|e| ApiError::bad_request("format", e.to_string()))
+}
+
+/// `POST /api/imports`: `{"path": ..., "format"?, "labels"?}` (JSON) for a file on the
+/// server, or the file itself as the body (any format, gzip or zstd; `?format=` names
+/// it), streamed to a temporary file first.
+async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery, body: Body) -> ApiResult<Response> {
+    let mut read = trajstore::ReadOptions::default();
     let is_json_request = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     let (input, source, keep) = if is_json_request {
         let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request("body", e.to_string()))?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
         let path = value.get("path").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("path", "expected {\"path\": \"/file/on/the/server\"}; to upload a file, send it as the body with another content type"))?;
         let resolved = check_import_path(path, &s.config.import_roots)?;
+        read.format = read_format(value.get("format").and_then(Value::as_str))?;
+        if let Some(labels) = value.get("labels").and_then(Value::as_str) {
+            // Labels are read on the server too, so they obey the same roots as the path.
+            let dir = std::path::Path::new(labels).canonicalize().map_err(|e| ApiError::bad_request("labels", format!("{labels}: {e}")))?;
+            if !s.config.import_roots.iter().any(|root| dir.starts_with(root)) || !dir.is_dir() {
+                return Err(ApiError::bad_request("labels", format!("{labels} is not a directory below the import roots")));
+            }
+            read.labels_dir = Some(dir);
+        }
         (Input::File(resolved), path.to_string(), None)
     } else {
+        let format = pairs(&query).into_iter().find(|(k, _)| k == "format").map(|(_, v)| v);
+        read.format = read_format(format.as_deref())?;
         let tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
         let (file, path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
@@ -264,7 +283,7 @@ async fn start_import(State(s): State<AppState>, headers: HeaderMap, body: Body)
         let name = headers.get("x-filename").and_then(|v| v.to_str().ok()).unwrap_or("upload").to_string();
         (Input::File(path.to_path_buf()), name, Some(path))
     };
-    let task_id = s.imports.start(s.store.clone(), input, source, keep).await;
+    let task_id = s.imports.start(s.store.clone(), input, source, keep, read).await;
     Ok((StatusCode::ACCEPTED, Json(json!({"task_id": task_id}))).into_response())
 }
 
@@ -303,7 +322,7 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-/// `GET /api/export?format=jsonl|parquet&<filters>`: the whole filtered set, streamed
+/// `GET /api/export?format=jsonl|parquet|atif&<filters>`: the whole filtered set, streamed
 /// with back-pressure (a channel of a few chunks), so memory stays bounded.
 async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = pairs(&q);
@@ -332,6 +351,7 @@ async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
     let (content_type, name) = match format {
         ExportFormat::Jsonl => ("application/x-ndjson", "trajectories.jsonl"),
         ExportFormat::Parquet => ("application/vnd.apache.parquet", "trajectories.parquet"),
+        ExportFormat::Atif => ("application/x-ndjson", "trajectories.atif.jsonl"),
     };
     Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))], Body::from_stream(stream)).into_response())
 }

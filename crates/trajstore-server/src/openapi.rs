@@ -42,7 +42,7 @@ pub fn document() -> Value {
         query_param("k", json!({"type": "string"}), "comma-separated k"),
     ];
     curve_params.extend(filter_params());
-    let mut export_params = vec![query_param("format", json!({"type": "string", "enum": ["jsonl", "parquet"]}), "output format")];
+    let mut export_params = vec![query_param("format", json!({"type": "string", "enum": ["jsonl", "parquet", "atif"]}), "output format")];
     export_params.extend(filter_params());
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
     let ok = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
@@ -64,7 +64,7 @@ pub fn document() -> Value {
             "/api/curves": {"get": {"summary": "Points of training curves", "parameters": curve_params, "responses": {"200": ok("points"), "400": error_response("bad parameter")}}},
             "/api/imports": {
                 "get": {"summary": "Recent import tasks", "responses": {"200": ok("tasks")}},
-                "post": {"summary": "Start a background import: {\"path\"} of a server file, or the file as the body", "responses": {"202": ok("task_id"), "400": error_response("bad request"), "403": error_response("path outside the import roots")}}
+                "post": {"summary": "Start a background import: {\"path\", \"format\"?, \"labels\"?} of a server file, or the file as the body (?format=auto|NAME)", "responses": {"202": ok("task_id"), "400": error_response("bad request"), "403": error_response("path outside the import roots")}}
             },
             "/api/imports/{task_id}": {"get": {"summary": "Status and progress of an import", "parameters": [{"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": ok("task"), "404": error_response("not found")}}},
             "/api/export": {"get": {"summary": "Every matching trajectory, streamed", "parameters": export_params, "responses": {"200": {"description": "JSONL or Parquet"}, "400": error_response("bad parameter")}}},

@@ -20,6 +20,10 @@ pub enum ExportFormat {
     Jsonl,
     /// Parquet: the summary columns plus `task`, `steps` and `extra` as JSON text.
     Parquet,
+    /// ATIF v1.8 (Agent Trajectory Interchange Format): one ATIF document per line. The
+    /// native fields ATIF has no place for are kept in each document's
+    /// `extra.trajstore`, so importing the file back restores the same records.
+    Atif,
 }
 
 impl ExportFormat {
@@ -27,7 +31,8 @@ impl ExportFormat {
         match s {
             "jsonl" => Ok(ExportFormat::Jsonl),
             "parquet" => Ok(ExportFormat::Parquet),
-            _ => Err(Error::invalid("format", format!("expected jsonl or parquet, got {s:?}"))),
+            "atif" => Ok(ExportFormat::Atif),
+            _ => Err(Error::invalid("format", format!("expected jsonl, parquet or atif, got {s:?}"))),
         }
     }
 
@@ -107,14 +112,18 @@ impl Trajstore {
     /// Returns the number written.
     pub async fn export_to_writer<W: Write + Send>(&self, filters: &FilterSet, format: ExportFormat, out: W) -> Result<u64> {
         match format {
-            ExportFormat::Jsonl => {
+            ExportFormat::Jsonl | ExportFormat::Atif => {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
                 let mut failure = None;
                 let n = self
                     .store
                     .for_each_trajectory(filters.to_sql(), 256, |t| {
                         if failure.is_none() {
-                            if let Err(e) = out.write_all(t.to_json().as_bytes()).and_then(|_| out.write_all(b"\n")) {
+                            let line = match format {
+                                ExportFormat::Atif => trajstore_formats::native_to_atif(&t).to_string(),
+                                _ => t.to_json(),
+                            };
+                            if let Err(e) = out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")) {
                                 failure = Some(e);
                             }
                         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use trajstore_ingest::{read_input, Input, Item, ItemError, Progress};
+use trajstore_ingest::{read_input_with, Input, Item, ItemError, Progress, ReadOptions};
 use trajstore_model::Trajectory;
 use trajstore_store::InsertMode;
 
@@ -34,6 +34,8 @@ pub struct ImportOptions {
     pub optimize_after: Option<u64>,
     /// Set to stop: the batch being written is finished, nothing is half-written.
     pub cancel: Arc<AtomicBool>,
+    /// The input format (auto-detected per file by default) and where labels are.
+    pub read: ReadOptions,
 }
 
 impl Default for ImportOptions {
@@ -45,6 +47,7 @@ impl Default for ImportOptions {
             batch_bytes: 64 << 20,
             optimize_after: Some(20_000),
             cancel: Arc::new(AtomicBool::new(false)),
+            read: ReadOptions::default(),
         }
     }
 }
@@ -74,6 +77,13 @@ impl From<ItemError> for ImportErrorEntry {
     }
 }
 
+/// One input file and the format it was read as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedFile {
+    pub path: String,
+    pub format: &'static str,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub imported: u64,
@@ -82,6 +92,9 @@ pub struct ImportReport {
     /// The first [`MAX_LISTED_ERRORS`] errors; `failed` counts all of them.
     pub errors: Vec<ImportErrorEntry>,
     pub seconds: f64,
+    /// Each file read and its format (detected or named); a file no format recognised
+    /// is not listed here but in `errors`.
+    pub files: Vec<ImportedFile>,
     /// True when the import was stopped before the end of its inputs.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
@@ -96,6 +109,7 @@ struct Batch {
 struct ParseOutcome {
     failed: u64,
     errors: Vec<ImportErrorEntry>,
+    files: Vec<ImportedFile>,
 }
 
 impl ParseOutcome {
@@ -114,7 +128,7 @@ fn parse_inputs(inputs: &[Input], opts: &ImportOptions, progress: &ImportProgres
     let mut bytes = 0usize;
     let mut receiver_gone = false;
     for input in inputs {
-        read_input(input, &progress.read, &mut |item| {
+        read_input_with(input, &opts.read, &progress.read, &mut |item| {
             if opts.cancel.load(Ordering::Relaxed) || receiver_gone {
                 return false;
             }
@@ -134,6 +148,7 @@ fn parse_inputs(inputs: &[Input], opts: &ImportOptions, progress: &ImportProgres
                     progress.failed.fetch_add(1, Ordering::Relaxed);
                     outcome.record(e);
                 }
+                Item::Format { file, format } => outcome.files.push(ImportedFile { path: file.to_string(), format }),
             }
             true
         })?;
@@ -175,7 +190,7 @@ impl Trajstore {
             };
             if check.failed > 0 {
                 progress.failed.store(check.failed, Ordering::Relaxed);
-                return Ok(ImportReport { failed: check.failed, errors: check.errors, seconds: started.elapsed().as_secs_f64(), ..Default::default() });
+                return Ok(ImportReport { failed: check.failed, errors: check.errors, files: check.files, seconds: started.elapsed().as_secs_f64(), ..Default::default() });
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -226,6 +241,7 @@ impl Trajstore {
         let parsed = parsed?;
         report.failed = parsed.failed;
         report.errors = parsed.errors;
+        report.files = parsed.files;
         report.cancelled = opts.cancel.load(Ordering::Relaxed);
         if report.imported > 0 {
             if opts.optimize_after.is_some_and(|n| report.imported >= n) {

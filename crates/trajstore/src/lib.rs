@@ -21,10 +21,10 @@ use trajstore_store::Store;
 
 pub use error::{Error, Result};
 pub use export::ExportFormat;
-pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, MAX_LISTED_ERRORS};
+pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
-pub use trajstore_ingest::{expand_inputs, Input};
+pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
 pub use trajstore_model::{demo, Summary, Trajectory};

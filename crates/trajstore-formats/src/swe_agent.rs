@@ -1,0 +1,77 @@
+//! SWE-agent `.traj` files: `{history: [chat messages], trajectory: [{action,
+//! observation, response, thought, execution_time, state}], info: {exit_status,
+//! submission, model_stats}, environment, replay_config}`. The steps are the `history`
+//! (the conversation the model saw, with tool calls in function-calling runs); the
+//! per-turn `state` and `execution_time` of `trajectory` stay in metadata. A file with no
+//! history is built from `trajectory`.
+
+use serde_json::{Map, Value};
+
+use crate::normalize::{as_id, at_index, chat_messages, content, message, object, observation, plain_text, Context};
+use crate::{Converted, FormatError, RecordError};
+
+pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
+    let doc = ctx.document()?;
+    Ok(vec![at_index(0, record(ctx, file, &doc))])
+}
+
+fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> Result<Value, RecordError> {
+    let obj = object(doc)?;
+    let turns = obj.get("trajectory").and_then(Value::as_array);
+    let steps = match obj.get("history") {
+        Some(Value::Array(h)) => chat_messages(h, "history")?,
+        Some(_) => return Err(RecordError::new("history", "expected a list of messages")),
+        None => {
+            let mut steps = Vec::new();
+            for turn in turns.map(Vec::as_slice).unwrap_or(&[]) {
+                let mut s = message("assistant", content(turn.get("response").unwrap_or(&Value::Null)));
+                if let Some(a) = turn.get("action") {
+                    s.insert("action".into(), a.clone());
+                }
+                steps.push(Value::Object(s));
+                steps.push(Value::Object(observation(None, None, content(turn.get("observation").unwrap_or(&Value::Null)))));
+            }
+            steps
+        }
+    };
+    // `replay_config` is a JSON string (or object) naming the instance and the model.
+    let replay: Value = match obj.get("replay_config") {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    let instance_id = replay.pointer("/problem_statement/id").and_then(as_id).or_else(|| replay.pointer("/instance_id").and_then(as_id));
+    let mut b = ctx.new_record(&[instance_id.clone().unwrap_or_else(|| "0".into())]);
+    b.set("agent_name", Value::String("swe-agent".into()));
+    // Without an instance id in the content, the file's stem names the task.
+    let stem = file.label.rsplit('/').next().unwrap_or(file.label).trim_end_matches(".traj").to_string();
+    b.set("data_id", Value::String(instance_id.unwrap_or(stem)));
+    if let Some(first_user) = steps.iter().find(|m| m["role"] == "user") {
+        b.question(&Value::String(plain_text(&first_user["content"])));
+    }
+    b.meta("model", replay.pointer("/agent/model/name").cloned().unwrap_or(Value::Null));
+    if let Some(info) = obj.get("info").and_then(Value::as_object) {
+        b.set_id("termination_reason", info.get("exit_status").unwrap_or(&Value::Null));
+        b.meta_rest(info, &["exit_status"]);
+    }
+    if let Some(turns) = turns {
+        let times: Vec<f64> = turns.iter().filter_map(|t| t.get("execution_time").and_then(Value::as_f64)).collect();
+        if !times.is_empty() {
+            b.set("exec_time", Value::from(times.iter().sum::<f64>()));
+        }
+        if obj.get("history").is_some() {
+            // What the history does not already hold: each turn's state and timing.
+            let rest: Vec<Value> = turns
+                .iter()
+                .map(|t| Value::Object(t.as_object().map(|o| o.iter().filter(|(k, _)| !matches!(k.as_str(), "action" | "observation" | "response" | "thought" | "messages")).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_else(Map::new)))
+                .collect();
+            b.meta("trajectory", Value::Array(rest));
+        }
+    }
+    if !replay.is_null() {
+        b.meta("replay_config", replay);
+    }
+    b.meta_rest(obj, &["history", "trajectory", "info", "replay_config"]);
+    b.steps(steps);
+    Ok(b.finish())
+}

@@ -1,0 +1,143 @@
+//! Importing the shared real data (`TRAJSTORE_REALDATA`, default `../shared/realdata`
+//! beside the repository) into a store through the library, with every format detected:
+//! the counts and labels are computed here from the source files with serde_json; a
+//! second import skips everything; an ATIF export re-imports to the same records.
+//! Where the folder is absent the test prints why and passes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use trajstore::{expand_inputs, ExportFormat, FilterSet, ImportOptions, ImportProgress, Input, Trajstore};
+
+fn realdata() -> Option<PathBuf> {
+    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realdata"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: real data not found at {} (set TRAJSTORE_REALDATA to its folder)", dir.display());
+        None
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn lines(bytes: &[u8]) -> Vec<Option<Value>> {
+    String::from_utf8_lossy(bytes).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// (records, whole-file errors) that one source file should give, from its own layout.
+fn expected(path: &Path, bytes: &[u8]) -> (usize, usize) {
+    let p = path.to_string_lossy();
+    let doc = || serde_json::from_slice::<Value>(bytes).unwrap();
+    if p.contains("/tau-bench/") {
+        (doc().as_array().unwrap().len(), 0)
+    } else if p.contains("/tau2-bench/") {
+        (doc()["simulations"].as_array().unwrap().len(), 0)
+    } else if p.contains("/intercode/") {
+        let d = doc();
+        (d.get("logs").unwrap_or(&d).as_object().unwrap().len(), 0)
+    } else if p.contains("/nemo-gym/") {
+        let rollouts = lines(bytes).into_iter().flatten().filter(|r| r.get("responses_create_params").is_some() || r.get("response").is_some_and(Value::is_object)).count();
+        if rollouts == 0 { (0, 1) } else { (rollouts, lines(bytes).len() - rollouts) }
+    } else if p.contains("/mini-swe-agent/trajs/") || p.contains("/swe-agent/") {
+        (1, 0)
+    } else if p.ends_with(".eval") {
+        (bytes.windows(8).filter(|w| w == b"samples/").count() / 2, 0)
+    } else if p.contains("/inspect/") {
+        (doc()["samples"].as_array().map_or(0, Vec::len), 0)
+    } else if p.ends_with(".jsonl") {
+        (lines(bytes).len(), 0)
+    } else if p.contains("/openhands/") {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+async fn import(store: &Trajstore, inputs: Vec<Input>) -> trajstore::ImportReport {
+    store.import(inputs, ImportOptions::default(), Arc::new(ImportProgress::default())).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_data_imports_once_with_its_labels() {
+    let Some(root) = realdata() else { return };
+    let mut paths = Vec::new();
+    walk(&root, &mut paths);
+    let (mut records, mut file_errors) = (0, 0);
+    let mut seen_contents = HashSet::new();
+    for p in paths.iter().filter(|p| !p.ends_with("README.md") && !p.ends_with("report.json")) {
+        let bytes = std::fs::read(p).unwrap();
+        let (n, errors) = expected(p, &bytes);
+        file_errors += errors;
+        // A byte-identical copy yields the same ids, so its records are skipped, not added.
+        if seen_contents.insert(bytes) {
+            records += n;
+        }
+    }
+    let tau_success = serde_json::from_slice::<Value>(&std::fs::read(root.join("tau-bench/gpt-4o-airline.json")).unwrap()).unwrap().as_array().unwrap().iter().filter(|r| r["reward"].as_f64() == Some(1.0)).count();
+    let mut resolved = BTreeMap::new();
+    for p in paths.iter().filter(|p| p.ends_with("report.json")) {
+        let id = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+        let report: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        resolved.insert(id.clone(), report.get(&id).unwrap_or(&report)["resolved"].as_bool().unwrap());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
+    let inputs = expand_inputs(&[root.display().to_string()]).unwrap();
+    let first = import(&store, inputs.clone()).await;
+    println!("first import: imported {} skipped {} failed {} in {:.1} s", first.imported, first.skipped, first.failed, first.seconds);
+    let mut per_format: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &first.files {
+        *per_format.entry(f.format).or_default() += 1;
+    }
+    println!("files per format: {per_format:?}");
+    assert_eq!(first.imported, records as u64);
+    assert_eq!(first.failed, file_errors as u64, "{:#?}", first.errors);
+    assert!(first.errors.iter().all(|e| e.file.contains("/nemo-gym/")), "{:#?}", first.errors);
+    assert!(first.errors.iter().all(|e| e.message.contains("not a recognised trajectory file (tried: native, openai-chat,")));
+    assert!(first.files.iter().all(|f| f.format != "native"));
+
+    let all = store.summaries(&FilterSet::default()).await.unwrap();
+    assert_eq!(all.len() as u64, first.imported);
+    fn from<'a>(all: &'a [trajstore::Summary], dir: &'static str) -> impl Iterator<Item = &'a trajstore::Summary> {
+        all.iter().filter(move |s| s.source.as_deref().is_some_and(|src| src.contains(dir)))
+    }
+    assert_eq!(from(&all, "/tau-bench/").filter(|s| s.is_success == Some(true)).count(), tau_success);
+    let labels: BTreeMap<String, bool> = from(&all, "/mini-swe-agent/").map(|s| (s.data_id.clone().unwrap(), s.is_success.unwrap())).collect();
+    assert_eq!(labels, resolved);
+
+    // A second import of the same folder finds every record already stored.
+    let second = import(&store, inputs).await;
+    assert_eq!((second.imported, second.skipped, second.failed), (0, first.imported + first.skipped, first.failed));
+
+    // ATIF out and back in gives the same records.
+    let atif = dir.path().join("all.atif.jsonl");
+    store.export_to_path(&FilterSet::default(), ExportFormat::Atif, &atif).await.unwrap();
+    let store2 = Trajstore::open(dir.path().join("db2").to_str().unwrap()).await.unwrap();
+    let back = import(&store2, vec![Input::File(atif.clone())]).await;
+    assert_eq!((back.imported, back.failed), (first.imported, 0), "{:#?}", back.errors);
+    assert_eq!(back.files[0].format, "atif");
+    let export = |s: Trajstore| async move {
+        let mut out = Vec::new();
+        s.export_to_writer(&FilterSet::default(), ExportFormat::Jsonl, &mut out).await.unwrap();
+        let mut lines: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines.sort_by(|a, b| a["trajectory_id"].as_str().cmp(&b["trajectory_id"].as_str()));
+        lines
+    };
+    let (a, b) = (export(store.clone()).await, export(store2).await);
+    assert_eq!(a.len(), b.len());
+    let differing: Vec<&Value> = a.iter().zip(&b).filter(|(x, y)| x != y).map(|(x, _)| &x["trajectory_id"]).collect();
+    assert!(differing.is_empty(), "{} records differ after the ATIF round trip, e.g. {:?}", differing.len(), &differing[..differing.len().min(10)]);
+}
