@@ -266,6 +266,37 @@ fn tokens_guard_writes_and_optionally_reads() {
 }
 
 #[test]
+fn uploads_in_other_formats_are_detected_or_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("db"), &[]);
+    // A tau-bench results file: a JSON list of runs with their chat messages.
+    let run = |task: u64, reward: f64| json!({"task_id": task, "trial": 0, "reward": reward, "info": {"task": {"instruction": format!("Cancel reservation {task}")}},
+        "traj": [{"role": "user", "content": "cancel it"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "cancel", "arguments": "{\"id\": 1}"}}]},
+                 {"role": "tool", "tool_call_id": "c1", "name": "cancel", "content": "ok"}]});
+    let body = serde_json::to_vec(&json!([run(1, 1.0), run(2, 0.0), run(3, 1.0)])).unwrap();
+    for (query, expect_format) in [("", "tau-bench"), ("?format=tau-bench", "tau-bench")] {
+        let r = request(&server, "POST", &format!("/api/imports{query}"), &[("X-Filename", "airline.json")], &body);
+        assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+        let task = poll_import(&server, r.json()["task_id"].as_str().unwrap());
+        assert_eq!(task["status"], "done", "{task}");
+        assert_eq!(task["result"]["files"][0]["format"], expect_format, "{task}");
+    }
+    let page = get(&server, "/api/trajectories?sort=reward&order=desc").json();
+    assert_eq!(page["total"], 3, "the second upload of the same bytes skipped every record");
+    assert_eq!(page["data"][0]["step_count"], 3);
+    assert_eq!(get(&server, "/api/trajectories?reward_min=1").json()["total"], 2);
+    // An unknown format name is refused up front, naming the parameter and the choices.
+    let r = request(&server, "POST", "/api/imports?format=csv", &[], &body);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["parameter"], "format");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("tau-bench"));
+    // The OpenAPI document lists the names the UI offers.
+    let spec = get(&server, "/api/openapi.json").json();
+    let names = &spec["paths"]["/api/imports"]["post"]["parameters"][0]["schema"]["enum"];
+    assert!(names.as_array().unwrap().iter().any(|n| n == "mini-swe-agent") && names[0] == "auto");
+}
+
+#[test]
 fn web_ui_pages_assets_and_the_compare_twin() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("db"), &[]);

@@ -2,7 +2,7 @@
 //! (filter names, sort columns), so it cannot drift from what the server accepts.
 
 use serde_json::{json, Value};
-use trajstore::{SortField, FILTER_NAMES};
+use trajstore::{Format, SortField, FILTER_NAMES};
 
 fn query_param(name: &str, schema: Value, description: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
@@ -44,6 +44,7 @@ pub fn document() -> Value {
     curve_params.extend(filter_params());
     let mut export_params = vec![query_param("format", json!({"type": "string", "enum": ["jsonl", "parquet", "atif"]}), "output format")];
     export_params.extend(filter_params());
+    let formats: Vec<&str> = std::iter::once("auto").chain(Format::ALL.iter().map(|f| f.name())).collect();
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
     let ok = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
     json!({
@@ -64,7 +65,7 @@ pub fn document() -> Value {
             "/api/curves": {"get": {"summary": "Points of training curves", "parameters": curve_params, "responses": {"200": ok("points"), "400": error_response("bad parameter")}}},
             "/api/imports": {
                 "get": {"summary": "Recent import tasks", "responses": {"200": ok("tasks")}},
-                "post": {"summary": "Start a background import: {\"path\", \"format\"?, \"labels\"?} of a server file, or the file as the body (?format=auto|NAME)", "responses": {"202": ok("task_id"), "400": error_response("bad request"), "403": error_response("path outside the import roots")}}
+                "post": {"summary": "Start a background import: {\"path\", \"format\"?, \"labels\"?} of a server file, or the file as the body (?format=auto|NAME)", "parameters": [query_param("format", json!({"type": "string", "enum": formats}), "input format of an uploaded body (auto detects it per file)")], "responses": {"202": ok("task_id"), "400": error_response("bad request"), "403": error_response("path outside the import roots")}}
             },
             "/api/imports/{task_id}": {"get": {"summary": "Status and progress of an import", "parameters": [{"name": "task_id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": ok("task"), "404": error_response("not found")}}},
             "/api/export": {"get": {"summary": "Every matching trajectory, streamed", "parameters": export_params, "responses": {"200": {"description": "JSONL or Parquet"}, "400": error_response("bad parameter")}}},

@@ -194,5 +194,14 @@ test('import: upload a small file and watch it complete', async () => {
   const text = await page.textContent('#import-tasks');
   assert.match(text, /Imported 2, skipped 0 duplicates, 1 failed/);
   assert.equal((await apiJson(server.base, '/api/trajectories?page_size=1')).total, before + 2);
+  // Another format, detected from the content: a tau-bench results list.
+  const tau = join(server.dir, 'airline.json');
+  const run = (task, reward) => ({ task_id: task, trial: 0, reward, info: { task: { instruction: `Cancel reservation ${task}` } },
+    traj: [{ role: 'user', content: 'cancel it' }, { role: 'assistant', content: 'Done.' }] });
+  writeFileSync(tau, JSON.stringify([run(1, 1), run(2, 0)]));
+  await page.waitForFunction(() => document.querySelectorAll('#import-format option').length > 5);
+  await page.setInputFiles('#import-file', tau);
+  await page.waitForSelector('#import-tasks [data-formats="tau-bench"]', { timeout: 30000 });
+  assert.equal((await apiJson(server.base, '/api/trajectories?page_size=1')).total, before + 4);
   await snap(page, 'import');
 });
