@@ -20,7 +20,7 @@ fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
+pub(crate) fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
     let pairs = filter_pairs(args)?;
     Ok(FilterSet::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
 }
@@ -151,6 +151,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Similar { id, text, k, filters } => crate::search::similar(&cli.db, json, id, text, k, &filters).await,
+        Command::Search { text, limit, filters } => crate::search::search(&cli.db, json, &text, limit, &filters).await,
+        Command::Embed { text_source, batch, max } => crate::search::embed(&cli.db, json, &text_source, batch, max).await,
         Command::Serve { server } => {
             let store = Trajstore::open(&cli.db).await?;
             serve(store, server).await?;

@@ -4,6 +4,7 @@
 mod error;
 mod imports;
 mod openapi;
+mod search;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -98,6 +99,9 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
         .route("/api/export", get(export))
         .route("/api/health", get(health))
         .route("/api/version", get(version))
+        .route("/api/trajectories/{id}/similar", get(search::similar_to_id))
+        .route("/api/similar", get(search::similar_to_text))
+        .route("/api/search", get(search::search_text))
         .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -328,6 +332,7 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         eprintln!("warning: listening on {addr} without a token: anyone who can reach it can change and delete data (use --token)");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let _embedding = search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30));
     eprintln!("trajstore: serving {} on http://{}", store.uri(), listener.local_addr()?);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
