@@ -19,3 +19,4 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }
+bash "$(dirname "$0")/fetch-model.sh" || echo "setup: the embedding model could not be installed; similarity tests that need it will be skipped" >&2

@@ -12,13 +12,12 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use trajstore_embed::Embedder;
 use trajstore_model::Summary;
 use trajstore_query::FilterSet;
 
 use crate::{Error, Result, Trajstore};
 
-pub use trajstore_embed::{default_model_dir, EmbedError, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
+pub use trajstore_embed::{default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
 
 /// A similar trajectory: its summary row and its cosine distance (0 = same direction).
 #[derive(Debug, Clone, Serialize)]
