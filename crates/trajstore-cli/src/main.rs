@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// The largest request body accepted, in MiB (uploads included).
     #[arg(long, default_value_t = 1024)]
     pub max_body_mb: usize,
+    /// Fill missing embeddings (for similarity search) in the background every 30 s.
+    #[arg(long)]
+    pub embed: bool,
 }
 
 #[derive(Subcommand)]

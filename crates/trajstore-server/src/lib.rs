@@ -34,11 +34,13 @@ pub struct ServerConfig {
     /// Directories below which `POST /api/imports {"path"}` may read (canonical).
     pub import_roots: Vec<PathBuf>,
     pub max_body_bytes: usize,
+    /// Fill missing embeddings in the background (`serve --embed`).
+    pub embed_in_background: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { token: None, token_reads: false, import_roots: Vec::new(), max_body_bytes: 1 << 30 }
+        ServerConfig { token: None, token_reads: false, import_roots: Vec::new(), max_body_bytes: 1 << 30, embed_in_background: false }
     }
 }
 
@@ -332,7 +334,7 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         eprintln!("warning: listening on {addr} without a token: anyone who can reach it can change and delete data (use --token)");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let _embedding = search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30));
+    let _embedding = config.embed_in_background.then(|| search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30)));
     eprintln!("trajstore: serving {} on http://{}", store.uri(), listener.local_addr()?);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
