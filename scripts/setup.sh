@@ -29,3 +29,4 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] || ! cmp -s "$web/package-loc
   echo "setup: npm ci in $web" >&2
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.trajstore-lock)
 fi
+bash "$(dirname "$0")/fetch-model.sh" || echo "setup: the embedding model could not be installed; similarity tests that need it will be skipped" >&2

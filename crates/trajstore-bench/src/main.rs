@@ -7,10 +7,12 @@
 //!   trajstore-bench import --n 10000 --n 100000 [--dir DIR]
 //!   trajstore-bench query --n 100000 [--dir DIR]
 //!   trajstore-bench stats --n 100000 [--dir DIR]
+//!   trajstore-bench search --n 100000 [--dir DIR]
 //!   trajstore-bench load --n 100000 [--clients 50] [--seconds 30]
 //!   trajstore-bench all --n 10000 --n 100000
 
 mod load;
+mod search;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -323,6 +325,7 @@ fn main() {
         Some("import") => bench_import(&ns),
         Some("query") => rt.block_on(bench_query(&ns)),
         Some("stats") => rt.block_on(bench_stats(&ns)),
+        Some("search") => rt.block_on(search::bench_search(&ns)),
         Some("load") => rt.block_on(async {
             let clients = args_after("--clients").pop().map_or(50, |c| c.parse().expect("--clients takes an integer"));
             let seconds = args_after("--seconds").pop().map_or(30, |c| c.parse().expect("--seconds takes an integer"));
@@ -336,7 +339,7 @@ fn main() {
             rt.block_on(bench_query(&ns));
             rt.block_on(bench_stats(&ns));
         }
-        _ => eprintln!("usage: trajstore-bench import|query|stats|load|all [--n N]... [--dir DIR]"),
+        _ => eprintln!("usage: trajstore-bench import|query|stats|search|load|all [--n N]... [--dir DIR]"),
     }
     rt.shutdown_background();
 }

@@ -20,7 +20,7 @@ fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
+pub(crate) fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
     let pairs = filter_pairs(args)?;
     Ok(FilterSet::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
 }
@@ -156,6 +156,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Similar { id, text, k, filters } => crate::search::similar(&cli.db, json, id, text, k, &filters).await,
+        Command::Search { text, limit, filters } => crate::search::search(&cli.db, json, &text, limit, &filters).await,
+        Command::Embed { text_source, batch, max } => crate::search::embed(&cli.db, json, &text_source, batch, max).await,
         Command::Serve { server } => {
             let store = Trajstore::open(&cli.db).await?;
             serve(store, server).await?;
@@ -247,6 +250,6 @@ async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
     for root in &args.import_roots {
         roots.push(root.canonicalize().map_err(|source| Error::Io { context: format!("--import-root {}", root.display()), source })?);
     }
-    let config = trajstore_server::ServerConfig { token: args.token.filter(|t| !t.is_empty()), token_reads: args.token_reads, import_roots: roots, max_body_bytes: args.max_body_mb << 20 };
+    let config = trajstore_server::ServerConfig { token: args.token.filter(|t| !t.is_empty()), token_reads: args.token_reads, import_roots: roots, max_body_bytes: args.max_body_mb << 20, embed_in_background: args.embed };
     trajstore_server::serve(store, config, addr).await.map_err(|source| Error::Io { context: format!("serving on {addr}"), source })
 }

@@ -4,6 +4,7 @@
 
 mod commands;
 mod output;
+mod search;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,9 @@ pub struct ServeArgs {
     /// The largest request body accepted, in MiB (uploads included).
     #[arg(long, default_value_t = 1024)]
     pub max_body_mb: usize,
+    /// Fill missing embeddings (for similarity search) in the background every 30 s.
+    #[arg(long)]
+    pub embed: bool,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +135,35 @@ enum Command {
     },
     /// Compact the store, update its indexes and prune old versions.
     Optimize,
+    /// Trajectories similar in meaning to trajectory ID, or to --text TEXT.
+    Similar {
+        id: Option<String>,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Full-text search (BM25) over questions, messages, tool calls and tool outputs.
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Compute the embeddings that similarity search needs, for rows that lack one.
+    Embed {
+        /// Text embedded: question+answer (the question and the last assistant message) or question.
+        #[arg(long, default_value = "question+answer")]
+        text_source: String,
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// Stop after this many rows.
+        #[arg(long)]
+        max: Option<u64>,
+    },
     /// Serve the JSON API (and the web UI) over HTTP.
     Serve {
         #[command(flatten)]

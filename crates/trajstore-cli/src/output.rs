@@ -12,7 +12,7 @@ pub fn exit_code(e: &Error) -> i32 {
     match e {
         Error::InvalidParameter { .. } | Error::Input(_) => 2,
         Error::NotFound { .. } => 4,
-        Error::Store(_) | Error::Io { .. } | Error::Internal(_) => 1,
+        Error::Store(_) | Error::Io { .. } | Error::Internal(_) | Error::Embed(_) => 1,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod demo;
 mod summary;
+pub mod text;
 mod time;
 mod trajectory;
 

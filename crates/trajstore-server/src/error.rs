@@ -28,6 +28,7 @@ impl From<Error> for ApiError {
             Error::InvalidParameter { .. } | Error::Input(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Store(_) | Error::Io { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Embed(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError { status, code: e.code(), message: e.to_string(), parameter: e.parameter().map(String::from) }
     }

@@ -5,6 +5,7 @@ mod error;
 mod imports;
 mod openapi;
 mod pages;
+mod search;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,11 +35,13 @@ pub struct ServerConfig {
     /// Directories below which `POST /api/imports {"path"}` may read (canonical).
     pub import_roots: Vec<PathBuf>,
     pub max_body_bytes: usize,
+    /// Fill missing embeddings in the background (`serve --embed`).
+    pub embed_in_background: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { token: None, token_reads: false, import_roots: Vec::new(), max_body_bytes: 1 << 30 }
+        ServerConfig { token: None, token_reads: false, import_roots: Vec::new(), max_body_bytes: 1 << 30, embed_in_background: false }
     }
 }
 
@@ -100,6 +103,9 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
         .route("/api/export", get(export))
         .route("/api/health", get(health))
         .route("/api/version", get(version))
+        .route("/api/trajectories/{id}/similar", get(search::similar_to_id))
+        .route("/api/similar", get(search::similar_to_text))
+        .route("/api/search", get(search::search_text))
         .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -382,6 +388,7 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         eprintln!("warning: listening on {addr} without a token: anyone who can reach it can change and delete data (use --token)");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let _embedding = config.embed_in_background.then(|| search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30)));
     eprintln!("trajstore: serving {} on http://{}", store.uri(), listener.local_addr()?);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -46,6 +46,17 @@ pub fn document() -> Value {
     export_params.extend(filter_params());
     let formats: Vec<&str> = std::iter::once("auto").chain(Format::ALL.iter().map(|f| f.name())).collect();
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let with_filters = |mut v: Vec<Value>| {
+        v.extend(filter_params());
+        v
+    };
+    let k = query_param("k", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "how many results (default 10)");
+    let search_params = with_filters(vec![
+        json!({"name": "q", "in": "query", "required": true, "schema": {"type": "string"}, "description": "words that must all occur (question, messages, tool arguments, tool outputs)"}),
+        query_param("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "how many results (default 20)"),
+    ]);
+    let similar_text_params = with_filters(vec![json!({"name": "text", "in": "query", "required": true, "schema": {"type": "string"}, "description": "text to find trajectories similar to"}), k.clone()]);
+    let similar_id_params = with_filters(vec![id.clone(), k]);
     let ok = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
     json!({
         "openapi": "3.1.0",
@@ -61,6 +72,9 @@ pub fn document() -> Value {
                 "delete": {"summary": "Delete one trajectory", "parameters": [id], "responses": {"204": {"description": "deleted"}, "404": error_response("not found")}}
             },
             "/api/compare": {"get": {"summary": "Whole records of up to 10 trajectories, for side-by-side comparison", "parameters": [query_param("ids", json!({"type": "string"}), "comma-separated trajectory ids")], "responses": {"200": ok("{data, missing}"), "400": error_response("bad ids")}}},
+            "/api/search": {"get": {"summary": "Full-text search (BM25): {data: [summary rows with score, step, snippet]}", "parameters": search_params, "responses": {"200": ok("hits"), "400": error_response("bad parameter")}}},
+            "/api/similar": {"get": {"summary": "Trajectories similar in meaning to a text: {data: [summary rows with distance], not_embedded}", "parameters": similar_text_params, "responses": {"200": ok("hits"), "400": error_response("bad parameter"), "503": error_response("embedding model unavailable")}}},
+            "/api/trajectories/{id}/similar": {"get": {"summary": "Trajectories similar in meaning to this one (itself excluded)", "parameters": similar_id_params, "responses": {"200": ok("hits"), "404": error_response("not found"), "503": error_response("embedding model unavailable")}}},
             "/api/statistics": {"get": {"summary": "Success, pass@k, pass^k and aggregates, overall and per group", "parameters": stats_params, "responses": {"200": ok("statistics"), "400": error_response("bad parameter")}}},
             "/api/curves": {"get": {"summary": "Points of training curves", "parameters": curve_params, "responses": {"200": ok("points"), "400": error_response("bad parameter")}}},
             "/api/imports": {

@@ -14,6 +14,7 @@
 //!   by other processes are seen at once.
 
 mod schema;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,8 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::string_literal;
 
-pub use schema::{summaries_from_batch, Columns, SUMMARY_COLUMNS};
+pub use schema::{summaries_from_batch, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
+pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,17 @@ impl Store {
     pub async fn open(uri: &str) -> Result<Self> {
         let conn = lancedb::connect(uri).read_consistency_interval(Duration::ZERO).execute().await?;
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
+        if summaries.schema().await?.field_with_name(schema::SEARCH_TEXT).is_err() {
+            // A store made before search existed: add the search columns (all null; such
+            // rows are embedded from their question, and are not in full-text results).
+            let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_columns_schema())).execute().await;
+            if let Err(e) = added {
+                // Another process may have added them first.
+                if summaries.schema().await?.field_with_name(schema::SEARCH_TEXT).is_err() {
+                    return Err(e.into());
+                }
+            }
+        }
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         // Write ids only need to differ between writers: time and pid make that so.
         let seed = (now_micros() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((std::process::id() as u64) << 40);
@@ -180,10 +193,15 @@ impl Store {
         }
         let write_id = (self.write_seq.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
         let now = now_micros();
+        // The search texts are derived on another thread while the payloads are written.
+        let rows = Arc::new(rows);
+        let for_texts = rows.clone();
+        let texts = tokio::task::spawn_blocking(move || for_texts.iter().map(trajstore_model::text::derive_texts).collect::<Vec<_>>());
         let payloads = payloads_batch(&rows, write_id)?;
-        let summaries = summaries_batch(&rows, write_id, now)?;
-        drop(rows);
         self.payloads.add(payloads).execute().await?;
+        let texts = texts.await.map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
+        let summaries = summaries_batch(&rows, &texts, write_id, now)?;
+        drop((rows, texts));
         let inserted = match mode {
             InsertMode::AppendUnchecked => {
                 let n = summaries.num_rows() as u64;
@@ -412,6 +430,8 @@ impl Store {
             (&self.summaries, "tags", || Index::LabelList(LabelListIndexBuilder::default())),
             (&self.summaries, "metadata_kv", || Index::LabelList(LabelListIndexBuilder::default())),
             (&self.payloads, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
+            // Full-text search (BM25) over the derived search text.
+            (&self.summaries, schema::SEARCH_TEXT, || Index::FTS(lancedb::index::scalar::FtsIndexBuilder::default())),
         ];
         let mut existing: HashMap<String, HashSet<String>> = HashMap::new();
         for table in [&self.summaries, &self.payloads] {

@@ -66,7 +66,29 @@ pub fn summaries_schema() -> SchemaRef {
         Field::new("created_at", DataType::Int64, false),
         Field::new("updated_at", DataType::Int64, false),
         Field::new("write_id", DataType::Int64, false),
+        // Search columns (see `search.rs` for why they live here).
+        Field::new(SEARCH_TEXT, DataType::LargeUtf8, true),
+        Field::new(EMBED_TEXT, DataType::Utf8, true),
+        embedding_field(),
     ]))
+}
+
+/// Full-text search indexes this: question, message contents, tool calls, tool outputs.
+pub const SEARCH_TEXT: &str = "search_text";
+/// The text whose embedding similarity search uses (question + last assistant message).
+pub const EMBED_TEXT: &str = "embed_text";
+/// The unit-length embedding of `embed_text`, null until `embed` fills it.
+pub const EMBEDDING: &str = "embedding";
+/// The dimension of stored embeddings (all-MiniLM-L6-v2's).
+pub const EMBEDDING_DIM: i32 = 384;
+
+pub fn embedding_field() -> Field {
+    Field::new(EMBEDDING, DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), EMBEDDING_DIM), true)
+}
+
+/// The search columns, all null: added to stores created before they existed.
+pub fn search_columns_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(SEARCH_TEXT, DataType::LargeUtf8, true), Field::new(EMBED_TEXT, DataType::Utf8, true), embedding_field()]))
 }
 
 pub fn payloads_schema() -> SchemaRef {
@@ -132,7 +154,8 @@ fn lists(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Vec<String>) -> ArrayRe
 }
 
 /// Summary rows for trajectories. `created_at`/`updated_at` fall back to `now`.
-pub fn summaries_batch(rows: &[Trajectory], write_id: i64, now: i64) -> Result<RecordBatch, StoreError> {
+/// `texts` holds each row's (search text, embedding text) (see `trajstore_model::text`).
+pub fn summaries_batch(rows: &[Trajectory], texts: &[(String, String)], write_id: i64, now: i64) -> Result<RecordBatch, StoreError> {
     let columns: Vec<ArrayRef> = vec![
         strings(rows, |r| Some(&r.trajectory_id)),
         strings(rows, |r| r.data_id.as_deref()),
@@ -164,6 +187,18 @@ pub fn summaries_batch(rows: &[Trajectory], write_id: i64, now: i64) -> Result<R
         ints(rows, |r| Some(r.created_at.unwrap_or(now))),
         ints(rows, |r| Some(r.updated_at.or(r.created_at).unwrap_or(now))),
         ints(rows, |_| Some(write_id)),
+        {
+            let bytes = texts.iter().map(|t| t.0.len()).sum();
+            let mut b = LargeStringBuilder::with_capacity(texts.len(), bytes);
+            texts.iter().for_each(|t| b.append_value(&t.0));
+            Arc::new(b.finish())
+        },
+        {
+            let mut b = StringBuilder::with_capacity(texts.len(), texts.iter().map(|t| t.1.len()).sum());
+            texts.iter().for_each(|t| b.append_value(&t.1));
+            Arc::new(b.finish())
+        },
+        arrow_array::new_null_array(embedding_field().data_type(), rows.len()),
     ];
     Ok(RecordBatch::try_new(summaries_schema(), columns)?)
 }

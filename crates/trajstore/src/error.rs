@@ -17,6 +17,9 @@ pub enum Error {
     Store(#[from] trajstore_store::StoreError),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// The embedding model is missing or failed.
+    #[error(transparent)]
+    Embed(#[from] trajstore_embed::EmbedError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,6 +44,7 @@ impl Error {
             Error::Store(_) => "storage_error",
             Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
+            Error::Embed(_) => "embedding_unavailable",
         }
     }
 

@@ -11,6 +11,7 @@ mod error;
 mod export;
 mod import;
 mod list;
+pub mod search;
 mod stats;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use error::{Error, Result};
 pub use export::ExportFormat;
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
+pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
 /// The readers, for callers that want records without storing them.
@@ -47,6 +49,8 @@ pub struct Trajstore {
     /// Small writes (`add`, `update`, `delete`) since the start (see `note_small_write`).
     small_writes: Arc<std::sync::atomic::AtomicU64>,
     optimize_every: u64,
+    /// The embedder for similarity search (see `search.rs`).
+    embedder: Arc<search::EmbedderSlot>,
 }
 
 /// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
@@ -69,7 +73,7 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default() })
     }
 
     /// Every summary row matching `filters`, in storage order (no steps are read).

@@ -1,0 +1,186 @@
+//! The text of a trajectory that search uses, derived from its steps without a DOM.
+//!
+//! * Full-text search indexes the question, every message's content (string, or the
+//!   `text` of typed blocks), every tool call's name and arguments, and tool outputs
+//!   (a tool message's content): [`search_text`].
+//! * Similarity embeds the question plus the last assistant message by default:
+//!   [`embed_text`].
+//!
+//! Steps are read with borrowed strings and every other field skipped, so deriving the
+//! text costs one light pass over the steps' JSON.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use crate::Trajectory;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+    #[serde(borrow)]
+    Blocks(Vec<Block<'a>>),
+    Other(IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<Content<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Step<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+fn push_content(out: &mut String, c: &Option<Content<'_>>) {
+    match c {
+        Some(Content::Text(t)) => {
+            out.push_str(t);
+            out.push('\n');
+        }
+        Some(Content::Blocks(blocks)) => {
+            for b in blocks {
+                if let Some(t) = &b.text {
+                    out.push_str(t);
+                    out.push('\n');
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn push_step(out: &mut String, s: &Step<'_>) {
+    push_content(out, &s.content);
+    for call in s.tool_calls.iter().flatten() {
+        if let Some(f) = &call.function {
+            if let Some(n) = &f.name {
+                out.push_str(n);
+                out.push(' ');
+            }
+            push_content(out, &f.arguments);
+        }
+    }
+}
+
+/// The searchable text of each step, in order (empty for steps that are not objects).
+/// Used to find the step and snippet of a full-text hit.
+pub fn step_texts(steps_json: &str) -> Vec<String> {
+    let Ok(values) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(steps_json) else { return Vec::new() };
+    values
+        .iter()
+        .map(|raw| {
+            let mut s = String::new();
+            if let Ok(step) = serde_json::from_str::<Step<'_>>(raw.get()) {
+                push_step(&mut s, &step);
+            }
+            s
+        })
+        .collect()
+}
+
+/// The text full-text search indexes: the question, then every step's text.
+pub fn search_text(t: &Trajectory) -> String {
+    let mut out = String::with_capacity(t.steps_json.len() / 2 + 256);
+    if let Some(q) = &t.question {
+        out.push_str(q);
+        out.push('\n');
+    }
+    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(&t.steps_json) {
+        for s in &steps {
+            push_step(&mut out, s);
+        }
+    }
+    out
+}
+
+/// Both texts in one pass: (full-text search text, embedding text).
+pub fn derive_texts(t: &Trajectory) -> (String, String) {
+    let mut search = String::with_capacity(t.steps_json.len() / 2 + 256);
+    let mut last_assistant = String::new();
+    if let Some(q) = &t.question {
+        search.push_str(q);
+        search.push('\n');
+    }
+    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(&t.steps_json) {
+        for s in &steps {
+            push_step(&mut search, s);
+            if s.role.as_deref() == Some("assistant") {
+                let mut m = String::new();
+                push_content(&mut m, &s.content);
+                if !m.trim().is_empty() {
+                    last_assistant = m;
+                }
+            }
+        }
+    }
+    (search, join_embed_text(t.question.as_deref(), &last_assistant))
+}
+
+/// The default text embedded for similarity: the question, a blank line, then the last
+/// assistant message with content. Either may be empty.
+pub fn join_embed_text(question: Option<&str>, last_assistant: &str) -> String {
+    let q = question.unwrap_or("").trim();
+    let a = last_assistant.trim();
+    match (q.is_empty(), a.is_empty()) {
+        (_, true) => q.to_string(),
+        (true, false) => a.to_string(),
+        (false, false) => format!("{q}\n\n{a}"),
+    }
+}
+
+/// The embedding text of a trajectory (see [`derive_texts`]).
+pub fn embed_text(t: &Trajectory) -> String {
+    derive_texts(t).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_cover_question_contents_tool_arguments_and_outputs() {
+        let t = Trajectory::from_json(
+            br#"{"trajectory_id":"a","task":{"question":"Fix the parser"},"steps":[
+            {"role":"user","content":"Fix the parser"},
+            {"role":"assistant","content":"Running tests","tool_calls":[{"id":"c1","type":"function","function":{"name":"bash","arguments":"{\"command\": \"pytest -x\"}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"1 failed, 41 passed"}]},
+            {"role":"assistant","content":"Fixed the tokenizer."},
+            {"role":"assistant","content":null}]}"#,
+        )
+        .unwrap();
+        let (search, embed) = derive_texts(&t);
+        for needle in ["Fix the parser", "Running tests", "bash", "pytest -x", "1 failed, 41 passed", "Fixed the tokenizer."] {
+            assert!(search.contains(needle), "{needle} missing from {search}");
+        }
+        assert_eq!(embed, "Fix the parser\n\nFixed the tokenizer.");
+        let steps = step_texts(&t.steps_json);
+        assert_eq!(steps.len(), 5);
+        assert!(steps[2].contains("41 passed"));
+        assert!(steps[1].contains("pytest"));
+    }
+}

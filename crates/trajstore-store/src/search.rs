@@ -1,0 +1,233 @@
+//! Full-text and vector search over the `summaries` table.
+//!
+//! Where the search data lives, and why: the full-text column (`search_text`), the text
+//! that is embedded (`embed_text`) and the embedding (`embedding`) are columns of
+//! `summaries`, not tables of their own. Every search must apply the query engine's
+//! filters (on summary columns) *before* its top-k, and Lance can only prefilter on
+//! columns of the table it searches: a separate table would need the filter's ids
+//! pasted into an `IN (...)` list (unbounded) or post-filtering (which loses hits).
+//! Lance is columnar, so lists, counts and statistics, which select other columns, never
+//! read these; and filling embeddings later rewrites only the embedding column's files
+//! (a partial-schema `merge_insert`), never the rest of the row.
+
+use std::collections::HashMap;
+
+use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
+use arrow_array::{Array, Float32Array, RecordBatch, RecordBatchIterator};
+use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use lancedb::index::vector::IvfHnswSqIndexBuilder;
+use lancedb::index::Index;
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::DistanceType;
+use lance_index::scalar::inverted::query::{FtsQuery, MatchQuery, Operator};
+use lance_index::scalar::FullTextSearchQuery;
+use trajstore_model::Summary;
+
+use crate::schema::{embedding_field, summaries_from_batch, Columns, EMBEDDING, EMBEDDING_DIM, EMBED_TEXT, SEARCH_TEXT, SUMMARY_COLUMNS};
+use crate::{retry_on_conflict, Result, Store, StoreError};
+
+/// A full-text hit: the summary, its BM25 score and its steps (as JSON text) for
+/// finding the step and snippet.
+pub struct TextHit {
+    pub summary: Summary,
+    pub score: f32,
+    pub steps_json: String,
+}
+
+/// A row waiting for its embedding.
+pub struct PendingRow {
+    pub trajectory_id: String,
+    pub embed_text: String,
+}
+
+/// Rows with a vector at or above which similarity search builds a vector index (below
+/// it, an exact scan over the filtered rows is fast enough and exact).
+pub const VECTOR_INDEX_MIN_ROWS: u64 = 100_000;
+
+fn and(filter: Option<String>, extra: &str) -> String {
+    match filter {
+        Some(f) => format!("({f}) AND {extra}"),
+        None => extra.to_string(),
+    }
+}
+
+impl Store {
+    /// Up to `limit` trajectories matching every term of `query` (BM25 ranked) among the
+    /// rows that match `filter`.
+    pub async fn search_text(&self, query: &str, filter: Option<String>, limit: usize) -> Result<Vec<TextHit>> {
+        let fts: FtsQuery = MatchQuery::new(query.to_string()).with_column(Some(SEARCH_TEXT.to_string())).with_fuzziness(Some(0)).with_operator(Operator::And).into();
+        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
+        cols.push("write_id");
+        let mut q = self.summaries.query().full_text_search(FullTextSearchQuery::new_query(fts)).select(Select::columns(&cols)).limit(limit);
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        let mut hits: Vec<(Summary, f32, i64)> = Vec::new();
+        for b in &batches {
+            let scores = b
+                .column_by_name("_score")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| StoreError::Corrupt("full-text results lack _score".into()))?;
+            let wids = Columns::new(b).i64("write_id")?;
+            for (i, s) in summaries_from_batch(b)?.into_iter().enumerate() {
+                hits.push((s, scores.value(i), wids.value(i)));
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.trajectory_id.cmp(&b.0.trajectory_id)));
+        let keys: Vec<(String, i64)> = hits.iter().map(|h| (h.0.trajectory_id.clone(), h.2)).collect();
+        let mut payloads = self.payloads_for(&keys).await?;
+        Ok(hits
+            .into_iter()
+            .map(|(summary, score, wid)| {
+                let steps_json = payloads.remove(&(summary.trajectory_id.clone(), wid)).map(|p| p.steps).unwrap_or_else(|| "[]".into());
+                TextHit { summary, score, steps_json }
+            })
+            .collect())
+    }
+
+    /// The stored embedding of one trajectory: `Ok(None)` when the id is unknown,
+    /// `Ok(Some(None))` when it is not embedded yet.
+    pub async fn embedding_of(&self, id: &str) -> Result<Option<Option<Vec<f32>>>> {
+        let batches: Vec<RecordBatch> =
+            self.summaries.query().only_if(crate::id_filter(id)).select(Select::columns(&[EMBEDDING])).limit(1).execute().await?.try_collect().await?;
+        let Some(b) = batches.into_iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+        let col = b.column(0).as_any().downcast_ref::<arrow_array::FixedSizeListArray>().ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
+        if col.is_null(0) {
+            return Ok(Some(None));
+        }
+        let v = col.value(0);
+        let f = v.as_any().downcast_ref::<Float32Array>().ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
+        Ok(Some(Some(f.values().to_vec())))
+    }
+
+    /// The `k` nearest embedded rows to `vector` (cosine distance) among the rows that
+    /// match `filter` (applied before the top-k), nearest first.
+    pub async fn nearest(&self, vector: &[f32], filter: Option<String>, k: usize) -> Result<Vec<(Summary, f32)>> {
+        if vector.len() != EMBEDDING_DIM as usize {
+            return Err(StoreError::Corrupt(format!("a query vector of dimension {} (the store holds {EMBEDDING_DIM})", vector.len())));
+        }
+        let q = self
+            .summaries
+            .query()
+            .nearest_to(vector)?
+            .column(EMBEDDING)
+            .distance_type(DistanceType::Cosine)
+            .only_if(and(filter, &format!("{EMBEDDING} IS NOT NULL")))
+            .select(Select::columns(SUMMARY_COLUMNS))
+            .limit(k)
+            // With an IVF index, look in more partitions than the default for good recall.
+            .nprobes(32)?
+            .refine_factor(4);
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let d = b
+                .column_by_name("_distance")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| StoreError::Corrupt("vector results lack _distance".into()))?;
+            for (i, s) in summaries_from_batch(b)?.into_iter().enumerate() {
+                out.push((s, d.value(i)));
+            }
+        }
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.trajectory_id.cmp(&b.0.trajectory_id)));
+        Ok(out)
+    }
+
+    /// How many rows matching `filter` have no embedding yet.
+    pub async fn count_not_embedded(&self, filter: Option<String>) -> Result<u64> {
+        Ok(self.summaries.count_rows(Some(and(filter, &format!("{EMBEDDING} IS NULL")))).await? as u64)
+    }
+
+    /// Up to `limit` rows that have no embedding yet.
+    pub async fn pending_embeddings(&self, limit: usize) -> Result<Vec<PendingRow>> {
+        let batches: Vec<RecordBatch> = self
+            .summaries
+            .query()
+            .only_if(format!("{EMBEDDING} IS NULL"))
+            .select(Select::columns(&["trajectory_id", EMBED_TEXT, "question"]))
+            .limit(limit)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let c = Columns::new(b);
+            let (ids, texts, questions) = (c.str("trajectory_id")?, c.str(EMBED_TEXT)?, c.str("question")?);
+            for i in 0..b.num_rows() {
+                // Rows stored before the search columns existed have no embed_text:
+                // their question stands in.
+                let text = if texts.is_valid(i) { texts.value(i) } else if questions.is_valid(i) { questions.value(i) } else { "" };
+                out.push(PendingRow { trajectory_id: ids.value(i).to_string(), embed_text: text.to_string() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores embeddings by trajectory id in one commit, rewriting only the embedding
+    /// column. Ids deleted meanwhile are ignored.
+    pub async fn set_embeddings(&self, rows: &[(String, Vec<f32>)]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut ids = StringBuilder::new();
+        let mut vecs = FixedSizeListBuilder::with_capacity(Float32Builder::with_capacity(rows.len() * EMBEDDING_DIM as usize), EMBEDDING_DIM, rows.len())
+            .with_field(std::sync::Arc::new(Field::new("item", DataType::Float32, true)));
+        for (id, v) in rows {
+            if v.len() != EMBEDDING_DIM as usize {
+                return Err(StoreError::Corrupt(format!("an embedding of dimension {} (the store holds {EMBEDDING_DIM})", v.len())));
+            }
+            ids.append_value(id);
+            vecs.values().append_slice(v);
+            vecs.append(true);
+        }
+        let id_field = crate::schema::summaries_schema().field_with_name("trajectory_id")?.clone();
+        let schema = std::sync::Arc::new(Schema::new(vec![id_field, embedding_field()]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(vecs.finish())])?;
+        let updated = retry_on_conflict(|| {
+            let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());
+            let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
+            merge.when_matched_update_all(None);
+            async move { merge.execute(Box::new(reader)).await }
+        })
+        .await?;
+        Ok(updated.num_updated_rows)
+    }
+
+    /// Creates the vector index once at least `min_rows` rows are embedded (IVF with
+    /// HNSW over scalar-quantised vectors); returns whether one was made. Later rows are
+    /// folded in by `optimize` and searched exactly until then.
+    pub async fn ensure_vector_index(&self, min_rows: u64) -> Result<bool> {
+        let indexed = self.summaries.list_indices().await?.into_iter().any(|i| i.columns.iter().any(|c| c == EMBEDDING));
+        if indexed {
+            return Ok(false);
+        }
+        let embedded = self.summaries.count_rows(Some(format!("{EMBEDDING} IS NOT NULL"))).await? as u64;
+        if embedded < min_rows {
+            return Ok(false);
+        }
+        retry_on_conflict(|| async {
+            self.summaries.create_index(&[EMBEDDING], Index::IvfHnswSq(IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine))).execute().await
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Groups rows by text so that each distinct text is embedded once.
+    pub fn distinct_texts(rows: &[PendingRow]) -> (Vec<&str>, Vec<usize>) {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut texts = Vec::new();
+        let slot = rows
+            .iter()
+            .map(|r| {
+                *index.entry(r.embed_text.as_str()).or_insert_with(|| {
+                    texts.push(r.embed_text.as_str());
+                    texts.len() - 1
+                })
+            })
+            .collect();
+        (texts, slot)
+    }
+}

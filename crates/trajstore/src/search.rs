@@ -1,0 +1,295 @@
+//! Similar trajectories by meaning, and full-text search inside steps.
+//!
+//! * Full text: BM25 over the text derived at import (question, message contents, tool
+//!   calls and tool outputs; `trajstore_model::text`), every term required, with the
+//!   query engine's filters applied first. Each hit names the step that matched best
+//!   and a snippet around the first match, found after retrieval in the record's steps.
+//! * Similarity: one embedding per trajectory, by default of its question plus its last
+//!   assistant message ([`EmbedTextSource`]), filled by [`Trajstore::embed_pending`]
+//!   (`trajstore embed`, or in the background by `trajstore serve`), never during an
+//!   import. Results report how many matching rows are not embedded yet.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use trajstore_model::Summary;
+use trajstore_query::FilterSet;
+
+use crate::{Error, Result, Trajstore};
+
+pub use trajstore_embed::{default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
+
+/// A similar trajectory: its summary row and its cosine distance (0 = same direction).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarHit {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub distance: f32,
+}
+
+/// The document of `trajstore similar --json` and the similarity endpoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarResults {
+    pub data: Vec<SimilarHit>,
+    /// Rows matching the filters that have no embedding yet (and so cannot be found).
+    pub not_embedded: u64,
+}
+
+/// A full-text hit: summary row, BM25 score, the best-matching step (0-based; `null`
+/// when only the question matched) and a snippet around the match.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchHit {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub score: f32,
+    pub step: Option<u64>,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchResults {
+    pub data: Vec<TextSearchHit>,
+}
+
+/// Which text of a trajectory is embedded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EmbedTextSource {
+    /// The question, a blank line, then the last assistant message (the default).
+    #[default]
+    QuestionAndLastAnswer,
+    /// The question alone.
+    Question,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EmbedProgress {
+    pub embedded: u64,
+    /// Distinct texts embedded (rows sharing a text share one embedding call).
+    pub distinct_texts: u64,
+    /// Rows still without an embedding when this call ended.
+    pub remaining: u64,
+}
+
+/// The most results a search returns.
+pub const MAX_RESULTS: usize = 1000;
+const SNIPPET_CHARS: usize = 160;
+
+/// Where the store's embedder comes from: set explicitly, or the default model loaded
+/// on first use.
+#[derive(Default)]
+pub(crate) struct EmbedderSlot(std::sync::Mutex<Option<Arc<dyn Embedder>>>);
+
+impl Trajstore {
+    /// Uses `embedder` for this store's similarity searches and embedding (instead of
+    /// the default all-MiniLM-L6-v2 from [`default_model_dir`]). Its dimension must be
+    /// the store's (384).
+    pub fn set_embedder(&self, embedder: Arc<dyn Embedder>) {
+        *self.embedder.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(embedder);
+    }
+
+    /// The embedder in use, loading the default model on first use. A missing model is
+    /// an error saying how to install it.
+    pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let mut slot = self.embedder.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = slot.as_ref() {
+            return Ok(e.clone());
+        }
+        let e: Arc<dyn Embedder> = Arc::new(MiniLm::load_default()?);
+        check_dim(e.as_ref())?;
+        *slot = Some(e.clone());
+        Ok(e)
+    }
+
+    /// Full-text search: trajectories containing every term of `q` among those matching
+    /// `filters`, best BM25 score first, at most `limit`.
+    pub async fn search_text(&self, q: &str, filters: &FilterSet, limit: usize) -> Result<TextSearchResults> {
+        let terms = query_terms(q);
+        if terms.is_empty() {
+            return Err(Error::invalid("q", "the search text has no words"));
+        }
+        let limit = check_limit("limit", limit)?;
+        let hits = self.store.search_text(q, filters.to_sql(), limit).await?;
+        let data = hits
+            .into_iter()
+            .map(|h| {
+                let (step, snippet) = locate(&terms, h.summary.question.as_deref(), &h.steps_json);
+                TextSearchHit { summary: h.summary, score: h.score, step, snippet }
+            })
+            .collect();
+        Ok(TextSearchResults { data })
+    }
+
+    /// The `k` trajectories nearest in meaning to trajectory `id` (itself excluded)
+    /// among those matching `filters`.
+    pub async fn similar_to_id(&self, id: &str, k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+        let k = check_limit("k", k)?;
+        let vector = match self.store.embedding_of(id).await? {
+            None => return Err(Error::NotFound { what: format!("trajectory {id:?}") }),
+            Some(Some(v)) => v,
+            // Not embedded yet: embed its text now.
+            Some(None) => {
+                let t = self.get(id).await?;
+                let text = trajstore_model::text::embed_text(&t);
+                self.embed_one(&text)?
+            }
+        };
+        let mut res = self.similar_to_vector(&vector, k + 1, filters).await?;
+        res.data.retain(|h| h.summary.trajectory_id != id);
+        res.data.truncate(k);
+        Ok(res)
+    }
+
+    /// The `k` trajectories nearest in meaning to `text` among those matching `filters`.
+    pub async fn similar_to_text(&self, text: &str, k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid("text", "the text is empty"));
+        }
+        let k = check_limit("k", k)?;
+        let vector = self.embed_one(text)?;
+        self.similar_to_vector(&vector, k, filters).await
+    }
+
+    async fn similar_to_vector(&self, vector: &[f32], k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+        let sql = filters.to_sql();
+        let (hits, not_embedded) = futures::try_join!(self.store.nearest(vector, sql.clone(), k), self.store.count_not_embedded(sql))?;
+        Ok(SimilarResults { data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(), not_embedded })
+    }
+
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        let e = self.embedder()?;
+        let mut v = e.embed(&[text])?;
+        v.pop().ok_or_else(|| Error::Internal("the embedder returned nothing".into()))
+    }
+
+    /// Rows without an embedding, and whether the store needs embedding at all.
+    pub async fn not_embedded(&self, filters: &FilterSet) -> Result<u64> {
+        Ok(self.store.count_not_embedded(filters.to_sql()).await?)
+    }
+
+    /// Embeds rows that have no embedding yet, `batch` rows per commit, at most `max`
+    /// rows in all (`None`: until none is left), calling `progress` after each commit.
+    /// Each distinct text of a batch is embedded once. Builds the vector index once
+    /// enough rows are embedded ([`trajstore_store::VECTOR_INDEX_MIN_ROWS`]).
+    pub async fn embed_pending(&self, source: EmbedTextSource, batch: usize, max: Option<u64>, mut progress: impl FnMut(&EmbedProgress)) -> Result<EmbedProgress> {
+        let embedder = self.embedder()?;
+        let mut p = EmbedProgress::default();
+        let batch = batch.clamp(1, 65_536);
+        loop {
+            let want = match max {
+                Some(m) if p.embedded >= m => break,
+                Some(m) => batch.min((m - p.embedded) as usize),
+                None => batch,
+            };
+            let mut rows = self.store.pending_embeddings(want).await?;
+            if rows.is_empty() {
+                break;
+            }
+            if source == EmbedTextSource::Question {
+                for r in &mut rows {
+                    r.embed_text = r.embed_text.split("\n\n").next().unwrap_or("").to_string();
+                }
+            }
+            let (texts, slot) = trajstore_store::Store::distinct_texts(&rows);
+            let e = embedder.clone();
+            let owned: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+            let vectors = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+                e.embed(&refs)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("embedding task failed: {e}")))??;
+            p.distinct_texts += vectors.len() as u64;
+            let updates: Vec<(String, Vec<f32>)> = rows.iter().zip(&slot).map(|(r, &s)| (r.trajectory_id.clone(), vectors[s].clone())).collect();
+            self.store.set_embeddings(&updates).await?;
+            p.embedded += rows.len() as u64;
+            p.remaining = self.store.count_not_embedded(None).await?;
+            progress(&p);
+            if rows.len() < want {
+                break;
+            }
+        }
+        p.remaining = self.store.count_not_embedded(None).await?;
+        self.store.ensure_vector_index(trajstore_store::VECTOR_INDEX_MIN_ROWS).await?;
+        Ok(p)
+    }
+}
+
+fn check_dim(e: &dyn Embedder) -> Result<()> {
+    if e.dim() != trajstore_store::EMBEDDING_DIM as usize {
+        return Err(Error::invalid("embedder", format!("{} makes vectors of dimension {}; the store holds {}", e.name(), e.dim(), trajstore_store::EMBEDDING_DIM)));
+    }
+    Ok(())
+}
+
+fn check_limit(name: &str, n: usize) -> Result<usize> {
+    if n == 0 || n > MAX_RESULTS {
+        return Err(Error::invalid(name, format!("must be between 1 and {MAX_RESULTS}")));
+    }
+    Ok(n)
+}
+
+/// The query's words, lower-cased (what the index's simple tokenizer sees).
+fn query_terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// The step with the most distinct query terms (the first such), and a snippet around
+/// its first match; the question when no step matches.
+fn locate(terms: &[String], question: Option<&str>, steps_json: &str) -> (Option<u64>, String) {
+    let count = |text: &str| {
+        let lower = text.to_lowercase();
+        terms.iter().filter(|t| lower.contains(t.as_str())).count()
+    };
+    let mut best: Option<(usize, usize, String)> = None;
+    for (i, text) in trajstore_model::text::step_texts(steps_json).into_iter().enumerate() {
+        let n = count(&text);
+        if n > 0 && best.as_ref().is_none_or(|b| n > b.1) {
+            best = Some((i, n, text));
+        }
+    }
+    match best {
+        Some((i, _, text)) => (Some(i as u64), snippet(&text, terms)),
+        None => (None, snippet(question.unwrap_or(""), terms)),
+    }
+}
+
+/// About [`SNIPPET_CHARS`] characters of `text` around the first occurrence of a term
+/// (case-insensitive), whitespace collapsed, with `…` where cut.
+fn snippet(text: &str, terms: &[String]) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let first = terms
+        .iter()
+        .filter_map(|t| {
+            let t: Vec<char> = t.chars().collect();
+            (!t.is_empty() && t.len() <= lower.len()).then(|| lower.windows(t.len()).position(|w| w == t.as_slice())).flatten()
+        })
+        .min()
+        .unwrap_or(0);
+    let start = first.saturating_sub(SNIPPET_CHARS / 3);
+    let end = (start + SNIPPET_CHARS).min(chars.len());
+    let body: String = chars[start..end].iter().collect();
+    let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{}{}{}", if start > 0 { "…" } else { "" }, body, if end < chars.len() { "…" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_centres_on_the_first_match_case_insensitively() {
+        let text = format!("{} The Quick brown fox {}", "a ".repeat(200), "b ".repeat(200));
+        let s = snippet(&text, &["quick".into()]);
+        assert!(s.contains("Quick brown fox") && s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.chars().count() <= SNIPPET_CHARS + 2);
+    }
+
+    #[test]
+    fn locate_picks_the_step_with_most_terms() {
+        let steps = r#"[{"role":"user","content":"disk full"},{"role":"tool","content":"error: the disk is full on /dev/sda1"}]"#;
+        let terms = query_terms("Disk full sda1");
+        assert_eq!(locate(&terms, None, steps).0, Some(1));
+        assert_eq!(locate(&query_terms("nothing"), Some("q"), steps), (None, "q".to_string()));
+    }
+}
