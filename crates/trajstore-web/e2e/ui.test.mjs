@@ -3,8 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startServer, launchBrowser, snap, apiJson, longTrajectory, ARTIFACTS } from './harness.mjs';
+import { startServer, launchBrowser, snap, apiJson, longTrajectory, ARTIFACTS, BIN } from './harness.mjs';
 
 let server, browser, page;
 
@@ -204,4 +205,52 @@ test('import: upload a small file and watch it complete', async () => {
   await page.waitForSelector('#import-tasks [data-formats="tau-bench"]', { timeout: 30000 });
   assert.equal((await apiJson(server.base, '/api/trajectories?page_size=1')).total, before + 4);
   await snap(page, 'import');
+});
+
+test('search: the search box finds a phrase inside a tool output and links to its step', async () => {
+  await page.goto(`${server.base}/trajectories`);
+  await page.waitForSelector('#search-input');
+  // "line of output 250" occurs only in step 251 of the long trajectory.
+  await page.fill('#search-input', 'output 250');
+  await page.press('#search-input', 'Enter');
+  await page.waitForURL(/q=output/);
+  await page.waitForSelector('#search-table, .state.empty, .state.error');
+  const api = await apiJson(server.base, '/api/search?q=output%20250');
+  assert.ok(api.data.length > 0, 'the API finds the phrase');
+  const ids = await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
+  assert.deepEqual(ids, api.data.map((r) => r.trajectory_id));
+  const hit = api.data.find((r) => r.trajectory_id === 'long-trajectory-1');
+  assert.ok(hit, 'the long trajectory is among the hits');
+  assert.equal(hit.step, 251, 'the hit names the step holding the phrase');
+  assert.match(await page.textContent('#search-table tr[data-id="long-trajectory-1"] mark'), /output|250/i);
+  await snap(page, 'search');
+  await page.click('#search-table tr[data-id="long-trajectory-1"] a');
+  await page.waitForSelector('#step-251');
+  assert.match(page.url(), /#step-251$/);
+  // Filters combine with the search: another run excludes it.
+  await page.goto(`${server.base}/trajectories?q=output%20250&training_id=run-1`);
+  await page.waitForSelector('.state.empty');
+});
+
+test('similar: the trajectory page lists the nearest trajectories by meaning', async () => {
+  let embedded = true;
+  try {
+    execFileSync(BIN, ['embed', '--db', server.db, '--max', '120', '--text-source', 'question'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) { embedded = false; console.log(`# embedding unavailable (${String(e.stderr).trim().split('\n').pop()}); checking the panel's error state`); }
+  const probe = await fetch(`${server.base}/api/similar?text=${encodeURIComponent('Fix the failing unit test in the parser module')}&k=3`);
+  if (!embedded || !probe.ok) {
+    await page.goto(`${server.base}/trajectories/long-trajectory-1`);
+    await page.waitForSelector('#similar');
+    await page.waitForFunction(() => !document.querySelector('#similar').textContent.includes('Loading'));
+    return;
+  }
+  const anchor = (await probe.json()).data[0].trajectory_id;
+  const expected = await apiJson(server.base, `/api/trajectories/${encodeURIComponent(anchor)}/similar?k=10`);
+  assert.ok(expected.data.length > 0 && expected.data.every((r) => r.trajectory_id !== anchor));
+  await page.goto(`${server.base}/trajectories/${encodeURIComponent(anchor)}`);
+  await page.waitForSelector('#similar table');
+  const ids = await page.$$eval('#similar tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
+  assert.deepEqual(ids, expected.data.map((r) => r.trajectory_id));
+  if (expected.not_embedded) assert.match(await page.textContent('#similar'), /not embedded yet/);
+  await snap(page, 'similar');
 });
