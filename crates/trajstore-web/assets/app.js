@@ -374,7 +374,7 @@ async function searchResults(params, content, searchBox) {
       h('td', null, r.training_id || ''), h('td', null, terminationPill(r.termination_reason)), h('td.num', null, fmt.num(r.reward)));
   });
   fill(content, searchBox,
-    h('div.toolbar', null, h('span.total', { id: 'total' }, `${fmt.count(doc.data.length)} best matches`), h('span.spacer'),
+    h('div.toolbar', null, h('span.total', { id: 'total' }, `${fmt.count(doc.data.length)} best ${doc.data.length === 1 ? 'match' : 'matches'}`), h('span.spacer'),
       h('a.small', { href: `/api/search?${q}`, target: '_blank' }, 'JSON')),
     h('div.table-wrap', null, h('table.grid', { id: 'search-table' },
       h('thead', null, h('tr', null, ['ID', 'Score', 'Step', 'Snippet', 'Run', 'Termination', 'Reward'].map((c) => h('th', null, c)))),
