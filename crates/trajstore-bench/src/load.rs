@@ -154,6 +154,11 @@ fn report(title: &str, mut rec: Recorder, rps: f64) {
 }
 
 pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u64) {
+    // As `trajstore serve` runs: with the in-memory index, read before the clients start.
+    let store = store.with_memory_index();
+    let t = std::time::Instant::now();
+    let info = store.warm_memory_index().await.unwrap().expect("no writes while it is read");
+    println!("  in-memory index: {} rows, {} MiB, built in {:.2} s", info.rows, info.bytes >> 20, t.elapsed().as_secs_f64());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

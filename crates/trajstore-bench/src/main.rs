@@ -156,6 +156,15 @@ async fn ensure_store(n: u64) -> (Trajstore, Trajstore, u64) {
     (Trajstore::open_with_cache(uri, 0, 0).await.unwrap(), Trajstore::open(uri).await.unwrap(), total)
 }
 
+/// An uncached handle answering from its in-memory index, as `trajstore serve` does.
+async fn memory_handle(uncached: &Trajstore) -> Trajstore {
+    let memory = Trajstore::open_with_cache(uncached.uri(), 0, 0).await.unwrap().with_memory_index();
+    let t = Instant::now();
+    let info = memory.warm_memory_index().await.unwrap().expect("no writes while it is read");
+    println!("  in-memory index: {} rows, {} MiB, built in {:.2} s", info.rows, info.bytes >> 20, t.elapsed().as_secs_f64());
+    memory
+}
+
 fn req(pairs: &[(&str, &str)]) -> ListRequest {
     ListRequest::parse(pairs.iter().copied()).unwrap()
 }
@@ -206,66 +215,73 @@ async fn bench_query(ns: &[u64]) {
         let (uncached, cached, total) = ensure_store(n).await;
         let rows = uncached.summaries(&Default::default()).await.unwrap();
         println!("\n== queries on {total} trajectories: p50 / p95 over 30 runs (uncached unless said)");
+        let memory = memory_handle(&uncached).await;
         let one = [("training_id", "run-2"), ("sort", "reward"), ("order", "desc")];
         let four = [("training_id", "run-2"), ("epoch_id_min", "2"), ("termination_reason", "success,timeout"), ("reward_min", "0.2"), ("sort", "reward"), ("order", "desc")];
         let keep1 = |r: &Summary| r.training_id.as_deref() == Some("run-2");
         let keep4 = |r: &Summary| {
             keep1(r) && r.epoch_id.is_some_and(|e| e >= 2) && matches!(r.termination_reason.as_deref(), Some("success" | "timeout")) && r.reward.is_some_and(|x| x >= 0.2)
         };
-        let r = time(30, || async { std::hint::black_box(uncached.list(&req(&[("sort", "created_at"), ("order", "desc")])).await.unwrap()); }).await;
-        let reference = time_sync(30, || {
-            let mut v: Vec<&Summary> = rows.iter().collect();
-            v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.trajectory_id.cmp(&b.trajectory_id)));
-            std::hint::black_box(v.len());
-        });
-        line("page 1, no filter, sort created_at, with total", r, Some(reference));
-        for (label, pairs, keep) in [("page 1, 1 filter, sort reward desc, with total", &one[..], &keep1 as &dyn Fn(&Summary) -> bool), ("page 1, 4 filters, sort reward desc, with total", &four[..], &keep4)] {
-            let r = time(30, || async { std::hint::black_box(uncached.list(&req(pairs)).await.unwrap()); }).await;
-            let reference = time_sync(30, || {
-                std::hint::black_box(reference_page(&rows, keep, 0, 20));
-            });
-            line(label, r, Some(reference));
-        }
-        for (label, pairs, keep) in [("page 500, 1 filter, sort reward desc", &one[..], &keep1 as &dyn Fn(&Summary) -> bool), ("page 500, 4 filters, sort reward desc", &four[..], &keep4)] {
-            let mut p = pairs.to_vec();
-            p.push(("page", "500"));
-            let r = time(30, || async { std::hint::black_box(uncached.list(&req(&p)).await.unwrap()); }).await;
-            let reference = time_sync(30, || {
-                std::hint::black_box(reference_page(&rows, keep, 499 * 20, 20));
-            });
-            line(label, r, Some(reference));
-        }
+        let mut p500_one = one.to_vec();
+        p500_one.push(("page", "500"));
+        let mut p500_four = four.to_vec();
+        p500_four.push(("page", "500"));
+        let no_filter = [("sort", "created_at"), ("order", "desc")];
+        // The references: the same work over rows already in memory, in plain Rust.
+        let references = [
+            time_sync(30, || {
+                let mut v: Vec<&Summary> = rows.iter().collect();
+                v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.trajectory_id.cmp(&b.trajectory_id)));
+                std::hint::black_box(v.len());
+            }),
+            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep1, 0, 20)); }),
+            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep4, 0, 20)); }),
+            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep1, 499 * 20, 20)); }),
+            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep4, 499 * 20, 20)); }),
+            time_sync(30, || { std::hint::black_box(rows.iter().filter(|r| keep4(r)).count()); }),
+        ];
         let filters = req(&four).filters;
-        let r = time(30, || async { std::hint::black_box(uncached.count(&filters).await.unwrap()); }).await;
-        let reference = time_sync(30, || {
-            std::hint::black_box(rows.iter().filter(|r| keep4(r)).count());
-        });
-        line("exact total alone, 4 filters", r, Some(reference));
-        let r = time(10, || async {
-            let mut cursor: Option<String> = None;
-            for _ in 0..10 {
-                let mut p = one.to_vec();
-                if let Some(c) = &cursor {
-                    p.push(("cursor", c.as_str()));
-                }
-                let page = uncached.list(&req(&p)).await.unwrap();
-                cursor = page.next_cursor.clone();
+        for (mode, store) in [("in-memory index (as `trajstore serve` answers)", &memory), ("Lance scans (as one-shot CLI commands answer)", &uncached)] {
+            println!("  -- {mode}");
+            let pages: [(&str, &[(&str, &str)]); 5] = [
+                ("page 1, no filter, sort created_at, with total", &no_filter),
+                ("page 1, 1 filter, sort reward desc, with total", &one),
+                ("page 1, 4 filters, sort reward desc, with total", &four),
+                ("page 500, 1 filter, sort reward desc", &p500_one),
+                ("page 500, 4 filters, sort reward desc", &p500_four),
+            ];
+            for (i, (label, pairs)) in pages.into_iter().enumerate() {
+                let r = time(30, || async { std::hint::black_box(store.list(&req(pairs)).await.unwrap()); }).await;
+                line(label, r, Some(references[i]));
             }
-        })
-        .await;
-        line("10-page cursor walk, 1 filter (whole walk)", r, None);
+            let r = time(30, || async { std::hint::black_box(store.count(&filters).await.unwrap()); }).await;
+            line("exact total alone, 4 filters", r, Some(references[5]));
+            let r = time(10, || async {
+                let mut cursor: Option<String> = None;
+                for _ in 0..10 {
+                    let mut p = one.to_vec();
+                    if let Some(c) = &cursor {
+                        p.push(("cursor", c.as_str()));
+                    }
+                    let page = store.list(&req(&p)).await.unwrap();
+                    cursor = page.next_cursor.clone();
+                }
+            })
+            .await;
+            line("10-page cursor walk, 1 filter (whole walk)", r, None);
+            let ids: Vec<String> = rows.iter().step_by(rows.len() / 50 + 1).map(|r| r.trajectory_id.clone()).collect();
+            let mut i = 0;
+            let r = time(50, || {
+                i += 1;
+                let id = ids[i % ids.len()].clone();
+                async move { std::hint::black_box(store.get(&id).await.unwrap()); }
+            })
+            .await;
+            line("one full trajectory by id (with steps)", r, None);
+        }
+        println!("  -- either");
         let r = time(200, || async { std::hint::black_box(cached.list(&req(&four)).await.unwrap()); }).await;
         line("cache hit (page 1, 4 filters)", r, None);
-        let ids: Vec<String> = rows.iter().step_by(rows.len() / 50 + 1).map(|r| r.trajectory_id.clone()).collect();
-        let mut i = 0;
-        let r = time(50, || {
-            i += 1;
-            let id = ids[i % ids.len()].clone();
-            let store = &uncached;
-            async move { std::hint::black_box(store.get(&id).await.unwrap()); }
-        })
-        .await;
-        line("one full trajectory by id (with steps)", r, None);
     }
 }
 
@@ -274,6 +290,7 @@ async fn bench_stats(ns: &[u64]) {
         let (uncached, cached, total) = ensure_store(n).await;
         let rows = uncached.summaries(&Default::default()).await.unwrap();
         println!("\n== statistics on {total} trajectories: p50 / p95 over 10 runs");
+        let memory = memory_handle(&uncached).await;
         let overall = StatsRequest::parse([("k", "1")]).unwrap();
         let grouped = StatsRequest::parse([("group_by", "training_id,epoch_id"), ("k", "1,8")]).unwrap();
         let curve = CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "1,8")]).unwrap();
@@ -296,18 +313,22 @@ async fn bench_stats(ns: &[u64]) {
             }
             std::hint::black_box((groups.len(), rewards.len()));
         };
-        let r = time(10, || async { std::hint::black_box(uncached.statistics(&overall).await.unwrap()); }).await;
-        let reference = time_sync(10, || {
+        let reference_overall = time_sync(10, || {
             let mut v: Vec<f64> = rows.iter().filter_map(|r| r.reward).collect();
             v.sort_by(f64::total_cmp);
             std::hint::black_box(v.len());
         });
-        line("overall, uncached", r, Some(reference));
-        let r = time(10, || async { std::hint::black_box(uncached.statistics(&grouped).await.unwrap()); }).await;
         let reference = time_sync(10, reference_grouped);
-        line("by (training_id, epoch_id), k = 1,8, uncached", r, Some(reference));
-        let r = time(10, || async { std::hint::black_box(uncached.curve(&curve).await.unwrap()); }).await;
-        line("curve epoch_id x training_id, uncached", r, Some(reference));
+        for (mode, store) in [("in-memory index (as `trajstore serve` answers)", &memory), ("Lance scans (as one-shot CLI commands answer)", &uncached)] {
+            println!("  -- {mode}");
+            let r = time(10, || async { std::hint::black_box(store.statistics(&overall).await.unwrap()); }).await;
+            line("overall, uncached", r, Some(reference_overall));
+            let r = time(10, || async { std::hint::black_box(store.statistics(&grouped).await.unwrap()); }).await;
+            line("by (training_id, epoch_id), k = 1,8, uncached", r, Some(reference));
+            let r = time(10, || async { std::hint::black_box(store.curve(&curve).await.unwrap()); }).await;
+            line("curve epoch_id x training_id, uncached", r, Some(reference));
+        }
+        println!("  -- either");
         let r = time(200, || async { std::hint::black_box(cached.statistics(&grouped).await.unwrap()); }).await;
         line("grouped, cached", r, None);
     }

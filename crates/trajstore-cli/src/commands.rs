@@ -251,5 +251,6 @@ async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
         roots.push(root.canonicalize().map_err(|source| Error::Io { context: format!("--import-root {}", root.display()), source })?);
     }
     let config = trajstore_server::ServerConfig { token: args.token.filter(|t| !t.is_empty()), token_reads: args.token_reads, import_roots: roots, max_body_bytes: args.max_body_mb << 20, embed_in_background: args.embed };
+    let store = if args.no_memory_index { store } else { store.with_memory_index() };
     trajstore_server::serve(store, config, addr).await.map_err(|source| Error::Io { context: format!("serving on {addr}"), source })
 }

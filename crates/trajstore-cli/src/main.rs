@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Fill missing embeddings (for similarity search) in the background every 30 s.
     #[arg(long)]
     pub embed: bool,
+    /// Answer every list and statistic from the store instead of an in-memory copy of
+    /// the summary rows (which costs about their size in memory).
+    #[arg(long)]
+    pub no_memory_index: bool,
 }
 
 #[derive(Subcommand)]

@@ -21,13 +21,19 @@ impl Drop for Server {
 }
 
 fn start(db: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trajstore"))
-        .args(["--db", db.to_str().unwrap(), "serve", "--port", "0"])
-        .args(extra)
-        .env_remove("TRAJSTORE_TOKEN")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trajstore"));
+    command.args(["--db", db.to_str().unwrap(), "serve", "--port", "0"]).args(extra).env_remove("TRAJSTORE_TOKEN").stderr(Stdio::piped());
+    // The server dies with the thread that started it, even when no Drop runs (a server
+    // in a static): a leftover would hold the test's output pipe open.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     let addr = loop {
@@ -242,6 +248,27 @@ fn every_endpoint_end_to_end() {
     assert_eq!(health["status"], "ok");
     assert!(health["cache"]["hits"].as_u64().is_some() && health["dataset_version"].as_u64().unwrap() > 1);
     assert_eq!(get(&server, "/api/nothing").status, 404);
+
+    // The in-memory index catches up with the last write (reads start its rebuild), then
+    // answers: the same statistics as Lance gave above, asked under another cache key.
+    let mut caught_up = false;
+    for i in 0..200 {
+        let h = get(&server, "/api/health").json();
+        if h["memory_index"]["version"] == h["dataset_version"] {
+            assert_eq!(h["memory_index"]["rows"], get(&server, "/api/trajectories").json()["total"]);
+            caught_up = true;
+            break;
+        }
+        get(&server, &format!("/api/trajectories?page_size={}", i + 1));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(caught_up, "the in-memory index never reached the dataset version");
+    let again = get(&server, "/api/statistics?group_by=training_id&k=4,1&training_id=run-*").json();
+    for key in ["count", "success_count", "tasks", "pass@4", "pass@1", "reward_mean"] {
+        let (a, b) = (again["overall"][key].as_f64().unwrap(), stats["overall"][key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-9, "{key}: {a} from the index, {b} from Lance");
+    }
+    assert_eq!(again["groups"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -375,7 +402,16 @@ mod robustness {
         static S: OnceLock<(tempfile::TempDir, Server)> = OnceLock::new();
         S.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let server = start(&dir.path().join("db"), &["--import-root", dir.path().to_str().unwrap()]);
+            // Started from a thread that lives as long as the test process (see `start`).
+            let (tx, rx) = std::sync::mpsc::channel();
+            let db = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                tx.send(start(&db.join("db"), &["--import-root", db.to_str().unwrap()])).unwrap();
+                loop {
+                    std::thread::park();
+                }
+            });
+            let server = rx.recv().unwrap();
             let r = request(&server, "POST", "/api/trajectories", &[], format!("[{}]", records(50, "r").trim().replace('\n', ",")).as_bytes());
             assert_eq!(r.status, 200);
             (dir, server)

@@ -365,7 +365,7 @@ async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
 async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let version = s.store.version().await?;
     let (summaries, payloads) = s.store.fragments().await?;
-    Ok(Json(json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats(), "fragments": {"summaries": summaries, "payloads": payloads}})))
+    Ok(Json(json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats(), "fragments": {"summaries": summaries, "payloads": payloads}, "memory_index": s.store.memory_index()})))
 }
 
 async fn version() -> Json<Value> {
@@ -389,6 +389,15 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let _embedding = config.embed_in_background.then(|| search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30)));
+    // Read the in-memory index (when enabled) now rather than on the first request.
+    let warming = store.clone();
+    tokio::spawn(async move {
+        match warming.warm_memory_index().await {
+            Ok(Some(i)) => eprintln!("trajstore: in-memory index ready: {} rows, {} MiB", i.rows, i.bytes >> 20),
+            Ok(None) => {}
+            Err(e) => eprintln!("trajstore: the in-memory index could not be built ({e}); answering from the store"),
+        }
+    });
     eprintln!("trajstore: serving {} on http://{}", store.uri(), listener.local_addr()?);
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -31,7 +31,7 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::string_literal;
 
-pub use schema::{summaries_from_batch, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
+pub use schema::{summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 
@@ -81,6 +81,13 @@ pub struct OptimizeReport {
     pub fragments_added: u64,
     pub orphan_payloads_removed: u64,
     pub old_versions_removed: u64,
+}
+
+/// What an update committed: the version it made and the `updated_at` it wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateCommit {
+    pub version: u64,
+    pub updated_at: i64,
 }
 
 /// Where a store lives: a local directory or an object-store URI (`s3://bucket/path`).
@@ -237,6 +244,20 @@ impl Store {
         Ok(Some(assemble(&batch, 0, payload)?))
     }
 
+    /// The whole trajectory of a summary row the caller already has (one row holding
+    /// [`SUMMARY_COLUMNS`] and `write_id`, e.g. from an in-memory copy of the current
+    /// version): only its payload is read. `None` when that payload is gone (the row was
+    /// replaced or deleted since).
+    pub async fn get_given_summary(&self, summary: &RecordBatch) -> Result<Option<Trajectory>> {
+        let c = Columns::new(summary);
+        let key = (c.str("trajectory_id")?.value(0).to_string(), c.i64("write_id")?.value(0));
+        let mut payloads = self.payload_rows(&[key.0.as_str()], |k| *k == key).await?;
+        match payloads.remove(&key) {
+            Some(payload) => Ok(Some(assemble(summary, 0, payload)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Payloads (task, steps, extra) by (trajectory_id, write_id).
     async fn payloads_for(&self, keys: &[(String, i64)]) -> Result<HashMap<(String, i64), Payload>> {
         if keys.is_empty() {
@@ -380,9 +401,11 @@ impl Store {
     }
 
     /// Changes bookmark, tags or notes of one trajectory in one commit, rewriting only
-    /// its summary row. Returns the new summary, or `None` when the id is not stored.
-    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<Summary>> {
-        let mut update = self.summaries.update().only_if(id_filter(id)).column("updated_at", now_micros().to_string());
+    /// its summary row. Returns the new summary and the commit, or `None` when the id is
+    /// not stored.
+    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<(Summary, UpdateCommit)>> {
+        let updated_at = now_micros();
+        let mut update = self.summaries.update().only_if(id_filter(id)).column("updated_at", updated_at.to_string());
         if let Some(b) = patch.is_bookmarked {
             update = update.column("is_bookmarked", b.to_string());
         }
@@ -398,7 +421,8 @@ impl Store {
         if result.rows_updated == 0 {
             return Ok(None);
         }
-        Ok(self.list(Some(id_filter(id)), "trajectory_id", false, 0, 1).await?.into_iter().next())
+        let commit = UpdateCommit { version: result.version, updated_at };
+        Ok(self.list(Some(id_filter(id)), "trajectory_id", false, 0, 1).await?.into_iter().next().map(|row| (row, commit)))
     }
 
     /// Deletes one trajectory. The summary delete is the commit point; its payload is

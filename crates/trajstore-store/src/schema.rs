@@ -73,6 +73,13 @@ pub fn summaries_schema() -> SchemaRef {
     ]))
 }
 
+/// The schema of [`SUMMARY_COLUMNS`] (what a list scan returns).
+pub fn summary_columns_schema() -> SchemaRef {
+    let full = summaries_schema();
+    let indices: Vec<usize> = SUMMARY_COLUMNS.iter().map(|c| full.index_of(c).expect("a summary column")).collect();
+    Arc::new(full.project(&indices).expect("indices are in range"))
+}
+
 /// Full-text search indexes this: question, message contents, tool calls, tool outputs.
 pub const SEARCH_TEXT: &str = "search_text";
 /// The text whose embedding similarity search uses (question + last assistant message).

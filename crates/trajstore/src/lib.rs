@@ -12,6 +12,7 @@ mod export;
 mod import;
 mod list;
 pub mod search;
+mod snapshot;
 mod stats;
 
 use std::sync::Arc;
@@ -51,6 +52,17 @@ pub struct Trajstore {
     optimize_every: u64,
     /// The embedder for similarity search (see `search.rs`).
     embedder: Arc<search::EmbedderSlot>,
+    /// The in-memory copy of the summary rows, when enabled (see `snapshot.rs`).
+    memory_index: Option<Arc<snapshot::SnapshotSlot>>,
+}
+
+/// What the in-memory index holds (for `GET /api/health`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemoryIndexInfo {
+    /// The dataset version it was read at.
+    pub version: u64,
+    pub rows: usize,
+    pub bytes: usize,
 }
 
 /// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
@@ -73,7 +85,35 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default() })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default(), memory_index: None })
+    }
+
+    /// Keeps an in-memory copy of the summary rows that answers lists, totals and
+    /// statistics in milliseconds, for long-lived processes such as the server. It is
+    /// rebuilt in the background after each write (by any process); until it is, reads
+    /// go to the store, so none ever sees an old version. Costs about the size of the
+    /// summary columns in memory (each distinct question once).
+    pub fn with_memory_index(mut self) -> Self {
+        self.memory_index = Some(Default::default());
+        self
+    }
+
+    /// Brings the in-memory index up to the current version now, waiting for it; `None`
+    /// when it is not enabled, or when a write landed while it was being read.
+    pub async fn warm_memory_index(&self) -> Result<Option<MemoryIndexInfo>> {
+        let Some(slot) = &self.memory_index else { return Ok(None) };
+        Ok(slot.build(&self.store).await?.map(|s| MemoryIndexInfo { version: s.version, rows: s.rows(), bytes: s.memory_bytes() }))
+    }
+
+    /// The in-memory index as it is now (possibly of an older version, which reads skip).
+    pub fn memory_index(&self) -> Option<MemoryIndexInfo> {
+        let s = self.memory_index.as_ref()?.current()?;
+        Some(MemoryIndexInfo { version: s.version, rows: s.rows(), bytes: s.memory_bytes() })
+    }
+
+    /// The in-memory index of `version` if it is ready (starting a build if not).
+    fn snapshot(&self, version: u64) -> Option<Arc<snapshot::Snapshot>> {
+        self.memory_index.as_ref()?.get(&self.store, version)
     }
 
     /// Every summary row matching `filters`, in storage order (no steps are read).
@@ -107,6 +147,17 @@ impl Trajstore {
 
     /// One whole trajectory.
     pub async fn get(&self, id: &str) -> Result<Trajectory> {
+        if self.memory_index.is_some() {
+            // With the current in-memory index, the summary row is at hand: read only the
+            // payload (one indexed lookup instead of two).
+            if let Some(s) = self.snapshot(self.store.version().await?) {
+                let Some(row) = s.row_of(id) else { return Err(Error::NotFound { what: format!("trajectory {id:?}") }) };
+                let summary = s.summary_batch(&[row as u32])?;
+                if let Some(t) = self.store.get_given_summary(&summary).await? {
+                    return Ok(t);
+                }
+            }
+        }
         self.store.get(id).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })
     }
 
@@ -143,7 +194,12 @@ impl Trajstore {
                 return Err(Error::invalid(format!("tags[{i}]"), "a tag must not be empty"));
             }
         }
-        let row = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        let (row, commit) = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        if let Some(slot) = &self.memory_index {
+            // Bring the in-memory index along (cheaper than reading every row again).
+            let (slot, id, patch) = (slot.clone(), id.to_string(), patch.clone());
+            tokio::task::spawn_blocking(move || slot.apply_update(&id, &patch, commit)).await.map_err(|e| Error::Internal(e.to_string()))?;
+        }
         self.note_small_write(false).await?;
         Ok(row)
     }

@@ -63,7 +63,17 @@ impl Trajstore {
         if let Some(Cached::Count(n)) = self.cache.get(version, &key) {
             return Ok(n);
         }
-        let n = self.store.count(sql).await?;
+        let from_memory = match self.snapshot(version) {
+            Some(s) => {
+                let filters = filters.clone();
+                tokio::task::spawn_blocking(move || s.select(&filters).map(|rows| rows.len() as u64)).await.map_err(|e| crate::Error::Internal(e.to_string()))?
+            }
+            None => None,
+        };
+        let n = match from_memory {
+            Some(n) => n,
+            None => self.store.count(sql).await?,
+        };
         self.cache.insert(version, &key, Cached::Count(n), key.len() + 16);
         Ok(n)
     }
@@ -78,11 +88,27 @@ impl Trajstore {
         let descending = req.order == Order::Desc;
         // In cursor mode one row more tells whether another page follows.
         let fetch = if req.cursor.is_some() { req.page_size + 1 } else { req.page_size };
-        let (rows, total) = futures::try_join!(
-            async { Ok::<_, crate::Error>(self.store.list(req.where_sql(), req.sort.column(), descending, req.offset(), fetch).await?) },
-            self.count(&req.filters)
-        )?;
-        let mut rows = rows;
+        let from_memory = match self.snapshot(version) {
+            Some(s) => {
+                let req = req.clone();
+                tokio::task::spawn_blocking(move || {
+                    let matches = s.select(&req.filters)?;
+                    let rows = s.page(&matches, req.sort, req.order, req.cursor.as_ref(), req.offset() as usize, fetch as usize);
+                    Some(s.summaries(&rows).map(|rows| (rows, matches.len() as u64)))
+                })
+                .await
+                .map_err(|e| crate::Error::Internal(e.to_string()))?
+                .transpose()?
+            }
+            None => None,
+        };
+        let (mut rows, total) = match from_memory {
+            Some(found) => found,
+            None => futures::try_join!(
+                async { Ok::<_, crate::Error>(self.store.list(req.where_sql(), req.sort.column(), descending, req.offset(), fetch).await?) },
+                self.count(&req.filters)
+            )?,
+        };
         let more = if req.cursor.is_some() { rows.len() as u64 > req.page_size } else { req.offset() + (rows.len() as u64) < total };
         rows.truncate(req.page_size as usize);
         let next_cursor = match rows.last() {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use trajstore_query::FilterSet;
@@ -207,8 +207,101 @@ fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
 
+/// One pass of statistics over rows, overall and per group.
+struct StatsPass<'g> {
+    group_by: &'g [&'static str],
+    tasks: TaskIds,
+    interners: Vec<Interner>,
+    overall: Accumulator,
+    groups: FastMap<GroupKey, Accumulator>,
+    threshold: f64,
+}
+
+impl<'g> StatsPass<'g> {
+    fn new(group_by: &'g [&'static str], threshold: f64) -> Self {
+        StatsPass { group_by, tasks: TaskIds::default(), interners: group_by.iter().map(|_| Interner::default()).collect(), overall: Accumulator::default(), groups: FastMap::default(), threshold }
+    }
+
+    /// Adds `rows` of `batch`. `task_of` gives each row's task id when the caller has
+    /// them already (the in-memory index); otherwise they come from data_id / question.
+    fn add(&mut self, batch: &RecordBatch, rows: impl Iterator<Item = usize>, task_of: Option<&[u32]>) -> Result<()> {
+        let c = Columns::new(batch);
+        let id = c.str("trajectory_id")?;
+        let (data_id, question) = match task_of {
+            Some(_) => (None, None),
+            None => (Some(c.str("data_id")?), Some(c.str("question")?)),
+        };
+        let success: &BooleanArray = c.bool("is_success")?;
+        let (reward, tc, res, exec) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
+        let steps: &Int64Array = c.i64("step_count")?;
+        let reason = c.str("termination_reason")?;
+        enum GroupCol<'a> {
+            Str(&'a StringArray),
+            Int(&'a Int64Array),
+        }
+        let group_cols: Vec<GroupCol> = self
+            .group_by
+            .iter()
+            .map(|g| if GROUP_COLUMNS.iter().any(|(c, int)| c == g && *int) { c.i64(g).map(GroupCol::Int) } else { c.str(g).map(GroupCol::Str) })
+            .collect::<Result<_, _>>()?;
+        for i in rows {
+            let task = match (task_of, data_id, question) {
+                (Some(t), _, _) => t[i],
+                (None, Some(d), Some(q)) => self.tasks.id(opt_str(d, i), opt_str(q, i), id.value(i)),
+                _ => unreachable!("task ids or the columns to make them"),
+            };
+            let sample = Sample {
+                task,
+                is_success: success.is_valid(i).then(|| success.value(i)),
+                reward: opt_f64(reward, i),
+                toolcall_reward: opt_f64(tc, i),
+                res_reward: opt_f64(res, i),
+                exec_time: opt_f64(exec, i),
+                step_count: steps.is_valid(i).then(|| steps.value(i) as f64),
+                termination_reason: opt_str(reason, i),
+            };
+            self.overall.push(&sample, self.threshold);
+            if !self.group_by.is_empty() {
+                let mut key = [u32::MAX; MAX_GROUP_COLUMNS];
+                for (j, col) in group_cols.iter().enumerate() {
+                    key[j] = match col {
+                        GroupCol::Str(a) => self.interners[j].str(opt_str(a, i)),
+                        GroupCol::Int(a) => self.interners[j].int(a.is_valid(i).then(|| a.value(i))),
+                    };
+                }
+                self.groups.entry(key).or_default().push(&sample, self.threshold);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, cfg: &StatsConfig) -> Grouped {
+        let interners = self.interners;
+        let mut out: Vec<(Vec<Value>, Map<String, Value>)> = self
+            .groups
+            .into_iter()
+            .map(|(key, acc)| ((0..self.group_by.len()).map(|j| interners[j].value(key[j])).collect(), acc.finish(cfg)))
+            .collect();
+        out.sort_by(|a, b| compare_keys(&a.0, &b.0));
+        Grouped { overall: self.overall.finish(cfg), groups: out }
+    }
+}
+
 impl Trajstore {
-    async fn grouped_stats(&self, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
+    async fn grouped_stats(&self, version: u64, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
+        if let Some(snapshot) = self.snapshot(version) {
+            let (filters, group_by, cfg) = (filters.clone(), group_by.to_vec(), cfg.clone());
+            let from_memory = tokio::task::spawn_blocking(move || -> Option<Result<Grouped>> {
+                let rows = snapshot.select(&filters)?;
+                let mut pass = StatsPass::new(&group_by, cfg.success_threshold);
+                Some(pass.add(snapshot.batch(), rows.iter().map(|&r| r as usize), Some(snapshot.tasks())).map(|_| pass.finish(&cfg)))
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            if let Some(grouped) = from_memory {
+                return grouped;
+            }
+        }
         let mut columns: Vec<&str> =
             vec!["trajectory_id", "data_id", "question", "is_success", "reward", "toolcall_reward", "res_reward", "exec_time", "step_count", "termination_reason"];
         for g in group_by {
@@ -217,57 +310,11 @@ impl Trajstore {
             }
         }
         let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
-        let mut tasks = TaskIds::default();
-        let mut interners: Vec<Interner> = group_by.iter().map(|_| Interner::default()).collect();
-        let mut overall = Accumulator::default();
-        let mut groups: FastMap<GroupKey, Accumulator> = FastMap::default();
-        let threshold = cfg.success_threshold;
+        let mut pass = StatsPass::new(group_by, cfg.success_threshold);
         while let Some(batch) = stream.try_next().await? {
-            let c = Columns::new(&batch);
-            let (id, data_id, question) = (c.str("trajectory_id")?, c.str("data_id")?, c.str("question")?);
-            let success: &BooleanArray = c.bool("is_success")?;
-            let (reward, tc, res, exec) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
-            let steps: &Int64Array = c.i64("step_count")?;
-            let reason = c.str("termination_reason")?;
-            enum GroupCol<'a> {
-                Str(&'a StringArray),
-                Int(&'a Int64Array),
-            }
-            let group_cols: Vec<GroupCol> = group_by
-                .iter()
-                .map(|g| if GROUP_COLUMNS.iter().any(|(c, int)| c == g && *int) { c.i64(g).map(GroupCol::Int) } else { c.str(g).map(GroupCol::Str) })
-                .collect::<Result<_, _>>()?;
-            for i in 0..batch.num_rows() {
-                let task = tasks.id(opt_str(data_id, i), opt_str(question, i), id.value(i));
-                let sample = Sample {
-                    task,
-                    is_success: success.is_valid(i).then(|| success.value(i)),
-                    reward: opt_f64(reward, i),
-                    toolcall_reward: opt_f64(tc, i),
-                    res_reward: opt_f64(res, i),
-                    exec_time: opt_f64(exec, i),
-                    step_count: steps.is_valid(i).then(|| steps.value(i) as f64),
-                    termination_reason: opt_str(reason, i),
-                };
-                overall.push(&sample, threshold);
-                if !group_by.is_empty() {
-                    let mut key = [u32::MAX; MAX_GROUP_COLUMNS];
-                    for (j, col) in group_cols.iter().enumerate() {
-                        key[j] = match col {
-                            GroupCol::Str(a) => interners[j].str(opt_str(a, i)),
-                            GroupCol::Int(a) => interners[j].int(a.is_valid(i).then(|| a.value(i))),
-                        };
-                    }
-                    groups.entry(key).or_default().push(&sample, threshold);
-                }
-            }
+            pass.add(&batch, 0..batch.num_rows(), None)?;
         }
-        let mut out: Vec<(Vec<Value>, Map<String, Value>)> = groups
-            .into_iter()
-            .map(|(key, acc)| (group_by.iter().enumerate().map(|(j, _)| interners[j].value(key[j])).collect(), acc.finish(cfg)))
-            .collect();
-        out.sort_by(|a, b| compare_keys(&a.0, &b.0));
-        Ok(Grouped { overall: overall.finish(cfg), groups: out })
+        Ok(pass.finish(cfg))
     }
 
     /// `{"overall": {stats}, "groups": [{<group columns>, stats}, ...]}`
@@ -278,7 +325,7 @@ impl Trajstore {
             return Ok(v);
         }
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
-        let grouped = self.grouped_stats(&req.filters, &req.group_by, &cfg).await?;
+        let grouped = self.grouped_stats(version, &req.filters, &req.group_by, &cfg).await?;
         let groups: Vec<Value> = grouped
             .groups
             .into_iter()
@@ -306,7 +353,7 @@ impl Trajstore {
         }
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let group_by: Vec<&'static str> = req.series.into_iter().chain([req.x]).collect();
-        let grouped = self.grouped_stats(&req.filters, &group_by, &cfg).await?;
+        let grouped = self.grouped_stats(version, &req.filters, &group_by, &cfg).await?;
         let points: Vec<Value> = grouped
             .groups
             .into_iter()

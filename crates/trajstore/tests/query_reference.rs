@@ -9,13 +9,15 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use trajstore::demo::Rng;
-use trajstore::{ListRequest, Summary, Trajectory, Trajstore};
+use trajstore::{ListRequest, Page, Summary, Trajectory, Trajstore};
 
 const ALPHABET: &[&str] = &["a", "b", "A", "'", "''", "\"", "\\", "%", "_", "*", "--", "\0", "\n", "é", "É", "ß", "😀", " ", ";", "x"];
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
     store: Trajstore,
+    /// The same store through a handle that answers from its in-memory index.
+    memory: Trajstore,
     rows: Vec<Summary>,
     _dir: tempfile::TempDir,
 }
@@ -89,7 +91,10 @@ fn fixture() -> &'static Fixture {
         records.retain(|r| seen.insert(r.trajectory_id.clone()));
         let rows: Vec<Summary> = records.iter().map(Summary::from).collect();
         rt.block_on(store.add(records)).unwrap();
-        Fixture { rt, store, rows, _dir: dir }
+        let memory = rt.block_on(Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0)).unwrap().with_memory_index();
+        let info = rt.block_on(memory.warm_memory_index()).unwrap().expect("built");
+        assert_eq!(info.rows, rows.len());
+        Fixture { rt, store, memory, rows, _dir: dir }
     })
 }
 
@@ -301,6 +306,17 @@ const SORTS: &[&str] = &[
     "reward", "toolcall_reward", "res_reward", "is_success", "step_count", "exec_time", "is_bookmarked", "created_at",
 ];
 
+/// Lists through Lance and through the in-memory index; both pages (every field of every
+/// row, the total and the cursor) must be the same document.
+fn list_both(req: &ListRequest) -> std::sync::Arc<Page> {
+    let f = fixture();
+    let from_lance = f.rt.block_on(f.store.list(req)).unwrap();
+    let from_memory = f.rt.block_on(f.memory.list(req)).unwrap();
+    assert_eq!(f.memory.memory_index().unwrap().version, f.rt.block_on(f.store.version()).unwrap(), "the index is current, so it answered");
+    assert_eq!(serde_json::to_value(&*from_memory).unwrap(), serde_json::to_value(&*from_lance).unwrap(), "in-memory index vs Lance for {req:?}");
+    from_lance
+}
+
 fn request(filters: &[(String, String)], extra: &[(&str, String)]) -> ListRequest {
     let mut pairs: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
@@ -313,11 +329,10 @@ proptest! {
     /// Every filter alone: rows and exact total equal the reference.
     #[test]
     fn each_filter_matches_the_reference((name, value) in one_filter()) {
-        let f = fixture();
         let filters = vec![(name, value)];
         let expected = reference(&filters, "trajectory_id", false);
         let req = request(&filters, &[("sort", "trajectory_id".into()), ("order", "asc".into()), ("page_size", "1000".into())]);
-        let page = f.rt.block_on(f.store.list(&req)).unwrap();
+        let page = list_both(&req);
         let got: Vec<String> = page.data.iter().map(|r| r.trajectory_id.clone()).collect();
         prop_assert_eq!(&got, &expected, "filter {:?} -> {:?}", filters, req.where_sql());
         prop_assert_eq!(page.total, expected.len() as u64);
@@ -333,10 +348,9 @@ proptest! {
         page_size in 1u64..40,
         page in 1u64..6,
     ) {
-        let f = fixture();
         let expected = reference(&filters, sort, desc);
         let req = request(&filters, &[("sort", sort.into()), ("order", if desc { "desc" } else { "asc" }.into()), ("page", page.to_string()), ("page_size", page_size.to_string())]);
-        let got = f.rt.block_on(f.store.list(&req)).unwrap();
+        let got = list_both(&req);
         let start = ((page - 1) * page_size) as usize;
         let want: Vec<String> = expected.iter().skip(start).take(page_size as usize).cloned().collect();
         let ids: Vec<String> = got.data.iter().map(|r| r.trajectory_id.clone()).collect();
@@ -352,7 +366,6 @@ proptest! {
         desc in any::<bool>(),
         page_size in 7u64..60,
     ) {
-        let f = fixture();
         let expected = reference(&filters, sort, desc);
         let mut walked = Vec::new();
         let mut cursor: Option<String> = None;
@@ -361,7 +374,7 @@ proptest! {
             if let Some(c) = &cursor {
                 extra.push(("cursor", c.clone()));
             }
-            let page = f.rt.block_on(f.store.list(&request(&filters, &extra))).unwrap();
+            let page = list_both(&request(&filters, &extra));
             walked.extend(page.data.iter().map(|r| r.trajectory_id.clone()));
             match &page.next_cursor {
                 Some(c) => cursor = Some(c.clone()),
@@ -379,4 +392,59 @@ fn reference_wildcards_behave() {
     assert!(!wildcard_match("a*c", "abcd"));
     assert!(wildcard_match("%_", "%_"));
     assert!(!wildcard_match("%", "x"));
+}
+
+/// Updates made through a handle with the in-memory index patch it at once (no re-read),
+/// and its lists then equal those of a plain Lance handle, field for field.
+#[test]
+fn updates_patch_the_in_memory_index() {
+    use trajstore::Patch;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let lance = Trajstore::open_with_cache(path, 0, 0).await.unwrap();
+        let records: Vec<Trajectory> =
+            (0..40).map(|i| Trajectory::from_json(format!(r#"{{"trajectory_id":"t{i:02}","reward":{},"tags":["x"],"notes":"n{i}"}}"#, i % 3).as_bytes()).unwrap()).collect();
+        lance.add(records).await.unwrap();
+        let memory = Trajstore::open_with_cache(path, 0, 0).await.unwrap().with_memory_index();
+        memory.warm_memory_index().await.unwrap().expect("built");
+        let patches = [
+            ("t03", Patch { is_bookmarked: Some(true), ..Default::default() }),
+            ("t07", Patch { tags: Some(vec!["y".into(), "x".into()]), ..Default::default() }),
+            ("t03", Patch { tags: Some(vec![]), notes: Some(None), ..Default::default() }),
+            ("t11", Patch { is_bookmarked: Some(true), tags: Some(vec!["z'".into()]), notes: Some(Some("new".into())) }),
+            ("t03", Patch { is_bookmarked: Some(false), ..Default::default() }),
+        ];
+        for (n, (id, patch)) in patches.iter().enumerate() {
+            memory.update(id, patch).await.unwrap();
+            assert_eq!(memory.memory_index().unwrap().version, lance.version().await.unwrap(), "patched in place after update {n}");
+            for pairs in [
+                vec![("is_bookmarked", "true")],
+                vec![("tags", "y,z'")],
+                vec![("tags", "x"), ("sort", "reward")],
+                vec![("sort", "updated_at"), ("order", "desc"), ("page_size", "100")],
+            ] {
+                let req = ListRequest::parse(pairs.clone()).unwrap();
+                let (a, b) = (memory.list(&req).await.unwrap(), lance.list(&req).await.unwrap());
+                assert_eq!(serde_json::to_value(&*a).unwrap(), serde_json::to_value(&*b).unwrap(), "after update {n}, {pairs:?}");
+            }
+        }
+    });
+}
+
+/// `get` through the in-memory index (only the payload is read) returns the same record
+/// as through Lance, and the same not-found for an absent id.
+#[test]
+fn get_through_the_in_memory_index_equals_lance() {
+    let f = fixture();
+    assert_eq!(f.memory.memory_index().unwrap().version, f.rt.block_on(f.store.version()).unwrap());
+    for row in f.rows.iter().step_by(17) {
+        let a = f.rt.block_on(f.memory.get(&row.trajectory_id)).unwrap();
+        let b = f.rt.block_on(f.store.get(&row.trajectory_id)).unwrap();
+        assert_eq!(a.to_json(), b.to_json());
+    }
+    for id in ["no such id", "", "'"] {
+        assert!(matches!(f.rt.block_on(f.memory.get(id)), Err(trajstore::Error::NotFound { .. })), "{id:?}");
+    }
 }

@@ -116,6 +116,12 @@ fn assert_close(got: &Value, want: &Value, what: &str) {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
             assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: got {a}, want {b}");
         }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{what}: {got} vs {want}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_close(x, y, &format!("{what}[{i}]"));
+            }
+        }
         (Value::Object(a), Value::Object(b)) => {
             assert_eq!(a.len(), b.len(), "{what}: {got} vs {want}");
             for (k, v) in b {
@@ -135,10 +141,19 @@ async fn statistics_equal_an_independent_computation() {
     let records: Vec<Trajectory> = lines.iter().map(|l| Trajectory::from_json(l.as_bytes()).unwrap()).collect();
     store.add(records.clone()).await.unwrap();
     let ks = [1u64, 2, 4, 8];
+    // A second handle answering from its in-memory index must agree with Lance everywhere.
+    let memory = Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0).await.unwrap().with_memory_index();
+    let info = memory.warm_memory_index().await.unwrap().expect("built");
+    assert_eq!((info.rows, info.version), (records.len(), store.version().await.unwrap()));
+    let same_in_memory = |doc: &Value, from_memory: &Value, what: &str| {
+        assert_eq!(memory.memory_index().unwrap().version, info.version, "the index stayed current");
+        assert_close(from_memory, doc, &format!("in-memory index vs Lance: {what}"));
+    };
 
     for threshold in [1.0, 0.5] {
         let req = StatsRequest::parse([("group_by", "training_id,epoch_id"), ("k", "1,2,4,8"), ("success_threshold", &threshold.to_string())]).unwrap();
         let doc = store.statistics(&req).await.unwrap();
+        same_in_memory(&doc, &memory.statistics(&req).await.unwrap(), "grouped");
         let all: Vec<&Trajectory> = records.iter().collect();
         for (k, want) in expected_stats(&all, &ks, threshold) {
             assert_close(&doc["overall"][&k], &want, &format!("overall.{k} @ {threshold}"));
@@ -160,14 +175,18 @@ async fn statistics_equal_an_independent_computation() {
 
     // The edge run on its own: n < k is skipped and said so; c = 0, c = n and k = n.
     let req = StatsRequest::parse([("training_id", "edge"), ("k", "3,8")]).unwrap();
-    let edge = &store.statistics(&req).await.unwrap()["overall"];
+    let edge_doc = store.statistics(&req).await.unwrap();
+    same_in_memory(&edge_doc, &memory.statistics(&req).await.unwrap(), "edge run");
+    let edge = &edge_doc["overall"];
     assert_eq!(edge["tasks"], 4, "few, none, all and the question-only task");
     assert_eq!(edge["tasks_skipped@8"], 2, "few (3) and the question task (4) have fewer than 8");
     assert_eq!(edge["pass@8"], 0.5, "none: 0, all: 1");
     assert_eq!(edge["tasks_skipped@3"], 0);
 
     // Curves: one point per (run, epoch), in order, with the group's numbers.
-    let curve = store.curve(&CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "4")]).unwrap()).await.unwrap();
+    let curve_req = CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "4")]).unwrap();
+    let curve = store.curve(&curve_req).await.unwrap();
+    same_in_memory(&curve, &memory.curve(&curve_req).await.unwrap(), "curve");
     let points = curve["points"].as_array().unwrap();
     let run1: Vec<&Value> = points.iter().filter(|p| p["series"] == "run-1").collect();
     assert_eq!(run1.iter().map(|p| p["x"].as_i64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
@@ -181,6 +200,9 @@ async fn statistics_equal_an_independent_computation() {
     store.add(vec![Trajectory::from_json(br#"{"trajectory_id":"late","reward":1}"#).unwrap()]).await.unwrap();
     let after = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"].as_u64().unwrap();
     assert_eq!(after, before + 1);
+    // The in-memory handle, now a version behind, answers from Lance: never the old count.
+    let from_memory = memory.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"].as_u64().unwrap();
+    assert_eq!(from_memory, before + 1);
     assert!(store.cache_stats().hits + store.cache_stats().misses > 0);
 
     for (pairs, parameter) in [(vec![("group_by", "steps")], "group_by"), (vec![("k", "0")], "k"), (vec![("success_threshold", "x")], "success_threshold"), (vec![("nope", "1")], "nope")] {
