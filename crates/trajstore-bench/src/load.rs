@@ -172,6 +172,9 @@ pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u
     report("cached list pages only, no writes", rec, rps);
     let (rec, rps) = run_phase(&addr, clients, seconds, ids, true).await;
     report(&format!("mixed for {seconds} s: 50% cached views, 20% deep pages, 20% single trajectories, 10% statistics, a bookmark toggle every second"), rec, rps);
+    if let Some(i) = store.memory_index() {
+        println!("  in-memory index after the run: {} full reads, {} updates followed in place", i.builds, i.patches);
+    }
     let _ = tx.send(());
     let _ = server.await;
 }

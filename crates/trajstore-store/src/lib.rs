@@ -400,10 +400,14 @@ impl Store {
         Ok(n)
     }
 
+    /// The summary row of one trajectory.
+    pub async fn summary(&self, id: &str) -> Result<Option<Summary>> {
+        Ok(self.list(Some(id_filter(id)), "trajectory_id", false, 0, 1).await?.into_iter().next())
+    }
+
     /// Changes bookmark, tags or notes of one trajectory in one commit, rewriting only
-    /// its summary row. Returns the new summary and the commit, or `None` when the id is
-    /// not stored.
-    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<(Summary, UpdateCommit)>> {
+    /// its summary row. Returns the commit, or `None` when the id is not stored.
+    pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<UpdateCommit>> {
         let updated_at = now_micros();
         let mut update = self.summaries.update().only_if(id_filter(id)).column("updated_at", updated_at.to_string());
         if let Some(b) = patch.is_bookmarked {
@@ -421,8 +425,7 @@ impl Store {
         if result.rows_updated == 0 {
             return Ok(None);
         }
-        let commit = UpdateCommit { version: result.version, updated_at };
-        Ok(self.list(Some(id_filter(id)), "trajectory_id", false, 0, 1).await?.into_iter().next().map(|row| (row, commit)))
+        Ok(Some(UpdateCommit { version: result.version, updated_at }))
     }
 
     /// Deletes one trajectory. The summary delete is the commit point; its payload is

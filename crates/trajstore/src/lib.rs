@@ -54,6 +54,8 @@ pub struct Trajstore {
     embedder: Arc<search::EmbedderSlot>,
     /// The in-memory copy of the summary rows, when enabled (see `snapshot.rs`).
     memory_index: Option<Arc<snapshot::SnapshotSlot>>,
+    /// Held while statistics are computed (see `stats.rs`).
+    stats_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What the in-memory index holds (for `GET /api/health`).
@@ -63,6 +65,9 @@ pub struct MemoryIndexInfo {
     pub version: u64,
     pub rows: usize,
     pub bytes: usize,
+    /// Full reads of the summary rows since the start, and updates followed in place.
+    pub builds: u64,
+    pub patches: u64,
 }
 
 /// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
@@ -85,7 +90,7 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default(), memory_index: None })
+        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default(), memory_index: None, stats_turn: Default::default() })
     }
 
     /// Keeps an in-memory copy of the summary rows that answers lists, totals and
@@ -102,18 +107,18 @@ impl Trajstore {
     /// when it is not enabled, or when a write landed while it was being read.
     pub async fn warm_memory_index(&self) -> Result<Option<MemoryIndexInfo>> {
         let Some(slot) = &self.memory_index else { return Ok(None) };
-        Ok(slot.build(&self.store).await?.map(|s| MemoryIndexInfo { version: s.version, rows: s.rows(), bytes: s.memory_bytes() }))
+        Ok(slot.build(&self.store).await?.map(|s| slot.info(&s)))
     }
 
     /// The in-memory index as it is now (possibly of an older version, which reads skip).
     pub fn memory_index(&self) -> Option<MemoryIndexInfo> {
-        let s = self.memory_index.as_ref()?.current()?;
-        Some(MemoryIndexInfo { version: s.version, rows: s.rows(), bytes: s.memory_bytes() })
+        let slot = self.memory_index.as_ref()?;
+        Some(slot.info(&*slot.current()?))
     }
 
     /// The in-memory index of `version` if it is ready (starting a build if not).
-    fn snapshot(&self, version: u64) -> Option<Arc<snapshot::Snapshot>> {
-        self.memory_index.as_ref()?.get(&self.store, version)
+    async fn snapshot(&self, version: u64) -> Option<Arc<snapshot::Snapshot>> {
+        self.memory_index.as_ref()?.get(&self.store, version).await
     }
 
     /// Every summary row matching `filters`, in storage order (no steps are read).
@@ -150,7 +155,7 @@ impl Trajstore {
         if self.memory_index.is_some() {
             // With the current in-memory index, the summary row is at hand: read only the
             // payload (one indexed lookup instead of two).
-            if let Some(s) = self.snapshot(self.store.version().await?) {
+            if let Some(s) = self.snapshot(self.store.version().await?).await {
                 let Some(row) = s.row_of(id) else { return Err(Error::NotFound { what: format!("trajectory {id:?}") }) };
                 let summary = s.summary_batch(&[row as u32])?;
                 if let Some(t) = self.store.get_given_summary(&summary).await? {
@@ -194,12 +199,21 @@ impl Trajstore {
                 return Err(Error::invalid(format!("tags[{i}]"), "a tag must not be empty"));
             }
         }
-        let (row, commit) = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        // Readers that see this commit before the in-memory index follows it wait for that
+        // (milliseconds) instead of each querying Lance or starting a full re-read.
+        let _pending = self.memory_index.as_ref().map(|slot| slot.update_pending());
+        let commit = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        let mut row = None;
         if let Some(slot) = &self.memory_index {
             // Bring the in-memory index along (cheaper than reading every row again).
             let (slot, id, patch) = (slot.clone(), id.to_string(), patch.clone());
-            tokio::task::spawn_blocking(move || slot.apply_update(&id, &patch, commit)).await.map_err(|e| Error::Internal(e.to_string()))?;
+            row = tokio::task::spawn_blocking(move || slot.apply_update(&id, &patch, commit)).await.map_err(|e| Error::Internal(e.to_string()))?;
         }
+        drop(_pending);
+        let row = match row {
+            Some(row) => row,
+            None => self.store.summary(id).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?,
+        };
         self.note_small_write(false).await?;
         Ok(row)
     }

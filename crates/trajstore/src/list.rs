@@ -63,7 +63,7 @@ impl Trajstore {
         if let Some(Cached::Count(n)) = self.cache.get(version, &key) {
             return Ok(n);
         }
-        let from_memory = match self.snapshot(version) {
+        let from_memory = match self.snapshot(version).await {
             Some(s) => {
                 let filters = filters.clone();
                 tokio::task::spawn_blocking(move || s.select(&filters).map(|rows| rows.len() as u64)).await.map_err(|e| crate::Error::Internal(e.to_string()))?
@@ -88,7 +88,7 @@ impl Trajstore {
         let descending = req.order == Order::Desc;
         // In cursor mode one row more tells whether another page follows.
         let fetch = if req.cursor.is_some() { req.page_size + 1 } else { req.page_size };
-        let from_memory = match self.snapshot(version) {
+        let from_memory = match self.snapshot(version).await {
             Some(s) => {
                 let req = req.clone();
                 tokio::task::spawn_blocking(move || {

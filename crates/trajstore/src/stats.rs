@@ -289,7 +289,7 @@ impl<'g> StatsPass<'g> {
 
 impl Trajstore {
     async fn grouped_stats(&self, version: u64, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
-        if let Some(snapshot) = self.snapshot(version) {
+        if let Some(snapshot) = self.snapshot(version).await {
             let (filters, group_by, cfg) = (filters.clone(), group_by.to_vec(), cfg.clone());
             let from_memory = tokio::task::spawn_blocking(move || -> Option<Result<Grouped>> {
                 let rows = snapshot.select(&filters)?;
@@ -324,6 +324,12 @@ impl Trajstore {
         if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
+        // One computation at a time: after a write, the clients asking for the same
+        // statistics wait for the first to fill the cache instead of all computing it.
+        let _turn = self.stats_turn.lock().await;
+        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+            return Ok(v);
+        }
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let grouped = self.grouped_stats(version, &req.filters, &req.group_by, &cfg).await?;
         let groups: Vec<Value> = grouped
@@ -348,6 +354,12 @@ impl Trajstore {
     pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Value>> {
         let version = self.store.version().await?;
         let key = format!("curve|{:?}|{}|{:?}|{:?}|{}", req.filters.to_sql(), req.x, req.series, req.ks, req.success_threshold);
+        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+            return Ok(v);
+        }
+        // One computation at a time: after a write, the clients asking for the same
+        // statistics wait for the first to fill the cache instead of all computing it.
+        let _turn = self.stats_turn.lock().await;
         if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }

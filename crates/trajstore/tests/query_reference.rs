@@ -417,8 +417,10 @@ fn updates_patch_the_in_memory_index() {
             ("t03", Patch { is_bookmarked: Some(false), ..Default::default() }),
         ];
         for (n, (id, patch)) in patches.iter().enumerate() {
-            memory.update(id, patch).await.unwrap();
+            let returned = memory.update(id, patch).await.unwrap();
             assert_eq!(memory.memory_index().unwrap().version, lance.version().await.unwrap(), "patched in place after update {n}");
+            let stored = lance.summaries(&trajstore::FilterSet::parse([("trajectory_id", *id)]).unwrap()).await.unwrap();
+            assert_eq!(vec![returned], stored, "the row update returns is the stored row");
             for pairs in [
                 vec![("is_bookmarked", "true")],
                 vec![("tags", "y,z'")],
