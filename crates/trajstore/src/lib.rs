@@ -228,6 +228,10 @@ impl Trajstore {
 
     /// Compacts, indexes, removes unreachable payloads and prunes old versions.
     pub async fn optimize(&self) -> Result<OptimizeReport> {
-        Ok(self.store.optimize(KEEP_VERSIONS_FOR).await?)
+        let report = self.store.optimize(KEEP_VERSIONS_FOR).await?;
+        // A store that grew past the size for a vector index gets one here (embedding
+        // creates it too, but the rows may have been embedded while the store was small).
+        self.store.ensure_vector_index(trajstore_store::VECTOR_INDEX_MIN_ROWS).await?;
+        Ok(report)
     }
 }

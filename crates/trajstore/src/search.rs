@@ -151,7 +151,11 @@ impl Trajstore {
 
     async fn similar_to_vector(&self, vector: &[f32], k: usize, filters: &FilterSet) -> Result<SimilarResults> {
         let sql = filters.to_sql();
-        let (hits, not_embedded) = futures::try_join!(self.store.nearest(vector, sql.clone(), k), self.store.count_not_embedded(sql))?;
+        // The count first (cached by version): when every matching row is embedded, the
+        // search needs no `embedding IS NOT NULL` condition, whose evaluation reads the
+        // whole vector column and cost more than the indexed search itself.
+        let not_embedded = self.not_embedded(filters).await?;
+        let hits = self.store.nearest(vector, sql, k, not_embedded > 0).await?;
         Ok(SimilarResults { data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(), not_embedded })
     }
 
@@ -163,7 +167,15 @@ impl Trajstore {
 
     /// Rows without an embedding, and whether the store needs embedding at all.
     pub async fn not_embedded(&self, filters: &FilterSet) -> Result<u64> {
-        Ok(self.store.count_not_embedded(filters.to_sql()).await?)
+        let version = self.store.version().await?;
+        let sql = filters.to_sql();
+        let key = format!("not_embedded|{}", sql.as_deref().unwrap_or(""));
+        if let Some(crate::Cached::Count(n)) = self.cache.get(version, &key) {
+            return Ok(n);
+        }
+        let n = self.store.count_not_embedded(sql).await?;
+        self.cache.insert(version, &key, crate::Cached::Count(n), key.len() + 16);
+        Ok(n)
     }
 
     /// Embeds rows that have no embedding yet, `batch` rows per commit, at most `max`
