@@ -284,7 +284,7 @@ fn a_long_lived_handle_sees_another_process_write_and_never_serves_stale_cache()
 fn import_detects_formats_names_them_and_refuses_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trajstore-formats/tests/fixtures");
+    let fixtures = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../trajstore-formats/tests/fixtures");
     let tau = fixtures.join("tau_bench.json");
     let (code, report) = run_json(&db, &["import", tau.to_str().unwrap()]);
     // Two runs import; the third element is not a run (exit 3: partly imported).

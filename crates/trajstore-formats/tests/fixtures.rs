@@ -1,13 +1,16 @@
 //! Each format's mapping, on a small hand-written file of its own (tests/fixtures/).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use trajstore_formats::{convert, detect, native_to_atif, Format, SourceFile};
 use trajstore_model::Trajectory;
 
+/// The package directory as `cargo test` gives it at run time: the build directory is
+/// shared between clones, and a test binary built in another clone carries that clone's
+/// compile-time path.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("tests/fixtures").join(name)
 }
 
 /// Detects and converts a fixture; each item is the native record (parsed back through

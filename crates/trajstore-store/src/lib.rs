@@ -438,8 +438,11 @@ impl Store {
         Ok(deleted > 0)
     }
 
-    /// Creates the scalar indexes that are missing (once the table has rows).
-    pub async fn ensure_indexes(&self) -> Result<Vec<String>> {
+    /// Creates the indexes that are missing (once the table has rows). The full-text
+    /// index only when `full_text`: `optimize` builds it; imports leave it to that,
+    /// because tokenising every imported text took longer than the import itself (and
+    /// full-text search also scans the rows no index covers yet, so results stay whole).
+    pub async fn ensure_indexes(&self, full_text: bool) -> Result<Vec<String>> {
         let mut created = Vec::new();
         if self.summaries.count_rows(None).await? == 0 {
             return Ok(created);
@@ -466,7 +469,7 @@ impl Store {
             existing.insert(table.name().to_string(), cols);
         }
         for (table, column, index) in wanted {
-            if existing[table.name()].contains(column) {
+            if existing[table.name()].contains(column) || (column == schema::SEARCH_TEXT && !full_text) {
                 continue;
             }
             let made = retry_on_conflict(|| async move {
@@ -485,17 +488,24 @@ impl Store {
         Ok(created)
     }
 
-    /// Folds rows written since the last call into the summaries' indexes, so that the
-    /// de-duplication of a long import keeps using the id index instead of scanning.
+    /// Folds rows written since the last call into the summaries' id index, so that the
+    /// de-duplication of a long import keeps using it instead of scanning. Only that
+    /// index: folding the import's text into the full-text index batch after batch cost
+    /// more than the import itself; `optimize` folds it once, and until then full-text
+    /// search also scans the rows the index does not cover yet (results stay complete).
     pub async fn refresh_summary_indexes(&self) -> Result<()> {
-        optimize_with_retry(&self.summaries, || OptimizeAction::Index(OptimizeOptions::default())).await?;
+        let names: Vec<String> = self.summaries.list_indices().await?.into_iter().filter(|i| i.columns.iter().any(|c| c == "trajectory_id")).map(|i| i.name).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        optimize_with_retry(&self.summaries, || OptimizeAction::Index(OptimizeOptions::default().index_names(names.clone()))).await?;
         Ok(())
     }
 
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
     /// summary references, and prunes versions older than `keep_versions_for`.
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
-        let mut report = OptimizeReport { indexes_created: self.ensure_indexes().await?, ..Default::default() };
+        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, ..Default::default() };
         report.orphan_payloads_removed = self.remove_orphan_payloads().await?;
         // Summaries are narrow: merging every fragment is cheap and makes scans faster.
         // Payloads are bulky and import batches already write large fragments, so only

@@ -60,12 +60,16 @@ async fn insert_dedupe_get_filter_update_delete() {
     assert_eq!(asc, ["b", "a", "c"]);
 
     let v0 = store.version().await.unwrap();
-    let patched = store.update("a", &Patch { is_bookmarked: Some(true), tags: Some(vec!["it's".into()]), notes: Some(Some("n'1".into())) }).await.unwrap().unwrap();
+    let commit = store.update("a", &Patch { is_bookmarked: Some(true), tags: Some(vec!["it's".into()]), notes: Some(Some("n'1".into())) }).await.unwrap().unwrap();
+    assert_eq!(commit.version, v0 + 1, "one commit, reported");
+    let patched = store.summary("a").await.unwrap().unwrap();
+    assert_eq!(patched.updated_at, Some(commit.updated_at));
     assert!(patched.is_bookmarked);
     assert_eq!(patched.tags, ["it's"]);
     assert_eq!(patched.notes.as_deref(), Some("n'1"));
     assert!(store.version().await.unwrap() > v0);
-    let cleared = store.update("a", &Patch { tags: Some(vec![]), notes: Some(None), ..Default::default() }).await.unwrap().unwrap();
+    store.update("a", &Patch { tags: Some(vec![]), notes: Some(None), ..Default::default() }).await.unwrap().unwrap();
+    let cleared = store.summary("a").await.unwrap().unwrap();
     assert!(cleared.tags.is_empty() && cleared.notes.is_none() && cleared.is_bookmarked);
     assert!(store.update("nope", &Patch { is_bookmarked: Some(true), ..Default::default() }).await.unwrap().is_none());
     // The steps survive an update untouched.

@@ -211,7 +211,7 @@ impl Trajstore {
             // early, and fold new rows into the index now and then, so that the lookups of
             // a long import do not scan an ever longer unindexed tail.
             let maintenance = match batches {
-                2 => self.store.ensure_indexes().await.map(drop),
+                2 => self.store.ensure_indexes(false).await.map(drop),
                 n if n % INDEX_REFRESH_BATCHES == 0 => self.store.refresh_summary_indexes().await,
                 _ => Ok(()),
             };
@@ -247,7 +247,7 @@ impl Trajstore {
             if opts.optimize_after.is_some_and(|n| report.imported >= n) {
                 self.optimize().await?;
             } else {
-                self.store.ensure_indexes().await?;
+                self.store.ensure_indexes(false).await?;
             }
         }
         report.seconds = started.elapsed().as_secs_f64();

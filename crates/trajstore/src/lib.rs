@@ -187,7 +187,7 @@ impl Trajstore {
         if calls % self.optimize_every == 0 {
             self.optimize().await?;
         } else if calls == 1 && is_add {
-            self.store.ensure_indexes().await?;
+            self.store.ensure_indexes(false).await?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use trajstore::{expand_inputs, ExportFormat, FilterSet, ImportOptions, ImportProgress, Input, Trajstore};
 
 fn realdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realdata"));
+    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared/realdata"));
     if dir.is_dir() {
         Some(dir)
     } else {
