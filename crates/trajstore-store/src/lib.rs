@@ -65,6 +65,13 @@ pub struct InsertOutcome {
     pub skipped: u64,
 }
 
+/// A batch whose payloads are written and whose summary rows wait for [`Store::commit`].
+pub struct StagedBatch {
+    given: u64,
+    summaries: Option<RecordBatch>,
+    mode: InsertMode,
+}
+
 /// A change to the mutable fields of one trajectory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Patch {
@@ -184,7 +191,15 @@ impl Store {
     }
 
     /// Stores a batch of trajectories as one commit.
-    pub async fn insert(&self, mut rows: Vec<Trajectory>, mode: InsertMode) -> Result<InsertOutcome> {
+    pub async fn insert(&self, rows: Vec<Trajectory>, mode: InsertMode) -> Result<InsertOutcome> {
+        let staged = self.stage(rows, mode).await?;
+        self.commit(staged).await
+    }
+
+    /// The first half of [`Store::insert`]: drops ids already stored, writes the batch's
+    /// payloads (not yet referenced by anything, so invisible) and builds its summary
+    /// rows. An import stages batch N+1 while batch N commits.
+    pub async fn stage(&self, mut rows: Vec<Trajectory>, mode: InsertMode) -> Result<StagedBatch> {
         let given = rows.len() as u64;
         let mut seen = HashSet::with_capacity(rows.len());
         rows.retain(|r| seen.insert(r.trajectory_id.clone()));
@@ -196,7 +211,7 @@ impl Store {
             rows.retain(|r| !existing.contains(&r.trajectory_id));
         }
         if rows.is_empty() {
-            return Ok(InsertOutcome { inserted: 0, skipped: given });
+            return Ok(StagedBatch { given, summaries: None, mode });
         }
         let write_id = (self.write_seq.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
         let now = now_micros();
@@ -208,8 +223,16 @@ impl Store {
         self.payloads.add(payloads).execute().await?;
         let texts = texts.await.map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
         let summaries = summaries_batch(&rows, &texts, write_id, now)?;
-        drop((rows, texts));
-        let inserted = match mode {
+        Ok(StagedBatch { given, summaries: Some(summaries), mode })
+    }
+
+    /// The second half of [`Store::insert`]: commits the summary rows, the moment the
+    /// records exist. Ids stored meanwhile (by another import, or an earlier batch still
+    /// committing when this one was staged) are skipped here; their payloads stay
+    /// unreferenced until `optimize` removes them.
+    pub async fn commit(&self, staged: StagedBatch) -> Result<InsertOutcome> {
+        let Some(summaries) = staged.summaries else { return Ok(InsertOutcome { inserted: 0, skipped: staged.given }) };
+        let inserted = match staged.mode {
             InsertMode::AppendUnchecked => {
                 let n = summaries.num_rows() as u64;
                 self.summaries.add(summaries).execute().await?;
@@ -223,7 +246,7 @@ impl Store {
                 merge.execute(Box::new(reader)).await?.num_inserted_rows
             }
         };
-        Ok(InsertOutcome { inserted, skipped: given - inserted })
+        Ok(InsertOutcome { inserted, skipped: staged.given - inserted })
     }
 
     /// One full trajectory, or `None`.

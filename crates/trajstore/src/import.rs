@@ -205,6 +205,16 @@ impl Trajstore {
         let mut report = ImportReport::default();
         let mut write_error = None;
         let mut batches = 0u64;
+        // Two stages overlap: while batch N's summary rows commit (a `merge_insert`),
+        // batch N+1's payloads are written. Each batch still writes its payloads before
+        // its commit, so a crash leaves only unreferenced payloads, never half records.
+        let mut committing: Option<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::InsertOutcome>>> = None;
+        let account = |out: trajstore_store::InsertOutcome, report: &mut ImportReport| {
+            report.imported += out.inserted;
+            report.skipped += out.skipped;
+            progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
+            progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+        };
         while let Some(batch) = rx.recv().await {
             batches += 1;
             // Each batch's de-duplication looks its ids up in the stored ones: index them
@@ -219,17 +229,31 @@ impl Trajstore {
                 write_error = Some(e);
                 break;
             }
-            match self.store.insert(batch.rows, mode).await {
-                Ok(out) => {
-                    report.imported += out.inserted;
-                    report.skipped += out.skipped;
-                    progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
-                    progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+            let staged = self.store.stage(batch.rows, mode).await;
+            if let Some(previous) = committing.take() {
+                match previous.await.map_err(|e| Error::Internal(e.to_string()))? {
+                    Ok(out) => account(out, &mut report),
+                    Err(e) => {
+                        write_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            match staged {
+                Ok(staged) => {
+                    let store = self.store.clone();
+                    committing = Some(tokio::spawn(async move { store.commit(staged).await }));
                 }
                 Err(e) => {
                     write_error = Some(e);
                     break;
                 }
+            }
+        }
+        if let Some(last) = committing.take() {
+            match last.await.map_err(|e| Error::Internal(e.to_string()))? {
+                Ok(out) => account(out, &mut report),
+                Err(e) => write_error = write_error.or(Some(e)),
             }
         }
         // Dropping the receiver makes the parser stop at its next batch.
