@@ -70,6 +70,12 @@ pub struct MemoryIndexInfo {
     pub patches: u64,
 }
 
+/// Runs CPU-bound work (over the in-memory index, say) off the async workers, so that
+/// other requests keep being served meanwhile.
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
 /// each is one commit and a small fragment or deletion file, and thousands of those slow
 /// every read until they are compacted (a UI toggling bookmarks makes them quickly).
@@ -94,9 +100,10 @@ impl Trajstore {
     }
 
     /// Keeps an in-memory copy of the summary rows that answers lists, totals and
-    /// statistics in milliseconds, for long-lived processes such as the server. It is
-    /// rebuilt in the background after each write (by any process); until it is, reads
-    /// go to the store, so none ever sees an old version. Costs about the size of the
+    /// statistics in milliseconds, for long-lived processes such as the server. Updates
+    /// through this handle patch it in place; after any other write (by any process) it
+    /// is read again in the background, and until then reads go to the store, so none
+    /// ever sees an old version. Costs about the size of the
     /// summary columns in memory (each distinct question once).
     pub fn with_memory_index(mut self) -> Self {
         self.memory_index = Some(Default::default());
@@ -207,7 +214,7 @@ impl Trajstore {
         if let Some(slot) = &self.memory_index {
             // Bring the in-memory index along (cheaper than reading every row again).
             let (slot, id, patch) = (slot.clone(), id.to_string(), patch.clone());
-            row = tokio::task::spawn_blocking(move || slot.apply_update(&id, &patch, commit)).await.map_err(|e| Error::Internal(e.to_string()))?;
+            row = on_blocking_thread(move || slot.apply_update(&id, &patch, commit)).await?;
         }
         drop(_pending);
         let row = match row {

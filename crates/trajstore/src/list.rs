@@ -66,7 +66,7 @@ impl Trajstore {
         let from_memory = match self.snapshot(version).await {
             Some(s) => {
                 let filters = filters.clone();
-                tokio::task::spawn_blocking(move || s.select(&filters).map(|rows| rows.len() as u64)).await.map_err(|e| crate::Error::Internal(e.to_string()))?
+                crate::on_blocking_thread(move || s.select(&filters).map(|rows| rows.len() as u64)).await?
             }
             None => None,
         };
@@ -91,13 +91,12 @@ impl Trajstore {
         let from_memory = match self.snapshot(version).await {
             Some(s) => {
                 let req = req.clone();
-                tokio::task::spawn_blocking(move || {
+                crate::on_blocking_thread(move || {
                     let matches = s.select(&req.filters)?;
                     let rows = s.page(&matches, req.sort, req.order, req.cursor.as_ref(), req.offset() as usize, fetch as usize);
                     Some(s.summaries(&rows).map(|rows| (rows, matches.len() as u64)))
                 })
-                .await
-                .map_err(|e| crate::Error::Internal(e.to_string()))?
+                .await?
                 .transpose()?
             }
             None => None,

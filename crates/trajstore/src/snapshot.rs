@@ -335,7 +335,7 @@ impl Snapshot {
         if batches.is_empty() {
             return Ok(Some(Snapshot::empty(before)));
         }
-        tokio::task::spawn_blocking(move || Snapshot::build(before, &batches).map(Some)).await.map_err(|e| Error::Internal(e.to_string()))?
+        crate::on_blocking_thread(move || Snapshot::build(before, &batches).map(Some)).await?
     }
 
     fn empty(version: u64) -> Snapshot {

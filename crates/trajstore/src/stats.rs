@@ -291,13 +291,12 @@ impl Trajstore {
     async fn grouped_stats(&self, version: u64, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
         if let Some(snapshot) = self.snapshot(version).await {
             let (filters, group_by, cfg) = (filters.clone(), group_by.to_vec(), cfg.clone());
-            let from_memory = tokio::task::spawn_blocking(move || -> Option<Result<Grouped>> {
+            let from_memory = crate::on_blocking_thread(move || -> Option<Result<Grouped>> {
                 let rows = snapshot.select(&filters)?;
                 let mut pass = StatsPass::new(&group_by, cfg.success_threshold);
                 Some(pass.add(snapshot.batch(), rows.iter().map(|&r| r as usize), Some(snapshot.tasks())).map(|_| pass.finish(&cfg)))
             })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .await?;
             if let Some(grouped) = from_memory {
                 return grouped;
             }
