@@ -341,9 +341,7 @@ impl Snapshot {
     fn empty(version: u64) -> Snapshot {
         let schema = trajstore_store::summary_columns_schema();
         let batch = RecordBatch::new_empty(schema);
-        let mut s = Snapshot::build(version, &[batch]).expect("an empty batch has every column");
-        s.version = version;
-        s
+        Snapshot::build(version, &[batch]).expect("an empty batch has every column")
     }
 
     pub fn rows(&self) -> usize {
