@@ -2,7 +2,9 @@
 //!
 //! * Full-text search indexes the question, every message's content (string, or the
 //!   `text` of typed blocks), every tool call's name and arguments, and tool outputs
-//!   (a tool message's content): [`search_text`].
+//!   (a tool message's content): [`search_text`]. Hex strings of eight or more
+//!   characters with digits and letters (hashes, addresses, random ids) are left out:
+//!   see [`is_hex_noise`].
 //! * Similarity embeds the question plus the last assistant message by default:
 //!   [`embed_text`].
 //!
@@ -87,6 +89,47 @@ fn push_step(out: &mut String, s: &Step<'_>) {
     }
 }
 
+/// Whether a word is a hex string of at least 8 characters that has both digits and
+/// letters: a hash, address or random id. Such words are left out of the full-text
+/// index: nearly every one is distinct, so a store of 1M trajectories with verbose logs
+/// held hundreds of millions of them, and the index's dictionary grew past this
+/// machine's memory while adding almost nothing that a person searches for by word.
+pub fn is_hex_noise(word: &str) -> bool {
+    let b = word.as_bytes();
+    b.len() >= 8
+        && b.iter().all(u8::is_ascii_hexdigit)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_alphabetic)
+}
+
+/// Removes [`is_hex_noise`] words (runs of ASCII letters and digits) in place.
+fn drop_hex_noise(text: &mut String) {
+    let mut bytes = std::mem::take(text).into_bytes();
+    let (mut read, mut write) = (0, 0);
+    while read < bytes.len() {
+        let start = read;
+        if bytes[read].is_ascii_alphanumeric() {
+            while read < bytes.len() && bytes[read].is_ascii_alphanumeric() {
+                read += 1;
+            }
+            // A run next to non-ASCII characters may be part of a longer word (the index's
+            // tokenizer splits on what is not a Unicode letter or digit): kept.
+            let joined = (start > 0 && bytes[start - 1] >= 0x80) || (read < bytes.len() && bytes[read] >= 0x80);
+            let word = std::str::from_utf8(&bytes[start..read]).unwrap_or("");
+            if !joined && is_hex_noise(word) {
+                continue;
+            }
+        } else {
+            read += 1;
+        }
+        bytes.copy_within(start..read, write);
+        write += read - start;
+    }
+    bytes.truncate(write);
+    // Only whole ASCII runs were removed, so the rest is still valid UTF-8.
+    *text = String::from_utf8(bytes).unwrap_or_default();
+}
+
 /// The searchable text of each step, in order (empty for steps that are not objects).
 /// Used to find the step and snippet of a full-text hit.
 pub fn step_texts(steps_json: &str) -> Vec<String> {
@@ -105,16 +148,22 @@ pub fn step_texts(steps_json: &str) -> Vec<String> {
 
 /// The text full-text search indexes: the question, then every step's text.
 pub fn search_text(t: &Trajectory) -> String {
-    let mut out = String::with_capacity(t.steps_json.len() / 2 + 256);
-    if let Some(q) = &t.question {
+    search_text_of(t.question.as_deref(), &t.steps_json)
+}
+
+/// [`search_text`] from the question and the steps (a JSON array) alone.
+pub fn search_text_of(question: Option<&str>, steps_json: &str) -> String {
+    let mut out = String::with_capacity(steps_json.len() / 2 + 256);
+    if let Some(q) = question {
         out.push_str(q);
         out.push('\n');
     }
-    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(&t.steps_json) {
+    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(steps_json) {
         for s in &steps {
             push_step(&mut out, s);
         }
     }
+    drop_hex_noise(&mut out);
     out
 }
 
@@ -138,6 +187,7 @@ pub fn derive_texts(t: &Trajectory) -> (String, String) {
             }
         }
     }
+    drop_hex_noise(&mut search);
     (search, join_embed_text(t.question.as_deref(), &last_assistant))
 }
 
@@ -182,5 +232,17 @@ mod tests {
         assert_eq!(steps.len(), 5);
         assert!(steps[2].contains("41 passed"));
         assert!(steps[1].contains("pytest"));
+    }
+
+    #[test]
+    fn hex_noise_is_left_out_of_the_search_text_and_nothing_else() {
+        let mut text = String::from("commit 775b19bf ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9 A1B2C3D4 a1b2c3d\n");
+        drop_hex_noise(&mut text);
+        // Words of letters only, digits only, with a non-hex letter, shorter than 8, or
+        // joined to a non-ASCII letter stay; "0x7ffd5e8a9c10" is one run with 'x': kept.
+        assert_eq!(text, "commit  ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9  a1b2c3d\n");
+        for (word, noise) in [("775b19bf", true), ("DEADBEEF", false), ("deadbeef1", true), ("1234abcd", true), ("1234abc", false), ("12345678", false)] {
+            assert_eq!(is_hex_noise(word), noise, "{word}");
+        }
     }
 }
