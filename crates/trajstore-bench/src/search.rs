@@ -10,16 +10,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use trajstore::search::{default_model_dir, Embedder, HashEmbedder, MiniLm};
-use trajstore::{EmbedTextSource, FilterSet};
+use trajstore::{EmbedTextSource, FilterSet, Trajstore};
 
-use crate::{ensure_store, line, time};
+use crate::{data_file, import_child, line, time, work_dir};
 
 pub async fn bench_search(ns: &[u64]) {
     for &n in ns {
-        // The handle with a cache, as the server has: search results are never cached,
-        // but the count of rows not embedded yet is (by version), as it is there.
-        let (_, store, total) = ensure_store(n).await;
+        // A store of its own, imported without `optimize`, so that the index builds are
+        // timed here. The handle has a cache and the in-memory index, as the server's:
+        // search results are never cached, but counts (the filter's share of the rows,
+        // rows not embedded yet) are.
+        let (file, total, _) = data_file(n);
+        let db = work_dir().join(format!("search-{total}"));
         println!("search, {total} trajectories");
+        if !db.join(".complete").exists() {
+            let _ = std::fs::remove_dir_all(&db);
+            let imported = import_child(&file, &db, &[]);
+            println!("  import (no optimize): {:.1} s", imported["import_s"].as_f64().unwrap());
+            let store = Trajstore::open(db.to_str().unwrap()).await.unwrap();
+            let t = Instant::now();
+            let report = store.optimize().await.unwrap();
+            println!("  optimize: {:.1} s, of which index builds:", t.elapsed().as_secs_f64());
+            for i in &report.indexes_created {
+                println!("    {:<40} {:>7.1} s", i.name, i.seconds);
+            }
+            std::fs::write(db.join(".complete"), "").unwrap();
+        }
+        let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
+        store.warm_memory_index().await.unwrap();
         let sample: Vec<String> = store.summaries(&FilterSet::default()).await.unwrap().into_iter().take(2000).map(|s| s.question.unwrap_or_default()).collect();
         let dir = default_model_dir();
         match MiniLm::load(&dir) {

@@ -145,7 +145,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let r = store.optimize().await?;
             if json {
                 print_json(&serde_json::json!({
-                    "indexes_created": r.indexes_created, "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
+                    "indexes_created": r.indexes_created.iter().map(|i| serde_json::json!({"name": i.name, "seconds": i.seconds})).collect::<Vec<_>>(), "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
                     "orphan_payloads_removed": r.orphan_payloads_removed, "old_versions_removed": r.old_versions_removed,
                 }));
             } else {

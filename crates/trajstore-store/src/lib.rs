@@ -50,8 +50,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// How an insert treats ids that may already be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertMode {
-    /// Skip ids already stored (or stored concurrently by another writer).
+    /// Skip ids already stored (or stored concurrently by another writer). Stored ids are
+    /// looked up before the batch's payloads are written, so none is written for them.
     Deduplicate,
+    /// Skip ids already stored, found by the commit alone: payloads of stored ids are
+    /// written and left unreferenced (`optimize` removes them). Saves a lookup per batch
+    /// where duplicates are not expected (an import into a store that was empty).
+    DeduplicateOnCommit,
     /// Append without looking: only safe when the caller knows every id is new and no
     /// other writer runs (a fresh store filled by one import). A repeated id is then
     /// stored twice.
@@ -83,11 +88,22 @@ pub struct Patch {
 
 #[derive(Debug, Clone, Default)]
 pub struct OptimizeReport {
-    pub indexes_created: Vec<String>,
+    pub indexes_created: Vec<IndexCreated>,
     pub fragments_removed: u64,
     pub fragments_added: u64,
     pub orphan_payloads_removed: u64,
     pub old_versions_removed: u64,
+    /// Payload rows given the search text they lacked (stores written by an earlier
+    /// version).
+    pub search_texts_filled: u64,
+}
+
+/// An index an `optimize` (or import) created, and how long building it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexCreated {
+    /// `table.column`
+    pub name: String,
+    pub seconds: f64,
 }
 
 /// What an update committed: the version it made and the `updated_at` it wrote.
@@ -119,6 +135,52 @@ async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::Sch
     }
 }
 
+/// The full-text index's parameters: Lance's defaults (lower case, ASCII folding, English
+/// stemming and stop words), built by as many workers as there are cores (Lance's
+/// default is half), within a bounded memory (beyond it, Lance writes the index in
+/// several partitions, all searched).
+fn full_text_index() -> lancedb::index::scalar::FtsIndexBuilder {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    lancedb::index::scalar::FtsIndexBuilder::default().num_workers(workers).memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
+}
+
+/// The memory the full-text index build may use, all workers together.
+const FULL_TEXT_INDEX_MEMORY_MB: u64 = 2048;
+
+/// Brings a store written by an earlier trajstore to the current schema. Each step is a
+/// metadata-only commit, and a step another process finished first is not an error.
+///
+/// * Stores from before search: `summaries` gains the (null) similarity columns.
+/// * Stores whose search text lived in `summaries`: that column (and its index) is
+///   dropped there, and `payloads` gains a null search text that `optimize` fills in.
+pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
+    let has = |schema: &arrow_schema::Schema, column: &str| schema.field_with_name(column).is_ok();
+    if !has(&*summaries.schema().await?, schema::EMBED_TEXT) {
+        let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema())).execute().await;
+        if added.is_err() && !has(&*summaries.schema().await?, schema::EMBED_TEXT) {
+            added?;
+        }
+    }
+    if has(&*summaries.schema().await?, schema::SEARCH_TEXT) {
+        for index in summaries.list_indices().await? {
+            if index.columns.iter().any(|c| c == schema::SEARCH_TEXT) {
+                let _ = summaries.drop_index(&index.name).await;
+            }
+        }
+        let dropped = summaries.drop_columns(&[schema::SEARCH_TEXT]).await;
+        if dropped.is_err() && has(&*summaries.schema().await?, schema::SEARCH_TEXT) {
+            dropped?;
+        }
+    }
+    if !has(&*payloads.schema().await?, schema::SEARCH_TEXT) {
+        let added = payloads.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_text_schema())).execute().await;
+        if added.is_err() && !has(&*payloads.schema().await?, schema::SEARCH_TEXT) {
+            added?;
+        }
+    }
+    Ok(())
+}
+
 fn id_filter(id: &str) -> String {
     format!("trajectory_id = {}", string_literal(id))
 }
@@ -136,18 +198,8 @@ impl Store {
     pub async fn open(uri: &str) -> Result<Self> {
         let conn = lancedb::connect(uri).read_consistency_interval(Duration::ZERO).execute().await?;
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
-        if summaries.schema().await?.field_with_name(schema::SEARCH_TEXT).is_err() {
-            // A store made before search existed: add the search columns (all null; such
-            // rows are embedded from their question, and are not in full-text results).
-            let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_columns_schema())).execute().await;
-            if let Err(e) = added {
-                // Another process may have added them first.
-                if summaries.schema().await?.field_with_name(schema::SEARCH_TEXT).is_err() {
-                    return Err(e.into());
-                }
-            }
-        }
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
+        migrate(&summaries, &payloads).await?;
         // Write ids only need to differ between writers: time and pid make that so.
         let seed = (now_micros() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((std::process::id() as u64) << 40);
         Ok(Store { uri: uri.to_string(), summaries, payloads, write_seq: Arc::new(AtomicU64::new(seed >> 2)) })
@@ -215,14 +267,17 @@ impl Store {
         }
         let write_id = (self.write_seq.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
         let now = now_micros();
-        // The search texts are derived on another thread while the payloads are written.
+        // Deriving the search texts walks every step: it runs off the async workers.
         let rows = Arc::new(rows);
         let for_texts = rows.clone();
-        let texts = tokio::task::spawn_blocking(move || for_texts.iter().map(trajstore_model::text::derive_texts).collect::<Vec<_>>());
-        let payloads = payloads_batch(&rows, write_id)?;
+        let (search_texts, embed_texts): (Vec<String>, Vec<String>) =
+            tokio::task::spawn_blocking(move || for_texts.iter().map(trajstore_model::text::derive_texts).unzip())
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
+        let payloads = payloads_batch(&rows, &search_texts, write_id)?;
+        drop(search_texts);
         self.payloads.add(payloads).execute().await?;
-        let texts = texts.await.map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
-        let summaries = summaries_batch(&rows, &texts, write_id, now)?;
+        let summaries = summaries_batch(&rows, &embed_texts, write_id, now)?;
         Ok(StagedBatch { given, summaries: Some(summaries), mode })
     }
 
@@ -238,7 +293,7 @@ impl Store {
                 self.summaries.add(summaries).execute().await?;
                 n
             }
-            InsertMode::Deduplicate => {
+            InsertMode::Deduplicate | InsertMode::DeduplicateOnCommit => {
                 let schema = summaries.schema();
                 let reader = RecordBatchIterator::new(vec![Ok(summaries)], schema);
                 let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
@@ -295,7 +350,8 @@ impl Store {
     async fn payload_rows(&self, ids: &[&str], keep: impl Fn(&(String, i64)) -> bool) -> Result<HashMap<(String, i64), Payload>> {
         let mut out = HashMap::with_capacity(ids.len());
         let filter = ids_filter(ids.iter().copied());
-        let mut stream = self.payloads.query().only_if(filter).execute().await?;
+        let cols = ["trajectory_id", "write_id", "task", "steps", "extra"];
+        let mut stream = self.payloads.query().only_if(filter).select(Select::columns(&cols)).execute().await?;
         while let Some(b) = stream.try_next().await? {
             let c = Columns::new(&b);
             let (id, wid, task, steps, extra) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("task")?, c.large_str("steps")?, c.large_str("extra")?);
@@ -465,7 +521,7 @@ impl Store {
     /// index only when `full_text`: `optimize` builds it; imports leave it to that,
     /// because tokenising every imported text took longer than the import itself (and
     /// full-text search also scans the rows no index covers yet, so results stay whole).
-    pub async fn ensure_indexes(&self, full_text: bool) -> Result<Vec<String>> {
+    pub async fn ensure_indexes(&self, full_text: bool) -> Result<Vec<IndexCreated>> {
         let mut created = Vec::new();
         if self.summaries.count_rows(None).await? == 0 {
             return Ok(created);
@@ -484,7 +540,7 @@ impl Store {
             (&self.summaries, "metadata_kv", || Index::LabelList(LabelListIndexBuilder::default())),
             (&self.payloads, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
             // Full-text search (BM25) over the derived search text.
-            (&self.summaries, schema::SEARCH_TEXT, || Index::FTS(lancedb::index::scalar::FtsIndexBuilder::default())),
+            (&self.payloads, schema::SEARCH_TEXT, || Index::FTS(full_text_index())),
         ];
         let mut existing: HashMap<String, HashSet<String>> = HashMap::new();
         for table in [&self.summaries, &self.payloads] {
@@ -495,6 +551,7 @@ impl Store {
             if existing[table.name()].contains(column) || (column == schema::SEARCH_TEXT && !full_text) {
                 continue;
             }
+            let started = std::time::Instant::now();
             let made = retry_on_conflict(|| async move {
                 // A conflict means another process indexed the table first: look again.
                 let indexed: HashSet<String> = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
@@ -505,7 +562,7 @@ impl Store {
             })
             .await?;
             if made {
-                created.push(format!("{}.{column}", table.name()));
+                created.push(IndexCreated { name: format!("{}.{column}", table.name()), seconds: started.elapsed().as_secs_f64() });
             }
         }
         Ok(created)
@@ -528,7 +585,8 @@ impl Store {
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
     /// summary references, and prunes versions older than `keep_versions_for`.
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
-        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, ..Default::default() };
+        let search_texts_filled = self.fill_missing_search_text().await?;
+        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, search_texts_filled, ..Default::default() };
         report.orphan_payloads_removed = self.remove_orphan_payloads().await?;
         // Summaries are narrow: merging every fragment is cheap and makes scans faster.
         // Payloads are bulky and import batches already write large fragments, so only

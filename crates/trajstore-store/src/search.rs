@@ -1,14 +1,20 @@
-//! Full-text and vector search over the `summaries` table.
+//! Full-text search over the payloads' search text, and vector search over `summaries`.
 //!
-//! Where the search data lives, and why: the full-text column (`search_text`), the text
-//! that is embedded (`embed_text`) and the embedding (`embedding`) are columns of
-//! `summaries`, not tables of their own. Every search must apply the query engine's
-//! filters (on summary columns) *before* its top-k, and Lance can only prefilter on
-//! columns of the table it searches: a separate table would need the filter's ids
-//! pasted into an `IN (...)` list (unbounded) or post-filtering (which loses hits).
-//! Lance is columnar, so lists, counts and statistics, which select other columns, never
-//! read these; and filling embeddings later rewrites only the embedding column's files
-//! (a partial-schema `merge_insert`), never the rest of the row.
+//! Where the search data lives, and why:
+//! * The text that is embedded (`embed_text`) and the embedding (`embedding`) are
+//!   columns of `summaries`: similarity search must apply the query engine's filters (on
+//!   summary columns) *before* its top-k, and Lance prefilters only on columns of the
+//!   table it searches. Lance is columnar, so lists, counts and statistics, which select
+//!   other columns, never read them; filling embeddings later rewrites only the
+//!   embedding column (a partial-schema `merge_insert`).
+//! * The full-text search text is a column of the append-only `payloads` (it is as
+//!   large as the steps: in `summaries`, every import commit and every compaction would
+//!   copy it). Its hits are therefore checked against `summaries`: a hit counts only when
+//!   its (id, write_id) is the stored summary's (not a payload left by a crashed or
+//!   losing import, nor a deleted trajectory's) and that summary passes the filters.
+//!   Candidates are drawn best first, as many as the filter's share of the rows
+//!   suggests, and more (four times as many each round) until `limit` hits pass or
+//!   the matches run out, so no hit that passes the filter is lost.
 
 use std::collections::HashMap;
 
@@ -55,28 +61,25 @@ fn and(filter: Option<String>, extra: &str) -> String {
 
 impl Store {
     /// Up to `limit` trajectories matching every term of `query` (BM25 ranked) among the
-    /// rows that match `filter`.
-    pub async fn search_text(&self, query: &str, filter: Option<String>, limit: usize) -> Result<Vec<TextHit>> {
-        let fts: FtsQuery = MatchQuery::new(query.to_string()).with_column(Some(SEARCH_TEXT.to_string())).with_fuzziness(Some(0)).with_operator(Operator::And).into();
-        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
-        cols.push("write_id");
-        let mut q = self.summaries.query().full_text_search(FullTextSearchQuery::new_query(fts)).select(Select::columns(&cols)).limit(limit);
-        if let Some(f) = filter {
-            q = q.only_if(f);
+    /// rows that match `filter`. `matching_share` is the share of all rows that match
+    /// `filter` (1 without one), as known to the caller: it sets how many candidates the
+    /// first round draws.
+    pub async fn search_text(&self, query: &str, filter: Option<String>, limit: usize, matching_share: f64) -> Result<Vec<TextHit>> {
+        if limit == 0 || matching_share <= 0.0 {
+            return Ok(Vec::new());
         }
-        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        let mut hits: Vec<(Summary, f32, i64)> = Vec::new();
-        for b in &batches {
-            let scores = b
-                .column_by_name("_score")
-                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-                .ok_or_else(|| StoreError::Corrupt("full-text results lack _score".into()))?;
-            let wids = Columns::new(b).i64("write_id")?;
-            for (i, s) in summaries_from_batch(b)?.into_iter().enumerate() {
-                hits.push((s, scores.value(i), wids.value(i)));
+        let mut want = (limit as f64 / matching_share.min(1.0) * 1.5).ceil().min(1e9) as usize + 16;
+        let mut hits = loop {
+            let candidates = self.text_candidates(query, want).await?;
+            let exhausted = candidates.len() < want;
+            let hits = self.live_hits(candidates, filter.as_deref()).await?;
+            if hits.len() >= limit || exhausted {
+                break hits;
             }
-        }
+            want = want.saturating_mul(4);
+        };
         hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.trajectory_id.cmp(&b.0.trajectory_id)));
+        hits.truncate(limit);
         let keys: Vec<(String, i64)> = hits.iter().map(|h| (h.0.trajectory_id.clone(), h.2)).collect();
         let mut payloads = self.payloads_for(&keys).await?;
         Ok(hits
@@ -86,6 +89,120 @@ impl Store {
                 TextHit { summary, score, steps_json }
             })
             .collect())
+    }
+
+    /// The best `want` payload rows for `query`: (trajectory_id, write_id, BM25 score).
+    async fn text_candidates(&self, query: &str, want: usize) -> Result<Vec<(String, i64, f32)>> {
+        let fts: FtsQuery = MatchQuery::new(query.to_string()).with_column(Some(SEARCH_TEXT.to_string())).with_fuzziness(Some(0)).with_operator(Operator::And).into();
+        let q = self.payloads.query().full_text_search(FullTextSearchQuery::new_query(fts)).select(Select::columns(&["trajectory_id", "write_id"])).limit(want);
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        let mut out = Vec::with_capacity(want.min(1 << 16));
+        for b in &batches {
+            let scores = b
+                .column_by_name("_score")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| StoreError::Corrupt("full-text results lack _score".into()))?;
+            let c = Columns::new(b);
+            let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
+            out.extend((0..b.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i), scores.value(i))));
+        }
+        Ok(out)
+    }
+
+    /// The candidates whose payload is their trajectory's current one and whose summary
+    /// passes `filter`, with that summary: (summary, score, write_id).
+    async fn live_hits(&self, candidates: Vec<(String, i64, f32)>, filter: Option<&str>) -> Result<Vec<(Summary, f32, i64)>> {
+        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
+        cols.push("write_id");
+        let mut live: HashMap<String, (Summary, i64)> = HashMap::new();
+        for chunk in candidates.chunks(1024) {
+            let ids = crate::ids_filter(chunk.iter().map(|c| c.0.as_str()));
+            let condition = match filter {
+                Some(f) => format!("({f}) AND {ids}"),
+                None => ids,
+            };
+            let batches: Vec<RecordBatch> = self.summaries.query().only_if(condition).select(Select::columns(&cols)).execute().await?.try_collect().await?;
+            for b in &batches {
+                let wids = Columns::new(b).i64("write_id")?;
+                for (i, s) in summaries_from_batch(b)?.into_iter().enumerate() {
+                    live.insert(s.trajectory_id.clone(), (s, wids.value(i)));
+                }
+            }
+        }
+        Ok(candidates
+            .into_iter()
+            .filter_map(|(id, wid, score)| match live.remove(&id) {
+                Some((s, live_wid)) if live_wid == wid => Some((s, score, wid)),
+                Some(other) => {
+                    live.insert(id, other);
+                    None
+                }
+                None => None,
+            })
+            .collect())
+    }
+
+    /// Derives the search text of payload rows that have none: rows written before the
+    /// text moved to `payloads` (see [`crate::migrate`]). Returns how many were filled;
+    /// each round of 4096 rows is one commit that rewrites only that column.
+    pub async fn fill_missing_search_text(&self) -> Result<u64> {
+        let mut filled = 0;
+        loop {
+            let batches: Vec<RecordBatch> = self
+                .payloads
+                .query()
+                .only_if(format!("{SEARCH_TEXT} IS NULL"))
+                .select(Select::columns(&["trajectory_id", "write_id", "steps"]))
+                .limit(4096)
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if rows == 0 {
+                return Ok(filled);
+            }
+            let mut questions: HashMap<String, String> = HashMap::new();
+            for b in &batches {
+                let ids = Columns::new(b).str("trajectory_id")?;
+                let filter = crate::ids_filter((0..b.num_rows()).map(|i| ids.value(i)));
+                let found: Vec<RecordBatch> = self.summaries.query().only_if(filter).select(Select::columns(&["trajectory_id", "question"])).execute().await?.try_collect().await?;
+                for f in &found {
+                    let c = Columns::new(f);
+                    let (fid, q) = (c.str("trajectory_id")?, c.str("question")?);
+                    for i in (0..f.num_rows()).filter(|&i| q.is_valid(i)) {
+                        questions.insert(fid.value(i).to_string(), q.value(i).to_string());
+                    }
+                }
+            }
+            let mut ids = StringBuilder::new();
+            let mut wids = arrow_array::builder::Int64Builder::new();
+            let mut texts = arrow_array::builder::LargeStringBuilder::new();
+            for b in &batches {
+                let c = Columns::new(b);
+                let (id, wid, steps) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("steps")?);
+                for i in 0..b.num_rows() {
+                    ids.append_value(id.value(i));
+                    wids.append_value(wid.value(i));
+                    texts.append_value(trajstore_model::text::search_text_of(questions.get(id.value(i)).map(String::as_str), steps.value(i)));
+                }
+            }
+            let full = crate::schema::payloads_schema();
+            let schema = std::sync::Arc::new(Schema::new(vec![full.field_with_name("trajectory_id")?.clone(), full.field_with_name("write_id")?.clone(), full.field_with_name(SEARCH_TEXT)?.clone()]));
+            let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(wids.finish()), std::sync::Arc::new(texts.finish())])?;
+            let updated = retry_on_conflict(|| {
+                let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());
+                let mut merge = self.payloads.merge_insert(&["trajectory_id", "write_id"]);
+                merge.when_matched_update_all(None);
+                async move { merge.execute(Box::new(reader)).await }
+            })
+            .await?;
+            if updated.num_updated_rows == 0 {
+                // Nothing matched (rows removed meanwhile): do not loop on them.
+                return Ok(filled);
+            }
+            filled += updated.num_updated_rows;
+        }
     }
 
     /// The stored embedding of one trajectory: `Ok(None)` when the id is unknown,

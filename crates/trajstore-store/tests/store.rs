@@ -90,3 +90,38 @@ async fn insert_dedupe_get_filter_update_delete() {
     assert_eq!(other.count(None).await.unwrap(), 3);
     assert!(other.get("d").await.unwrap().is_some());
 }
+
+/// A store written when the search text was a column of `summaries` (and `payloads`
+/// had none) opens with the current layout, and `optimize` derives the missing text,
+/// after which full-text search finds the old rows.
+#[tokio::test]
+async fn a_store_with_the_earlier_search_layout_is_migrated_and_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let rows = vec![
+        traj(r#"{"trajectory_id":"old-1","task":{"question":"Where is the lighthouse?"},"steps":[{"role":"tool","content":"the keeper logged a storm"}]}"#),
+        traj(r#"{"trajectory_id":"old-2","task":{"question":"Count the boats"},"steps":[{"role":"assistant","content":"twelve boats"}]}"#),
+    ];
+    Store::open(uri).await.unwrap().insert(rows, InsertMode::Deduplicate).await.unwrap();
+    // Rewind the layout to the earlier one.
+    {
+        let conn = lancedb::connect(uri).execute().await.unwrap();
+        let payloads = conn.open_table("payloads").execute().await.unwrap();
+        payloads.drop_columns(&["search_text"]).await.unwrap();
+        let summaries = conn.open_table("summaries").execute().await.unwrap();
+        summaries.add_columns().transform(lancedb::table::NewColumnTransform::SqlExpressions(vec![("search_text".into(), "question".into())])).execute().await.unwrap();
+    }
+    let store = Store::open(uri).await.unwrap();
+    let conn = lancedb::connect(uri).execute().await.unwrap();
+    let summaries = conn.open_table("summaries").execute().await.unwrap();
+    assert!(summaries.schema().await.unwrap().field_with_name("search_text").is_err(), "dropped from summaries");
+    assert!(store.search_text("storm", None, 10, 1.0).await.unwrap().is_empty(), "no text yet");
+    let report = store.optimize(std::time::Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(report.search_texts_filled, 2);
+    let hits = store.search_text("keeper storm", None, 10, 1.0).await.unwrap();
+    assert_eq!(hits.iter().map(|h| h.summary.trajectory_id.as_str()).collect::<Vec<_>>(), vec!["old-1"]);
+    // The question is part of the derived text, and the rows are otherwise intact.
+    assert_eq!(store.search_text("boats", None, 10, 1.0).await.unwrap().len(), 1);
+    assert_eq!(store.get("old-2").await.unwrap().unwrap().question.as_deref(), Some("Count the boats"));
+    assert_eq!(store.optimize(std::time::Duration::from_secs(3600)).await.unwrap().search_texts_filled, 0);
+}

@@ -18,6 +18,9 @@ use crate::{Error, Result, Trajstore};
 /// During an import, new rows are folded into the id index every this many batches.
 const INDEX_REFRESH_BATCHES: u64 = 16;
 
+/// Batches whose payloads are written at once, besides the one committing.
+const STAGES_IN_FLIGHT: usize = 2;
+
 /// At most this many errors are listed in a report; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 1000;
 
@@ -173,6 +176,27 @@ fn spool_stdin(inputs: Vec<Input>) -> Result<(Vec<Input>, Option<tempfile::Named
     Ok((inputs, Some(file)))
 }
 
+type Staging = std::collections::VecDeque<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::StagedBatch>>>;
+type Committing = Option<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::InsertOutcome>>>;
+
+/// Waits for the oldest staged batch and for the commit under way, then starts that
+/// batch's commit; returns the outcome of the commit that finished.
+async fn commit_next(store: &trajstore_store::Store, staging: &mut Staging, committing: &mut Committing) -> Result<Option<trajstore_store::InsertOutcome>> {
+    let staged = match staging.pop_front() {
+        Some(h) => Some(h.await.map_err(|e| Error::Internal(e.to_string()))??),
+        None => None,
+    };
+    let finished = match committing.take() {
+        Some(previous) => Some(previous.await.map_err(|e| Error::Internal(e.to_string()))??),
+        None => None,
+    };
+    if let Some(staged) = staged {
+        let store = store.clone();
+        *committing = Some(tokio::spawn(async move { store.commit(staged).await }));
+    }
+    Ok(finished)
+}
+
 impl Trajstore {
     /// Imports the inputs. Bad records are reported with their place and the good ones
     /// are stored (unless `strict`); records already stored are skipped.
@@ -201,20 +225,37 @@ impl Trajstore {
                 .spawn(move || parse_inputs(&inputs, &opts, &progress, Some(tx)))
                 .map_err(|source| Error::Io { context: "starting the parser thread".into(), source })?
         };
-        let mode = if opts.skip_duplicate_check { InsertMode::AppendUnchecked } else { InsertMode::Deduplicate };
-        let mut report = ImportReport::default();
-        let mut write_error = None;
-        let mut batches = 0u64;
-        // Two stages overlap: while batch N's summary rows commit (a `merge_insert`),
-        // batch N+1's payloads are written. Each batch still writes its payloads before
-        // its commit, so a crash leaves only unreferenced payloads, never half records.
-        let mut committing: Option<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::InsertOutcome>>> = None;
-        let account = |out: trajstore_store::InsertOutcome, report: &mut ImportReport| {
-            report.imported += out.inserted;
-            report.skipped += out.skipped;
-            progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
-            progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+        // Into a store that was empty, ids are looked up only by the commits, until one of
+        // them finds a duplicate: then each batch looks its ids up before writing payloads.
+        let mut mode = if opts.skip_duplicate_check {
+            InsertMode::AppendUnchecked
+        } else if self.store.count(None).await? == 0 {
+            InsertMode::DeduplicateOnCommit
+        } else {
+            InsertMode::Deduplicate
         };
+        let mut report = ImportReport::default();
+        let mut batches = 0u64;
+        // The write is a pipeline: up to STAGES_IN_FLIGHT batches are staged at once (search
+        // text derived, payloads written) while the batch before them commits its summary
+        // rows (a `merge_insert`). Commits go one at a time in input order, so that the
+        // first occurrence of a repeated id is the one stored. Each batch writes its
+        // payloads before its commit, so a crash leaves only unreferenced payloads, never
+        // half records.
+        let mut staging = Staging::new();
+        let mut committing: Committing = None;
+        let account = |out: Option<trajstore_store::InsertOutcome>, report: &mut ImportReport, mode: &mut InsertMode| {
+            if let Some(out) = out {
+                if out.skipped > 0 && *mode == InsertMode::DeduplicateOnCommit {
+                    *mode = InsertMode::Deduplicate;
+                }
+                report.imported += out.inserted;
+                report.skipped += out.skipped;
+                progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
+                progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+            }
+        };
+        let mut write_error: Option<Error> = None;
         while let Some(batch) = rx.recv().await {
             batches += 1;
             // Each batch's de-duplication looks its ids up in the stored ones: index them
@@ -226,41 +267,40 @@ impl Trajstore {
                 _ => Ok(()),
             };
             if let Err(e) = maintenance {
-                write_error = Some(e);
+                write_error = Some(e.into());
                 break;
             }
-            let staged = self.store.stage(batch.rows, mode).await;
-            if let Some(previous) = committing.take() {
-                match previous.await.map_err(|e| Error::Internal(e.to_string()))? {
-                    Ok(out) => account(out, &mut report),
+            let store = self.store.clone();
+            staging.push_back(tokio::spawn(async move { store.stage(batch.rows, mode).await }));
+            if staging.len() >= STAGES_IN_FLIGHT {
+                match commit_next(&self.store, &mut staging, &mut committing).await {
+                    Ok(out) => account(out, &mut report, &mut mode),
                     Err(e) => {
                         write_error = Some(e);
                         break;
                     }
                 }
             }
-            match staged {
-                Ok(staged) => {
-                    let store = self.store.clone();
-                    committing = Some(tokio::spawn(async move { store.commit(staged).await }));
-                }
-                Err(e) => {
-                    write_error = Some(e);
-                    break;
-                }
+        }
+        while write_error.is_none() && (!staging.is_empty() || committing.is_some()) {
+            match commit_next(&self.store, &mut staging, &mut committing).await {
+                Ok(out) => account(out, &mut report, &mut mode),
+                Err(e) => write_error = Some(e),
             }
         }
+        // After a failure, batches still staging are stopped (their payloads, if written,
+        // are unreferenced) and a commit under way is waited for (it may have succeeded).
+        staging.iter().for_each(|h| h.abort());
         if let Some(last) = committing.take() {
-            match last.await.map_err(|e| Error::Internal(e.to_string()))? {
-                Ok(out) => account(out, &mut report),
-                Err(e) => write_error = write_error.or(Some(e)),
+            if let Ok(Ok(out)) = last.await {
+                account(Some(out), &mut report, &mut mode);
             }
         }
         // Dropping the receiver makes the parser stop at its next batch.
         drop(rx);
         let parsed = tokio::task::spawn_blocking(move || parser.join()).await.map_err(|e| Error::Internal(e.to_string()))?.map_err(|_| Error::Internal("the parser thread panicked".into()))?;
         if let Some(e) = write_error {
-            return Err(e.into());
+            return Err(e);
         }
         let parsed = parsed?;
         report.failed = parsed.failed;

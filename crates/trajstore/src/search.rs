@@ -107,8 +107,20 @@ impl Trajstore {
         if terms.is_empty() {
             return Err(Error::invalid("q", "the search text has no words"));
         }
+        if let Some(hex) = terms.iter().find(|t| trajstore_model::text::is_hex_noise(t)) {
+            return Err(Error::invalid("q", format!("{hex:?} looks like a hash or id (8+ hex characters): such words are not in the full-text index; search for the words around it")));
+        }
         let limit = check_limit("limit", limit)?;
-        let hits = self.store.search_text(q, filters.to_sql(), limit).await?;
+        // The filter's share of the rows sizes the first round of candidates (counts are
+        // cached, or answered by the in-memory index).
+        let share = match filters.to_sql() {
+            None => 1.0,
+            Some(_) => {
+                let total = self.count(&FilterSet::default()).await?;
+                if total == 0 { 0.0 } else { self.count(filters).await? as f64 / total as f64 }
+            }
+        };
+        let hits = self.store.search_text(q, filters.to_sql(), limit, share).await?;
         let data = hits
             .into_iter()
             .map(|h| {

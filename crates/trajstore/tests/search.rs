@@ -110,6 +110,54 @@ async fn full_text_finds_a_phrase_in_one_tool_output_with_its_step_and_filters_a
     assert!(store.search_text("  ", &FilterSet::default(), 10).await.is_err());
 }
 
+/// Full-text hits are drawn best first from the payloads and then checked against the
+/// summaries: a filter whose rows rank below hundreds of others must still get them, and
+/// deleted or replaced trajectories (whose old payloads remain until `optimize`) must not
+/// come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_text_filters_reach_past_better_ranked_rows_and_skip_deleted_and_replaced_ones() {
+    let mut rows = Vec::new();
+    // run-a: 600 rows that say "lighthouse" many times (high BM25 scores).
+    for i in 0..600 {
+        rows.push(record(&format!("a-{i:03}"), "run-a", "Check the beacon.", &"lighthouse lamp lighthouse keeper lighthouse ".repeat(5), "Done."));
+    }
+    // run-b: 300 rows, a third of the store, of which only 4 mention it once in a long text.
+    for i in 0..300 {
+        let output = if i < 4 { format!("{} the lighthouse {}", "harbour wall survey ".repeat(40), "tide table ".repeat(40)) } else { "harbour wall survey".to_string() };
+        rows.push(record(&format!("b-{i:03}"), "run-b", "Survey the harbour.", &output, "Done."));
+    }
+    let (_dir, store) = store_with(rows).await;
+    let ids = |res: &trajstore::TextSearchResults| {
+        let mut v: Vec<String> = res.data.iter().map(|h| h.summary.trajectory_id.clone()).collect();
+        v.sort();
+        v
+    };
+    let run_b = filters(&[("training_id", "run-b")]);
+    let res = store.search_text("lighthouse", &run_b, 10).await.unwrap();
+    assert_eq!(ids(&res), vec!["b-000", "b-001", "b-002", "b-003"]);
+    let all = store.search_text("lighthouse", &FilterSet::default(), 1000).await.unwrap();
+    assert_eq!(all.data.len(), 604);
+    assert!(all.data[..600].iter().all(|h| h.summary.training_id.as_deref() == Some("run-a")), "run-a ranks first");
+
+    // Deleted, and replaced by a record that no longer mentions it: neither is a hit,
+    // though their old payloads (and search text) are still stored.
+    store.delete("b-000").await.unwrap();
+    store.delete("b-001").await.unwrap();
+    store.add(vec![record("b-001", "run-b", "Survey the harbour.", "harbour wall survey, redone", "Done.")]).await.unwrap();
+    let res = store.search_text("lighthouse", &run_b, 10).await.unwrap();
+    assert_eq!(ids(&res), vec!["b-002", "b-003"]);
+    assert_eq!(store.search_text("lighthouse", &FilterSet::default(), 1000).await.unwrap().data.len(), 602);
+    let redone = store.search_text("redone", &run_b, 10).await.unwrap();
+    assert_eq!(ids(&redone), vec!["b-001"]);
+    // After optimize removes the old payloads, the same answers.
+    store.optimize().await.unwrap();
+    assert_eq!(ids(&store.search_text("lighthouse", &run_b, 10).await.unwrap()), vec!["b-002", "b-003"]);
+
+    // Hashes are not indexed: asking for one is an error naming the parameter.
+    let err = store.search_text("lighthouse 775b19bf", &FilterSet::default(), 10).await.unwrap_err();
+    assert!(matches!(&err, trajstore::Error::InvalidParameter { parameter, .. } if parameter == "q"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_not_yet_embedded_answers_and_says_so_and_filters_apply_to_similarity() {
     let rows = corpus();
