@@ -55,6 +55,11 @@ pub(crate) async fn similar_to_id(State(s): State<AppState>, Path(id): Path<Stri
     Ok(Json(res).into_response())
 }
 
+/// Rows embedded per round (one commit): each commit rewrites the embedding column of
+/// the fragments it touches and makes the in-memory index re-read the rows, so fewer,
+/// larger commits cost less.
+const EMBED_COMMIT_ROWS: usize = 16_384;
+
 /// Fills missing embeddings every `every` while the server runs, so that imports never
 /// wait for them. Without the model it says so once and stops.
 pub fn spawn_background_embedding(store: Trajstore, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -64,7 +69,7 @@ pub fn spawn_background_embedding(store: Trajstore, every: Duration) -> tokio::t
             return;
         }
         loop {
-            match store.embed_pending(EmbedTextSource::default(), 1024, Some(16_384), |_| {}).await {
+            match store.embed_pending(EmbedTextSource::default(), EMBED_COMMIT_ROWS, Some(EMBED_COMMIT_ROWS as u64), |_| {}).await {
                 Ok(p) if p.embedded > 0 => eprintln!("trajstore: embedded {} trajectories, {} left", p.embedded, p.remaining),
                 Ok(_) => {}
                 Err(e) => eprintln!("trajstore: embedding failed: {e}"),
