@@ -108,14 +108,16 @@ async fn run_import_child() {
     let opts = ImportOptions { optimize_after: None, ..Default::default() };
     let report = store.import(vec![Input::File(file.into())], opts, Default::default()).await.unwrap();
     let import_s = started.elapsed().as_secs_f64();
+    let import_rss_mb = peak_rss_mb();
+    let mut indexes = Vec::new();
     let optimize_s = if optimize {
         let t = Instant::now();
-        store.optimize().await.unwrap();
+        indexes = store.optimize().await.unwrap().indexes_created.into_iter().map(|i| (i.name, i.seconds)).collect();
         t.elapsed().as_secs_f64()
     } else {
         0.0
     };
-    println!("{}", serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "peak_rss_mb": peak_rss_mb()}));
+    println!("{}", serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "indexes": indexes, "import_rss_mb": import_rss_mb, "peak_rss_mb": peak_rss_mb()}));
 }
 
 fn bench_import(ns: &[u64]) {
@@ -134,7 +136,11 @@ fn bench_import(ns: &[u64]) {
         assert_eq!(fresh["imported"].as_u64(), Some(total));
         println!("  fresh import (parse, validate, de-duplicate, write)          {import_s:>7.2} s  {:>6.0} MB/s  = {:.0}% of reference", mb / import_s, 100.0 * reference / import_s);
         println!("  then optimize (indexes, compaction)                          {optimize_s:>7.2} s  (end to end {:.0} MB/s)", mb / (import_s + optimize_s));
-        println!("  peak RSS of the import process                               {:>7.0} MB", fresh["peak_rss_mb"].as_f64().unwrap());
+        for i in fresh["indexes"].as_array().unwrap() {
+            println!("    of which building {:<40} {:>7.2} s", i[0].as_str().unwrap(), i[1].as_f64().unwrap());
+        }
+        println!("  peak RSS of the import                                       {:>7.0} MB", fresh["import_rss_mb"].as_f64().unwrap());
+        println!("  peak RSS of the process (import, then optimize)              {:>7.0} MB", fresh["peak_rss_mb"].as_f64().unwrap());
         std::fs::write(db.join(".complete"), "").unwrap();
         let again = import_child(&file, &db, &[]);
         assert_eq!(again["skipped"].as_u64(), Some(total));
@@ -335,6 +341,12 @@ async fn bench_stats(ns: &[u64]) {
 }
 
 fn main() {
+    // As the trajstore binary does (see its limit_malloc_arenas).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called at the start of main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut ns: Vec<u64> = args_after("--n").iter().map(|s| s.parse().expect("--n takes an integer")).collect();

@@ -53,7 +53,7 @@ pub async fn bench_search(ns: &[u64]) {
         if pending > 0 {
             store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
             let t = Instant::now();
-            let p = store.embed_pending(EmbedTextSource::default(), 16_384, None, |_| {}).await.unwrap();
+            let p = store.embed_pending(EmbedTextSource::default(), 65_536, None, |_| {}).await.unwrap();
             println!("  filled {} vectors with the STAND-IN hashed embedder (not semantic) in {:.1} s, vector index build included", p.embedded, t.elapsed().as_secs_f64());
         }
         store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));

@@ -102,30 +102,67 @@ pub fn is_hex_noise(word: &str) -> bool {
         && b.iter().any(u8::is_ascii_alphabetic)
 }
 
-/// Removes [`is_hex_noise`] words (runs of ASCII letters and digits) in place.
-fn drop_hex_noise(text: &mut String) {
-    let mut bytes = std::mem::take(text).into_bytes();
-    let (mut read, mut write) = (0, 0);
-    while read < bytes.len() {
-        let start = read;
-        if bytes[read].is_ascii_alphanumeric() {
-            while read < bytes.len() && bytes[read].is_ascii_alphanumeric() {
-                read += 1;
-            }
-            // A run next to non-ASCII characters may be part of a longer word (the index's
-            // tokenizer splits on what is not a Unicode letter or digit): kept.
-            let joined = (start > 0 && bytes[start - 1] >= 0x80) || (read < bytes.len() && bytes[read] >= 0x80);
-            let word = std::str::from_utf8(&bytes[start..read]).unwrap_or("");
-            if !joined && is_hex_noise(word) {
-                continue;
-            }
+/// Byte classes for [`drop_hex_noise`]: one table lookup per byte.
+const WORD: u8 = 1; // an ASCII letter or digit
+const DIGIT: u8 = 2;
+const HEX_LETTER: u8 = 4; // a-f, A-F
+const NOT_HEX: u8 = 8; // a letter beyond f
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_digit() {
+            WORD | DIGIT
+        } else if matches!(b, b'a'..=b'f' | b'A'..=b'F') {
+            WORD | HEX_LETTER
+        } else if b.is_ascii_alphabetic() {
+            WORD | NOT_HEX
         } else {
-            read += 1;
-        }
-        bytes.copy_within(start..read, write);
-        write += read - start;
+            0
+        };
+        c += 1;
     }
-    bytes.truncate(write);
+    t
+};
+
+/// Removes [`is_hex_noise`] words (runs of ASCII letters and digits) in place. Most
+/// texts have none and are left untouched after one scan.
+fn drop_hex_noise(text: &mut String) {
+    let b = text.as_bytes();
+    let mut noise: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if CLASSES[b[i] as usize] & WORD == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut seen = 0u8;
+        while i < b.len() && CLASSES[b[i] as usize] & WORD != 0 {
+            seen |= CLASSES[b[i] as usize];
+            i += 1;
+        }
+        // A run next to non-ASCII characters may be part of a longer word (the index's
+        // tokenizer splits on what is not a Unicode letter or digit): kept.
+        let joined = (start > 0 && b[start - 1] >= 0x80) || (i < b.len() && b[i] >= 0x80);
+        if i - start >= 8 && seen & NOT_HEX == 0 && seen & DIGIT != 0 && seen & HEX_LETTER != 0 && !joined {
+            noise.push((start, i));
+        }
+    }
+    if noise.is_empty() {
+        return;
+    }
+    let mut bytes = std::mem::take(text).into_bytes();
+    let (mut write, mut read) = (noise[0].0, noise[0].1);
+    for &(start, end) in &noise[1..] {
+        bytes.copy_within(read..start, write);
+        write += start - read;
+        read = end;
+    }
+    let len = bytes.len();
+    bytes.copy_within(read..len, write);
+    bytes.truncate(write + len - read);
     // Only whole ASCII runs were removed, so the rest is still valid UTF-8.
     *text = String::from_utf8(bytes).unwrap_or_default();
 }

@@ -1,8 +1,9 @@
 //! Streaming import: one thread reads and parses, the async writer stores batches.
 //!
 //! Memory stays bounded whatever the input size: the parser hands over batches of at
-//! most `batch_rows` records or `batch_bytes` bytes through a channel of two slots, so
-//! at most about four batches exist at once.
+//! most `batch_rows` records or `batch_bytes` bytes through a channel of two slots, and
+//! the writer holds at most [`STAGES_IN_FLIGHT`] batches being written plus one
+//! committing, so at most about six batches exist at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -256,16 +257,14 @@ impl Trajstore {
             }
         };
         let mut write_error: Option<Error> = None;
+        let mut indexing: Option<tokio::task::JoinHandle<trajstore_store::Result<()>>> = None;
         while let Some(batch) = rx.recv().await {
             batches += 1;
-            // Each batch's de-duplication looks its ids up in the stored ones: index them
-            // early, and fold new rows into the index now and then, so that the lookups of
-            // a long import do not scan an ever longer unindexed tail.
-            let maintenance = match batches {
-                2 => self.store.ensure_indexes(false).await.map(drop),
-                n if n % INDEX_REFRESH_BATCHES == 0 => self.store.refresh_summary_indexes().await,
-                _ => Ok(()),
-            };
+            // Commits look their ids up in the stored ones: the indexes are created once the
+            // first batch is stored (below), and new rows are folded into the id index now
+            // and then, so that the lookups of a long import do not scan an ever longer
+            // unindexed tail.
+            let maintenance = if batches % INDEX_REFRESH_BATCHES == 0 { self.store.refresh_summary_indexes().await } else { Ok(()) };
             if let Err(e) = maintenance {
                 write_error = Some(e.into());
                 break;
@@ -274,7 +273,14 @@ impl Trajstore {
             staging.push_back(tokio::spawn(async move { store.stage(batch.rows, mode).await }));
             if staging.len() >= STAGES_IN_FLIGHT {
                 match commit_next(&self.store, &mut staging, &mut committing).await {
-                    Ok(out) => account(out, &mut report, &mut mode),
+                    Ok(out) => {
+                        account(out, &mut report, &mut mode);
+                        // The indexes are built beside the import, from its first stored rows.
+                        if indexing.is_none() && report.imported > 0 {
+                            let store = self.store.clone();
+                            indexing = Some(tokio::spawn(async move { store.ensure_indexes(false).await.map(drop) }));
+                        }
+                    }
                     Err(e) => {
                         write_error = Some(e);
                         break;
@@ -294,6 +300,12 @@ impl Trajstore {
         if let Some(last) = committing.take() {
             if let Ok(Ok(out)) = last.await {
                 account(Some(out), &mut report, &mut mode);
+            }
+        }
+        if let Some(indexing) = indexing {
+            let built = indexing.await.map_err(|e| Error::Internal(e.to_string()))?;
+            if let (Err(e), None) = (built, &write_error) {
+                write_error = Some(e.into());
             }
         }
         // Dropping the receiver makes the parser stop at its next batch.
