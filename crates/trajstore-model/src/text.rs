@@ -96,10 +96,13 @@ fn push_step(out: &mut String, s: &Step<'_>) {
 /// machine's memory while adding almost nothing that a person searches for by word.
 pub fn is_hex_noise(word: &str) -> bool {
     let b = word.as_bytes();
-    b.len() >= 8
-        && b.iter().all(u8::is_ascii_hexdigit)
-        && b.iter().any(u8::is_ascii_digit)
-        && b.iter().any(u8::is_ascii_alphabetic)
+    b.iter().all(|&c| CLASSES[c as usize] & WORD != 0) && is_noise_run(b.len(), b.iter().fold(0, |seen, &c| seen | CLASSES[c as usize]))
+}
+
+/// Whether a run of ASCII letters and digits of `len` bytes, whose byte classes OR-ed
+/// together are `seen`, is hex noise.
+fn is_noise_run(len: usize, seen: u8) -> bool {
+    len >= 8 && seen & NOT_HEX == 0 && seen & DIGIT != 0 && seen & HEX_LETTER != 0
 }
 
 /// Byte classes for [`drop_hex_noise`]: one table lookup per byte.
@@ -146,7 +149,7 @@ fn drop_hex_noise(text: &mut String) {
         // A run next to non-ASCII characters may be part of a longer word (the index's
         // tokenizer splits on what is not a Unicode letter or digit): kept.
         let joined = (start > 0 && b[start - 1] >= 0x80) || (i < b.len() && b[i] >= 0x80);
-        if i - start >= 8 && seen & NOT_HEX == 0 && seen & DIGIT != 0 && seen & HEX_LETTER != 0 && !joined {
+        if !joined && is_noise_run(i - start, seen) {
             noise.push((start, i));
         }
     }

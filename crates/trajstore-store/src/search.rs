@@ -133,6 +133,8 @@ impl Store {
             .into_iter()
             .filter_map(|(id, wid, score)| match live.remove(&id) {
                 Some((s, live_wid)) if live_wid == wid => Some((s, score, wid)),
+                // An older payload of a trajectory stored again: its current payload may
+                // still come later in the candidates.
                 Some(other) => {
                     live.insert(id, other);
                     None
