@@ -146,11 +146,13 @@ fn drop_hex_noise(text: &mut String) {
             seen |= CLASSES[b[i] as usize];
             i += 1;
         }
-        // A run next to non-ASCII characters may be part of a longer word (the index's
-        // tokenizer splits on what is not a Unicode letter or digit): kept.
-        let joined = (start > 0 && b[start - 1] >= 0x80) || (i < b.len() && b[i] >= 0x80);
-        if !joined && is_noise_run(i - start, seen) {
-            noise.push((start, i));
+        // A run next to a non-ASCII letter or digit is part of a longer word for the
+        // index's tokenizer (which splits on what is not a Unicode letter or digit): kept.
+        if is_noise_run(i - start, seen) {
+            let word_char = |c: Option<char>| c.is_some_and(|c| !c.is_ascii() && c.is_alphanumeric());
+            if !word_char(text[..start].chars().next_back()) && !word_char(text[i..].chars().next()) {
+                noise.push((start, i));
+            }
         }
     }
     if noise.is_empty() {
@@ -276,11 +278,12 @@ mod tests {
 
     #[test]
     fn hex_noise_is_left_out_of_the_search_text_and_nothing_else() {
-        let mut text = String::from("commit 775b19bf ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9 A1B2C3D4 a1b2c3d\n");
+        let mut text = String::from("commit 775b19bf ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9 A1B2C3D4 a1b2c3d \u{201c}9c7d64aa\u{201d}\n");
         drop_hex_noise(&mut text);
         // Words of letters only, digits only, with a non-hex letter, shorter than 8, or
         // joined to a non-ASCII letter stay; "0x7ffd5e8a9c10" is one run with 'x': kept.
-        assert_eq!(text, "commit  ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9  a1b2c3d\n");
+        // Non-ASCII punctuation (curly quotes) does not join.
+        assert_eq!(text, "commit  ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9  a1b2c3d \u{201c}\u{201d}\n");
         for (word, noise) in [("775b19bf", true), ("DEADBEEF", false), ("deadbeef1", true), ("1234abcd", true), ("1234abc", false), ("12345678", false)] {
             assert_eq!(is_hex_noise(word), noise, "{word}");
         }

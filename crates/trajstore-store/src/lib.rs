@@ -17,7 +17,7 @@ mod schema;
 mod search;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,7 +119,8 @@ pub struct Store {
     uri: String,
     summaries: Table,
     payloads: Table,
-    write_seq: Arc<AtomicU64>,
+    /// Set once `optimize` found no payload lacking its search text.
+    search_text_complete: Arc<AtomicBool>,
 }
 
 async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
@@ -200,9 +201,7 @@ impl Store {
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         migrate(&summaries, &payloads).await?;
-        // Write ids only need to differ between writers: time and pid make that so.
-        let seed = (now_micros() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((std::process::id() as u64) << 40);
-        Ok(Store { uri: uri.to_string(), summaries, payloads, write_seq: Arc::new(AtomicU64::new(seed >> 2)) })
+        Ok(Store { uri: uri.to_string(), summaries, payloads, search_text_complete: Arc::new(AtomicBool::new(false)) })
     }
 
     pub fn uri(&self) -> &str {
@@ -265,7 +264,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(StagedBatch { given, summaries: None, mode });
         }
-        let write_id = (self.write_seq.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
+        let write_id = self.next_write_id();
         let now = now_micros();
         // Deriving the search texts walks every step: it runs off the async workers.
         let rows = Arc::new(rows);
@@ -587,9 +586,10 @@ impl Store {
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
     /// summary references, and prunes versions older than `keep_versions_for`.
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
+        // Orphans first: the backfill would derive their text for nothing.
+        let orphan_payloads_removed = self.remove_orphan_payloads().await?;
         let search_texts_filled = self.fill_missing_search_text().await?;
-        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, search_texts_filled, ..Default::default() };
-        report.orphan_payloads_removed = self.remove_orphan_payloads().await?;
+        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, search_texts_filled, orphan_payloads_removed, ..Default::default() };
         // Summaries are narrow: merging small fragments is cheap and makes scans faster,
         // but only up to 65,536 rows, because filling embeddings rewrites the embedding
         // column of every fragment it touches: with one fragment of 1M rows, each commit
@@ -614,9 +614,26 @@ impl Store {
         Ok(report)
     }
 
+    /// A new write id: the time in microseconds above 10 bits of the process id, so that
+    /// ids differ between writers and tell when their payloads were written; increasing
+    /// within a process.
+    fn next_write_id(&self) -> i64 {
+        // One sequence for the whole process, whatever handles it has open.
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let step = 1 << WRITE_ID_PID_BITS;
+        let fresh = ((now_micros() as u64) << WRITE_ID_PID_BITS) | (std::process::id() as u64 & (step - 1));
+        let next = |last: u64| fresh.max(last + step);
+        let previous = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(next(last))).unwrap_or(0);
+        (next(previous) & i64::MAX as u64) as i64
+    }
+
     /// Payload rows whose (id, write_id) no summary holds: left by an import that died
     /// between its two writes, by the loser of a concurrent import, or by a delete.
+    /// Payloads written in the last [`ORPHAN_GRACE`] are kept: they may belong to a batch
+    /// whose commit has not happened yet (an import stages a batch's payloads and commits
+    /// its summaries seconds later).
     async fn remove_orphan_payloads(&self) -> Result<u64> {
+        let recent = ((now_micros() - ORPHAN_GRACE.as_micros() as i64).max(0) as u64) << WRITE_ID_PID_BITS;
         let mut live: HashSet<(String, i64)> = HashSet::new();
         let mut s = self.scan(None, &["trajectory_id", "write_id"]).await?;
         while let Some(b) = s.try_next().await? {
@@ -631,7 +648,7 @@ impl Store {
             let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
             for i in 0..b.num_rows() {
                 let key = (ids.value(i).to_string(), wids.value(i));
-                if !live.contains(&key) {
+                if !live.contains(&key) && (key.1 as u64) < recent {
                     orphans.entry(key.1).or_default().push(key.0);
                 }
             }
@@ -646,6 +663,12 @@ impl Store {
         Ok(removed)
     }
 }
+
+/// Low bits of a write id that hold (part of) the writer's process id.
+const WRITE_ID_PID_BITS: u32 = 10;
+
+/// How old an unreferenced payload must be before `optimize` removes it.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 
 /// Another writer committed first (two imports finishing at once both building an index,
 /// compaction beside an import). Maintenance steps are then simply retried.

@@ -146,8 +146,14 @@ impl Store {
 
     /// Derives the search text of payload rows that have none: rows written before the
     /// text moved to `payloads` (see [`crate::migrate`]). Returns how many were filled;
-    /// each round of 4096 rows is one commit that rewrites only that column.
+    /// each round of 16,384 rows is one commit that rewrites only that column.
     pub async fn fill_missing_search_text(&self) -> Result<u64> {
+        // Rows written since the text moved always have it, so once a pass finds none
+        // missing, later passes through this handle (the server optimizes often) are
+        // skipped: finding the missing rows reads the whole column.
+        if self.search_text_complete.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
         let mut filled = 0;
         loop {
             let batches: Vec<RecordBatch> = self
@@ -155,13 +161,14 @@ impl Store {
                 .query()
                 .only_if(format!("{SEARCH_TEXT} IS NULL"))
                 .select(Select::columns(&["trajectory_id", "write_id", "steps"]))
-                .limit(4096)
+                .limit(16_384)
                 .execute()
                 .await?
                 .try_collect()
                 .await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             if rows == 0 {
+                self.search_text_complete.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(filled);
             }
             let mut questions: HashMap<String, String> = HashMap::new();

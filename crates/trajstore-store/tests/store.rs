@@ -125,3 +125,18 @@ async fn a_store_with_the_earlier_search_layout_is_migrated_and_backfilled() {
     assert_eq!(store.get("old-2").await.unwrap().unwrap().question.as_deref(), Some("Count the boats"));
     assert_eq!(store.optimize(std::time::Duration::from_secs(3600)).await.unwrap().search_texts_filled, 0);
 }
+
+/// An import writes a batch's payloads, then commits its summaries: an `optimize` in
+/// between (another process) must not take the payloads for orphans.
+#[tokio::test]
+async fn optimize_between_a_batch_s_payloads_and_its_commit_keeps_the_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    store.insert(vec![traj(r#"{"trajectory_id":"first"}"#)], InsertMode::Deduplicate).await.unwrap();
+    let staged = store.stage(vec![traj(r#"{"trajectory_id":"late","steps":[{"role":"user","content":"still here"}]}"#)], InsertMode::Deduplicate).await.unwrap();
+    let other = Store::open(dir.path().to_str().unwrap()).await.unwrap();
+    assert_eq!(other.optimize(std::time::Duration::from_secs(3600)).await.unwrap().orphan_payloads_removed, 0);
+    assert_eq!(store.commit(staged).await.unwrap().inserted, 1);
+    let late = store.get("late").await.unwrap().expect("committed");
+    assert!(late.steps_json.contains("still here"));
+}
