@@ -155,29 +155,32 @@ const FULL_TEXT_INDEX_MEMORY_MB: u64 = 2048;
 /// * Stores whose search text lived in `summaries`: that column (and its index) is
 ///   dropped there, and `payloads` gains a null search text that `optimize` fills in.
 pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
-    let has = |schema: &arrow_schema::Schema, column: &str| schema.field_with_name(column).is_ok();
-    if !has(&*summaries.schema().await?, schema::EMBED_TEXT) {
-        let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema())).execute().await;
-        if added.is_err() && !has(&*summaries.schema().await?, schema::EMBED_TEXT) {
-            added?;
+    async fn has(table: &Table, column: &str) -> Result<bool> {
+        Ok(table.schema().await?.field_with_name(column).is_ok())
+    }
+    // A failed step is an error only if the change is still missing afterwards.
+    async fn settle<T>(step: lancedb::Result<T>, done: impl std::future::Future<Output = Result<bool>>) -> Result<()> {
+        match step {
+            Err(e) if !done.await? => Err(e.into()),
+            _ => Ok(()),
         }
     }
-    if has(&*summaries.schema().await?, schema::SEARCH_TEXT) {
+    if !has(summaries, schema::EMBED_TEXT).await? {
+        let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema())).execute().await;
+        settle(added, has(summaries, schema::EMBED_TEXT)).await?;
+    }
+    if has(summaries, schema::SEARCH_TEXT).await? {
         for index in summaries.list_indices().await? {
             if index.columns.iter().any(|c| c == schema::SEARCH_TEXT) {
                 let _ = summaries.drop_index(&index.name).await;
             }
         }
         let dropped = summaries.drop_columns(&[schema::SEARCH_TEXT]).await;
-        if dropped.is_err() && has(&*summaries.schema().await?, schema::SEARCH_TEXT) {
-            dropped?;
-        }
+        settle(dropped, async { Ok(!has(summaries, schema::SEARCH_TEXT).await?) }).await?;
     }
-    if !has(&*payloads.schema().await?, schema::SEARCH_TEXT) {
+    if !has(payloads, schema::SEARCH_TEXT).await? {
         let added = payloads.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_text_schema())).execute().await;
-        if added.is_err() && !has(&*payloads.schema().await?, schema::SEARCH_TEXT) {
-            added?;
-        }
+        settle(added, has(payloads, schema::SEARCH_TEXT)).await?;
     }
     Ok(())
 }
@@ -264,15 +267,15 @@ impl Store {
         if rows.is_empty() {
             return Ok(StagedBatch { given, summaries: None, mode });
         }
-        let write_id = self.next_write_id();
+        let write_id = next_write_id();
         let now = now_micros();
         // Deriving the search texts walks every step: it runs off the async workers.
-        let rows = Arc::new(rows);
-        let for_texts = rows.clone();
-        let (search_texts, embed_texts): (Vec<String>, Vec<String>) =
-            tokio::task::spawn_blocking(move || for_texts.iter().map(trajstore_model::text::derive_texts).unzip())
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
+        let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) = tokio::task::spawn_blocking(move || {
+            let texts = rows.iter().map(trajstore_model::text::derive_texts).unzip();
+            (rows, texts)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
         // Both batches are built first, and the records and texts dropped, so that only
         // the Arrow copies are held while Lance encodes the payloads.
         let payloads = payloads_batch(&rows, &search_texts, write_id)?;
@@ -614,19 +617,6 @@ impl Store {
         Ok(report)
     }
 
-    /// A new write id: the time in microseconds above 10 bits of the process id, so that
-    /// ids differ between writers and tell when their payloads were written; increasing
-    /// within a process.
-    fn next_write_id(&self) -> i64 {
-        // One sequence for the whole process, whatever handles it has open.
-        static LAST: AtomicU64 = AtomicU64::new(0);
-        let step = 1 << WRITE_ID_PID_BITS;
-        let fresh = ((now_micros() as u64) << WRITE_ID_PID_BITS) | (std::process::id() as u64 & (step - 1));
-        let next = |last: u64| fresh.max(last + step);
-        let previous = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(next(last))).unwrap_or(0);
-        (next(previous) & i64::MAX as u64) as i64
-    }
-
     /// Payload rows whose (id, write_id) no summary holds: left by an import that died
     /// between its two writes, by the loser of a concurrent import, or by a delete.
     /// Payloads written in the last [`ORPHAN_GRACE`] are kept: they may belong to a batch
@@ -662,6 +652,18 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// A new write id: the time in microseconds above 10 bits of the process id, so that
+/// ids differ between writers and tell when their payloads were written; increasing
+/// within a process (one sequence, whatever handles it has open).
+fn next_write_id() -> i64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let step = 1 << WRITE_ID_PID_BITS;
+    let fresh = ((now_micros() as u64) << WRITE_ID_PID_BITS) | (std::process::id() as u64 & (step - 1));
+    let next = |last: u64| fresh.max(last + step);
+    let previous = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(next(last))).unwrap_or(0);
+    (next(previous) & i64::MAX as u64) as i64
 }
 
 /// Low bits of a write id that hold (part of) the writer's process id.

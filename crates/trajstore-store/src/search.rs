@@ -198,19 +198,13 @@ impl Store {
             }
             let full = crate::schema::payloads_schema();
             let schema = std::sync::Arc::new(Schema::new(vec![full.field_with_name("trajectory_id")?.clone(), full.field_with_name("write_id")?.clone(), full.field_with_name(SEARCH_TEXT)?.clone()]));
-            let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(wids.finish()), std::sync::Arc::new(texts.finish())])?;
-            let updated = retry_on_conflict(|| {
-                let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());
-                let mut merge = self.payloads.merge_insert(&["trajectory_id", "write_id"]);
-                merge.when_matched_update_all(None);
-                async move { merge.execute(Box::new(reader)).await }
-            })
-            .await?;
-            if updated.num_updated_rows == 0 {
+            let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(wids.finish()), std::sync::Arc::new(texts.finish())])?;
+            let updated = update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
+            if updated == 0 {
                 // Nothing matched (rows removed meanwhile): do not loop on them.
                 return Ok(filled);
             }
-            filled += updated.num_updated_rows;
+            filled += updated;
         }
     }
 
@@ -316,15 +310,8 @@ impl Store {
         }
         let id_field = crate::schema::summaries_schema().field_with_name("trajectory_id")?.clone();
         let schema = std::sync::Arc::new(Schema::new(vec![id_field, embedding_field()]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(vecs.finish())])?;
-        let updated = retry_on_conflict(|| {
-            let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());
-            let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
-            merge.when_matched_update_all(None);
-            async move { merge.execute(Box::new(reader)).await }
-        })
-        .await?;
-        Ok(updated.num_updated_rows)
+        let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(vecs.finish())])?;
+        update_columns(&self.summaries, &["trajectory_id"], batch).await
     }
 
     /// Creates the vector index once at least `min_rows` rows are embedded (IVF with
@@ -361,4 +348,19 @@ impl Store {
             .collect();
         (texts, slot)
     }
+}
+
+/// Sets the columns of `batch` in the rows of `table` whose `keys` match, in one commit
+/// that rewrites only those columns (a partial-schema `merge_insert`); returns how many
+/// rows were updated.
+async fn update_columns(table: &lancedb::Table, keys: &[&str], batch: RecordBatch) -> Result<u64> {
+    let schema = batch.schema();
+    let updated = retry_on_conflict(|| {
+        let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());
+        let mut merge = table.merge_insert(keys);
+        merge.when_matched_update_all(None);
+        async move { merge.execute(Box::new(reader)).await }
+    })
+    .await?;
+    Ok(updated.num_updated_rows)
 }
