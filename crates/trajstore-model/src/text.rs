@@ -12,50 +12,268 @@
 //! text costs one light pass over the steps' JSON.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use serde::de::IgnoredAny;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::Trajectory;
 
+/// The two texts derived from a trajectory's question and steps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DerivedTexts {
+    /// What full-text search indexes (see [`search_text`]).
+    pub search: String,
+    /// What similarity search embeds (see [`embed_text`]).
+    pub embed: String,
+}
+
+/// One step, checked and read in one pass: an object with a string `role`; `content` a
+/// string, null or a list (of text blocks, or anything else, which is skipped);
+/// `tool_calls` a list; `reward` a number. Other fields are skipped. Its text is borrowed
+/// from the JSON where no escapes had to be decoded.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Content<'a> {
+pub(crate) struct Step<'a> {
     #[serde(borrow)]
-    Text(Cow<'a, str>),
-    #[serde(borrow)]
-    Blocks(Vec<Block<'a>>),
-    Other(IgnoredAny),
-}
-
-#[derive(Deserialize)]
-struct Block<'a> {
-    #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Function<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arguments: Option<Content<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ToolCall<'a> {
-    #[serde(borrow, default)]
-    function: Option<Function<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Step<'a> {
-    #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
+    role: Cow<'a, str>,
     #[serde(borrow, default)]
     content: Option<Content<'a>>,
     #[serde(borrow, default)]
     tool_calls: Option<Vec<ToolCall<'a>>>,
+    #[serde(default)]
+    #[allow(dead_code)] // deserialising it is the check
+    reward: Option<f64>,
+}
+
+/// A message's content: a string, or the texts of a list of blocks.
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Blocks(Vec<Cow<'a, str>>),
+}
+
+/// A tool call's name and arguments, wherever the shape puts them (`function.name` in
+/// OpenAI's, `name` beside `arguments` in others); a call that is not an object has none.
+#[derive(Default)]
+struct ToolCall<'a> {
+    name: Option<Cow<'a, str>>,
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// Any JSON value: the string if it is one; anything else is skipped.
+struct LooseText<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for LooseText<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor { block: false }).map(LooseText)
+    }
+}
+
+/// Visits any JSON value and keeps a string; with `block`, also the `text` of an object.
+struct LooseVisitor {
+    block: bool,
+}
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(s)))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut text = None;
+        while let Some(key) = map.next_key::<LooseText<'de>>()? {
+            if self.block && key.0.as_deref() == Some("text") {
+                text = map.next_value::<LooseText<'de>>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(text)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Content<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, null or a list of content blocks")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Content<'de>, E> {
+                Ok(Content::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Content<'de>, E> {
+                Ok(Content::Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Content<'de>, E> {
+                Ok(Content::Text(Cow::Owned(s)))
+            }
+            fn visit_unit<E>(self) -> Result<Content<'de>, E> {
+                Ok(Content::Blocks(Vec::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'de>, A::Error> {
+                // A block's text is its `text` (typed blocks) or the block itself (a string).
+                struct Block<'a>(Option<Cow<'a, str>>);
+                impl<'de> Deserialize<'de> for Block<'de> {
+                    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        d.deserialize_any(LooseVisitor { block: true }).map(Block)
+                    }
+                }
+                let mut texts = Vec::new();
+                while let Some(Block(text)) = seq.next_element::<Block<'de>>()? {
+                    texts.extend(text);
+                }
+                Ok(Content::Blocks(texts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Tool-call arguments as text: a string as it is, an object or list as its JSON (whose
+/// punctuation the index's tokenizer splits on).
+fn arguments_text<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<LooseText<'a>>(text).ok().and_then(|t| t.0),
+        Some(b'{' | b'[') => Some(Cow::Borrowed(text)),
+        _ => None,
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ToolCall<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ToolCall<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCall<'de>, A::Error> {
+                let mut call = ToolCall::default();
+                while let Some(key) = map.next_key::<LooseText<'de>>()? {
+                    match key.0.as_deref() {
+                        Some("function") => {
+                            let f = map.next_value::<ToolCall<'de>>()?;
+                            call.name = f.name.or(call.name);
+                            call.arguments = f.arguments.or(call.arguments);
+                        }
+                        Some("name") => call.name = map.next_value::<LooseText<'de>>()?.0,
+                        Some("arguments") => call.arguments = arguments_text(map.next_value::<&'de RawValue>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(call)
+            }
+            // Anything else is a call with neither: skipped, as `tool_calls` only has to be a list.
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ToolCall<'de>, A::Error> {
+                LooseVisitor { block: false }.visit_seq(seq).map(|_| ToolCall::default())
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+            fn visit_unit<E>(self) -> Result<ToolCall<'de>, E> {
+                Ok(ToolCall::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Builds the texts of one trajectory step by step, as its steps are read.
+#[derive(Default)]
+pub(crate) struct TextBuilder {
+    search: String,
+    last_assistant: String,
+}
+
+impl TextBuilder {
+    pub(crate) fn with_capacity(steps_len: usize) -> Self {
+        TextBuilder { search: String::with_capacity(steps_len / 2 + 64), last_assistant: String::new() }
+    }
+
+    pub(crate) fn push_step(&mut self, s: &Step<'_>) {
+        push_content(&mut self.search, &s.content);
+        for call in s.tool_calls.iter().flatten() {
+            if let Some(n) = &call.name {
+                self.search.push_str(n);
+                self.search.push(' ');
+            }
+            if let Some(a) = &call.arguments {
+                self.search.push_str(a);
+                self.search.push('\n');
+            }
+        }
+        if s.role == "assistant" {
+            let mut m = String::new();
+            push_content(&mut m, &s.content);
+            if !m.trim().is_empty() {
+                self.last_assistant = m;
+            }
+        }
+    }
+
+    /// The texts, with the question (which a record may give after its steps) first.
+    pub(crate) fn finish(self, question: Option<&str>) -> DerivedTexts {
+        let mut search = match question {
+            Some(q) => {
+                let mut s = String::with_capacity(q.len() + 1 + self.search.len());
+                s.push_str(q);
+                s.push('\n');
+                s.push_str(&self.search);
+                s
+            }
+            None => self.search,
+        };
+        drop_hex_noise(&mut search);
+        DerivedTexts { search, embed: join_embed_text(question, &self.last_assistant) }
+    }
 }
 
 fn push_content(out: &mut String, c: &Option<Content<'_>>) {
@@ -65,27 +283,12 @@ fn push_content(out: &mut String, c: &Option<Content<'_>>) {
             out.push('\n');
         }
         Some(Content::Blocks(blocks)) => {
-            for b in blocks {
-                if let Some(t) = &b.text {
-                    out.push_str(t);
-                    out.push('\n');
-                }
+            for t in blocks {
+                out.push_str(t);
+                out.push('\n');
             }
         }
-        _ => {}
-    }
-}
-
-fn push_step(out: &mut String, s: &Step<'_>) {
-    push_content(out, &s.content);
-    for call in s.tool_calls.iter().flatten() {
-        if let Some(f) = &call.function {
-            if let Some(n) = &f.name {
-                out.push_str(n);
-                out.push(' ');
-            }
-            push_content(out, &f.arguments);
-        }
+        None => {}
     }
 }
 
@@ -172,65 +375,50 @@ fn drop_hex_noise(text: &mut String) {
     *text = String::from_utf8(bytes).unwrap_or_default();
 }
 
-/// The searchable text of each step, in order (empty for steps that are not objects).
-/// Used to find the step and snippet of a full-text hit.
+/// The searchable text of each step, in order (empty for a step that does not read as
+/// one). Used to find the step and snippet of a full-text hit.
 pub fn step_texts(steps_json: &str) -> Vec<String> {
-    let Ok(values) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(steps_json) else { return Vec::new() };
+    let Ok(values) = serde_json::from_str::<Vec<&RawValue>>(steps_json) else { return Vec::new() };
     values
         .iter()
         .map(|raw| {
-            let mut s = String::new();
+            let mut b = TextBuilder::default();
             if let Ok(step) = serde_json::from_str::<Step<'_>>(raw.get()) {
-                push_step(&mut s, &step);
+                b.push_step(&step);
             }
-            s
+            b.search
         })
         .collect()
 }
 
-/// The text full-text search indexes: the question, then every step's text.
+/// The text full-text search indexes: the question, then every step's content (string,
+/// or the text of typed blocks), tool calls' names and arguments, and tool outputs.
 pub fn search_text(t: &Trajectory) -> String {
-    search_text_of(t.question.as_deref(), &t.steps_json)
+    derive_texts(t).search
 }
 
 /// [`search_text`] from the question and the steps (a JSON array) alone.
 pub fn search_text_of(question: Option<&str>, steps_json: &str) -> String {
-    let mut out = String::with_capacity(steps_json.len() / 2 + 256);
-    if let Some(q) = question {
-        out.push_str(q);
-        out.push('\n');
-    }
-    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(steps_json) {
-        for s in &steps {
-            push_step(&mut out, s);
-        }
-    }
-    drop_hex_noise(&mut out);
-    out
+    texts_of(question, steps_json).search
 }
 
-/// Both texts in one pass: (full-text search text, embedding text).
-pub fn derive_texts(t: &Trajectory) -> (String, String) {
-    let mut search = String::with_capacity(t.steps_json.len() / 2 + 256);
-    let mut last_assistant = String::new();
-    if let Some(q) = &t.question {
-        search.push_str(q);
-        search.push('\n');
+/// Both texts. A trajectory parsed from JSON carries them already (derived while its
+/// steps were checked); for one read back from the store they are derived here.
+pub fn derive_texts(t: &Trajectory) -> DerivedTexts {
+    match t.texts.get() {
+        Some(texts) => texts.clone(),
+        None => texts_of(t.question.as_deref(), &t.steps_json),
     }
-    if let Ok(steps) = serde_json::from_str::<Vec<Step<'_>>>(&t.steps_json) {
-        for s in &steps {
-            push_step(&mut search, s);
-            if s.role.as_deref() == Some("assistant") {
-                let mut m = String::new();
-                push_content(&mut m, &s.content);
-                if !m.trim().is_empty() {
-                    last_assistant = m;
-                }
-            }
+}
+
+fn texts_of(question: Option<&str>, steps_json: &str) -> DerivedTexts {
+    let mut b = TextBuilder::with_capacity(steps_json.len());
+    for raw in serde_json::from_str::<Vec<&RawValue>>(steps_json).unwrap_or_default() {
+        if let Ok(step) = serde_json::from_str::<Step<'_>>(raw.get()) {
+            b.push_step(&step);
         }
     }
-    drop_hex_noise(&mut search);
-    (search, join_embed_text(t.question.as_deref(), &last_assistant))
+    b.finish(question)
 }
 
 /// The default text embedded for similarity: the question, a blank line, then the last
@@ -245,9 +433,10 @@ pub fn join_embed_text(question: Option<&str>, last_assistant: &str) -> String {
     }
 }
 
-/// The embedding text of a trajectory (see [`derive_texts`]).
+/// The text similarity search embeds: the question, then the last assistant message
+/// with content (see [`join_embed_text`]).
 pub fn embed_text(t: &Trajectory) -> String {
-    derive_texts(t).1
+    derive_texts(t).embed
 }
 
 #[cfg(test)]
@@ -265,7 +454,7 @@ mod tests {
             {"role":"assistant","content":null}]}"#,
         )
         .unwrap();
-        let (search, embed) = derive_texts(&t);
+        let DerivedTexts { search, embed } = derive_texts(&t);
         for needle in ["Fix the parser", "Running tests", "bash", "pytest -x", "1 failed, 41 passed", "Fixed the tokenizer."] {
             assert!(search.contains(needle), "{needle} missing from {search}");
         }
@@ -274,6 +463,41 @@ mod tests {
         assert_eq!(steps.len(), 5);
         assert!(steps[2].contains("41 passed"));
         assert!(steps[1].contains("pytest"));
+    }
+
+    #[test]
+    fn tool_calls_of_every_shape_and_loose_blocks_are_read() {
+        let t = Trajectory::from_json(
+            br#"{"trajectory_id":"a","steps":[
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"1","name":"search_flights","arguments":{"from":"SFO","to":"JFK"}},
+                {"id":"2","function":{"name":"bash","arguments":"ls \u002ftmp"}},
+                "not a call", 7, null, ["nested"],
+                {"id":"3","name":"noop","arguments":null}]},
+            {"role":"user","content":["plain string block",{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"typed block"},{"type":"text","text":5},3]},
+            {"role":"tool","content":"escaped \"quote\" and \n newline"}]}"#,
+        )
+        .unwrap();
+        let search = derive_texts(&t).search;
+        for needle in ["search_flights", "SFO", "JFK", "bash", "ls /tmp", "noop", "plain string block", "typed block", "escaped \"quote\" and \n newline"] {
+            assert!(search.contains(needle), "{needle:?} missing from {search:?}");
+        }
+        assert!(!search.contains("not a call") && !search.contains("image_url"), "{search:?}");
+    }
+
+    #[test]
+    fn texts_derived_while_parsing_equal_texts_derived_later() {
+        // The import stores the texts derived during the parse; the store backfills old
+        // rows and locates hits with the same functions run on the stored steps.
+        for line in crate::demo::DemoConfig::with_total(300, 7).lines() {
+            let parsed = Trajectory::from_json(line.as_bytes()).unwrap();
+            let cached = parsed.texts.get().cloned().expect("parsing derives the texts");
+            assert!(!cached.search.is_empty());
+            let mut stored = parsed.clone();
+            stored.texts = Default::default();
+            assert_eq!(derive_texts(&stored), cached, "{}", parsed.trajectory_id);
+            assert_eq!(search_text_of(parsed.question.as_deref(), &parsed.steps_json), cached.search);
+        }
     }
 
     #[test]

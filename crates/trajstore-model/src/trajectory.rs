@@ -8,10 +8,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::text::{DerivedTexts, Step, TextBuilder};
 use crate::time::{parse_timestamp, seconds_to_micros};
 
 /// Field names the model knows, in the order [`Trajectory::to_json`] writes them.
@@ -105,6 +106,31 @@ pub struct Trajectory {
     /// The fields this model does not know, as a JSON object text in input order, so that
     /// nothing a user sent is dropped.
     pub extra_json: Option<String>,
+    /// The search and embedding texts, derived while the steps were checked so that an
+    /// import reads them once; empty for a trajectory built otherwise.
+    pub texts: TextCache,
+}
+
+/// Texts derived from a trajectory's question and steps, kept from parsing. A cache, not
+/// data: it takes no part in equality (two trajectories with the same fields derive the
+/// same texts), and [`crate::text::derive_texts`] computes what it lacks.
+#[derive(Debug, Clone, Default)]
+pub struct TextCache(Option<DerivedTexts>);
+
+impl TextCache {
+    pub fn get(&self) -> Option<&DerivedTexts> {
+        self.0.as_ref()
+    }
+    /// Moves the texts out (the import hands them to the store without a copy).
+    pub fn take(&mut self) -> Option<DerivedTexts> {
+        self.0.take()
+    }
+}
+
+impl PartialEq for TextCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A JSON object split into its top-level entries, each value left as raw JSON.
@@ -279,60 +305,20 @@ fn kind(raw: &RawValue) -> &'static str {
     }
 }
 
-/// What one step must look like: an object with a string `role`; `content` a string,
-/// null or a list of blocks; `tool_calls` a list; `reward` a number.
-/// The fields are never read: deserialising them is the check.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct StepProbe<'a> {
-    #[serde(borrow)]
-    role: Cow<'a, str>,
-    #[serde(default)]
-    content: Option<ContentProbe>,
-    #[serde(default)]
-    tool_calls: Option<Vec<IgnoredAny>>,
-    #[serde(default)]
-    reward: Option<f64>,
-}
-
-/// Accepts a string, null or an array (of anything), and nothing else.
-struct ContentProbe;
-
-impl<'de> Deserialize<'de> for ContentProbe {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ContentProbe;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, null or a list of content blocks")
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<ContentProbe, E> {
-                Ok(ContentProbe)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ContentProbe, E> {
-                Ok(ContentProbe)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentProbe, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(ContentProbe)
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
-/// Checks every step in one pass over the array and counts them; the error names the step.
-fn probe_steps(field: &str, raw: &RawValue) -> Result<i64, RecordError> {
-    struct Steps<'f> {
+/// Checks every step in one pass over the array, counts them and appends their texts
+/// to `texts`; the error names the step.
+fn scan_steps(field: &str, raw: &RawValue, texts: &mut TextBuilder) -> Result<i64, RecordError> {
+    struct Steps<'f, 't> {
         field: &'f str,
+        texts: &'t mut TextBuilder,
     }
-    impl<'de, 'f> DeserializeSeed<'de> for Steps<'f> {
+    impl<'de, 'f, 't> DeserializeSeed<'de> for Steps<'f, 't> {
         type Value = Result<i64, RecordError>;
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_any(self)
         }
     }
-    impl<'de, 'f> Visitor<'de> for Steps<'f> {
+    impl<'de, 'f, 't> Visitor<'de> for Steps<'f, 't> {
         type Value = Result<i64, RecordError>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of steps")
@@ -342,12 +328,13 @@ fn probe_steps(field: &str, raw: &RawValue) -> Result<i64, RecordError> {
             loop {
                 let raw: Option<&'de RawValue> = seq.next_element()?;
                 let Some(raw) = raw else { break };
-                let step_field = format!("{}[{n}]", self.field);
+                let step_field = || format!("{}[{n}]", self.field);
                 if !raw.get().starts_with('{') {
-                    return Ok(Err(RecordError::new(step_field, format!("expected a message object, found {}", kind(raw)))));
+                    return Ok(Err(RecordError::new(step_field(), format!("expected a message object, found {}", kind(raw)))));
                 }
-                if let Err(e) = serde_json::from_str::<StepProbe>(raw.get()) {
-                    return Ok(Err(RecordError::new(step_field, clean(e))));
+                match serde_json::from_str::<Step>(raw.get()) {
+                    Ok(step) => self.texts.push_step(&step),
+                    Err(e) => return Ok(Err(RecordError::new(step_field(), clean(e)))),
                 }
                 n += 1;
             }
@@ -355,7 +342,7 @@ fn probe_steps(field: &str, raw: &RawValue) -> Result<i64, RecordError> {
         }
     }
     let mut d = serde_json::Deserializer::from_str(raw.get());
-    match (Steps { field }).deserialize(&mut d) {
+    match (Steps { field, texts }).deserialize(&mut d) {
         Ok(result) => result,
         Err(_) => Err(RecordError::new(field, format!("expected a list of messages, found {}", kind(raw)))),
     }
@@ -395,7 +382,9 @@ impl Trajectory {
             created_at: None,
             updated_at: None,
             extra_json: None,
+            texts: TextCache::default(),
         };
+        let mut texts = TextBuilder::default();
         let mut id: Option<String> = None;
         let mut step_count: Option<i64> = None;
         let mut steps_seen: Option<&str> = None;
@@ -440,7 +429,8 @@ impl Trajectory {
                     if is_null(raw) {
                         continue;
                     }
-                    derived_steps = probe_steps(key, raw)?;
+                    texts = TextBuilder::with_capacity(raw.get().len());
+                    derived_steps = scan_steps(key, raw, &mut texts)?;
                     t.steps_json = raw.get().to_string();
                 }
                 "termination_reason" => t.termination_reason = string_field(key, raw)?,
@@ -481,6 +471,7 @@ impl Trajectory {
             None => return Err(RecordError::new("trajectory_id", "missing (a unique string id is required)")),
         };
         t.step_count = step_count.unwrap_or(derived_steps);
+        t.texts = TextCache(Some(texts.finish(t.question.as_deref())));
         if !extra.is_empty() {
             extra.push('}');
             t.extra_json = Some(extra);

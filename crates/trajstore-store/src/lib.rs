@@ -269,9 +269,11 @@ impl Store {
         }
         let write_id = next_write_id();
         let now = now_micros();
-        // Deriving the search texts walks every step: it runs off the async workers.
+        // Records parsed from JSON carry their texts (derived while their steps were
+        // checked); any other is derived here, off the async workers, as it walks every step.
         let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) = tokio::task::spawn_blocking(move || {
-            let texts = rows.iter().map(trajstore_model::text::derive_texts).unzip();
+            let mut rows = rows;
+            let texts = rows.iter_mut().map(|r| r.texts.take().unwrap_or_else(|| trajstore_model::text::derive_texts(r))).map(|t| (t.search, t.embed)).unzip();
             (rows, texts)
         })
         .await
@@ -743,6 +745,7 @@ fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajector
         created_at: opt_i64(c.i64("created_at")?, i),
         updated_at: opt_i64(c.i64("updated_at")?, i),
         extra_json: payload.extra,
+        texts: Default::default(),
     })
 }
 
