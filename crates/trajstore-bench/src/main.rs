@@ -341,12 +341,8 @@ async fn bench_stats(ns: &[u64]) {
 }
 
 fn main() {
-    // As the trajstore binary does (see its limit_malloc_arenas).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called at the start of main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    // As the trajstore binary does.
+    trajstore::configure_process();
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut ns: Vec<u64> = args_after("--n").iter().map(|s| s.parse().expect("--n takes an integer")).collect();

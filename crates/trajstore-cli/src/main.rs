@@ -190,18 +190,6 @@ enum Command {
     },
 }
 
-/// glibc gives each thread that allocates its own arena (up to 8 per core), and memory
-/// freed in one is not reused by another: an import's batches, built on one thread and
-/// freed on another, kept the 1M-record import at 1.2 GB. Two arenas: 0.72 GB, at the
-/// same speed.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called at the start of main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 fn main() {
     // Rust ignores SIGPIPE, which turns a closed pipe into a panic on the next print;
     // a command-line tool should end quietly instead, as `cat` does.
@@ -209,7 +197,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    limit_malloc_arenas();
+    trajstore::configure_process();
     let cli = Cli::parse();
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");

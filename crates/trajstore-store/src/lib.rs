@@ -715,6 +715,27 @@ struct Payload {
     extra: Option<String>,
 }
 
+/// Sizes Lance's pool for compute (page encoding and compression, index builds). Lance
+/// holds two cores back for I/O and computes on the rest, at least one: on this 2-core
+/// machine, one thread, so an import compressed its pages on one core while the other
+/// idled. This gives it at least two threads where there are two cores (an import of 10k
+/// records: 0.74 s instead of 0.88 s, best of seven), unless `LANCE_CPU_THREADS` is set.
+///
+/// # Safety
+/// It sets an environment variable: call it before any other thread exists.
+pub unsafe fn size_compute_pool() {
+    if std::env::var_os("LANCE_CPU_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lance_default = cores.saturating_sub(2).max(1);
+    let threads = lance_default.max(cores.min(2));
+    if threads != lance_default {
+        // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("LANCE_CPU_THREADS", threads.to_string()) };
+    }
+}
+
 /// A whole trajectory from row `i` of a summary batch and its payload.
 fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajectory> {
     use schema::{opt_bool, opt_f64, opt_i64, opt_str, string_list};
