@@ -139,44 +139,155 @@ pub(crate) fn read_native(mut reader: Box<dyn BufRead>, file: Arc<str>, progress
     }
 }
 
-fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) {
-    let mut buf = Vec::with_capacity(1 << 16);
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) => {
-                let location = Location { file: file.clone(), line: Some(line_no + 1), index: None };
-                emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
-                return;
-            }
-        }
-        line_no += 1;
-        let mut line = buf.as_slice();
-        while let Some((b'\n' | b'\r', rest)) = line.split_last() {
-            line = rest;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        // A `{` on a line that does not close is the start of one pretty-printed object.
-        if line_no == 1 && serde_json::from_slice::<IgnoredAny>(line).is_err_and(|e| e.is_eof()) {
-            let mut doc = line.to_vec();
-            doc.push(b'\n');
-            if let Err(e) = reader.read_to_end(&mut doc) {
-                let location = Location { file: file.clone(), line: Some(1), index: None };
-                emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
-                return;
-            }
-            emit_document(&doc, file, Some(1), progress, emit);
-            return;
-        }
-        if !emit_document(line, file, Some(line_no), progress, emit) {
-            return;
-        }
+/// JSON Lines are parsed in chunks of about this many bytes (or [`CHUNK_LINES`] lines).
+/// While one chunk is read, the one before it is parsed, split across the cores, and
+/// then its items are emitted in input order.
+const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_LINES: usize = 2048;
+
+/// Threads that parse one chunk: parsing is the import's longest single task, and with
+/// one thread the writer waited for it at the start and end of every import.
+fn parse_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+/// Lines read back to back, with each line's number and byte range.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    lines: Vec<(u64, usize, usize)>,
+}
+
+impl Chunk {
+    fn is_full(&self) -> bool {
+        self.data.len() >= CHUNK_BYTES || self.lines.len() >= CHUNK_LINES
     }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.lines.clear();
+    }
+
+    /// Splits the lines into up to `threads` runs of about equal bytes (one line may hold
+    /// megabytes, so lines are not counted).
+    fn parts(&self, threads: usize) -> Vec<std::ops::Range<usize>> {
+        let share = self.data.len() / threads.max(1) + 1;
+        let mut parts = Vec::with_capacity(threads);
+        let mut first = 0;
+        while first < self.lines.len() {
+            let start = self.lines[first].1;
+            let n = self.lines[first..].iter().take_while(|l| l.1 < start + share).count().max(1);
+            parts.push(first..first + n);
+            first += n;
+        }
+        parts
+    }
+
+    fn parse(&self, part: std::ops::Range<usize>, file: &Arc<str>, progress: &Progress) -> Vec<Item> {
+        let mut items = Vec::with_capacity(part.len());
+        for &(line_no, start, end) in &self.lines[part] {
+            emit_document(&self.data[start..end], file, Some(line_no), progress, &mut |item| {
+                items.push(item);
+                true
+            });
+        }
+        items
+    }
+}
+
+type Parsing<'scope> = (Arc<Chunk>, Vec<(u64, std::thread::ScopedJoinHandle<'scope, Vec<Item>>)>);
+
+fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) {
+    let threads = parse_threads();
+    std::thread::scope(|scope| {
+        // Starts parsing a full chunk on `threads` threads.
+        let start = |chunk: Chunk| -> Parsing<'_> {
+            let chunk = Arc::new(chunk);
+            let handles = chunk
+                .parts(threads)
+                .into_iter()
+                .map(|part| {
+                    let (chunk, file) = (chunk.clone(), file.clone());
+                    (chunk.lines[part.start].0, scope.spawn(move || chunk.parse(part, &file, progress)))
+                })
+                .collect();
+            (chunk, handles)
+        };
+        // Emits a parsed chunk's items in order; returns its buffers for reuse, or None to stop.
+        let finish = |(chunk, handles): Parsing<'_>, emit: &mut dyn FnMut(Item) -> bool| -> Option<Chunk> {
+            for (first_line, handle) in handles {
+                let Ok(items) = handle.join() else {
+                    let location = Location { file: file.clone(), line: Some(first_line), index: None };
+                    emit(Item::Error(ItemError { location, field: None, message: "internal error: the parser failed on this part of the file".into() }));
+                    return None;
+                };
+                for item in items {
+                    if !emit(item) {
+                        return None;
+                    }
+                }
+            }
+            let mut chunk = Arc::try_unwrap(chunk).unwrap_or_default();
+            chunk.clear();
+            Some(chunk)
+        };
+        let mut chunk = Chunk::default();
+        let mut spare: Option<Chunk> = None;
+        let mut parsing: Option<Parsing<'_>> = None;
+        let mut line_no = 0u64;
+        loop {
+            let begin = chunk.data.len();
+            let read = reader.read_until(b'\n', &mut chunk.data);
+            let at_end = matches!(read, Ok(0) | Err(_));
+            if matches!(read, Ok(n) if n > 0) {
+                line_no += 1;
+                let mut end = chunk.data.len();
+                while end > begin && matches!(chunk.data[end - 1], b'\n' | b'\r') {
+                    end -= 1;
+                }
+                let line = &chunk.data[begin..end];
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    chunk.data.truncate(begin);
+                } else if line_no == 1 && serde_json::from_slice::<IgnoredAny>(line).is_err_and(|e| e.is_eof()) {
+                    // A `{` on a line that does not close is the start of one pretty-printed object.
+                    let mut doc = line.to_vec();
+                    doc.push(b'\n');
+                    if let Err(e) = reader.read_to_end(&mut doc) {
+                        let location = Location { file: file.clone(), line: Some(1), index: None };
+                        emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
+                        return;
+                    }
+                    emit_document(&doc, file, Some(1), progress, emit);
+                    return;
+                } else {
+                    chunk.lines.push((line_no, begin, end));
+                }
+            }
+            if at_end || chunk.is_full() {
+                // The chunk before this one was parsed while this one was read.
+                if let Some(previous) = parsing.take() {
+                    match finish(previous, emit) {
+                        Some(buffers) => spare = Some(buffers),
+                        None => return,
+                    }
+                }
+                let next = spare.take().unwrap_or_default();
+                parsing = Some(start(std::mem::replace(&mut chunk, next)));
+            }
+            if at_end {
+                if let Some(last) = parsing.take() {
+                    if finish(last, emit).is_none() {
+                        return;
+                    }
+                }
+                if let Err(e) = read {
+                    let location = Location { file: file.clone(), line: Some(line_no + 1), index: None };
+                    emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
+                }
+                return;
+            }
+        }
+    });
 }
 
 /// One JSON document holding a trajectory, or `{"trajectories": [...]}` (format 2).
@@ -289,6 +400,42 @@ mod tests {
             summary(&items),
             ["ok f.jsonl:Some(1):None a", "err Some(4):None Some(\"reward\")", "ok f.jsonl:Some(5):None c", "err Some(6):None None"]
         );
+    }
+
+    #[test]
+    fn chunks_parsed_on_several_threads_keep_input_order_and_places() {
+        // Several chunks, some closed by their line count and some by a line of a whole
+        // chunk's bytes (in a format-2 line), with bad records and blank lines spread
+        // through them.
+        let mut data = String::new();
+        let mut expected = Vec::new();
+        let big = "x".repeat(CHUNK_BYTES);
+        for line in 1..=3 * CHUNK_LINES as u64 + 17 {
+            if line % 997 == 0 {
+                data.push('\n');
+            } else if line % 101 == 0 {
+                data.push_str(&format!("{{\"trajectory_id\":\"t{line}\",\"reward\":\"bad\"}}\n"));
+                expected.push(format!("err Some({line}):None Some(\"reward\")"));
+            } else if line % 1500 == 0 {
+                data.push_str(&format!("{{\"trajectories\":[{{\"trajectory_id\":\"t{line}a\"}},{{\"trajectory_id\":\"t{line}b\",\"notes\":\"{big}\"}}]}}\n"));
+                expected.push(format!("ok f.jsonl:Some({line}):Some(0) t{line}a"));
+                expected.push(format!("ok f.jsonl:Some({line}):Some(1) t{line}b"));
+            } else {
+                data.push_str(&format!("{{\"trajectory_id\":\"t{line}\",\"steps\":[{{\"role\":\"user\",\"content\":\"line {line}\"}}]}}\n"));
+                expected.push(format!("ok f.jsonl:Some({line}):None t{line}"));
+            }
+        }
+        let items = read_all(data.as_bytes(), "f.jsonl");
+        assert_eq!(summary(&items), expected);
+        // The texts derived during the parse belong to their own record.
+        for item in &items {
+            if let Item::Record(l, t) = item {
+                if t.step_count == 1 {
+                    assert_eq!(t.texts.get().unwrap().search, format!("line {}\n", l.line.unwrap()));
+                }
+            }
+        }
+        assert!(parse_threads() >= 1);
     }
 
     #[test]

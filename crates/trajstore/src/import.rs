@@ -1,4 +1,5 @@
-//! Streaming import: one thread reads and parses, the async writer stores batches.
+//! Streaming import: one thread reads and parses (with helpers per core, see
+//! `trajstore_ingest`), the async writer stores batches.
 //!
 //! Memory stays bounded whatever the input size: the parser hands over batches of at
 //! most `batch_rows` records or `batch_bytes` bytes through a channel of two slots, and
