@@ -350,7 +350,8 @@ async fn bench_stats(ns: &[u64]) {
 
 fn main() {
     // As the trajstore binary does.
-    trajstore::configure_process();
+    // SAFETY: the first thing main does; no other thread exists yet.
+    unsafe { trajstore::configure_process() };
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut ns: Vec<u64> = args_after("--n").iter().map(|s| s.parse().expect("--n takes an integer")).collect();

@@ -197,7 +197,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    trajstore::configure_process();
+    // SAFETY: the first thing main does; no other thread exists yet.
+    unsafe { trajstore::configure_process() };
     let cli = Cli::parse();
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");

@@ -69,7 +69,8 @@ pub enum Item {
 pub struct Progress {
     /// Bytes read from the inputs as stored (compressed bytes for .gz/.zst).
     pub bytes_read: AtomicU64,
-    /// Records and errors handed to the callback.
+    /// Records and errors parsed: JSON Lines are parsed up to one chunk (4 MB) ahead of
+    /// the callback.
     pub records: AtomicU64,
 }
 
@@ -195,7 +196,15 @@ impl Chunk {
     }
 }
 
-type Parsing<'scope> = (Arc<Chunk>, Vec<(u64, std::thread::ScopedJoinHandle<'scope, Vec<Item>>)>);
+/// One run of a chunk's lines: parsed on a thread, or (a line of a chunk's size or
+/// more, or when no thread could be started) parsed by the reader as it emits, so that a
+/// huge format-2 line streams its records instead of holding them all.
+enum Part<'scope> {
+    Thread(std::thread::ScopedJoinHandle<'scope, Vec<Item>>),
+    Streamed(std::ops::Range<usize>),
+}
+
+type Parsing<'scope> = (Arc<Chunk>, Vec<Part<'scope>>);
 
 fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) {
     let threads = parse_threads();
@@ -203,27 +212,43 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
         // Starts parsing a full chunk on `threads` threads.
         let start = |chunk: Chunk| -> Parsing<'_> {
             let chunk = Arc::new(chunk);
-            let handles = chunk
+            if threads <= 1 || chunk.lines.iter().any(|&(_, start, end)| end - start >= CHUNK_BYTES) {
+                let all = 0..chunk.lines.len();
+                return (chunk, vec![Part::Streamed(all)]);
+            }
+            let parts = chunk
                 .parts(threads)
                 .into_iter()
                 .map(|part| {
-                    let (chunk, file) = (chunk.clone(), file.clone());
-                    (chunk.lines[part.start].0, scope.spawn(move || chunk.parse(part, &file, progress)))
+                    let (shared, file) = (chunk.clone(), file.clone());
+                    let spawned = std::thread::Builder::new().name("trajstore-parse".into()).spawn_scoped(scope, {
+                        let part = part.clone();
+                        move || shared.parse(part, &file, progress)
+                    });
+                    spawned.map_or(Part::Streamed(part), Part::Thread)
                 })
                 .collect();
-            (chunk, handles)
+            (chunk, parts)
         };
         // Emits a parsed chunk's items in order; returns its buffers for reuse, or None to stop.
-        let finish = |(chunk, handles): Parsing<'_>, emit: &mut dyn FnMut(Item) -> bool| -> Option<Chunk> {
-            for (first_line, handle) in handles {
-                let Ok(items) = handle.join() else {
-                    let location = Location { file: file.clone(), line: Some(first_line), index: None };
-                    emit(Item::Error(ItemError { location, field: None, message: "internal error: the parser failed on this part of the file".into() }));
-                    return None;
-                };
-                for item in items {
-                    if !emit(item) {
-                        return None;
+        let finish = |(chunk, parts): Parsing<'_>, emit: &mut dyn FnMut(Item) -> bool| -> Option<Chunk> {
+            for part in parts {
+                match part {
+                    Part::Thread(handle) => {
+                        // A parser that panicked is a bug: fail the import as the single parser did.
+                        let items = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        for item in items {
+                            if !emit(item) {
+                                return None;
+                            }
+                        }
+                    }
+                    Part::Streamed(range) => {
+                        for &(line_no, start, end) in &chunk.lines[range] {
+                            if !emit_document(&chunk.data[start..end], file, Some(line_no), progress, emit) {
+                                return None;
+                            }
+                        }
                     }
                 }
             }
@@ -431,7 +456,7 @@ mod tests {
         for item in &items {
             if let Item::Record(l, t) = item {
                 if t.step_count == 1 {
-                    assert_eq!(t.texts.get().unwrap().search, format!("line {}\n", l.line.unwrap()));
+                    assert_eq!(t.texts.get_for(t).unwrap().search, format!("line {}\n", l.line.unwrap()));
                 }
             }
         }

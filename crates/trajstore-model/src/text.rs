@@ -1,20 +1,21 @@
 //! The text of a trajectory that search uses, derived from its steps without a DOM.
 //!
-//! * Full-text search indexes the question, every message's content (string, or the
-//!   `text` of typed blocks), every tool call's name and arguments, and tool outputs
-//!   (a tool message's content): [`search_text`]. Hex strings of eight or more
+//! * Full-text search indexes the question, every message's content (a string, or the
+//!   blocks of a list: plain strings and typed blocks' `text`), every tool call's name
+//!   and arguments (the strings of object arguments), and tool outputs (a tool message's
+//!   content): [`search_text`]. Hex strings of eight or more
 //!   characters with digits and letters (hashes, addresses, random ids) are left out:
 //!   see [`is_hex_noise`].
 //! * Similarity embeds the question plus the last assistant message by default:
 //!   [`embed_text`].
 //!
-//! Steps are read with borrowed strings and every other field skipped, so deriving the
-//! text costs one light pass over the steps' JSON.
+//! Steps are read with borrowed strings and every other field skipped. An import derives
+//! the texts while it checks each step (see `Trajectory::from_object`), in the same pass.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -29,10 +30,10 @@ pub struct DerivedTexts {
     pub embed: String,
 }
 
-/// One step, checked and read in one pass: an object with a string `role`; `content` a
-/// string, null or a list (of text blocks, or anything else, which is skipped);
-/// `tool_calls` a list; `reward` a number. Other fields are skipped. Its text is borrowed
-/// from the JSON where no escapes had to be decoded.
+/// One step, checked and read in one pass, as strictly as before its text was read
+/// here: an object with a string `role`; `content` a string, null or a list; `tool_calls`
+/// a list; `reward` a number. Everything else, list elements included, is only checked
+/// to be JSON. Text is borrowed from the JSON where no escapes had to be decoded.
 #[derive(Deserialize)]
 pub(crate) struct Step<'a> {
     #[serde(borrow)]
@@ -40,84 +41,17 @@ pub(crate) struct Step<'a> {
     #[serde(borrow, default)]
     content: Option<Content<'a>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<ToolCall<'a>>>,
+    tool_calls: Option<Vec<&'a RawValue>>,
     #[serde(default)]
     #[allow(dead_code)] // deserialising it is the check
     reward: Option<f64>,
 }
 
-/// A message's content: a string, or the texts of a list of blocks.
+/// A message's content: a string, or a list of blocks (read for their text later, so
+/// that a block of any shape is accepted).
 enum Content<'a> {
     Text(Cow<'a, str>),
-    Blocks(Vec<Cow<'a, str>>),
-}
-
-/// A tool call's name and arguments, wherever the shape puts them (`function.name` in
-/// OpenAI's, `name` beside `arguments` in others); a call that is not an object has none.
-#[derive(Default)]
-struct ToolCall<'a> {
-    name: Option<Cow<'a, str>>,
-    arguments: Option<Cow<'a, str>>,
-}
-
-/// Any JSON value: the string if it is one; anything else is skipped.
-struct LooseText<'a>(Option<Cow<'a, str>>);
-
-impl<'de> Deserialize<'de> for LooseText<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor { block: false }).map(LooseText)
-    }
-}
-
-/// Visits any JSON value and keeps a string; with `block`, also the `text` of an object.
-struct LooseVisitor {
-    block: bool,
-}
-
-impl<'de> Visitor<'de> for LooseVisitor {
-    type Value = Option<Cow<'de, str>>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Owned(s.to_owned())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Owned(s)))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut text = None;
-        while let Some(key) = map.next_key::<LooseText<'de>>()? {
-            if self.block && key.0.as_deref() == Some("text") {
-                text = map.next_value::<LooseText<'de>>()?.0;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(text)
-    }
+    Blocks(Vec<&'a RawValue>),
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
@@ -141,88 +75,126 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
                 Ok(Content::Blocks(Vec::new()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'de>, A::Error> {
-                // A block's text is its `text` (typed blocks) or the block itself (a string).
-                struct Block<'a>(Option<Cow<'a, str>>);
-                impl<'de> Deserialize<'de> for Block<'de> {
-                    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                        d.deserialize_any(LooseVisitor { block: true }).map(Block)
-                    }
+                let mut blocks = Vec::new();
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    blocks.push(raw);
                 }
-                let mut texts = Vec::new();
-                while let Some(Block(text)) = seq.next_element::<Block<'de>>()? {
-                    texts.extend(text);
-                }
-                Ok(Content::Blocks(texts))
+                Ok(Content::Blocks(blocks))
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// Tool-call arguments as text: a string as it is, an object or list as its JSON (whose
-/// punctuation the index's tokenizer splits on).
-fn arguments_text<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
-    let text = raw.get();
-    match text.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<LooseText<'a>>(text).ok().and_then(|t| t.0),
-        Some(b'{' | b'[') => Some(Cow::Borrowed(text)),
+/// A JSON string's text; `None` for any other value (or an invalid one).
+fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    // `Cow<str>` borrows only through the derive's `borrow` attribute: a newtype gets it.
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    serde_json::from_str::<Text<'_>>(raw.get()).ok().map(|t| t.0)
+}
+
+/// A content block's text: the block itself if it is a string, else its `text` field.
+fn block_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Block<'a> {
+        #[serde(borrow)]
+        text: Option<&'a RawValue>,
+    }
+    match raw.get().as_bytes().first() {
+        Some(b'"') => string_text(raw),
+        Some(b'{') => serde_json::from_str::<Block<'_>>(raw.get()).ok()?.text.and_then(string_text),
         _ => None,
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for ToolCall<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolCall<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCall<'de>, A::Error> {
-                let mut call = ToolCall::default();
-                while let Some(key) = map.next_key::<LooseText<'de>>()? {
-                    match key.0.as_deref() {
-                        Some("function") => {
-                            let f = map.next_value::<ToolCall<'de>>()?;
-                            call.name = f.name.or(call.name);
-                            call.arguments = f.arguments.or(call.arguments);
-                        }
-                        Some("name") => call.name = map.next_value::<LooseText<'de>>()?.0,
-                        Some("arguments") => call.arguments = arguments_text(map.next_value::<&'de RawValue>()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(call)
-            }
-            // Anything else is a call with neither: skipped, as `tool_calls` only has to be a list.
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ToolCall<'de>, A::Error> {
-                LooseVisitor { block: false }.visit_seq(seq).map(|_| ToolCall::default())
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
-            fn visit_unit<E>(self) -> Result<ToolCall<'de>, E> {
-                Ok(ToolCall::default())
-            }
+/// A tool call's name and arguments, wherever the shape puts them: `function.name` and
+/// `function.arguments` (OpenAI), or `name` and `arguments` beside `id` (others).
+fn tool_call_texts(raw: &RawValue) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+    #[derive(Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        function: Option<&'a RawValue>,
+        #[serde(borrow)]
+        name: Option<&'a RawValue>,
+        #[serde(borrow)]
+        arguments: Option<&'a RawValue>,
+    }
+    fn parse(raw: &RawValue) -> Option<Call<'_>> {
+        if raw.get().starts_with('{') {
+            serde_json::from_str(raw.get()).ok()
+        } else {
+            None
         }
-        d.deserialize_any(V)
+    }
+    let Some(call) = parse(raw) else { return (None, None) };
+    let function = call.function.and_then(parse);
+    let name = function.as_ref().and_then(|f| f.name).or(call.name).and_then(string_text);
+    let arguments = function.as_ref().and_then(|f| f.arguments).or(call.arguments).and_then(arguments_text);
+    (name, arguments)
+}
+
+/// Tool-call arguments as text: a string as it is; an object or list as its strings
+/// (keys and values, escapes decoded) joined by spaces; anything else none.
+fn arguments_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    struct Strings<'a, 'o>(&'o mut Vec<Cow<'a, str>>);
+    impl<'de, 'o> serde::de::DeserializeSeed<'de> for Strings<'de, 'o> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de, 'o> Visitor<'de> for Strings<'de, 'o> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_borrowed_str<E>(self, s: &'de str) -> Result<(), E> {
+            self.0.push(Cow::Borrowed(s));
+            Ok(())
+        }
+        fn visit_str<E>(self, s: &str) -> Result<(), E> {
+            self.0.push(Cow::Owned(s.to_owned()));
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Strings(&mut *self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key_seed(Strings(&mut *self.0))?.is_some() {
+                map.next_value_seed(Strings(&mut *self.0))?;
+            }
+            Ok(())
+        }
+    }
+    match raw.get().as_bytes().first() {
+        Some(b'"') => string_text(raw),
+        Some(b'{' | b'[') => {
+            let mut strings = Vec::new();
+            let mut d = serde_json::Deserializer::from_str(raw.get());
+            serde::de::DeserializeSeed::deserialize(Strings(&mut strings), &mut d).ok()?;
+            Some(Cow::Owned(strings.join(" ")))
+        }
+        _ => None,
     }
 }
 
@@ -240,13 +212,14 @@ impl TextBuilder {
 
     pub(crate) fn push_step(&mut self, s: &Step<'_>) {
         push_content(&mut self.search, &s.content);
-        for call in s.tool_calls.iter().flatten() {
-            if let Some(n) = &call.name {
-                self.search.push_str(n);
+        for &call in s.tool_calls.iter().flatten() {
+            let (name, arguments) = tool_call_texts(call);
+            if let Some(n) = name {
+                self.search.push_str(&n);
                 self.search.push(' ');
             }
-            if let Some(a) = &call.arguments {
-                self.search.push_str(a);
+            if let Some(a) = arguments {
+                self.search.push_str(&a);
                 self.search.push('\n');
             }
         }
@@ -272,6 +245,10 @@ impl TextBuilder {
             None => self.search,
         };
         drop_hex_noise(&mut search);
+        // The builder reserved for half the steps' bytes; batches of texts wait in queues.
+        if search.capacity() > search.len() + search.len() / 4 + 64 {
+            search.shrink_to_fit();
+        }
         DerivedTexts { search, embed: join_embed_text(question, &self.last_assistant) }
     }
 }
@@ -283,8 +260,8 @@ fn push_content(out: &mut String, c: &Option<Content<'_>>) {
             out.push('\n');
         }
         Some(Content::Blocks(blocks)) => {
-            for t in blocks {
-                out.push_str(t);
+            for t in blocks.iter().filter_map(|&b| block_text(b)) {
+                out.push_str(&t);
                 out.push('\n');
             }
         }
@@ -405,7 +382,7 @@ pub fn search_text_of(question: Option<&str>, steps_json: &str) -> String {
 /// Both texts. A trajectory parsed from JSON carries them already (derived while its
 /// steps were checked); for one read back from the store they are derived here.
 pub fn derive_texts(t: &Trajectory) -> DerivedTexts {
-    match t.texts.get() {
+    match t.texts.get_for(t) {
         Some(texts) => texts.clone(),
         None => texts_of(t.question.as_deref(), &t.steps_json),
     }
@@ -470,7 +447,7 @@ mod tests {
         let t = Trajectory::from_json(
             br#"{"trajectory_id":"a","steps":[
             {"role":"assistant","content":null,"tool_calls":[
-                {"id":"1","name":"search_flights","arguments":{"from":"SFO","to":"JFK"}},
+                {"id":"1","name":"search_flights","arguments":{"from":"SFO","to":"JFK","note":"caf\u00e9\nbooking"}},
                 {"id":"2","function":{"name":"bash","arguments":"ls \u002ftmp"}},
                 "not a call", 7, null, ["nested"],
                 {"id":"3","name":"noop","arguments":null}]},
@@ -479,7 +456,7 @@ mod tests {
         )
         .unwrap();
         let search = derive_texts(&t).search;
-        for needle in ["search_flights", "SFO", "JFK", "bash", "ls /tmp", "noop", "plain string block", "typed block", "escaped \"quote\" and \n newline"] {
+        for needle in ["search_flights", "SFO", "JFK", "caf\u{e9}\nbooking", "bash", "ls /tmp", "noop", "plain string block", "typed block", "escaped \"quote\" and \n newline"] {
             assert!(search.contains(needle), "{needle:?} missing from {search:?}");
         }
         assert!(!search.contains("not a call") && !search.contains("image_url"), "{search:?}");
@@ -491,13 +468,28 @@ mod tests {
         // rows and locates hits with the same functions run on the stored steps.
         for line in crate::demo::DemoConfig::with_total(300, 7).lines() {
             let parsed = Trajectory::from_json(line.as_bytes()).unwrap();
-            let cached = parsed.texts.get().cloned().expect("parsing derives the texts");
+            let cached = parsed.texts.get_for(&parsed).cloned().expect("parsing derives the texts");
             assert!(!cached.search.is_empty());
             let mut stored = parsed.clone();
             stored.texts = Default::default();
             assert_eq!(derive_texts(&stored), cached, "{}", parsed.trajectory_id);
+            // A clone's strings are new allocations: its texts are derived again, alike.
+            assert!(parsed.clone().texts.get_for(&parsed.clone()).is_none());
+            assert_eq!(parsed.clone().take_texts(), cached);
             assert_eq!(search_text_of(parsed.question.as_deref(), &parsed.steps_json), cached.search);
         }
+    }
+
+    #[test]
+    fn texts_kept_from_parsing_are_not_used_once_the_steps_or_question_change() {
+        let mut t = Trajectory::from_json(br#"{"trajectory_id":"a","task":{"question":"old question"},"steps":[{"role":"assistant","content":"old answer"}]}"#).unwrap();
+        assert!(t.texts.get_for(&t).unwrap().search.contains("old answer"));
+        t.steps_json = r#"[{"role":"assistant","content":"new answer"}]"#.to_string();
+        assert!(t.texts.get_for(&t).is_none());
+        let texts = derive_texts(&t);
+        assert!(texts.search.contains("new answer") && !texts.search.contains("old answer"), "{texts:?}");
+        t.question = Some("new question".into());
+        assert_eq!(t.take_texts().embed, "new question\n\nnew answer");
     }
 
     #[test]

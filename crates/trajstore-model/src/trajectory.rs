@@ -107,23 +107,50 @@ pub struct Trajectory {
     /// nothing a user sent is dropped.
     pub extra_json: Option<String>,
     /// The search and embedding texts, derived while the steps were checked so that an
-    /// import reads them once; empty for a trajectory built otherwise.
+    /// import reads them once (see [`Trajectory::take_texts`]); empty for a trajectory
+    /// built otherwise.
     pub texts: TextCache,
 }
 
-/// Texts derived from a trajectory's question and steps, kept from parsing. A cache, not
-/// data: it takes no part in equality (two trajectories with the same fields derive the
-/// same texts), and [`crate::text::derive_texts`] computes what it lacks.
+/// Texts derived from a trajectory's question and steps, kept from parsing with the
+/// strings they came from (address and length): once either is replaced or resized, they
+/// are stale and derived again. A cache, not data: it takes no part in equality.
 #[derive(Debug, Clone, Default)]
-pub struct TextCache(Option<DerivedTexts>);
+pub struct TextCache(Option<(TextSource, DerivedTexts)>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TextSource {
+    steps: (usize, usize),
+    question: Option<(usize, usize)>,
+}
+
+impl TextSource {
+    fn of(t: &Trajectory) -> Self {
+        TextSource { steps: (t.steps_json.as_ptr() as usize, t.steps_json.len()), question: t.question.as_ref().map(|q| (q.as_ptr() as usize, q.len())) }
+    }
+}
 
 impl TextCache {
-    pub fn get(&self) -> Option<&DerivedTexts> {
-        self.0.as_ref()
+    /// The memory the kept texts take.
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |(_, t)| t.search.capacity() + t.embed.capacity())
     }
-    /// Moves the texts out (the import hands them to the store without a copy).
-    pub fn take(&mut self) -> Option<DerivedTexts> {
-        self.0.take()
+
+    /// The texts, if `t`'s question and steps are still the strings they came from.
+    pub fn get_for(&self, t: &Trajectory) -> Option<&DerivedTexts> {
+        self.0.as_ref().filter(|(source, _)| *source == TextSource::of(t)).map(|(_, texts)| texts)
+    }
+}
+
+impl Trajectory {
+    /// Moves the texts out, derived now if they were not kept or are stale. The import
+    /// hands them to the store this way, without a copy.
+    pub fn take_texts(&mut self) -> DerivedTexts {
+        let source = TextSource::of(self);
+        match self.texts.0.take() {
+            Some((kept, texts)) if kept == source => texts,
+            _ => crate::text::derive_texts(self),
+        }
     }
 }
 
@@ -471,7 +498,8 @@ impl Trajectory {
             None => return Err(RecordError::new("trajectory_id", "missing (a unique string id is required)")),
         };
         t.step_count = step_count.unwrap_or(derived_steps);
-        t.texts = TextCache(Some(texts.finish(t.question.as_deref())));
+        let texts = texts.finish(t.question.as_deref());
+        t.texts = TextCache(Some((TextSource::of(&t), texts)));
         if !extra.is_empty() {
             extra.push('}');
             t.extra_json = Some(extra);
@@ -618,6 +646,17 @@ mod tests {
         assert!(e.message.starts_with("invalid JSON"), "{e}");
         let e = parse(r#"{"trajectory_id":"  "}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("trajectory_id"));
+    }
+
+    #[test]
+    fn values_inside_steps_that_are_not_read_are_only_checked_to_be_json() {
+        // Numbers out of f64's range where only a list element, a block or a tool call is
+        // expected: accepted, as they were before texts were read in the same pass.
+        let t = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","content":[1e400,{"text":1e400},"ok"],"tool_calls":[1e400,{"name":1e400,"function":{"name":1e400}}],"other":1e400}]}"#).unwrap();
+        assert_eq!(t.step_count, 1);
+        assert_eq!(crate::text::derive_texts(&t).search, "ok\n");
+        let e = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","reward":1e400}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps[0]"));
     }
 
     #[test]

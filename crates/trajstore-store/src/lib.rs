@@ -273,7 +273,7 @@ impl Store {
         // checked); any other is derived here, off the async workers, as it walks every step.
         let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) = tokio::task::spawn_blocking(move || {
             let mut rows = rows;
-            let texts = rows.iter_mut().map(|r| r.texts.take().unwrap_or_else(|| trajstore_model::text::derive_texts(r))).map(|t| (t.search, t.embed)).unzip();
+            let texts = rows.iter_mut().map(Trajectory::take_texts).map(|t| (t.search, t.embed)).unzip();
             (rows, texts)
         })
         .await
@@ -719,12 +719,13 @@ struct Payload {
 /// holds two cores back for I/O and computes on the rest, at least one: on this 2-core
 /// machine, one thread, so an import compressed its pages on one core while the other
 /// idled. This gives it at least two threads where there are two cores (an import of 10k
-/// records: 0.74 s instead of 0.88 s, best of seven), unless `LANCE_CPU_THREADS` is set.
+/// records: 0.74 s instead of 0.88 s, best of seven), unless `LANCE_CPU_THREADS` or
+/// `LANCE_IO_CORE_RESERVATION` is set (then Lance's own rule applies).
 ///
 /// # Safety
 /// It sets an environment variable: call it before any other thread exists.
 pub unsafe fn size_compute_pool() {
-    if std::env::var_os("LANCE_CPU_THREADS").is_some() {
+    if std::env::var_os("LANCE_CPU_THREADS").is_some() || std::env::var_os("LANCE_IO_CORE_RESERVATION").is_some() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -140,7 +140,7 @@ fn parse_inputs(inputs: &[Input], opts: &ImportOptions, progress: &ImportProgres
             match item {
                 Item::Record(_, t) => {
                     if let Some(tx) = &tx {
-                        bytes += t.steps_json.len() + 256;
+                        bytes += t.steps_json.len() + t.texts.bytes() + 256;
                         rows.push(t);
                         if rows.len() >= opts.batch_rows || bytes >= opts.batch_bytes {
                             let full = std::mem::replace(&mut rows, Vec::with_capacity(opts.batch_rows));

@@ -23,15 +23,18 @@ use trajstore_store::Store;
 
 pub use error::{Error, Result};
 
-/// Process settings for a binary that imports or serves: call at the start of `main`,
-/// before any other thread exists (the CLI and the benchmarks do).
+/// Process settings for a binary that imports or serves (the CLI and the benchmarks):
 /// * glibc gives each thread that allocates its own arena (up to 8 per core), and memory
 ///   freed in one is not reused by another: an import's batches, built on one thread and
 ///   freed on another, kept the 1M-record import at 1.2 GB. Two arenas: 0.72 GB, at the
 ///   same speed.
-/// * Lance's compute pool gets every core of a small machine (see
+/// * Lance's compute pool gets at least two threads where there are two cores (see
 ///   [`trajstore_store::size_compute_pool`]).
-pub fn configure_process() {
+///
+/// # Safety
+/// It sets an environment variable and malloc parameters: call it at the start of
+/// `main`, before any other thread exists.
+pub unsafe fn configure_process() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: the caller runs this before any other thread exists.
     unsafe {
