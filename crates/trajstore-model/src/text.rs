@@ -203,11 +203,21 @@ fn arguments_text(raw: &RawValue) -> Option<Cow<'_, str>> {
 pub(crate) struct TextBuilder {
     search: String,
     last_assistant: String,
+    /// Whether `search` starts with the question (known before the steps were read).
+    question_first: bool,
 }
 
 impl TextBuilder {
-    pub(crate) fn with_capacity(steps_len: usize) -> Self {
-        TextBuilder { search: String::with_capacity(steps_len / 2 + 64), last_assistant: String::new() }
+    /// A builder for steps of `steps_len` bytes; the question, when already known, goes
+    /// first now rather than being copied in front of the text at the end.
+    pub(crate) fn with_capacity(steps_len: usize, question: Option<&str>) -> Self {
+        let q = question.unwrap_or("");
+        let mut search = String::with_capacity(q.len() + 1 + steps_len / 2 + 64);
+        if let Some(q) = question {
+            search.push_str(q);
+            search.push('\n');
+        }
+        TextBuilder { search, last_assistant: String::new(), question_first: question.is_some() }
     }
 
     pub(crate) fn push_step(&mut self, s: &Step<'_>) {
@@ -234,7 +244,7 @@ impl TextBuilder {
 
     /// The texts, with the question (which a record may give after its steps) first.
     pub(crate) fn finish(self, question: Option<&str>) -> DerivedTexts {
-        let mut search = match question {
+        let mut search = match question.filter(|_| !self.question_first) {
             Some(q) => {
                 let mut s = String::with_capacity(q.len() + 1 + self.search.len());
                 s.push_str(q);
@@ -285,6 +295,20 @@ fn is_noise_run(len: usize, seen: u8) -> bool {
     len >= 8 && seen & NOT_HEX == 0 && seen & DIGIT != 0 && seen & HEX_LETTER != 0
 }
 
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+
+/// Bit 7 of each byte of `w` set where the byte is an ASCII hex digit, for eight bytes
+/// at once. For an ASCII byte x (below 0x80), x + (0x80 - lo) has bit 7 set exactly
+/// when x >= lo, and no addition carries into the next byte.
+fn hex_digit_bytes(w: u64) -> u64 {
+    let ascii = !w & HIGH_BITS;
+    let x = w & !HIGH_BITS;
+    let in_range = |x: u64, lo: u8, hi: u8| (x + LOW_BITS * u64::from(0x80 - lo)) & !(x + LOW_BITS * u64::from(0x7f - hi)) & HIGH_BITS;
+    // Setting bit 5 lower-cases letters and leaves digits (0x30-0x39) as they are.
+    (in_range(x, b'0', b'9') | in_range(x | LOW_BITS * 0x20, b'a', b'f')) & ascii
+}
+
 /// Byte classes for [`drop_hex_noise`]: one table lookup per byte.
 const WORD: u8 = 1; // an ASCII letter or digit
 const DIGIT: u8 = 2;
@@ -311,28 +335,61 @@ const CLASSES: [u8; 256] = {
 
 /// Removes [`is_hex_noise`] words (runs of ASCII letters and digits) in place. Most
 /// texts have none and are left untouched after one scan.
+///
+/// The scan reads eight bytes at a time and looks only for runs of eight or more hex
+/// digits (0-9, a-f, A-F), which every noise word contains; only around such a run are
+/// the letters and digits classified one by one. (A byte-by-byte scan was a seventh of
+/// an import's parsing time; this one is about 2.5 times faster.)
 fn drop_hex_noise(text: &mut String) {
     let b = text.as_bytes();
     let mut noise: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if CLASSES[b[i] as usize] & WORD == 0 {
-            i += 1;
-            continue;
+    // Records the run of ASCII letters and digits around `at` if it is noise; returns
+    // the index after the run.
+    let mut check_run_around = |at: usize| -> usize {
+        let in_word = |i: usize| CLASSES[b[i] as usize] & WORD != 0;
+        let (mut start, mut end) = (at, at);
+        while start > 0 && in_word(start - 1) {
+            start -= 1;
         }
-        let start = i;
-        let mut seen = 0u8;
-        while i < b.len() && CLASSES[b[i] as usize] & WORD != 0 {
-            seen |= CLASSES[b[i] as usize];
-            i += 1;
+        while end < b.len() && in_word(end) {
+            end += 1;
         }
+        let seen = b[start..end].iter().fold(0, |seen, &c| seen | CLASSES[c as usize]);
         // A run next to a non-ASCII letter or digit is part of a longer word for the
         // index's tokenizer (which splits on what is not a Unicode letter or digit): kept.
-        if is_noise_run(i - start, seen) {
+        if is_noise_run(end - start, seen) {
             let word_char = |c: Option<char>| c.is_some_and(|c| !c.is_ascii() && c.is_alphanumeric());
-            if !word_char(text[..start].chars().next_back()) && !word_char(text[i..].chars().next()) {
-                noise.push((start, i));
+            if !word_char(text[..start].chars().next_back()) && !word_char(text[end..].chars().next()) {
+                noise.push((start, end));
             }
+        }
+        end.max(at + 1)
+    };
+    let mut i = 0;
+    // How many hex digits come right before `i`.
+    let mut hex_before = 0usize;
+    while i + 8 <= b.len() {
+        let not_hex = !hex_digit_bytes(u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"))) & HIGH_BITS;
+        if not_hex == 0 {
+            hex_before += 8;
+            i += 8;
+            continue;
+        }
+        // Bytes are little-endian: trailing zeros count from the first byte.
+        let leading_hex = (not_hex.trailing_zeros() / 8) as usize;
+        if hex_before + leading_hex >= 8 {
+            i = check_run_around(i - hex_before);
+            hex_before = 0;
+        } else {
+            hex_before = (not_hex.leading_zeros() / 8) as usize;
+            i += 8;
+        }
+    }
+    // The last few bytes (fewer than eight), with the hex digits before them.
+    if hex_before + (b.len() - i) >= 8 {
+        let mut j = i - hex_before;
+        while j < b.len() {
+            j = if CLASSES[b[j] as usize] & WORD != 0 { check_run_around(j) } else { j + 1 };
         }
     }
     if noise.is_empty() {
@@ -389,7 +446,7 @@ pub fn derive_texts(t: &Trajectory) -> DerivedTexts {
 }
 
 fn texts_of(question: Option<&str>, steps_json: &str) -> DerivedTexts {
-    let mut b = TextBuilder::with_capacity(steps_json.len());
+    let mut b = TextBuilder::with_capacity(steps_json.len(), question);
     for raw in serde_json::from_str::<Vec<&RawValue>>(steps_json).unwrap_or_default() {
         if let Ok(step) = serde_json::from_str::<Step<'_>>(raw.get()) {
             b.push_step(&step);
@@ -503,5 +560,46 @@ mod tests {
         for (word, noise) in [("775b19bf", true), ("DEADBEEF", false), ("deadbeef1", true), ("1234abcd", true), ("1234abc", false), ("12345678", false)] {
             assert_eq!(is_hex_noise(word), noise, "{word}");
         }
+        let mut text = String::from("at the end 775b19bf");
+        drop_hex_noise(&mut text);
+        assert_eq!(text, "at the end ");
     }
+
+    /// The plain definition: cut the text into runs of ASCII letters and digits and the
+    /// rest, and leave out the runs that are noise and not joined to a non-ASCII letter.
+    fn drop_hex_noise_by_definition(text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let joins = |c: Option<&char>| c.is_some_and(|c| !c.is_ascii() && c.is_alphanumeric());
+        let (mut out, mut i) = (String::new(), 0);
+        while i < chars.len() {
+            if !chars[i].is_ascii_alphanumeric() {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let run: String = chars[start..i].iter().collect();
+            let joined = joins(start.checked_sub(1).and_then(|p| chars.get(p))) || joins(chars.get(i));
+            if joined || !is_hex_noise(&run) {
+                out.push_str(&run);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_noise_removal_matches_its_definition(pieces in proptest::collection::vec(proptest::prop_oneof![
+            "[0-9a-fA-F]{5,11}", "[0-9]{7,9}", "[a-z]{1,4}", "[ \n.:/]{1,2}", "\u{e9}|\u{201c}|\u{4e2d}",
+        ], 0..40)) {
+            let text = pieces.concat();
+            let mut fast = text.clone();
+            drop_hex_noise(&mut fast);
+            proptest::prop_assert_eq!(fast, drop_hex_noise_by_definition(&text));
+        }
+    }
+
 }

@@ -226,7 +226,7 @@ fn is_null(raw: &RawValue) -> bool {
 
 /// serde_json appends " at line L column C" to messages; inside a record that position
 /// is relative to a slice and only confuses, so it is cut.
-fn clean(e: serde_json::Error) -> String {
+fn clean(e: impl fmt::Display) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),
@@ -333,45 +333,103 @@ fn kind(raw: &RawValue) -> &'static str {
 }
 
 /// Checks every step in one pass over the array, counts them and appends their texts
-/// to `texts`; the error names the step.
+/// to `texts`; the error names the step. Each step is parsed where it lies in the array
+/// (not first cut out as a raw value and then parsed: that scanned the steps twice).
 fn scan_steps(field: &str, raw: &RawValue, texts: &mut TextBuilder) -> Result<i64, RecordError> {
-    struct Steps<'f, 't> {
-        field: &'f str,
-        texts: &'t mut TextBuilder,
+    /// The list. A step's own error is left in `failure` (serde's error type cannot
+    /// carry it) and the parse is stopped with a placeholder error.
+    struct Steps<'s> {
+        field: &'s str,
+        texts: &'s mut TextBuilder,
+        failure: &'s mut Option<RecordError>,
     }
-    impl<'de, 'f, 't> DeserializeSeed<'de> for Steps<'f, 't> {
-        type Value = Result<i64, RecordError>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
+    /// One step: a message object, whose fields `Step` reads.
+    struct OneStep<'s> {
+        texts: &'s mut TextBuilder,
+        not_an_object: &'s mut Option<&'static str>,
+    }
+    impl<'de, 's> DeserializeSeed<'de> for Steps<'s> {
+        type Value = i64;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i64, D::Error> {
+            d.deserialize_seq(self)
         }
     }
-    impl<'de, 'f, 't> Visitor<'de> for Steps<'f, 't> {
-        type Value = Result<i64, RecordError>;
+    impl<'de, 's> Visitor<'de> for Steps<'s> {
+        type Value = i64;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a list of steps")
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<i64, A::Error> {
             let mut n = 0i64;
             loop {
-                let raw: Option<&'de RawValue> = seq.next_element()?;
-                let Some(raw) = raw else { break };
-                let step_field = || format!("{}[{n}]", self.field);
-                if !raw.get().starts_with('{') {
-                    return Ok(Err(RecordError::new(step_field(), format!("expected a message object, found {}", kind(raw)))));
+                let mut not_an_object = None;
+                match seq.next_element_seed(OneStep { texts: &mut *self.texts, not_an_object: &mut not_an_object }) {
+                    Ok(Some(())) => n += 1,
+                    Ok(None) => return Ok(n),
+                    Err(e) => {
+                        let step = format!("{}[{n}]", self.field);
+                        *self.failure = Some(match not_an_object {
+                            Some(kind) => RecordError::new(step, format!("expected a message object, found {kind}")),
+                            None => RecordError::new(step, clean(e)),
+                        });
+                        return Err(de::Error::custom("a step is invalid"));
+                    }
                 }
-                match serde_json::from_str::<Step>(raw.get()) {
-                    Ok(step) => self.texts.push_step(&step),
-                    Err(e) => return Ok(Err(RecordError::new(step_field(), clean(e)))),
-                }
-                n += 1;
             }
-            Ok(Ok(n))
         }
     }
+    impl<'de, 's> DeserializeSeed<'de> for OneStep<'s> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de, 's> OneStep<'s> {
+        fn reject<E: de::Error>(self, kind: &'static str) -> Result<(), E> {
+            *self.not_an_object = Some(kind);
+            Err(E::custom("not a message object"))
+        }
+    }
+    impl<'de, 's> Visitor<'de> for OneStep<'s> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a message object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+            let step = Step::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            self.texts.push_step(&step);
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            self.reject("an array")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+            self.reject("a string")
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            self.reject("a string")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.reject("a boolean")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.reject("null")
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.reject("a number")
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.reject("a number")
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.reject("a number")
+        }
+    }
+    let mut failure = None;
     let mut d = serde_json::Deserializer::from_str(raw.get());
-    match (Steps { field, texts }).deserialize(&mut d) {
-        Ok(result) => result,
-        Err(_) => Err(RecordError::new(field, format!("expected a list of messages, found {}", kind(raw)))),
+    match (Steps { field, texts, failure: &mut failure }).deserialize(&mut d) {
+        Ok(n) => Ok(n),
+        Err(_) => Err(failure.unwrap_or_else(|| RecordError::new(field, format!("expected a list of messages, found {}", kind(raw))))),
     }
 }
 
@@ -456,7 +514,7 @@ impl Trajectory {
                     if is_null(raw) {
                         continue;
                     }
-                    texts = TextBuilder::with_capacity(raw.get().len());
+                    texts = TextBuilder::with_capacity(raw.get().len(), t.question.as_deref());
                     derived_steps = scan_steps(key, raw, &mut texts)?;
                     t.steps_json = raw.get().to_string();
                 }
@@ -632,6 +690,14 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("steps[0]"));
         let e = parse(r#"{"trajectory_id":"x","steps":{}}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("steps"));
+        assert_eq!(e.message, "expected a list of messages, found an object");
+        for (step, kind) in [(r#""hi""#, "a string"), ("[1]", "an array"), ("null", "null"), ("true", "a boolean"), ("7", "a number")] {
+            let e = parse(&format!(r#"{{"trajectory_id":"x","messages":[{{"role":"user"}},{step},{{"role":"user"}}]}}"#)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("messages[1]"), "{step}");
+            assert_eq!(e.message, format!("expected a message object, found {kind}"));
+        }
+        let e = parse(r#"{"trajectory_id":"x","steps":[{"role":"user"},1e400]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps[1]"));
         let e = parse(r#"{"trajectory_id":"x","epoch_id":1.5}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("epoch_id"));
         let e = parse(r#"{"trajectory_id":"x","tags":["a",1]}"#).unwrap_err();
@@ -657,6 +723,17 @@ mod tests {
         assert_eq!(crate::text::derive_texts(&t).search, "ok\n");
         let e = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","reward":1e400}]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("steps[0]"));
+    }
+
+    #[test]
+    fn the_question_leads_the_search_text_whether_it_comes_before_or_after_the_steps() {
+        let steps = r#""steps":[{"role":"user","content":"find 775b19bf9 here"},"#.to_string() + r#"{"role":"assistant","content":"done"}]"#;
+        let task = r#""task":{"question":"what failed?"}"#;
+        let before = parse(&format!(r#"{{"trajectory_id":"x",{task},{steps}}}"#)).unwrap();
+        let after = parse(&format!(r#"{{"trajectory_id":"x",{steps},{task}}}"#)).unwrap();
+        let (before, after) = (crate::text::derive_texts(&before), crate::text::derive_texts(&after));
+        assert_eq!(before.search, "what failed?\nfind  here\ndone\n");
+        assert_eq!(before, after);
     }
 
     #[test]
