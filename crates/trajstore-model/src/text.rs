@@ -205,6 +205,7 @@ pub(crate) struct TextBuilder {
     last_assistant: String,
     /// Whether `search` starts with the question (known before the steps were read).
     question_first: bool,
+    spare: String,
 }
 
 impl TextBuilder {
@@ -217,7 +218,7 @@ impl TextBuilder {
             search.push_str(q);
             search.push('\n');
         }
-        TextBuilder { search, last_assistant: String::new(), question_first: question.is_some() }
+        TextBuilder { search, last_assistant: String::new(), question_first: question.is_some(), spare: String::new() }
     }
 
     pub(crate) fn push_step(&mut self, s: &Step<'_>) {
@@ -234,10 +235,12 @@ impl TextBuilder {
             }
         }
         if s.role == "assistant" {
-            let mut m = String::new();
-            push_content(&mut m, &s.content);
-            if !m.trim().is_empty() {
-                self.last_assistant = m;
+            // Written into a spare buffer that becomes the last message when it has
+            // text: no allocation per assistant step.
+            self.spare.clear();
+            push_content(&mut self.spare, &s.content);
+            if !self.spare.trim().is_empty() {
+                std::mem::swap(&mut self.last_assistant, &mut self.spare);
             }
         }
     }
