@@ -137,12 +137,12 @@ async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::Sch
 }
 
 /// The full-text index's parameters: Lance's defaults (lower case, ASCII folding, English
-/// stemming and stop words), built by as many workers as there are cores (Lance's
-/// default is half), within a bounded memory (beyond it, Lance writes the index in
-/// several partitions, all searched).
+/// stemming and stop words), built by as many workers as Lance has compute threads
+/// (its default is half; see [`size_compute_pool`] for why that is one more than there
+/// are cores on small machines), within a bounded memory (beyond it, Lance writes the
+/// index in several partitions, all searched).
 fn full_text_index() -> lancedb::index::scalar::FtsIndexBuilder {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    lancedb::index::scalar::FtsIndexBuilder::default().num_workers(workers).memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
+    lancedb::index::scalar::FtsIndexBuilder::default().num_workers(lance_compute_threads()).memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
 }
 
 /// The memory the full-text index build may use, all workers together.
@@ -715,26 +715,51 @@ struct Payload {
     extra: Option<String>,
 }
 
-/// Sizes Lance's pool for compute (page encoding and compression, index builds). Lance
-/// holds two cores back for I/O and computes on the rest, at least one: on this 2-core
-/// machine, one thread, so an import compressed its pages on one core while the other
-/// idled. This gives it at least two threads where there are two cores (an import of 10k
-/// records: 0.74 s instead of 0.88 s, best of seven), unless `LANCE_CPU_THREADS` or
-/// `LANCE_IO_CORE_RESERVATION` is set (then Lance's own rule applies).
+/// Sizes Lance's pool for compute (page encoding and compression, index builds) and the
+/// number of full-text index builders, unless `LANCE_CPU_THREADS` or
+/// `LANCE_IO_CORE_RESERVATION` is set (then Lance's own rules apply).
+///
+/// * Lance holds two cores back for I/O and computes on the rest, at least one: on this
+///   2-core machine one thread, so an import compressed its pages on one core while the
+///   other idled (an import of 10k records: 0.74 s instead of 0.88 s with two threads).
+/// * Lance builds a full-text index with one task per builder, fed through a channel, and
+///   allows at most as many builders as compute threads. A builder woken by a task on
+///   the same runtime thread waits in that thread's next-task slot, which idle threads
+///   cannot take (tokio issue 4941): with two builders on two cores the index of 100k
+///   records was built on one core (15 s). With one builder more than there are cores,
+///   another is always free to run: 8.9 s. So small machines get one compute thread
+///   more than they have cores (imports are as fast with three as with two), and every
+///   index build (also the updates in `optimize`, which take the builder count from
+///   `LANCE_FTS_NUM_SHARDS`) uses them all.
 ///
 /// # Safety
-/// It sets an environment variable: call it before any other thread exists.
+/// It sets environment variables: call it before any other thread exists.
 pub unsafe fn size_compute_pool() {
     if std::env::var_os("LANCE_CPU_THREADS").is_some() || std::env::var_os("LANCE_IO_CORE_RESERVATION").is_some() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lance_default = cores.saturating_sub(2).max(1);
-    let threads = lance_default.max(cores.min(2));
-    if threads != lance_default {
-        // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
-        unsafe { std::env::set_var("LANCE_CPU_THREADS", threads.to_string()) };
+    let threads = lance_default.max(cores.min(2) + 1);
+    // SAFETY: the caller guarantees no other thread reads the environment meanwhile.
+    unsafe {
+        if threads != lance_default {
+            std::env::set_var("LANCE_CPU_THREADS", threads.to_string());
+        }
+        if std::env::var_os("LANCE_FTS_NUM_SHARDS").is_none() {
+            std::env::set_var("LANCE_FTS_NUM_SHARDS", threads.to_string());
+        }
     }
+}
+
+/// Lance's compute threads, by its own rule: `LANCE_CPU_THREADS`, else all cores but the
+/// `LANCE_IO_CORE_RESERVATION` (default two) held for I/O, at least one.
+fn lance_compute_threads() -> usize {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    var("LANCE_CPU_THREADS").unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.saturating_sub(var("LANCE_IO_CORE_RESERVATION").unwrap_or(2)).max(1)
+    })
 }
 
 /// A whole trajectory from row `i` of a summary batch and its payload.
