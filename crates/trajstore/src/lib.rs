@@ -28,8 +28,9 @@ pub use error::{Error, Result};
 ///   freed in one is not reused by another: an import's batches, built on one thread and
 ///   freed on another, kept the 1M-record import at 1.2 GB. Two arenas: 0.72 GB, at the
 ///   same speed.
-/// * Lance's compute pool gets at least two threads where there are two cores (see
-///   [`trajstore_store::size_compute_pool`]).
+/// * Lance's compute pool gets at least three threads where there are two cores, and the
+///   full-text index builders as many, with bounded memory (see
+///   [`trajstore_store::configure_lance`]).
 ///
 /// # Safety
 /// It sets an environment variable and malloc parameters: call it at the start of
@@ -41,7 +42,7 @@ pub unsafe fn configure_process() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
     // SAFETY: as above.
-    unsafe { trajstore_store::size_compute_pool() };
+    unsafe { trajstore_store::configure_lance() };
 }
 pub use export::ExportFormat;
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
