@@ -746,7 +746,7 @@ pub unsafe fn configure_lance() {
     // SAFETY (all three): the caller guarantees no other thread reads the environment meanwhile.
     if !set("LANCE_CPU_THREADS") && !set("LANCE_IO_CORE_RESERVATION") {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let lance_default = cores.saturating_sub(2).max(1);
+        let lance_default = lance_compute_threads();
         let threads = lance_default.max(cores.min(2) + 1);
         if threads != lance_default {
             unsafe { std::env::set_var("LANCE_CPU_THREADS", threads.to_string()) };
