@@ -1,7 +1,7 @@
 // Shared set-up of the browser tests: a real `trajstore serve` over generated data, and
 // Debian's Chromium driven by playwright-core (no browser is ever downloaded).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -43,15 +43,51 @@ export async function startServer({ trajectories = 1200 } = {}) {
   return { base, dir, db, stop: () => { proc.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
 }
 
+const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+/**
+ * Starts headless Chromium. One start in CI once ended in a SIGSEGV of the browser
+ * process 30 ms in, which failed every test of the file (they share one browser), while
+ * the same package started fine here and in a fresh Debian chroot. So a failed start is
+ * tried again, then once more without Debian's wrapper script and its zygote process,
+ * and if all fail the error says what the machine looked like.
+ */
 export async function launchBrowser() {
   mkdirSync(ARTIFACTS, { recursive: true });
-  // Playwright gives the browser a fresh, empty profile of its own.
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const direct = '/usr/lib/chromium/chromium';
+  const attempts = [
+    { executablePath: CHROMIUM, args: BROWSER_ARGS },
+    { executablePath: CHROMIUM, args: BROWSER_ARGS },
+    { executablePath: CHROMIUM === '/usr/bin/chromium' && existsSync(direct) ? direct : CHROMIUM, args: [...BROWSER_ARGS, '--no-zygote'] },
+  ];
+  const failures = [];
+  for (const [i, attempt] of attempts.entries()) {
+    try {
+      // Playwright gives the browser a fresh, empty profile of its own.
+      const browser = await chromium.launch({ headless: true, ...attempt });
+      if (i > 0) console.log(`# Chromium started on attempt ${i + 1} (${attempt.executablePath} ${attempt.args.slice(BROWSER_ARGS.length).join(' ')})`);
+      return browser;
+    } catch (e) {
+      failures.push(`attempt ${i + 1} (${attempt.executablePath}): ${String(e.message).replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => /signal=|exitCode=|error/i.test(l) && !/dbus/.test(l)).slice(0, 6).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  throw new Error(`Chromium did not start:\n${failures.join('\n')}\n${machineReport()}`);
+}
+
+/** What the machine looked like when Chromium would not start. */
+function machineReport() {
+  const run = (cmd, args) => {
+    try { return execFileSync(cmd, args, { encoding: 'utf8', timeout: 20000, stdio: ['ignore', 'pipe', 'pipe'] }).trim(); } catch (e) { return `${cmd}: ${e.message.split('\n')[0]}`; }
+  };
+  return [
+    run(CHROMIUM, ['--version']),
+    run('df', ['-h', tmpdir(), '/dev/shm']),
+    run('free', ['-m']),
+    run('bash', ['-c', 'ulimit -a | grep -Ei "virtual|open files|processes"; true']),
+    run('sh', ['-c', `${CHROMIUM} --headless --no-sandbox --disable-gpu --disable-background-networking --dump-dom about:blank 2>&1 | grep -v dbus | tail -5; true`]),
+  ].join('\n');
 }
 
 /** Saves a screenshot of the page as a test artifact. */
