@@ -145,7 +145,7 @@ impl Trajstore {
                 self.embed_one(&text)?
             }
         };
-        let mut res = self.similar_to_vector(&vector, k + 1, filters).await?;
+        let mut res = self.nearest(&vector, k + 1, filters, false).await?;
         res.data.retain(|h| h.summary.trajectory_id != id);
         res.data.truncate(k);
         Ok(res)
@@ -153,21 +153,31 @@ impl Trajstore {
 
     /// The `k` trajectories nearest in meaning to `text` among those matching `filters`.
     pub async fn similar_to_text(&self, text: &str, k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+        self.nearest_to_text(text, k, filters, false).await
+    }
+
+    /// As [`Trajstore::similar_to_text`], but comparing with every stored vector instead
+    /// of using the vector index: slower, and the reference for the index's recall.
+    pub async fn similar_to_text_exact(&self, text: &str, k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+        self.nearest_to_text(text, k, filters, true).await
+    }
+
+    async fn nearest_to_text(&self, text: &str, k: usize, filters: &FilterSet, exact: bool) -> Result<SimilarResults> {
         if text.trim().is_empty() {
             return Err(Error::invalid("text", "the text is empty"));
         }
         let k = check_limit("k", k)?;
         let vector = self.embed_one(text)?;
-        self.similar_to_vector(&vector, k, filters).await
+        self.nearest(&vector, k, filters, exact).await
     }
 
-    async fn similar_to_vector(&self, vector: &[f32], k: usize, filters: &FilterSet) -> Result<SimilarResults> {
+    async fn nearest(&self, vector: &[f32], k: usize, filters: &FilterSet, exact: bool) -> Result<SimilarResults> {
         let sql = filters.to_sql();
         // The count first (cached by version): when every matching row is embedded, the
         // search needs no `embedding IS NOT NULL` condition, whose evaluation reads the
         // whole vector column and cost more than the indexed search itself.
         let not_embedded = self.not_embedded(filters).await?;
-        let hits = self.store.nearest(vector, sql, k, not_embedded > 0).await?;
+        let hits = self.store.nearest(vector, sql, k, not_embedded > 0, exact).await?;
         Ok(SimilarResults { data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(), not_embedded })
     }
 

@@ -183,6 +183,12 @@ async fn a_store_not_yet_embedded_answers_and_says_so_and_filters_apply_to_simil
     assert_eq!(res.not_embedded, 0);
     assert!(res.data.iter().all(|h| h.summary.training_id.as_deref() == Some("run-b")));
     assert!(res.data.windows(2).all(|w| w[0].distance <= w[1].distance));
+    // The exact scan (the index's reference) agrees, filter included.
+    let exact = store.similar_to_text_exact("Summarise the rental contract about Tokyo.", 10, &filters(&[("training_id", "run-b")])).await.unwrap();
+    let distances = |r: &trajstore::SimilarResults| r.data.iter().map(|h| h.distance).collect::<Vec<f32>>();
+    assert_eq!(distances(&exact), distances(&res));
+    assert!(exact.data.iter().all(|h| h.summary.training_id.as_deref() == Some("run-b")));
+    assert!(store.similar_to_text_exact(" ", 10, &FilterSet::default()).await.is_err());
 
     // By id: itself excluded, its nearest neighbours (same text template) first.
     let res = store.similar_to_id("gen-00000", 3, &FilterSet::default()).await.unwrap();
