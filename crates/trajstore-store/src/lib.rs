@@ -121,6 +121,10 @@ pub struct Store {
     payloads: Table,
     /// Set once `optimize` found no payload lacking its search text.
     search_text_complete: Arc<AtomicBool>,
+    /// Commits of summary rows through this handle (and its clones) go one at a time.
+    /// Lance would also detect a race on one id and retry the loser, but a retry waits
+    /// and re-runs the merge: 20 parallel single-record adds took seconds.
+    commit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
@@ -206,7 +210,7 @@ impl Store {
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         migrate(&summaries, &payloads).await?;
-        Ok(Store { uri: uri.to_string(), summaries, payloads, search_text_complete: Arc::new(AtomicBool::new(false)) })
+        Ok(Store { uri: uri.to_string(), summaries, payloads, search_text_complete: Arc::new(AtomicBool::new(false)), commit_lock: Arc::default() })
     }
 
     pub fn uri(&self) -> &str {
@@ -302,10 +306,14 @@ impl Store {
                 n
             }
             InsertMode::Deduplicate | InsertMode::DeduplicateOnCommit => {
+                let _one_at_a_time = self.commit_lock.lock().await;
                 let schema = summaries.schema();
                 let reader = RecordBatchIterator::new(vec![Ok(summaries)], schema);
                 let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
-                merge.when_not_matched_insert_all();
+                // Not through the id index: Lance's indexed merge path records no keys in
+                // its commit, so two writers racing to add one id both committed it (the
+                // conflict check compares the inserted keys of concurrent commits).
+                merge.when_not_matched_insert_all().use_index(false);
                 merge.execute(Box::new(reader)).await?.num_inserted_rows
             }
         };

@@ -140,3 +140,32 @@ async fn optimize_between_a_batch_s_payloads_and_its_commit_keeps_the_payloads()
     let late = store.get("late").await.unwrap().expect("committed");
     assert!(late.steps_json.contains("still here"));
 }
+
+/// Writers racing to add the same new id, with the id index in place (the state of any
+/// store after its first import): each id must be stored once. Lance detects such a race
+/// only on its unindexed merge path, so two handles (two processes) must not store it
+/// twice either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_inserts_of_one_id_store_it_once_with_the_id_index_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap().to_string();
+    let first = Store::open(&uri).await.unwrap();
+    first.insert(sample(), InsertMode::Deduplicate).await.unwrap();
+    first.ensure_indexes(false).await.unwrap();
+    let second = Store::open(&uri).await.unwrap();
+    for round in 0..3 {
+        let id = format!("race-{round}");
+        let mut writers = Vec::new();
+        for i in 0..12 {
+            let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let record = traj(&format!(r#"{{"trajectory_id":"{id}","steps":[],"notes":"writer {i}"}}"#));
+            writers.push(tokio::spawn(async move { store.insert(vec![record], InsertMode::Deduplicate).await }));
+        }
+        let mut inserted = 0;
+        for w in writers {
+            inserted += w.await.unwrap().unwrap().inserted;
+        }
+        assert_eq!(inserted, 1, "{id}: one writer stores it, the others skip it");
+        assert_eq!(first.count(Some(format!("trajectory_id = '{id}'"))).await.unwrap(), 1, "{id} is stored once");
+    }
+}
