@@ -277,10 +277,17 @@ fn float_field(field: &str, raw: &RawValue) -> Result<Option<f64>, RecordError> 
     if is_null(raw) {
         return Ok(None);
     }
-    match serde_json::from_str::<f64>(raw.get()) {
-        Ok(f) if f.is_finite() => Ok(Some(f)),
-        Ok(_) => Err(RecordError::new(field, "number out of range")),
-        Err(_) => Err(RecordError::new(field, format!("expected a number, found {}", kind(raw)))),
+    // The raw text is valid JSON, so when it starts like a number it is one, and std's
+    // parser rounds it correctly (serde_json's default one can miss by a unit in the
+    // last place: 0.9973084818293261 came back as 0.997308481829326).
+    let text = raw.get().trim();
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(RecordError::new(field, format!("expected a number, found {}", kind(raw))));
+    }
+    match text.parse::<f64>() {
+        // -0.0 is stored as 0.0: SQL finds them equal, sorting by bits would not.
+        Ok(f) if f.is_finite() => Ok(Some(f + 0.0)),
+        _ => Err(RecordError::new(field, format!("number out of range: {}", text.get(..40).unwrap_or(text)))),
     }
 }
 
@@ -309,11 +316,20 @@ fn timestamp_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordErr
     })
 }
 
+/// Checks that a value kept as JSON text can be read back: splitting the record only
+/// checked its syntax, so a number out of f64's range (1e400) or nesting deeper than
+/// serde_json reads (128) got stored and then failed every list that held the record.
+/// Used for the small fields (metadata, task, unknown ones), not for the steps.
+fn readable_json(field: &str, raw: &RawValue) -> Result<(), RecordError> {
+    serde_json::from_str::<serde_json::Value>(raw.get()).map(drop).map_err(|e| RecordError::new(field, clean(e)))
+}
+
 fn object_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
     if is_null(raw) {
         return Ok(None);
     }
     if raw.get().starts_with('{') {
+        readable_json(field, raw)?;
         Ok(Some(raw.get().to_string()))
     } else {
         Err(RecordError::new(field, format!("expected an object, found {}", kind(raw))))
@@ -504,6 +520,7 @@ impl Trajectory {
                         b'"' => t.question = string_field(key, raw)?,
                         _ => return Err(RecordError::new(key, format!("expected an object or a string, found {}", kind(raw)))),
                     }
+                    readable_json(key, raw)?;
                     t.task_json = Some(raw.get().to_string());
                 }
                 "steps" | "messages" => {
@@ -543,6 +560,7 @@ impl Trajectory {
                 "created_at" => t.created_at = timestamp_field(key, raw)?,
                 "updated_at" => t.updated_at = timestamp_field(key, raw)?,
                 _ => {
+                    readable_json(key, raw)?;
                     extra.push(if extra.is_empty() { '{' } else { ',' });
                     extra.push_str(&serde_json::to_string(key).expect("a str serialises"));
                     extra.push(':');
@@ -674,6 +692,33 @@ mod tests {
         assert!(back.get("messages").is_none());
         // The written record parses back to the same trajectory.
         assert_eq!(parse(&t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn floats_keep_every_digit_and_minus_zero_is_zero() {
+        let t = parse(r#"{"trajectory_id":"x","reward":0.9973084818293261,"exec_time":-0.0,"res_reward":-0}"#).unwrap();
+        assert_eq!(t.reward, Some(0.9973084818293261));
+        assert_eq!(t.exec_time.map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert_eq!(t.res_reward.map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert!(t.to_json().contains("0.9973084818293261"), "{}", t.to_json());
+        let e = parse(r#"{"trajectory_id":"x","reward":1e400}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("reward"));
+        assert!(e.message.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn values_kept_as_json_must_read_back() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for (json, field) in [
+            (r#"{"trajectory_id":"x","metadata":{"m":1e400}}"#.to_string(), "metadata"),
+            (r#"{"trajectory_id":"x","task":{"question":"q","n":-1e999}}"#.to_string(), "task"),
+            (r#"{"trajectory_id":"x","custom":[1e400]}"#.to_string(), "custom"),
+            (format!(r#"{{"trajectory_id":"x","metadata":{{"d":{deep}}}}}"#), "metadata"),
+        ] {
+            let e = parse(&json).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{json}: {e}");
+        }
+        assert!(parse(r#"{"trajectory_id":"x","metadata":{"m":1e300,"d":[[[1]]]},"custom":{"k":-0}}"#).is_ok());
     }
 
     #[test]

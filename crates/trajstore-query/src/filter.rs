@@ -1,6 +1,6 @@
 //! Filters: parsed from `name=value` pairs, rendered as one escaped SQL predicate.
 
-use crate::sql::{column, float_literal, like_escape, string_literal, wildcard_to_like};
+use crate::sql::{column, float_literal, int_condition, like_escape, string_literal, wildcard_to_like};
 use crate::QueryError;
 
 /// Every filter name accepted (besides `metadata.KEY`), for help texts and the API docs.
@@ -91,15 +91,16 @@ pub struct FilterSet {
 
 fn parse_f64(name: &str, value: &str) -> Result<f64, QueryError> {
     match value.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        // -0.0 as 0.0: stored values are (see `Trajectory`), and the in-memory index
+        // orders -0.0 below 0.0 where SQL finds them equal.
+        Ok(v) if v.is_finite() => Ok(v + 0.0),
         _ => Err(QueryError::new(name, format!("expected a number, got {value:?}"))),
     }
 }
 
 fn parse_i64(name: &str, value: &str) -> Result<i64, QueryError> {
     match value.trim().parse::<i64>() {
-        // i64::MIN has no literal form (its magnitude overflows before the minus applies).
-        Ok(v) if v != i64::MIN => Ok(v),
+        Ok(v) => Ok(v),
         _ => Err(QueryError::new(name, format!("expected an integer, got {value:?}"))),
     }
 }
@@ -205,7 +206,7 @@ impl Filter {
                 format!("{} IN ({})", column(c), values.iter().map(|v| string_literal(v)).collect::<Vec<_>>().join(", "))
             }
             Filter::Float { column: c, cmp, value } => format!("{} {} {}", column(c), cmp.sql(), float_literal(*value)),
-            Filter::Int { column: c, cmp, value } => format!("{} {} {}", column(c), cmp.sql(), value),
+            Filter::Int { column: c, cmp, value } => int_condition(&column(c), cmp.sql(), *value),
             Filter::Bool { column: c, value } => format!("{} = {}", column(c), value),
             Filter::TagsAny(tags) => list_has_any("tags", tags.iter().map(|t| t.as_str())),
             Filter::Metadata { key, value } => {

@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::sql::{column, float_literal, string_literal};
+use crate::sql::{column, float_literal, int_condition, string_literal};
 use crate::{FilterSet, QueryError};
 
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -159,6 +159,7 @@ impl Cursor {
             if !f.is_finite() {
                 return Err(bad());
             }
+            cursor.value = SortValue::Float(f + 0.0); // -0.0 as 0.0, as stored
         }
         Ok(cursor)
     }
@@ -186,6 +187,10 @@ impl Cursor {
             return format!("{col} IS NULL AND {id} > {last_id}");
         }
         let op = if self.order == Order::Asc { ">" } else { "<" };
+        if let SortValue::Int(v) = self.value {
+            let (beyond, equal) = (int_condition(&col, op, v), int_condition(&col, "=", v));
+            return format!("{beyond} OR ({equal} AND {id} > {last_id}) OR {col} IS NULL");
+        }
         let v = self.value_literal();
         format!("{col} {op} {v} OR ({col} = {v} AND {id} > {last_id}) OR {col} IS NULL")
     }

@@ -45,6 +45,24 @@ pub fn float_literal(v: f64) -> String {
     s
 }
 
+/// The condition `column op v` on an integer column, for op in `=`, `<`, `<=`, `>`,
+/// `>=`. i64::MIN has no literal form (the parser reads its magnitude first, which
+/// overflows to a float, and Lance then refuses to compare that float with the column),
+/// so conditions on it are written with its successor, which has one.
+pub fn int_condition(column: &str, op: &str, v: i64) -> String {
+    if v != i64::MIN {
+        return format!("{column} {op} {v}");
+    }
+    let next = i64::MIN + 1;
+    match op {
+        "=" | "<=" => format!("{column} < {next}"),
+        ">" => format!("{column} >= {next}"),
+        ">=" => format!("{column} IS NOT NULL"),
+        "<" => "false".to_string(),
+        _ => unreachable!("int_condition: operator {op}"),
+    }
+}
+
 /// A quoted column name (all our column names are plain identifiers, but quoting keeps
 /// reserved words such as `source` safe).
 pub fn column(name: &str) -> String {
@@ -55,6 +73,17 @@ pub fn column(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int_conditions_cover_the_whole_range() {
+        assert_eq!(int_condition("c", "<=", -5), "c <= -5");
+        assert_eq!(int_condition("c", ">", i64::MAX), "c > 9223372036854775807");
+        assert_eq!(int_condition("c", "=", i64::MIN), "c < -9223372036854775807");
+        assert_eq!(int_condition("c", "<=", i64::MIN), "c < -9223372036854775807");
+        assert_eq!(int_condition("c", ">", i64::MIN), "c >= -9223372036854775807");
+        assert_eq!(int_condition("c", ">=", i64::MIN), "c IS NOT NULL");
+        assert_eq!(int_condition("c", "<", i64::MIN), "false");
+    }
 
     #[test]
     fn literals_and_patterns() {

@@ -29,7 +29,7 @@ use lancedb::query::{ColumnOrdering, ExecutableQuery, QueryBase, Select};
 use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
 use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
-use trajstore_query::sql::string_literal;
+use trajstore_query::sql::{int_condition, string_literal};
 
 pub use schema::{summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
@@ -449,8 +449,7 @@ impl Store {
         if (rows as u64) < window {
             return Ok(None);
         }
-        let literal = sql_literal(last.column(0).as_ref(), last.num_rows() - 1);
-        Ok(literal.map(|v| format!("`{sort}` {} {v}", if descending { ">=" } else { "<=" })))
+        Ok(bound_condition(&format!("`{sort}`"), if descending { ">=" } else { "<=" }, last.column(0).as_ref(), last.num_rows() - 1))
     }
 
     /// The exact number of rows that match.
@@ -815,7 +814,8 @@ fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajector
 
 /// A SQL literal of one value of a sort column, or `None` for a null, a non-finite float
 /// or a type that never appears among the sort columns. Strings are escaped.
-fn sql_literal(column: &dyn arrow_array::Array, i: usize) -> Option<String> {
+/// The condition `name op value`, value being row `i` of `column` (`None` when null).
+fn bound_condition(name: &str, op: &str, column: &dyn arrow_array::Array, i: usize) -> Option<String> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};
     use arrow_schema::DataType;
@@ -823,7 +823,7 @@ fn sql_literal(column: &dyn arrow_array::Array, i: usize) -> Option<String> {
         return None;
     }
     match column.data_type() {
-        DataType::Int64 => Some(column.as_primitive::<Int64Type>().value(i).to_string()),
+        DataType::Int64 => return Some(int_condition(name, op, column.as_primitive::<Int64Type>().value(i))),
         // Rust prints the shortest text that parses back to the same f64.
         DataType::Float64 => Some(column.as_primitive::<Float64Type>().value(i)).filter(|v| v.is_finite()).map(|v| format!("{v:?}")),
         DataType::Boolean => Some(column.as_boolean().value(i).to_string()),
@@ -831,4 +831,5 @@ fn sql_literal(column: &dyn arrow_array::Array, i: usize) -> Option<String> {
         DataType::LargeUtf8 => Some(string_literal(column.as_string::<i64>().value(i))),
         _ => None,
     }
+    .map(|v| format!("{name} {op} {v}"))
 }

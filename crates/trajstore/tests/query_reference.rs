@@ -63,12 +63,18 @@ fn fixture() -> &'static Fixture {
             }
             for key in ["reward", "toolcall_reward", "res_reward", "exec_time"] {
                 // Few distinct values, so that ties (and the id tie-break) are common.
-                if let Some(v) = maybe(&mut rng, |r| r.range(0, 8) as f64 / 4.0 - 0.5) {
+                // -0.0 is stored as 0.0, so it ties with 0.0 on every path.
+                if let Some(v) = maybe(&mut rng, |r| if r.f64() < 0.1 { -0.0 } else { r.range(0, 8) as f64 / 4.0 - 0.5 }) {
                     obj.insert(key.into(), v.into());
                 }
             }
             for key in ["epoch_id", "iteration_id", "sample_id"] {
-                if let Some(v) = maybe(&mut rng, |r| r.range(0, 5) as i64) {
+                // The extremes too: i64::MIN has no SQL literal of its own.
+                if let Some(v) = maybe(&mut rng, |r| match r.range(0, 12) {
+                    0 => i64::MIN,
+                    1 => i64::MAX,
+                    n => n as i64 % 5,
+                }) {
                     obj.insert(key.into(), v.into());
                 }
             }
@@ -284,8 +290,9 @@ fn one_filter() -> impl Strategy<Value = (String, String)> {
         Just("reward"), Just("toolcall_reward"), Just("res_reward")
     ]
     .prop_flat_map(|f| (Just(f), prop::sample::select(vec!["_min", "_max", "_exact"]), -2i32..8))
-    .prop_map(|(f, op, v)| (format!("{f}{op}"), format!("{}", v as f64 / 4.0 - 0.5)));
-    let ints = (prop::sample::select(vec!["epoch_id", "iteration_id", "sample_id"]), prop::sample::select(vec!["", "_min", "_max"]), -1i64..6)
+    // "-0" asks for 0.0, as stored.
+    .prop_map(|(f, op, v)| (format!("{f}{op}"), if v == -2 { "-0".to_string() } else { format!("{}", v as f64 / 4.0 - 0.5) }));
+    let ints = (prop::sample::select(vec!["epoch_id", "iteration_id", "sample_id"]), prop::sample::select(vec!["", "_min", "_max"]), prop_oneof![8 => -1i64..6, 1 => Just(i64::MIN), 1 => Just(i64::MAX)])
         .prop_map(|(f, op, v)| (format!("{f}{op}"), v.to_string()));
     prop_oneof![
         prop::sample::select(vec!["data_id", "agent_name", "training_id"]).prop_flat_map(|f| (Just(f.to_string()), string_value(f))),
