@@ -199,7 +199,10 @@ fn main() {
     }
     // SAFETY: the first thing main does; no other thread exists yet.
     unsafe { trajstore::configure_process() };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => output::report_usage_error(e, std::env::args().any(|a| a == "--json")),
+    };
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
     let code = match runtime.block_on(commands::run(cli)) {

@@ -26,6 +26,25 @@ pub fn report_error(e: &Error, json: bool) -> i32 {
     exit_code(e)
 }
 
+/// A command line clap could not read. Under `--json` it is one error document on
+/// stdout like any other (exit 2); otherwise, and for `--help`/`--version`, clap prints.
+pub fn report_usage_error(e: clap::Error, json: bool) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    if !json || informational {
+        e.exit();
+    }
+    // "--page <PAGE>" -> "--page"
+    let parameter = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_string),
+        _ => None,
+    };
+    let rendered = e.render().to_string();
+    let message = rendered.lines().next().unwrap_or("invalid command line").trim_start_matches("error: ").to_string();
+    println!("{}", serde_json::json!({"error": {"code": "invalid_parameter", "message": message, "parameter": parameter}}));
+    std::process::exit(2)
+}
+
 pub fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string(value).expect("our documents serialise"));
 }

@@ -192,6 +192,46 @@ fn query_errors_name_the_parameter() {
 }
 
 #[test]
+fn command_line_errors_under_json_are_one_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    for (args, parameter) in [
+        (vec!["query", "--page", "abc"], Some("--page")),
+        (vec!["query", "--page", "99999999999999999999"], Some("--page")),
+        (vec!["query", "--no-such-flag"], Some("--no-such-flag")),
+        (vec!["show"], None),
+    ] {
+        let (code, doc) = run_json(&db, &args);
+        assert_eq!(code, 2, "{args:?}: {doc}");
+        assert_eq!(doc["error"]["code"], "invalid_parameter", "{args:?}: {doc}");
+        assert!(!doc["error"]["message"].as_str().unwrap().is_empty(), "{args:?}: {doc}");
+        if let Some(p) = parameter {
+            assert_eq!(doc["error"]["parameter"], p, "{args:?}: {doc}");
+        }
+    }
+    // Without --json clap's own message goes to stderr; --help still prints help.
+    let out = run(&db, &["query", "--page", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty() && String::from_utf8_lossy(&out.stderr).contains("--page"));
+    let help = run(&db, &["--json", "query", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--filter"));
+}
+
+#[test]
+fn a_relative_store_path_starting_with_db_is_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, ids) = demo_file(dir.path(), 2, "in.jsonl");
+    // lancedb alone read "db..." as a LanceDB Cloud address.
+    for name in ["db", "dbstore"] {
+        let out = bin().current_dir(dir.path()).args(["import", file.to_str().unwrap(), "--db", name, "--json"]).env_remove("TRAJSTORE_DB").output().unwrap();
+        assert!(out.status.success(), "{name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(dir.path().join(name).is_dir(), "{name} is a directory under the working directory");
+        assert_eq!(count(&dir.path().join(name)), ids.len() as u64);
+    }
+}
+
+#[test]
 fn two_concurrent_imports_store_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");

@@ -43,6 +43,8 @@ pub enum StoreError {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("the store holds data it cannot read: {0}")]
     Corrupt(String),
+    #[error("the store location {0}")]
+    Location(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -199,6 +201,16 @@ fn ids_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     format!("trajectory_id IN ({})", ids.map(string_literal).collect::<Vec<_>>().join(","))
 }
 
+/// A local path made absolute, a URI (`s3://...`) as it is: lancedb reads any location
+/// that starts with "db" as a LanceDB Cloud address, so `--db db` failed.
+fn connection_uri(uri: &str) -> Result<String> {
+    if uri.contains("://") {
+        return Ok(uri.to_string());
+    }
+    let path = std::path::absolute(uri).map_err(|e| StoreError::Location(format!("{uri:?}: {e}")))?;
+    path.to_str().map(str::to_string).ok_or_else(|| StoreError::Location(format!("{uri:?} is not valid UTF-8")))
+}
+
 fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
@@ -206,7 +218,7 @@ fn now_micros() -> i64 {
 impl Store {
     /// Opens the store at `uri`, creating its tables if they do not exist yet.
     pub async fn open(uri: &str) -> Result<Self> {
-        let conn = lancedb::connect(uri).read_consistency_interval(Duration::ZERO).execute().await?;
+        let conn = lancedb::connect(&connection_uri(uri)?).read_consistency_interval(Duration::ZERO).execute().await?;
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         migrate(&summaries, &payloads).await?;
