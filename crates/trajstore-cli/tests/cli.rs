@@ -119,6 +119,14 @@ fn compressed_inputs_directories_globs_and_stdin() {
     let out = child.wait_with_output().unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r["imported"].as_u64(), r["skipped"].as_u64()), (Some(1), Some(1)), "{r}");
+    // --strict reads stdin twice (from a spooled copy); its errors still name stdin.
+    let mut child = bin().args(["--json", "--db", db.to_str().unwrap(), "import", "--strict", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all((line("s2") + "{\"trajectory_id\":5}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["imported"].as_u64(), r["failed"].as_u64()), (Some(0), Some(1)), "{r}");
+    assert_eq!(r["errors"][0]["file"], "<stdin>", "{r}");
+    assert_eq!(r["errors"][0]["line"], 2, "{r}");
 
     let (code, err) = run_json(&db, &["import", dir.path().join("missing.jsonl").to_str().unwrap()]);
     assert_eq!(code, 2);

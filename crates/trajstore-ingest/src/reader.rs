@@ -260,9 +260,17 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
         let mut spare: Option<Chunk> = None;
         let mut parsing: Option<Parsing<'_>> = None;
         let mut line_no = 0u64;
+        // A line read ahead (the second, when the first does not close).
+        let mut pending: Option<Vec<u8>> = None;
         loop {
             let begin = chunk.data.len();
-            let read = reader.read_until(b'\n', &mut chunk.data);
+            let read = match pending.take() {
+                Some(line) => {
+                    chunk.data.extend_from_slice(&line);
+                    Ok(line.len())
+                }
+                None => reader.read_until(b'\n', &mut chunk.data),
+            };
             let at_end = matches!(read, Ok(0) | Err(_));
             if matches!(read, Ok(n) if n > 0) {
                 line_no += 1;
@@ -274,9 +282,22 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
                 if line.iter().all(u8::is_ascii_whitespace) {
                     chunk.data.truncate(begin);
                 } else if line_no == 1 && serde_json::from_slice::<IgnoredAny>(line).is_err_and(|e| e.is_eof()) {
-                    // A `{` on a line that does not close is the start of one pretty-printed object.
+                    // A first line that does not close starts one pretty-printed object,
+                    // unless the second line is a whole JSON value: then this is JSON Lines
+                    // whose first record is cut short, and the rest are read as lines.
+                    let mut second = Vec::new();
+                    let _ = reader.read_until(b'\n', &mut second);
+                    if serde_json::from_slice::<IgnoredAny>(second.trim_ascii()).is_ok() {
+                        if !emit_document(line, file, Some(1), progress, emit) {
+                            return;
+                        }
+                        chunk.data.truncate(begin);
+                        pending = Some(second);
+                        continue;
+                    }
                     let mut doc = line.to_vec();
                     doc.push(b'\n');
+                    doc.extend_from_slice(&second);
                     if let Err(e) = reader.read_to_end(&mut doc) {
                         let location = Location { file: file.clone(), line: Some(1), index: None };
                         emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
@@ -354,6 +375,7 @@ fn read_array(reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, em
         progress: &'a Progress,
         emit: &'a mut dyn FnMut(Item) -> bool,
         count: u64,
+        stopped: bool,
     }
     impl<'de> Visitor<'de> for &mut Elements<'_> {
         type Value = ();
@@ -366,6 +388,7 @@ fn read_array(reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, em
                 self.count += 1;
                 let record = RawObject::parse(raw.get().as_bytes()).and_then(|o| Trajectory::from_object(&o));
                 if !emit_result(record, location, self.progress, self.emit) {
+                    self.stopped = true;
                     return Ok(());
                 }
             }
@@ -378,11 +401,14 @@ fn read_array(reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, em
             d.deserialize_seq(self)
         }
     }
-    let mut elements = Elements { file, progress, emit, count: 0 };
+    let mut elements = Elements { file, progress, emit, count: 0, stopped: false };
     let mut de = serde_json::Deserializer::from_reader(reader);
-    if let Err(e) = (&mut elements).deserialize(&mut de) {
+    let outcome = (&mut elements).deserialize(&mut de).map_err(|e| format!("invalid JSON: {e}"));
+    // Anything but white space after the list is an error too, not silently left unread.
+    let outcome = outcome.and_then(|()| if elements.stopped { Ok(()) } else { de.end().map_err(|e| format!("data after the end of the list: {e}")) });
+    if let Err(message) = outcome {
         let location = Location { file: file.clone(), line: None, index: Some(elements.count) };
-        (elements.emit)(Item::Error(ItemError { location, field: None, message: format!("invalid JSON: {e}") }));
+        (elements.emit)(Item::Error(ItemError { location, field: None, message }));
     }
 }
 
@@ -482,6 +508,22 @@ mod tests {
         assert_eq!(summary(&read_all(&gz.finish().unwrap(), "f.jsonl.gz")).len(), 2);
         let zst = zstd::encode_all(&plain[..], 1).unwrap();
         assert_eq!(summary(&read_all(&zst, "f.bin")).len(), 2);
+    }
+
+    #[test]
+    fn a_cut_first_line_or_data_after_a_list_is_reported_not_dropped() {
+        // JSON Lines whose first record does not close: that line fails, the rest import.
+        let data = b"{\"trajectory_id\":\"t1\",\"steps\":[\n{\"trajectory_id\":\"t2\"}\r\n\n{\"trajectory_id\":\"t3\"}\n";
+        assert_eq!(summary(&read_all(data, "f.jsonl")), ["err Some(1):None None", "ok f.jsonl:Some(2):None t2", "ok f.jsonl:Some(4):None t3"]);
+        // A pretty-printed object still reads as one record.
+        let data = b"{\"trajectory_id\": \"p\",\n\"steps\": []}\n";
+        assert_eq!(summary(&read_all(data, "p.json")), ["ok p.json:Some(1):None p"]);
+        // Data after a top-level list is an error, after the list's records.
+        let data = b"[{\"trajectory_id\":\"a\"}]\n{\"trajectory_id\":\"b\"}\n";
+        let items = read_all(data, "f.json");
+        assert_eq!(summary(&items), ["ok f.json:None:Some(0) a", "err None:Some(1) None"]);
+        assert!(matches!(&items[1], Item::Error(e) if e.message.contains("after the end of the list")));
+        assert_eq!(summary(&read_all(b"[{\"trajectory_id\":\"a\"}]  \n", "g.json")), ["ok g.json:None:Some(0) a"]);
     }
 
     #[test]

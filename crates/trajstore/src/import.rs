@@ -180,6 +180,17 @@ fn spool_stdin(inputs: Vec<Input>) -> Result<(Vec<Input>, Option<tempfile::Named
     Ok((inputs, Some(file)))
 }
 
+/// Reports name stdin `<stdin>`, not the file `--strict` spooled it to.
+fn label_stdin(report: &mut ImportReport, spool: Option<&tempfile::NamedTempFile>) {
+    let Some(spool) = spool else { return };
+    let spooled = spool.path().display().to_string();
+    for file in report.errors.iter_mut().map(|e| &mut e.file).chain(report.files.iter_mut().map(|f| &mut f.path)) {
+        if *file == spooled {
+            *file = Input::Stdin.label();
+        }
+    }
+}
+
 type Staging = std::collections::VecDeque<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::StagedBatch>>>;
 type Committing = Option<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::InsertOutcome>>>;
 
@@ -206,7 +217,7 @@ impl Trajstore {
     /// are stored (unless `strict`); records already stored are skipped.
     pub async fn import(&self, inputs: Vec<Input>, opts: ImportOptions, progress: Arc<ImportProgress>) -> Result<ImportReport> {
         let started = Instant::now();
-        let (inputs, _spool) = if opts.strict { spool_stdin(inputs)? } else { (inputs, None) };
+        let (inputs, spool) = if opts.strict { spool_stdin(inputs)? } else { (inputs, None) };
         progress.bytes_total.store(inputs.iter().filter_map(Input::size).sum(), Ordering::Relaxed);
         if opts.strict {
             let check = {
@@ -218,7 +229,9 @@ impl Trajstore {
             };
             if check.failed > 0 {
                 progress.failed.store(check.failed, Ordering::Relaxed);
-                return Ok(ImportReport { failed: check.failed, errors: check.errors, files: check.files, seconds: started.elapsed().as_secs_f64(), ..Default::default() });
+                let mut report = ImportReport { failed: check.failed, errors: check.errors, files: check.files, seconds: started.elapsed().as_secs_f64(), ..Default::default() };
+                label_stdin(&mut report, spool.as_ref());
+                return Ok(report);
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
@@ -321,6 +334,7 @@ impl Trajstore {
         report.failed = parsed.failed;
         report.errors = parsed.errors;
         report.files = parsed.files;
+        label_stdin(&mut report, spool.as_ref());
         report.cancelled = opts.cancel.load(Ordering::Relaxed);
         if report.imported > 0 {
             if opts.optimize_after.is_some_and(|n| report.imported >= n) {
