@@ -293,6 +293,38 @@ fn tokens_guard_writes_and_optionally_reads() {
 }
 
 #[test]
+fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("db"), &[]);
+    assert_eq!(request(&server, "POST", "/api/trajectories", &[], br#"{"trajectory_id":"t","tags":["x"]}"#).status, 200);
+    let error = |r: &Reply| r.json()["error"].clone();
+    // Answered by axum itself: a path that is not UTF-8, a method the endpoint lacks.
+    let r = get(&server, "/api/trajectories/%ff");
+    assert_eq!(r.status, 400);
+    assert!(error(&r)["message"].as_str().unwrap().contains("UTF-8"), "{}", String::from_utf8_lossy(&r.body));
+    let r = request(&server, "DELETE", "/api/trajectories", &[], b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(error(&r)["code"], "method_not_allowed");
+    assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{:?}", r.headers);
+    // An empty filter value would match everything: refused, naming the filter.
+    for name in ["question", "trajectory_id", "training_id"] {
+        let r = get(&server, &format!("/api/trajectories?{name}="));
+        assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some(name)));
+    }
+    // A tag the tags filter could never find is refused on both ways in.
+    for tags in [r#"["a,b"]"#, r#"[" lead"]"#, r#"[""]"#] {
+        let r = request(&server, "PATCH", "/api/trajectories/t", &[], format!(r#"{{"tags":{tags}}}"#).as_bytes());
+        assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("tags[0]")), "{tags}");
+        let r = request(&server, "POST", "/api/trajectories", &[], format!(r#"{{"trajectory_id":"u","tags":{tags}}}"#).as_bytes());
+        assert_ne!(r.status, 200, "{tags}: {}", String::from_utf8_lossy(&r.body));
+    }
+    // The media type is matched without regard to case: this asks for a server path
+    // (refused: no --import-root), it is not an upload of the JSON text as a file.
+    let r = request(&server, "POST", "/api/imports", &[("Content-Type", "Application/JSON")], br#"{"path":"/etc/passwd"}"#);
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
 fn uploads_in_other_formats_are_detected_or_named() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("db"), &[]);

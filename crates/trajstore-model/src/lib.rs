@@ -15,4 +15,4 @@ mod trajectory;
 
 pub use summary::{Summary, SUMMARY_FIELDS};
 pub use time::{format_timestamp, parse_timestamp};
-pub use trajectory::{RawObject, RecordError, TextCache, Trajectory, KNOWN_FIELDS};
+pub use trajectory::{tag_problem, RawObject, RecordError, TextCache, Trajectory, KNOWN_FIELDS};

@@ -316,6 +316,20 @@ fn timestamp_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordErr
     })
 }
 
+/// Why `tag` cannot be a tag, if it cannot: the `tags` filter takes a comma-separated
+/// list and trims each item, so a tag with a comma or edge spaces could never be found.
+pub fn tag_problem(tag: &str) -> Option<&'static str> {
+    if tag.is_empty() {
+        Some("a tag must not be empty")
+    } else if tag.contains(',') {
+        Some("a tag must not contain a comma (the tags filter separates tags with commas)")
+    } else if tag.trim() != tag {
+        Some("a tag must not begin or end with white space")
+    } else {
+        None
+    }
+}
+
 /// Checks that a value kept as JSON text can be read back: splitting the record only
 /// checked its syntax, so a number out of f64's range (1e400) or nesting deeper than
 /// serde_json reads (128) got stored and then failed every list that held the record.
@@ -552,6 +566,9 @@ impl Trajectory {
                     if !is_null(raw) {
                         t.tags = serde_json::from_str::<Vec<String>>(raw.get())
                             .map_err(|_| RecordError::new(key, "expected a list of strings"))?;
+                        if let Some((i, problem)) = t.tags.iter().enumerate().find_map(|(i, tag)| tag_problem(tag).map(|p| (i, p))) {
+                            return Err(RecordError::new(format!("{key}[{i}]"), problem));
+                        }
                     }
                 }
                 "notes" => t.notes = string_field(key, raw)?,
@@ -704,6 +721,15 @@ mod tests {
         let e = parse(r#"{"trajectory_id":"x","reward":1e400}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("reward"));
         assert!(e.message.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn tags_must_be_findable_by_the_tags_filter() {
+        for (tags, at) in [(r#"["ok",""]"#, "tags[1]"), (r#"["a,b"]"#, "tags[0]"), (r#"["x"," lead"]"#, "tags[1]"), (r#"["tail "]"#, "tags[0]")] {
+            let e = parse(&format!(r#"{{"trajectory_id":"x","tags":{tags}}}"#)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(at), "{tags}: {e}");
+        }
+        assert_eq!(parse(r#"{"trajectory_id":"x","tags":["in side","é"]}"#).unwrap().tags, ["in side", "é"]);
     }
 
     #[test]

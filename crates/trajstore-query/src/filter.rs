@@ -163,6 +163,9 @@ impl Filter {
             }
             return Ok(Filter::Metadata { key: key.to_string(), value: value.to_string() });
         }
+        if value.is_empty() {
+            return Err(QueryError::new(name, "expected a value, got an empty one"));
+        }
         if let Some(&(_, column, cmp, kind)) = NUMERIC.iter().find(|(n, ..)| *n == name) {
             return Ok(match kind {
                 Kind::Float => Filter::Float { column, cmp, value: parse_f64(name, value)? },

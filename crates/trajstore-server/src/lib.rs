@@ -109,6 +109,7 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
         .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::map_response(error::json_error_body))
         .layer(DefaultBodyLimit::max(max_body))
         // The UI's pages and assets hold no data, so they need no token; the pages ask
         // for one when the API answers 401.
@@ -253,7 +254,7 @@ fn read_format(name: Option<&str>) -> Result<trajstore::FormatChoice, ApiError> 
 /// it), streamed to a temporary file first.
 async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery, body: Body) -> ApiResult<Response> {
     let mut read = trajstore::ReadOptions::default();
-    let is_json_request = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let is_json_request = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
     let (input, source, keep) = if is_json_request {
         let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request("body", e.to_string()))?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;

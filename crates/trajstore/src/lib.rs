@@ -224,8 +224,8 @@ impl Trajstore {
     /// Changes bookmark, tags or notes; returns the new summary row.
     pub async fn update(&self, id: &str, patch: &Patch) -> Result<Summary> {
         if let Some(tags) = &patch.tags {
-            if let Some(i) = tags.iter().position(|t| t.is_empty()) {
-                return Err(Error::invalid(format!("tags[{i}]"), "a tag must not be empty"));
+            if let Some((i, problem)) = tags.iter().enumerate().find_map(|(i, tag)| trajstore_model::tag_problem(tag).map(|p| (i, p))) {
+                return Err(Error::invalid(format!("tags[{i}]"), problem));
             }
         }
         // Readers that see this commit before the in-memory index follows it wait for that
