@@ -322,6 +322,13 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
     // (refused: no --import-root), it is not an upload of the JSON text as a file.
     let r = request(&server, "POST", "/api/imports", &[("Content-Type", "Application/JSON")], br#"{"path":"/etc/passwd"}"#);
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    // An upload's errors name the file as it was sent, not the server's temporary copy.
+    let body = b"{\"trajectory_id\":\"up-1\"}\n{\"trajectory_id\":7}\n";
+    let r = request(&server, "POST", "/api/imports", &[("X-Filename", "mine.jsonl")], body);
+    assert_eq!(r.status, 202);
+    let task = poll_import(&server, r.json()["task_id"].as_str().unwrap());
+    assert_eq!(task["result"]["errors"][0]["file"], "mine.jsonl", "{task}");
+    assert_eq!(task["result"]["files"][0]["path"], "mine.jsonl", "{task}");
 }
 
 #[test]

@@ -50,20 +50,28 @@ impl Imports {
         let progress = Arc::new(ImportProgress::default());
         {
             let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            tasks.push(Task { id: id.clone(), source, status: Status::Queued, progress: progress.clone(), created: std::time::SystemTime::now() });
+            tasks.push(Task { id: id.clone(), source: source.clone(), status: Status::Queued, progress: progress.clone(), created: std::time::SystemTime::now() });
             let excess = tasks.len().saturating_sub(KEEP_TASKS);
             tasks.drain(..excess);
         }
         let this = self.clone();
         let task_id = id.clone();
         let opts = ImportOptions { cancel: self.cancel.clone(), read, ..Default::default() };
+        // An upload is reported under the name it was sent with, not its temporary file.
+        let upload = keep.as_ref().map(|path| (path.display().to_string(), source));
         self.running.lock().await.spawn(async move {
             this.with_task(&task_id, |t| t.status = Status::Running);
-            let result = store.import(vec![input], opts, progress).await;
+            let mut result = store.import(vec![input], opts, progress).await;
             drop(keep);
+            if let (Ok(report), Some((path, name))) = (&mut result, &upload) {
+                report.rename_file(path, name);
+            }
             let status = match result {
                 Ok(report) => Status::Done(Arc::new(report)),
-                Err(e) => Status::Failed(e.to_string()),
+                Err(e) => Status::Failed(match &upload {
+                    Some((path, name)) => e.to_string().replace(path.as_str(), name),
+                    None => e.to_string(),
+                }),
             };
             this.with_task(&task_id, |t| t.status = status);
         });

@@ -182,11 +182,19 @@ fn spool_stdin(inputs: Vec<Input>) -> Result<(Vec<Input>, Option<tempfile::Named
 
 /// Reports name stdin `<stdin>`, not the file `--strict` spooled it to.
 fn label_stdin(report: &mut ImportReport, spool: Option<&tempfile::NamedTempFile>) {
-    let Some(spool) = spool else { return };
-    let spooled = spool.path().display().to_string();
-    for file in report.errors.iter_mut().map(|e| &mut e.file).chain(report.files.iter_mut().map(|f| &mut f.path)) {
-        if *file == spooled {
-            *file = Input::Stdin.label();
+    if let Some(spool) = spool {
+        report.rename_file(&spool.path().display().to_string(), &Input::Stdin.label());
+    }
+}
+
+impl ImportReport {
+    /// Names the input `path` as `name` in the errors and files: an input copied to a
+    /// temporary file (stdin, an upload) is reported under the name its sender knows.
+    pub fn rename_file(&mut self, path: &str, name: &str) {
+        for file in self.errors.iter_mut().map(|e| &mut e.file).chain(self.files.iter_mut().map(|f| &mut f.path)) {
+            if file == path {
+                *file = name.to_string();
+            }
         }
     }
 }
