@@ -239,6 +239,34 @@ fn a_relative_store_path_starting_with_db_is_a_local_directory() {
     }
 }
 
+/// The number of full-text hits for `q`.
+fn search_hits(db: &Path, q: &str) -> usize {
+    let (code, doc) = run_json(db, &["search", q]);
+    assert_eq!(code, 0, "{q}: {doc}");
+    doc["data"].as_array().unwrap().len()
+}
+
+#[test]
+fn a_small_first_import_is_searchable_by_word_forms_and_so_are_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let file = |name: &str, id: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{}\n", serde_json::json!({"trajectory_id": id, "steps": [{"role": "user", "content": text}]}))).unwrap();
+        path
+    };
+    // Below the automatic optimize (20,000 records), and then a second import whose rows
+    // the index does not cover yet: both are found through the index's word forms.
+    let (code, _) = run_json(&db, &["import", file("a.jsonl", "z1", "zebra stripes running").to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, _) = run_json(&db, &["import", file("b.jsonl", "g1", "Giraffes walking slowly").to_str().unwrap()]);
+    assert_eq!(code, 0);
+    for q in ["zebra", "Zebra", "zebras", "run", "the zebra", "giraffe", "walk", "the Giraffes"] {
+        assert_eq!(search_hits(&db, q), 1, "{q}");
+    }
+    assert_eq!(search_hits(&db, "elephant"), 0);
+}
+
 #[test]
 fn two_concurrent_imports_store_each_record_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -345,10 +345,19 @@ impl Trajstore {
         label_stdin(&mut report, spool.as_ref());
         report.cancelled = opts.cancel.load(Ordering::Relaxed);
         if report.imported > 0 {
-            if opts.optimize_after.is_some_and(|n| report.imported >= n) {
-                self.optimize().await?;
-            } else {
-                self.store.ensure_indexes(false).await?;
+            match opts.optimize_after {
+                Some(n) if report.imported >= n => {
+                    self.optimize().await?;
+                }
+                // A store's first import, if smaller, builds its full-text index now (at
+                // most n records: about a second per 10,000): without one Lance searches
+                // the raw words, so `Zebra`, `zebras` or `the zebra` found no "zebra".
+                Some(_) => {
+                    self.store.ensure_indexes(true).await?;
+                }
+                None => {
+                    self.store.ensure_indexes(false).await?;
+                }
             }
         }
         report.seconds = started.elapsed().as_secs_f64();
