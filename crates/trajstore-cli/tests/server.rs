@@ -311,6 +311,20 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
         let r = get(&server, &format!("/api/trajectories?{name}="));
         assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some(name)));
     }
+    // Unknown or repeated parameters, and bytes that are not UTF-8, are refused by name
+    // rather than ignored (or decoded into U+FFFD and matched as that).
+    for (path, parameter) in [
+        ("/api/trajectories/t?foo=bar", "foo"),
+        ("/api/trajectories/t?steps=0:1&steps=zz", "steps"),
+        ("/api/search?q=a&q=b", "q"),
+        ("/api/trajectories?training_id=%ff", "training_id"),
+    ] {
+        let r = get(&server, path);
+        assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some(parameter)), "{path}");
+    }
+    let r = request(&server, "POST", "/api/imports?foo=bar", &[("X-Filename", "x.jsonl")], b"{}\n");
+    assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("foo")));
+    assert_eq!(get(&server, "/api/trajectories/t?steps=0:1").status, 200);
     // A tag the tags filter could never find is refused on both ways in.
     for tags in [r#"["a,b"]"#, r#"[" lead"]"#, r#"[""]"#] {
         let r = request(&server, "PATCH", "/api/trajectories/t", &[], format!(r#"{{"tags":{tags}}}"#).as_bytes());

@@ -52,9 +52,35 @@ struct AppState {
     imports: Imports,
 }
 
-/// The query string as (name, value) pairs, decoded.
-fn pairs(raw: &Option<String>) -> Vec<(String, String)> {
-    raw.as_deref().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+/// The query string as (name, value) pairs, decoded. A name or value whose bytes are not
+/// UTF-8 is an error naming it (decoding would have turned them into U+FFFD and matched
+/// something else).
+fn pairs(raw: &Option<String>) -> ApiResult<Vec<(String, String)>> {
+    let Some(q) = raw.as_deref() else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()).into_owned() {
+        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+            let name = if k.contains('\u{FFFD}') { "query" } else { k.as_str() };
+            return Err(ApiError::bad_request(name, "not valid UTF-8 once percent-decoded"));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// Checks that `p` holds only parameters named in `known`, each at most once (a second
+/// value would otherwise be silently ignored or silently win).
+fn only_known(p: &[(String, String)], known: &[&str]) -> ApiResult<()> {
+    for (i, (k, _)) in p.iter().enumerate() {
+        if !known.contains(&k.as_str()) {
+            let expected = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Err(ApiError::bad_request(k, format!("unknown parameter; this endpoint takes: {expected}")));
+        }
+        if p[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(ApiError::bad_request(k, "given more than once"));
+        }
+    }
+    Ok(())
 }
 
 fn as_refs(p: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
@@ -119,7 +145,7 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
 }
 
 async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let p = pairs(&q);
+    let p = pairs(&q)?;
     let req = ListRequest::parse(as_refs(&p)).map_err(trajstore::Error::from)?;
     let page = s.store.list(&req).await?;
     Ok(Json(&*page).into_response())
@@ -141,8 +167,10 @@ fn slice_steps(record: &str, range: &str) -> ApiResult<String> {
 }
 
 async fn get_one(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = pairs(&q)?;
+    only_known(&p, &["steps"])?;
     let record = s.store.get(&id).await?.to_json();
-    let body = match pairs(&q).iter().find(|(k, _)| k == "steps") {
+    let body = match p.iter().find(|(k, _)| k == "steps") {
         Some((_, range)) => slice_steps(&record, range)?,
         None => record,
     };
@@ -155,7 +183,7 @@ const MAX_COMPARE: usize = 10;
 /// `GET /api/compare?ids=a,b,c`: the whole records, in the order asked, for the compare
 /// page; ids not found are listed under `missing`.
 async fn compare(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let p = pairs(&q);
+    let p = pairs(&q)?;
     let mut ids: Vec<String> = Vec::new();
     for (k, v) in &p {
         match k.as_str() {
@@ -232,13 +260,13 @@ async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
 }
 
 async fn statistics(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let p = pairs(&q);
+    let p = pairs(&q)?;
     let req = StatsRequest::parse(as_refs(&p))?;
     Ok(Json(&*s.store.statistics(&req).await?).into_response())
 }
 
 async fn curves(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let p = pairs(&q);
+    let p = pairs(&q)?;
     let req = CurveRequest::parse(as_refs(&p))?;
     Ok(Json(&*s.store.curve(&req).await?).into_response())
 }
@@ -271,7 +299,9 @@ async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(qu
         }
         (Input::File(resolved), path.to_string(), None)
     } else {
-        let format = pairs(&query).into_iter().find(|(k, _)| k == "format").map(|(_, v)| v);
+        let p = pairs(&query)?;
+        only_known(&p, &["format"])?;
+        let format = p.into_iter().find(|(k, _)| k == "format").map(|(_, v)| v);
         read.format = read_format(format.as_deref())?;
         let tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
         let (file, path) = tmp.into_parts();
@@ -332,7 +362,7 @@ impl std::io::Write for ChannelWriter {
 /// `GET /api/export?format=jsonl|parquet|atif&<filters>`: the whole filtered set, streamed
 /// with back-pressure (a channel of a few chunks), so memory stays bounded.
 async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    let p = pairs(&q);
+    let p = pairs(&q)?;
     let mut format = ExportFormat::Jsonl;
     let mut filters = Vec::new();
     for (k, v) in &p {

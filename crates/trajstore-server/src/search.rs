@@ -10,11 +10,12 @@ use axum::Json;
 use trajstore::{EmbedTextSource, FilterSet, Trajstore};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{pairs, AppState};
+use crate::{only_known, pairs, AppState};
 
 /// Takes the non-filter parameters named in `own` out of the query; the rest are filters.
 fn split(q: &Option<String>, own: &[&str]) -> ApiResult<(Vec<(String, String)>, FilterSet)> {
-    let (mine, rest): (Vec<_>, Vec<_>) = pairs(q).into_iter().partition(|(k, _)| own.contains(&k.as_str()));
+    let (mine, rest): (Vec<_>, Vec<_>) = pairs(q)?.into_iter().partition(|(k, _)| own.contains(&k.as_str()));
+    only_known(&mine, own)?;
     let filters = FilterSet::parse(rest.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(trajstore::Error::from)?;
     Ok((mine, filters))
 }
