@@ -86,8 +86,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
             if json {
                 println!("{record}");
             } else {
-                let value: serde_json::Value = serde_json::from_str(&record).map_err(|e| Error::Internal(e.to_string()))?;
-                output::print_trajectory(&value);
+                match serde_json::from_str::<serde_json::Value>(&record) {
+                    Ok(value) => output::print_trajectory(&value),
+                    // Steps are stored as their text, which may hold a number beyond f64
+                    // (1e400): shown as stored rather than not at all.
+                    Err(e) => {
+                        eprintln!("note: shown as stored JSON ({e})");
+                        println!("{record}");
+                    }
+                }
             }
             Ok(0)
         }

@@ -268,6 +268,22 @@ fn a_small_first_import_is_searchable_by_word_forms_and_so_are_later_ones() {
 }
 
 #[test]
+fn a_step_number_beyond_f64_is_kept_shown_and_refused_only_by_atif() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let file = dir.path().join("big.jsonl");
+    std::fs::write(&file, "{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"hi\",\"other\":1e400}]}\n").unwrap();
+    assert_eq!(run_json(&db, &["import", file.to_str().unwrap()]).1["imported"], 1);
+    let shown = run(&db, &["show", "big"]);
+    assert!(shown.status.success() && String::from_utf8_lossy(&shown.stdout).contains("1e400"));
+    assert!(String::from_utf8_lossy(&run(&db, &["export", "-"]).stdout).contains("1e400"), "JSONL keeps it as sent");
+    // ATIF needs values: an error naming the record, not a document emptied of its steps.
+    let atif = run(&db, &["export", "-", "--format", "atif"]);
+    assert_eq!(atif.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&atif.stderr).contains("\"big\""), "{}", String::from_utf8_lossy(&atif.stderr));
+}
+
+#[test]
 fn two_concurrent_imports_store_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");

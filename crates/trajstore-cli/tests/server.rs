@@ -325,6 +325,12 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
     let r = request(&server, "POST", "/api/imports?foo=bar", &[("X-Filename", "x.jsonl")], b"{}\n");
     assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("foo")));
     assert_eq!(get(&server, "/api/trajectories/t?steps=0:1").status, 200);
+    // A step holding a number beyond f64 is stored as sent; slicing it is a 422, not a 500.
+    let r = request(&server, "POST", "/api/imports", &[("X-Filename", "big.jsonl")], b"{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"x\",\"n\":1e400}]}\n");
+    assert_eq!(poll_import(&server, r.json()["task_id"].as_str().unwrap())["result"]["imported"], 1);
+    assert!(String::from_utf8_lossy(&get(&server, "/api/trajectories/big").body).contains("1e400"));
+    let r = get(&server, "/api/trajectories/big?steps=0:1");
+    assert_eq!((r.status, error(&r)["code"].as_str()), (422, Some("unreadable_record")));
     // A tag the tags filter could never find is refused on both ways in.
     for tags in [r#"["a,b"]"#, r#"[" lead"]"#, r#"[""]"#] {
         let r = request(&server, "PATCH", "/api/trajectories/t", &[], format!(r#"{{"tags":{tags}}}"#).as_bytes());

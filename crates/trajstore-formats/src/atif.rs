@@ -207,9 +207,11 @@ fn iso_timestamp(v: &Value) -> Option<String> {
     (parse_timestamp(s).is_some() && s.contains('T')).then(|| s.to_string())
 }
 
-/// One native trajectory as an ATIF v1.8 document.
-pub fn native_to_atif(t: &Trajectory) -> Value {
-    let native: Value = serde_json::from_str(&t.to_json()).unwrap_or(Value::Null);
+/// One native trajectory as an ATIF v1.8 document. Fails when the stored record does
+/// not read back as JSON values (steps are kept as their text, unchecked for numbers
+/// beyond f64, such as 1e400); it used to become a document with no steps.
+pub fn native_to_atif(t: &Trajectory) -> Result<Value, serde_json::Error> {
+    let native: Value = serde_json::from_str(&t.to_json())?;
     let steps_in = native.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut steps: Vec<Map<String, Value>> = Vec::new();
     for s in &steps_in {
@@ -346,5 +348,5 @@ pub fn native_to_atif(t: &Trajectory) -> Value {
     if let Some(notes) = &t.notes {
         doc["notes"] = json!(notes);
     }
-    doc
+    Ok(doc)
 }

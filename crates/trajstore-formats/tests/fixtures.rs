@@ -220,7 +220,7 @@ fn atif_in_and_native_round_trip() {
 
     // A native trajectory written as ATIF and read back is the same trajectory.
     let native = ok(&read("tau_bench.json", Format::TauBench)[0]).0.clone();
-    let doc = native_to_atif(&native);
+    let doc = native_to_atif(&native).unwrap();
     assert_eq!(doc["schema_version"], "ATIF-v1.8");
     assert_eq!(doc["steps"][2]["tool_calls"][0]["function_name"], "cancel_reservation");
     assert_eq!(doc["steps"][2]["observation"]["results"][0]["source_call_id"], "call_1");
@@ -231,7 +231,7 @@ fn atif_in_and_native_round_trip() {
     assert_eq!(back, native);
     // Tool calls without ids, with extra keys, with string arguments, and null content.
     let odd = Trajectory::from_json(br#"{"trajectory_id":"t","reward":0.5,"steps":[{"role":"tool","content":"early"},{"role":"user","content":"go"},{"role":"tool","content":"a"},{"role":"tool","content":"b"},{"role":"assistant","content":null,"tool_calls":[{"name":"run","arguments":"ls -l","view":{"k":1}}]},{"role":"tool","content":[{"type":"image","url":"u"}],"name":"run"}]}"#).unwrap();
-    let bytes = native_to_atif(&odd).to_string();
+    let bytes = native_to_atif(&odd).unwrap().to_string();
     let file = SourceFile { label: "odd.json", path: None, bytes: bytes.as_bytes(), labels_dir: None };
     let back = convert(Format::Atif, &file).unwrap().remove(0).record.unwrap();
     let as_value = |t: &Trajectory| serde_json::from_str::<Value>(&t.to_json()).unwrap();

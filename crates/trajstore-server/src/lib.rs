@@ -157,7 +157,10 @@ fn slice_steps(record: &str, range: &str) -> ApiResult<String> {
     let (from, to) = range.split_once(':').ok_or_else(bad)?;
     let from: usize = if from.is_empty() { 0 } else { from.parse().map_err(|_| bad())? };
     let to: Option<usize> = if to.is_empty() { None } else { Some(to.parse().map_err(|_| bad())?) };
-    let mut value: Value = serde_json::from_str(record).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    // Steps are stored as their text, which may hold a number beyond f64 (1e400).
+    let mut value: Value = serde_json::from_str(record).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable_record", format!("the record's JSON does not read back as values ({e}), so its steps cannot be sliced; ask without ?steps"))
+    })?;
     let total = value["steps"].as_array().map_or(0, Vec::len);
     let to = to.unwrap_or(total).min(total);
     let part: Vec<Value> = value["steps"].as_array().map(|s| s[from.min(to)..to].to_vec()).unwrap_or_default();

@@ -120,18 +120,25 @@ impl Trajstore {
                     .for_each_trajectory(filters.to_sql(), 256, |t| {
                         if failure.is_none() {
                             let line = match format {
-                                ExportFormat::Atif => trajstore_formats::native_to_atif(&t).to_string(),
+                                ExportFormat::Atif => match trajstore_formats::native_to_atif(&t) {
+                                    Ok(doc) => doc.to_string(),
+                                    Err(e) => {
+                                        let message = format!("trajectory {:?} cannot be written as ATIF (its JSON does not read back: {e}); export it as jsonl", t.trajectory_id);
+                                        failure = Some(Error::invalid("format", message));
+                                        return Ok(());
+                                    }
+                                },
                                 _ => t.to_json(),
                             };
                             if let Err(e) = out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")) {
-                                failure = Some(e);
+                                failure = Some(io("writing the export")(e));
                             }
                         }
                         Ok(())
                     })
                     .await?;
                 if let Some(e) = failure {
-                    return Err(io("writing the export")(e));
+                    return Err(e);
                 }
                 out.flush().map_err(io("writing the export"))?;
                 Ok(n)
