@@ -163,9 +163,6 @@ impl Filter {
             }
             return Ok(Filter::Metadata { key: key.to_string(), value: value.to_string() });
         }
-        if value.is_empty() {
-            return Err(QueryError::new(name, "expected a value, got an empty one"));
-        }
         if let Some(&(_, column, cmp, kind)) = NUMERIC.iter().find(|(n, ..)| *n == name) {
             return Ok(match kind {
                 Kind::Float => Filter::Float { column, cmp, value: parse_f64(name, value)? },
@@ -176,6 +173,8 @@ impl Filter {
             "data_id" => Filter::Wildcard { column: "data_id", pattern: value.to_string() },
             "agent_name" => Filter::Wildcard { column: "agent_name", pattern: value.to_string() },
             "training_id" => Filter::Wildcard { column: "training_id", pattern: value.to_string() },
+            // Every text contains the empty string: refused rather than matching all rows.
+            "trajectory_id" | "question" if value.is_empty() => return Err(QueryError::new(name, "expected some text to look for, got an empty value")),
             "trajectory_id" => Filter::Contains { column: "trajectory_id", needle: value.to_string() },
             "question" => Filter::Contains { column: "question", needle: value.to_string() },
             "termination_reason" => Filter::AnyOf { column: "termination_reason", values: parse_list(name, value)? },

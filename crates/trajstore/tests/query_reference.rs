@@ -249,10 +249,12 @@ fn string_value(field: &'static str) -> impl Strategy<Value = String> {
 fn substring_value(field: &'static str) -> impl Strategy<Value = String> {
     let stored: Vec<String> = fixture().rows.iter().filter_map(|r| string_field(r, field).map(String::from)).collect();
     prop_oneof![
-        (prop::sample::select(stored), any::<prop::sample::Index>(), 0usize..3).prop_map(|(s, i, len)| {
+        // Not empty: an empty substring filter is refused (it would match every row).
+        (prop::sample::select(stored), any::<prop::sample::Index>(), 1usize..3).prop_map(|(s, i, len)| {
             let chars: Vec<char> = s.chars().collect();
             let start = if chars.is_empty() { 0 } else { i.index(chars.len()) };
             let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
+            let piece = if piece.is_empty() { "a".to_string() } else { piece };
             // Vary the case: the match is case-insensitive.
             if len % 2 == 0 { piece.to_uppercase() } else { piece }
         }),
