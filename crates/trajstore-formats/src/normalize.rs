@@ -124,10 +124,16 @@ impl Builder {
         self
     }
 
-    /// An id-like field (`data_id`, `agent_name`, ...): strings as they are, numbers as text.
+    /// An id-like field (`data_id`, `agent_name`, ...): strings as they are, numbers as
+    /// text; any other value is kept in metadata under the same name.
     pub fn set_id(&mut self, key: &str, value: &Value) -> &mut Self {
-        if let Some(s) = as_id(value) {
-            self.rec.insert(key.to_string(), Value::String(s));
+        match as_id(value) {
+            Some(s) => {
+                self.rec.insert(key.to_string(), Value::String(s));
+            }
+            None => {
+                self.meta(key, value.clone());
+            }
         }
         self
     }

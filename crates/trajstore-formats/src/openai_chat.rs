@@ -28,12 +28,26 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
         _ => return Err(RecordError::new("messages", "expected a list of chat messages in `messages` or `steps`")),
     };
     let steps = chat_messages(messages, key)?;
-    let source_id = ["id", "conversation_id", "session_id"].iter().find_map(|k| obj.get(*k).and_then(as_id));
-    let mut b = ctx.new_record(&[source_id.unwrap_or_else(|| position.to_string())]);
-    let mut metadata: Map<String, Value> = obj.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    // A record's own trajectory_id is its id; else one is made from the source's id.
+    let mut b = match obj.get("trajectory_id").and_then(as_id) {
+        Some(id) => ctx.record(id),
+        None => {
+            let source_id = ["id", "conversation_id", "session_id"].iter().find_map(|k| obj.get(*k).and_then(as_id));
+            ctx.new_record(&[source_id.unwrap_or_else(|| position.to_string())])
+        }
+    };
+    // Nothing sent is dropped: a value the native field cannot take goes to metadata
+    // under its own name, and a top-level field never overwrites one in `metadata`.
+    let mut metadata: Map<String, Value> = match obj.get("metadata") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => Map::from_iter([("metadata".to_string(), other.clone())]),
+    };
     for (k, v) in obj {
         match k.as_str() {
-            "messages" | "steps" | "metadata" | "trajectory_id" | "task" | "step_count" => {}
+            "messages" | "steps" | "metadata" | "task" => {}
+            "trajectory_id" if as_id(v).is_some() => {}
+            "trajectory_id" | "step_count" => keep(&mut metadata, k, v),
             "data_id" | "agent_name" | "training_id" | "termination_reason" => {
                 b.set_id(k, v);
             }
@@ -43,20 +57,19 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
             "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
                 b.set_number(k, v);
             }
-            "is_success" => {
-                b.set_bool(k, v.as_bool());
-            }
+            "is_success" => match v {
+                Value::Bool(ok) => {
+                    b.set_bool(k, Some(*ok));
+                }
+                other => keep(&mut metadata, k, other),
+            },
             "created_at" => {
                 b.created_at(v);
             }
             _ if KNOWN_FIELDS.contains(&k.as_str()) && (k == "tags" || k == "notes") => {
                 b.set(k, v.clone());
             }
-            _ => {
-                if !v.is_null() {
-                    metadata.insert(k.clone(), v.clone());
-                }
-            }
+            _ => keep(&mut metadata, k, v),
         }
     }
     match obj.get("task") {
@@ -67,6 +80,9 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
         }
         Some(Value::String(q)) => {
             b.question(&Value::String(q.clone()));
+        }
+        Some(other) if !other.is_null() => {
+            keep(&mut metadata, "task", other);
         }
         _ => {
             if let Some(first_user) = steps.iter().find(|s| s["role"] == "user") {
@@ -79,4 +95,14 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
     }
     b.steps(steps);
     Ok(b.finish())
+}
+
+/// Keeps a top-level value in metadata under its name, or under "NAME (top level)" when
+/// `metadata` already holds another value by that name.
+fn keep(metadata: &mut Map<String, Value>, k: &str, v: &Value) {
+    if v.is_null() || metadata.get(k) == Some(v) {
+        return;
+    }
+    let key = if metadata.contains_key(k) { format!("{k} (top level)") } else { k.to_string() };
+    metadata.insert(key, v.clone());
 }

@@ -208,6 +208,27 @@ fn openai_chat() {
 }
 
 #[test]
+fn openai_chat_keeps_its_own_ids_and_every_value_it_cannot_map() {
+    let line = json!({"messages": [{"role": "user", "content": "hi"}], "trajectory_id": "keep", "step_count": 7, "is_success": "yes",
+        "metadata": {"model": "B"}, "model": "A", "task": 5, "data_id": [1], "reward": "high"});
+    let bytes = format!("{line}\n{}\n", json!({"messages": [{"role": "user", "content": "x"}], "metadata": "m-string"}));
+    let file = SourceFile { label: "chat.jsonl", path: None, bytes: bytes.as_bytes(), labels_dir: None };
+    let got: Vec<Value> = convert(Format::OpenaiChat, &file).unwrap().into_iter().map(|c| c.record.unwrap()).collect();
+    let (first, second) = (&got[0], &got[1]);
+    assert_eq!(first["trajectory_id"], "keep");
+    let meta = &first["metadata"];
+    assert_eq!((&meta["model"], &meta["model (top level)"]), (&json!("B"), &json!("A")), "{meta}");
+    for (k, v) in [("step_count", json!(7)), ("is_success", json!("yes")), ("task", json!(5)), ("data_id", json!([1])), ("reward", json!("high"))] {
+        assert_eq!(meta[k], v, "{k}: {meta}");
+    }
+    assert_eq!(second["metadata"]["metadata"], "m-string");
+    // Both still read as native records.
+    for v in &got {
+        Trajectory::from_json(v.to_string().as_bytes()).unwrap();
+    }
+}
+
+#[test]
 fn atif_in_and_native_round_trip() {
     let got = read("atif.json", Format::Atif);
     let (t, v) = ok(&got[0]);
