@@ -211,30 +211,54 @@ impl Summary {
         }
         let mid = n / 2;
         let (lower, &mut upper_mid, upper) = values.select_nth_unstable_by(mid, f64::total_cmp);
-        let median = if n % 2 == 1 { upper_mid } else { (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + upper_mid) / 2.0 };
+        let median = if n % 2 == 1 { upper_mid } else { midpoint(lower.iter().copied().fold(f64::NEG_INFINITY, f64::max), upper_mid) };
         // Nearest rank: the ceil(0.9 n)-th smallest, which lies at or above the middle.
         let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
         let p90 = if rank == mid { upper_mid } else { *upper.select_nth_unstable_by(rank - mid - 1, f64::total_cmp).1 };
-        Summary { mean: Some(sum / n as f64), median: Some(median), p90: Some(p90), min: Some(min), max: Some(max) }
+        // A sum of values near f64's limits can overflow where their mean does not.
+        let mean = if sum.is_finite() { sum / n as f64 } else { values.iter().map(|v| v / n as f64).sum() };
+        Summary { mean: Some(mean), median: Some(median), p90: Some(p90), min: Some(min), max: Some(max) }
     }
+}
+
+/// The midpoint of a and b, also when a + b overflows.
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = (a + b) / 2.0;
+    if m.is_finite() { m } else { a / 2.0 + b / 2.0 }
 }
 
 /// Ten equal-width bins from the minimum to the maximum (the last bin includes the
 /// maximum); returns the counts and the 11 edges.
 fn histogram10(values: &[f64], lo: f64, hi: f64) -> (Vec<u64>, Vec<f64>) {
     let mut counts = vec![0u64; 10];
-    let width = (hi - lo) / 10.0;
+    // A range wider than f64 can hold (-1e308 to 1e308) is measured at half scale.
+    let scale = if (hi - lo).is_finite() { 1.0 } else { 0.5 };
+    let width = (hi * scale - lo * scale) / 10.0;
     for &v in values {
-        let bin = if width > 0.0 { (((v - lo) / width) as usize).min(9) } else { 0 };
+        let bin = if width > 0.0 { (((v * scale - lo * scale) / width) as usize).min(9) } else { 0 };
         counts[bin] += 1;
     }
-    let edges = (0..=10).map(|i| if i == 10 { hi } else { lo + width * i as f64 }).collect();
+    let edges = (0..=10).map(|i| if i == 10 { hi } else { (lo * scale + width * i as f64) / scale }).collect();
     (counts, edges)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_near_f64_limits_give_finite_figures() {
+        let mut v = vec![1e308, 1e308, -1e308];
+        let s = Summary::of(&mut v);
+        assert!((s.mean.unwrap() - 1e308 / 3.0).abs() < 1e293, "{:?}", s.mean);
+        let (counts, edges) = histogram10(&[1e308, 1e308, -1e308], -1e308, 1e308);
+        assert_eq!((counts[0], counts[9], counts.iter().sum::<u64>()), (1, 2, 3));
+        assert!(edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]), "{edges:?}");
+        assert_eq!(Summary::of(&mut [1.7e308, 1.7e308]).median, Some(1.7e308));
+        // Ordinary values are computed as before.
+        assert_eq!(histogram10(&[0.0, 1.0], 0.0, 1.0).1[3], 0.30000000000000004);
+        assert_eq!(Summary::of(&mut [1.0, 2.0]).median, Some(1.5));
+    }
 
     /// Binomial coefficients as exact integers, to check the running products.
     fn choose(n: u64, k: u64) -> f64 {
