@@ -132,7 +132,7 @@ impl Builder {
                 self.rec.insert(key.to_string(), Value::String(s));
             }
             None => {
-                self.meta(key, value.clone());
+                self.keep(key, value);
             }
         }
         self
@@ -146,7 +146,7 @@ impl Builder {
                 self.rec.insert(key.to_string(), Value::from(f));
             }
             None => {
-                self.meta(key, value.clone());
+                self.keep(key, value);
             }
         }
         self
@@ -159,7 +159,7 @@ impl Builder {
                 self.rec.insert(key.to_string(), Value::from(i));
             }
             None => {
-                self.meta(key, value.clone());
+                self.keep(key, value);
             }
         }
         self
@@ -182,7 +182,7 @@ impl Builder {
         if ok {
             self.rec.insert("created_at".into(), value.clone());
         } else {
-            self.meta("created_at", value.clone());
+            self.keep("created_at", value);
         }
         self
     }
@@ -211,6 +211,26 @@ impl Builder {
         if !value.is_null() {
             self.meta.insert(key.to_string(), value);
         }
+        self
+    }
+
+    /// Keeps a value that no native field can take in metadata under its own name, or,
+    /// when metadata already holds another value by that name (the source's own
+    /// `metadata` is loaded first), under "NAME (top level)", "NAME (top level 2)", ...:
+    /// nothing a record sends is overwritten or dropped.
+    pub fn keep(&mut self, key: &str, value: &Value) -> &mut Self {
+        if value.is_null() {
+            return self;
+        }
+        let mut name = key.to_string();
+        for n in 1.. {
+            match self.meta.get(&name) {
+                Some(held) if held == value => return self,
+                Some(_) => name = if n == 1 { format!("{key} (top level)") } else { format!("{key} (top level {n})") },
+                None => break,
+            }
+        }
+        self.meta.insert(name, value.clone());
         self
     }
 

@@ -3,8 +3,7 @@
 //! the native model knows (`reward`, `data_id`, `task`, ...) are taken as they are;
 //! everything else goes to metadata. The source's `id` is used when there is one.
 
-use serde_json::{Map, Value};
-use trajstore_model::KNOWN_FIELDS;
+use serde_json::Value;
 
 use crate::normalize::{as_id, at_index, at_line, chat_messages, json_lines, object, plain_text, Context};
 use crate::{Converted, FormatError, RecordError};
@@ -36,18 +35,24 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
             ctx.new_record(&[source_id.unwrap_or_else(|| position.to_string())])
         }
     };
-    // Nothing sent is dropped: a value the native field cannot take goes to metadata
-    // under its own name, and a top-level field never overwrites one in `metadata`.
-    let mut metadata: Map<String, Value> = match obj.get("metadata") {
-        Some(Value::Object(m)) => m.clone(),
-        Some(Value::Null) | None => Map::new(),
-        Some(other) => Map::from_iter([("metadata".to_string(), other.clone())]),
-    };
+    // Nothing sent is dropped: the source's own `metadata` is loaded first, and a value
+    // the native field cannot take goes to metadata beside it (`Builder::keep`), so a
+    // top-level field never overwrites one in `metadata`.
+    match obj.get("metadata") {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                b.meta(k, v.clone());
+            }
+        }
+        Some(other) => {
+            b.keep("metadata", other);
+        }
+        None => {}
+    }
     for (k, v) in obj {
         match k.as_str() {
             "messages" | "steps" | "metadata" | "task" => {}
             "trajectory_id" if as_id(v).is_some() => {}
-            "trajectory_id" | "step_count" => keep(&mut metadata, k, v),
             "data_id" | "agent_name" | "training_id" | "termination_reason" => {
                 b.set_id(k, v);
             }
@@ -61,15 +66,21 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
                 Value::Bool(ok) => {
                     b.set_bool(k, Some(*ok));
                 }
-                other => keep(&mut metadata, k, other),
+                other => {
+                    b.keep(k, other);
+                }
             },
             "created_at" => {
                 b.created_at(v);
             }
-            _ if KNOWN_FIELDS.contains(&k.as_str()) && (k == "tags" || k == "notes") => {
+            // Their types are checked when the record is read: a wrong one is an error
+            // naming the field, as in the native format.
+            "tags" | "notes" => {
                 b.set(k, v.clone());
             }
-            _ => keep(&mut metadata, k, v),
+            _ => {
+                b.keep(k, v);
+            }
         }
     }
     match obj.get("task") {
@@ -81,28 +92,17 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
         Some(Value::String(q)) => {
             b.question(&Value::String(q.clone()));
         }
-        Some(other) if !other.is_null() => {
-            keep(&mut metadata, "task", other);
-        }
-        _ => {
+        other => {
+            // No usable task (absent, null, or a number or list kept in metadata): the
+            // first user message is the question.
+            if let Some(task) = other {
+                b.keep("task", task);
+            }
             if let Some(first_user) = steps.iter().find(|s| s["role"] == "user") {
                 b.question(&Value::String(plain_text(&first_user["content"])));
             }
         }
     }
-    for (k, v) in metadata {
-        b.meta(&k, v);
-    }
     b.steps(steps);
     Ok(b.finish())
-}
-
-/// Keeps a top-level value in metadata under its name, or under "NAME (top level)" when
-/// `metadata` already holds another value by that name.
-fn keep(metadata: &mut Map<String, Value>, k: &str, v: &Value) {
-    if v.is_null() || metadata.get(k) == Some(v) {
-        return;
-    }
-    let key = if metadata.contains_key(k) { format!("{k} (top level)") } else { k.to_string() };
-    metadata.insert(key, v.clone());
 }

@@ -210,7 +210,8 @@ fn openai_chat() {
 #[test]
 fn openai_chat_keeps_its_own_ids_and_every_value_it_cannot_map() {
     let line = json!({"messages": [{"role": "user", "content": "hi"}], "trajectory_id": "keep", "step_count": 7, "is_success": "yes",
-        "metadata": {"model": "B"}, "model": "A", "task": 5, "data_id": [1], "reward": "high"});
+        "metadata": {"model": "B", "reward": 1, "data_id": "m", "data_id (top level)": "taken"}, "model": "A", "task": 5,
+        "data_id": [1], "reward": "high"});
     let bytes = format!("{line}\n{}\n", json!({"messages": [{"role": "user", "content": "x"}], "metadata": "m-string"}));
     let file = SourceFile { label: "chat.jsonl", path: None, bytes: bytes.as_bytes(), labels_dir: None };
     let got: Vec<Value> = convert(Format::OpenaiChat, &file).unwrap().into_iter().map(|c| c.record.unwrap()).collect();
@@ -218,9 +219,18 @@ fn openai_chat_keeps_its_own_ids_and_every_value_it_cannot_map() {
     assert_eq!(first["trajectory_id"], "keep");
     let meta = &first["metadata"];
     assert_eq!((&meta["model"], &meta["model (top level)"]), (&json!("B"), &json!("A")), "{meta}");
-    for (k, v) in [("step_count", json!(7)), ("is_success", json!("yes")), ("task", json!(5)), ("data_id", json!([1])), ("reward", json!("high"))] {
+    for (k, v) in [("step_count", json!(7)), ("is_success", json!("yes")), ("task", json!(5))] {
         assert_eq!(meta[k], v, "{k}: {meta}");
     }
+    // A rejected value whose name the record's own metadata holds sits beside it.
+    assert_eq!((&meta["reward"], &meta["reward (top level)"]), (&json!(1), &json!("high")), "{meta}");
+    assert_eq!(
+        (&meta["data_id"], &meta["data_id (top level)"], &meta["data_id (top level 2)"]),
+        (&json!("m"), &json!("taken"), &json!([1])),
+        "{meta}"
+    );
+    // A task that is not an object or a string leaves the question to the first user message.
+    assert_eq!(first["task"]["question"], "hi");
     assert_eq!(second["metadata"]["metadata"], "m-string");
     // Both still read as native records.
     for v in &got {
