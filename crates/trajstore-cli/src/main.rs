@@ -201,7 +201,7 @@ fn main() {
     unsafe { trajstore::configure_process() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => output::report_usage_error(e, std::env::args().any(|a| a == "--json")),
+        Err(e) => output::report_usage_error(e, std::env::args_os().any(|a| a == "--json")),
     };
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");

@@ -217,6 +217,16 @@ fn command_line_errors_under_json_are_one_json_document() {
             assert_eq!(doc["error"]["parameter"], p, "{args:?}: {doc}");
         }
     }
+    // An argument that is not UTF-8 is clap's error too, not a panic of ours.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let out = bin().arg("--db").arg(&db).args(["query", "--filter"]).arg(std::ffi::OsStr::from_bytes(b"training_id=\xff")).arg("--json").env_remove("TRAJSTORE_DB").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("one JSON document ({e}): {stdout:?}"));
+        assert_eq!(doc["error"]["code"], "invalid_parameter", "{doc}");
+    }
     // Without --json clap's own message goes to stderr; --help still prints help.
     let out = run(&db, &["query", "--page", "abc"]);
     assert_eq!(out.status.code(), Some(2));
