@@ -282,12 +282,16 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
                 if line.iter().all(u8::is_ascii_whitespace) {
                     chunk.data.truncate(begin);
                 } else if line_no == 1 && serde_json::from_slice::<IgnoredAny>(line).is_err_and(|e| e.is_eof()) {
-                    // A first line that does not close starts one pretty-printed object,
-                    // unless the second line is a whole JSON value: then this is JSON Lines
-                    // whose first record is cut short, and the rest are read as lines.
+                    // A first line that does not close starts one pretty-printed document,
+                    // unless it holds more than an opening bracket and the second line is
+                    // a whole JSON object: then this is JSON Lines whose first record is
+                    // cut short, and the rest are read as lines. (`[` alone and then one
+                    // object per line is a list, even when the object is its only item.)
                     let mut second = Vec::new();
                     let _ = reader.read_until(b'\n', &mut second);
-                    if serde_json::from_slice::<IgnoredAny>(second.trim_ascii()).is_ok() {
+                    let lone_opener = matches!(line.trim_ascii(), b"[" | b"{");
+                    let second_is_object = second.trim_ascii().starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second.trim_ascii()).is_ok();
+                    if !lone_opener && second_is_object {
                         if !emit_document(line, file, Some(1), progress, emit) {
                             return;
                         }
@@ -518,6 +522,12 @@ mod tests {
         // A pretty-printed object still reads as one record.
         let data = b"{\"trajectory_id\": \"p\",\n\"steps\": []}\n";
         assert_eq!(summary(&read_all(data, "p.json")), ["ok p.json:Some(1):None p"]);
+        // So does a list of one object per line, even with a single item; and a second
+        // line that is a whole value but not an object does not make the file JSON Lines.
+        let data = b"[\n{\"trajectory_id\": \"only\"}\n]\n";
+        assert_eq!(summary(&read_all(data, "l.json")), ["ok l.json:None:Some(0) only"]);
+        let data = b"{\"trajectory_id\": \"q\", \"tags\":\n[\"x\"]\n}\n";
+        assert_eq!(summary(&read_all(data, "q.json")), ["ok q.json:Some(1):None q"]);
         // Data after a top-level list is an error, after the list's records.
         let data = b"[{\"trajectory_id\":\"a\"}]\n{\"trajectory_id\":\"b\"}\n";
         let items = read_all(data, "f.json");
