@@ -318,10 +318,16 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
         ("/api/trajectories/t?steps=0:1&steps=zz", "steps"),
         ("/api/search?q=a&q=b", "q"),
         ("/api/trajectories?training_id=%ff", "training_id"),
+        ("/api/trajectories?page=1&page=2", "page"),
+        ("/api/trajectories?sort=reward&training_id=x&sort=exec_time", "sort"),
     ] {
         let r = get(&server, path);
         assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some(parameter)), "{path}");
     }
+    // A U+FFFD sent as its own UTF-8 bytes is text like any other; '+' is a space.
+    let r = get(&server, "/api/trajectories?question=%EF%BF%BD");
+    assert_eq!((r.status, &r.json()["total"]), (200, &serde_json::json!(0)), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(get(&server, "/api/trajectories?training_id=a+b&page=1").status, 200);
     let r = request(&server, "POST", "/api/imports?foo=bar", &[("X-Filename", "x.jsonl")], b"{}\n");
     assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("foo")));
     assert_eq!(get(&server, "/api/trajectories/t?steps=0:1").status, 200);

@@ -123,7 +123,8 @@ fn parse_list(name: &str, value: &str) -> Result<Vec<String>, QueryError> {
 
 impl FilterSet {
     /// Parses filter pairs. Unknown names and values of the wrong type are errors naming
-    /// the parameter; an empty value is an error too, since ignoring it would widen the query.
+    /// the parameter; so is an empty substring filter (`question`, `trajectory_id`), which
+    /// would match everything. An exact filter's empty value asks for rows holding "".
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, QueryError> {
         let mut set = FilterSet::default();
         for (name, value) in pairs {

@@ -216,11 +216,20 @@ impl Default for ListRequest {
 
 impl ListRequest {
     /// Parses `page`, `page_size`, `sort`, `order`, `cursor` and every filter from one
-    /// list of pairs (an HTTP query string). Anything else is an error naming it.
+    /// list of pairs (an HTTP query string). Anything else is an error naming it, and so
+    /// is a second `page`, `page_size`, `sort`, `order` or `cursor` (one would silently
+    /// win); a repeated filter is one more condition, all of which must hold.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, QueryError> {
+        const SINGLE: [&str; 5] = ["page", "page_size", "sort", "order", "cursor"];
         let mut req = ListRequest::default();
         let mut filters = Vec::new();
+        let mut seen = [false; SINGLE.len()];
         for (name, value) in pairs {
+            if let Some(i) = SINGLE.iter().position(|s| *s == name) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(QueryError::new(name, "given more than once"));
+                }
+            }
             match name {
                 "page" => req.page = parse_count("page", value, 1, u64::MAX / MAX_PAGE_SIZE)?,
                 "page_size" => req.page_size = parse_count("page_size", value, 1, MAX_PAGE_SIZE)?,

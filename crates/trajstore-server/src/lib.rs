@@ -53,17 +53,22 @@ struct AppState {
 }
 
 /// The query string as (name, value) pairs, decoded. A name or value whose bytes are not
-/// UTF-8 is an error naming it (decoding would have turned them into U+FFFD and matched
-/// something else).
+/// UTF-8 is an error naming it (decoding lossily would have turned them into U+FFFD and
+/// matched something else); a U+FFFD sent as its own UTF-8 bytes is kept as it is.
 fn pairs(raw: &Option<String>) -> ApiResult<Vec<(String, String)>> {
     let Some(q) = raw.as_deref() else { return Ok(Vec::new()) };
+    // What form_urlencoded::parse does, without its lossy step: '+' is a space, then
+    // percent-decoding to bytes, then a strict UTF-8 check.
+    let decode = |part: &str| {
+        let bytes: Vec<u8> = percent_encoding::percent_decode(part.replace('+', " ").as_bytes()).collect();
+        String::from_utf8(bytes).ok()
+    };
     let mut out = Vec::new();
-    for (k, v) in form_urlencoded::parse(q.as_bytes()).into_owned() {
-        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
-            let name = if k.contains('\u{FFFD}') { "query" } else { k.as_str() };
-            return Err(ApiError::bad_request(name, "not valid UTF-8 once percent-decoded"));
-        }
-        out.push((k, v));
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(name) = decode(k) else { return Err(ApiError::bad_request("query", "a parameter name is not valid UTF-8 once percent-decoded")) };
+        let Some(value) = decode(v) else { return Err(ApiError::bad_request(&name, "not valid UTF-8 once percent-decoded")) };
+        out.push((name, value));
     }
     Ok(out)
 }
