@@ -824,9 +824,9 @@ fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajector
     })
 }
 
-/// A SQL literal of one value of a sort column, or `None` for a null, a non-finite float
-/// or a type that never appears among the sort columns. Strings are escaped.
-/// The condition `name op value`, value being row `i` of `column` (`None` when null).
+/// The condition `name op value`, value being row `i` of `column` as a SQL literal
+/// (strings escaped); `None` for a null, a non-finite float or a type that never appears
+/// among the sort columns.
 fn bound_condition(name: &str, op: &str, column: &dyn arrow_array::Array, i: usize) -> Option<String> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};

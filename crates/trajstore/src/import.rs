@@ -349,9 +349,10 @@ impl Trajstore {
                 Some(n) if report.imported >= n => {
                     self.optimize().await?;
                 }
-                // A store's first import, if smaller, builds its full-text index now (at
-                // most n records: about a second per 10,000): without one Lance searches
-                // the raw words, so `Zebra`, `zebras` or `the zebra` found no "zebra".
+                // A smaller import into a store with no full-text index builds one now
+                // (over all its rows: about a second per 10,000); without one Lance
+                // searches the raw words, so `Zebra`, `zebras` or `the zebra` found no
+                // "zebra". Where the index exists, this only adds missing scalar indexes.
                 Some(_) => {
                     self.store.ensure_indexes(true).await?;
                 }
