@@ -51,15 +51,19 @@ const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-f
  * process 30 ms in, which failed every test of the file (they share one browser), while
  * the same package started fine here and in a fresh Debian chroot. So a failed start is
  * tried again, then once more without Debian's wrapper script and its zygote process,
- * and if all fail the error says what the machine looked like.
+ * then in a single process, and if all fail the error says what the machine looked like
+ * (here an address-space or open-files limit makes it die of SIGTRAP, not SIGSEGV).
  */
 export async function launchBrowser() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const direct = '/usr/lib/chromium/chromium';
+  const unwrapped = CHROMIUM === '/usr/bin/chromium' && existsSync(direct) ? direct : CHROMIUM;
   const attempts = [
     { executablePath: CHROMIUM, args: BROWSER_ARGS },
     { executablePath: CHROMIUM, args: BROWSER_ARGS },
-    { executablePath: CHROMIUM === '/usr/bin/chromium' && existsSync(direct) ? direct : CHROMIUM, args: [...BROWSER_ARGS, '--no-zygote'] },
+    { executablePath: unwrapped, args: [...BROWSER_ARGS, '--no-zygote'] },
+    // Last resort: browser and renderer in one process (no fork at all).
+    { executablePath: unwrapped, args: [...BROWSER_ARGS, '--no-zygote', '--single-process'] },
   ];
   const failures = [];
   for (const [i, attempt] of attempts.entries()) {
