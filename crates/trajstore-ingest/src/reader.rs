@@ -290,7 +290,8 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
                     let mut second = Vec::new();
                     let _ = reader.read_until(b'\n', &mut second);
                     let lone_opener = matches!(line.trim_ascii(), b"[" | b"{");
-                    let second_is_object = second.trim_ascii().starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second.trim_ascii()).is_ok();
+                    let second_line = second.trim_ascii();
+                    let second_is_object = second_line.starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second_line).is_ok();
                     if !lone_opener && second_is_object {
                         if !emit_document(line, file, Some(1), progress, emit) {
                             return;
