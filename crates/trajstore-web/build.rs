@@ -26,7 +26,11 @@ fn main() {
         } else {
             missing.push(*rel);
             // A stand-in that tells the page the library is absent.
-            std::fs::write(&dst, format!("window.__trajstoreMissing = (window.__trajstoreMissing || []).concat([{:?}]);\n", rel)).expect("write a stand-in asset");
+            std::fs::write(
+                &dst,
+                format!("window.__trajstoreMissing = (window.__trajstoreMissing || []).concat([{:?}]);\n", rel),
+            )
+            .expect("write a stand-in asset");
         }
     }
     if !missing.is_empty() {

@@ -25,12 +25,20 @@ impl Conn {
     }
 
     async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", self.addr, body.len());
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
         self.stream.get_mut().write_all(head.as_bytes()).await?;
         self.stream.get_mut().write_all(body).await?;
         let mut line = String::new();
         self.stream.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
         let mut length = 0usize;
         loop {
             line.clear();
@@ -72,7 +80,8 @@ async fn run_phase(addr: &str, clients: usize, seconds: u64, ids: Arc<Vec<String
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (addr, recorder, stop, total, ids) = (addr.to_string(), recorder.clone(), stop.clone(), total.clone(), ids.clone());
+        let (addr, recorder, stop, total, ids) =
+            (addr.to_string(), recorder.clone(), stop.clone(), total.clone(), ids.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await.expect("connect");
             let mut local: HashMap<&'static str, Vec<Duration>> = HashMap::new();
@@ -83,11 +92,26 @@ async fn run_phase(addr: &str, clients: usize, seconds: u64, ids: Arc<Vec<String
                 let r = (i >> 33) % 100;
                 let (name, path) = if !mixed || r < 50 {
                     // A handful of popular views: cached after their first request.
-                    let views = ["training_id=run-2&sort=reward&order=desc", "termination_reason=error,timeout&sort=created_at", "reward_min=0.5&epoch_id_min=2&sort=reward", "sort=created_at&order=desc"];
-                    ("list (cached views)", format!("/api/trajectories?{}&page_size=20", views[(i >> 20) as usize % views.len()]))
+                    let views = [
+                        "training_id=run-2&sort=reward&order=desc",
+                        "termination_reason=error,timeout&sort=created_at",
+                        "reward_min=0.5&epoch_id_min=2&sort=reward",
+                        "sort=created_at&order=desc",
+                    ];
+                    (
+                        "list (cached views)",
+                        format!("/api/trajectories?{}&page_size=20", views[(i >> 20) as usize % views.len()]),
+                    )
                 } else if r < 70 {
                     // Deep pages of filtered lists: almost always a cache miss.
-                    ("list (uncached pages)", format!("/api/trajectories?training_id=run-{}&sort=reward&order=desc&page_size=20&page={}", (i >> 13) % 3 + 1, (i >> 17) % 500 + 1))
+                    (
+                        "list (uncached pages)",
+                        format!(
+                            "/api/trajectories?training_id=run-{}&sort=reward&order=desc&page_size=20&page={}",
+                            (i >> 13) % 3 + 1,
+                            (i >> 17) % 500 + 1
+                        ),
+                    )
                 } else if r < 90 {
                     ("one trajectory", format!("/api/trajectories/{}", ids[(i >> 11) as usize % ids.len()]))
                 } else {
@@ -121,7 +145,9 @@ async fn run_phase(addr: &str, clients: usize, seconds: u64, ids: Arc<Vec<String
                 let t = Instant::now();
                 let body = format!("{{\"is_bookmarked\":{on}}}");
                 match conn.send("PATCH", &format!("/api/trajectories/{}", ids[0]), body.as_bytes()).await {
-                    Ok(200) => recorder.lock().unwrap().latencies.entry("bookmark toggle (1/s)").or_default().push(t.elapsed()),
+                    Ok(200) => {
+                        recorder.lock().unwrap().latencies.entry("bookmark toggle (1/s)").or_default().push(t.elapsed())
+                    }
                     _ => recorder.lock().unwrap().errors += 1,
                 }
                 on = !on;
@@ -158,14 +184,20 @@ pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u
     let store = store.with_memory_index();
     let t = std::time::Instant::now();
     let info = store.warm_memory_index().await.unwrap().expect("no writes while it is read");
-    println!("  in-memory index: {} rows, {} MiB, built in {:.2} s", info.rows, info.bytes >> 20, t.elapsed().as_secs_f64());
+    println!(
+        "  in-memory index: {} rows, {} MiB, built in {:.2} s",
+        info.rows,
+        info.bytes >> 20,
+        t.elapsed().as_secs_f64()
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(trajstore_server::serve_on(listener, store.clone(), Default::default(), async {
         let _ = rx.await;
     }));
-    let ids: Vec<String> = store.summaries(&Default::default()).await.unwrap().into_iter().step_by(97).map(|s| s.trajectory_id).collect();
+    let ids: Vec<String> =
+        store.summaries(&Default::default()).await.unwrap().into_iter().step_by(97).map(|s| s.trajectory_id).collect();
     let ids = Arc::new(ids);
     println!("\n== HTTP load on loopback, {total} trajectories, {clients} clients (server and clients share this machine's cores)");
     let (rec, rps) = run_phase(&addr, clients, seconds.min(10), ids.clone(), false).await;

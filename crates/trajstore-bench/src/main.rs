@@ -29,7 +29,8 @@ fn args_after(name: &str) -> Vec<String> {
 }
 
 fn work_dir() -> PathBuf {
-    let dir = args_after("--dir").pop().map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("trajstore-bench"));
+    let dir =
+        args_after("--dir").pop().map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("trajstore-bench"));
     std::fs::create_dir_all(&dir).expect("bench dir");
     dir
 }
@@ -37,7 +38,12 @@ fn work_dir() -> PathBuf {
 /// Peak resident memory of this process, from /proc.
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()).map_or(0.0, |kb| kb / 1024.0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
@@ -102,7 +108,11 @@ fn ours_parse_only(path: &Path) -> f64 {
 
 /// Runs one import in a child process (so its peak memory is its own) and returns its report.
 fn import_child(file: &Path, db: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(std::env::current_exe().unwrap()).args(["import-child", file.to_str().unwrap(), db.to_str().unwrap()]).args(extra).output().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["import-child", file.to_str().unwrap(), db.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -125,18 +135,30 @@ async fn run_import_child() {
     } else {
         0.0
     };
-    println!("{}", serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "indexes": indexes, "import_rss_mb": import_rss_mb, "peak_rss_mb": peak_rss_mb()}));
+    println!(
+        "{}",
+        serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "indexes": indexes, "import_rss_mb": import_rss_mb, "peak_rss_mb": peak_rss_mb()})
+    );
 }
 
 fn bench_import(ns: &[u64]) {
     for &n in ns {
         let (file, total, bytes) = data_file(n);
         let mb = bytes as f64 / 1e6;
-        println!("\n== import: {total} generated trajectories, {mb:.0} MB ({:.1} KB each)", bytes as f64 / total as f64 / 1e3);
+        println!(
+            "\n== import: {total} generated trajectories, {mb:.0} MB ({:.1} KB each)",
+            bytes as f64 / total as f64 / 1e3
+        );
         let reference = reference_parse(&file);
-        println!("  reference: serde_json::Value parse of every line, 1 thread   {reference:>7.2} s  {:>6.0} MB/s", mb / reference);
+        println!(
+            "  reference: serde_json::Value parse of every line, 1 thread   {reference:>7.2} s  {:>6.0} MB/s",
+            mb / reference
+        );
         let parse_only = ours_parse_only(&file);
-        println!("  ours: read, parse and validate only (no storage), all cores {parse_only:>7.2} s  {:>6.0} MB/s", mb / parse_only);
+        println!(
+            "  ours: read, parse and validate only (no storage), all cores {parse_only:>7.2} s  {:>6.0} MB/s",
+            mb / parse_only
+        );
         let db = work_dir().join(format!("import-{total}"));
         let _ = std::fs::remove_dir_all(&db);
         let fresh = import_child(&file, &db, &["--optimize"]);
@@ -147,12 +169,21 @@ fn bench_import(ns: &[u64]) {
         for i in fresh["indexes"].as_array().unwrap() {
             println!("    of which building {:<40} {:>7.2} s", i[0].as_str().unwrap(), i[1].as_f64().unwrap());
         }
-        println!("  peak RSS of the import                                       {:>7.0} MB", fresh["import_rss_mb"].as_f64().unwrap());
-        println!("  peak RSS of the process (import, then optimize)              {:>7.0} MB", fresh["peak_rss_mb"].as_f64().unwrap());
+        println!(
+            "  peak RSS of the import                                       {:>7.0} MB",
+            fresh["import_rss_mb"].as_f64().unwrap()
+        );
+        println!(
+            "  peak RSS of the process (import, then optimize)              {:>7.0} MB",
+            fresh["peak_rss_mb"].as_f64().unwrap()
+        );
         std::fs::write(db.join(".complete"), "").unwrap();
         let again = import_child(&file, &db, &[]);
         assert_eq!(again["skipped"].as_u64(), Some(total));
-        println!("  re-import of the same file (all {total} duplicates)           {:>7.2} s", again["import_s"].as_f64().unwrap());
+        println!(
+            "  re-import of the same file (all {total} duplicates)           {:>7.2} s",
+            again["import_s"].as_f64().unwrap()
+        );
     }
 }
 
@@ -175,7 +206,12 @@ async fn memory_handle(uncached: &Trajstore) -> Trajstore {
     let memory = Trajstore::open_with_cache(uncached.uri(), 0, 0).await.unwrap().with_memory_index();
     let t = Instant::now();
     let info = memory.warm_memory_index().await.unwrap().expect("no writes while it is read");
-    println!("  in-memory index: {} rows, {} MiB, built in {:.2} s", info.rows, info.bytes >> 20, t.elapsed().as_secs_f64());
+    println!(
+        "  in-memory index: {} rows, {} MiB, built in {:.2} s",
+        info.rows,
+        info.bytes >> 20,
+        t.elapsed().as_secs_f64()
+    );
     memory
 }
 
@@ -218,9 +254,16 @@ fn line(label: &str, ours: (f64, f64), reference: Option<(f64, f64)>) {
 }
 
 /// The in-memory reference of a list query: filter, full sort, slice.
-fn reference_page<'a>(rows: &'a [Summary], keep: &dyn Fn(&Summary) -> bool, offset: usize, limit: usize) -> Vec<&'a Summary> {
+fn reference_page<'a>(
+    rows: &'a [Summary],
+    keep: &dyn Fn(&Summary) -> bool,
+    offset: usize,
+    limit: usize,
+) -> Vec<&'a Summary> {
     let mut hits: Vec<&Summary> = rows.iter().filter(|r| keep(r)).collect();
-    hits.sort_by(|a, b| b.reward.partial_cmp(&a.reward).unwrap_or(std::cmp::Ordering::Equal).then(a.trajectory_id.cmp(&b.trajectory_id)));
+    hits.sort_by(|a, b| {
+        b.reward.partial_cmp(&a.reward).unwrap_or(std::cmp::Ordering::Equal).then(a.trajectory_id.cmp(&b.trajectory_id))
+    });
     hits.into_iter().skip(offset).take(limit).collect()
 }
 
@@ -231,10 +274,20 @@ async fn bench_query(ns: &[u64]) {
         println!("\n== queries on {total} trajectories: p50 / p95 over 30 runs (uncached unless said)");
         let memory = memory_handle(&uncached).await;
         let one = [("training_id", "run-2"), ("sort", "reward"), ("order", "desc")];
-        let four = [("training_id", "run-2"), ("epoch_id_min", "2"), ("termination_reason", "success,timeout"), ("reward_min", "0.2"), ("sort", "reward"), ("order", "desc")];
+        let four = [
+            ("training_id", "run-2"),
+            ("epoch_id_min", "2"),
+            ("termination_reason", "success,timeout"),
+            ("reward_min", "0.2"),
+            ("sort", "reward"),
+            ("order", "desc"),
+        ];
         let keep1 = |r: &Summary| r.training_id.as_deref() == Some("run-2");
         let keep4 = |r: &Summary| {
-            keep1(r) && r.epoch_id.is_some_and(|e| e >= 2) && matches!(r.termination_reason.as_deref(), Some("success" | "timeout")) && r.reward.is_some_and(|x| x >= 0.2)
+            keep1(r)
+                && r.epoch_id.is_some_and(|e| e >= 2)
+                && matches!(r.termination_reason.as_deref(), Some("success" | "timeout"))
+                && r.reward.is_some_and(|x| x >= 0.2)
         };
         let mut p500_one = one.to_vec();
         p500_one.push(("page", "500"));
@@ -248,14 +301,27 @@ async fn bench_query(ns: &[u64]) {
                 v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.trajectory_id.cmp(&b.trajectory_id)));
                 std::hint::black_box(v.len());
             }),
-            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep1, 0, 20)); }),
-            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep4, 0, 20)); }),
-            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep1, 499 * 20, 20)); }),
-            time_sync(30, || { std::hint::black_box(reference_page(&rows, &keep4, 499 * 20, 20)); }),
-            time_sync(30, || { std::hint::black_box(rows.iter().filter(|r| keep4(r)).count()); }),
+            time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, &keep1, 0, 20));
+            }),
+            time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, &keep4, 0, 20));
+            }),
+            time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, &keep1, 499 * 20, 20));
+            }),
+            time_sync(30, || {
+                std::hint::black_box(reference_page(&rows, &keep4, 499 * 20, 20));
+            }),
+            time_sync(30, || {
+                std::hint::black_box(rows.iter().filter(|r| keep4(r)).count());
+            }),
         ];
         let filters = req(&four).filters;
-        for (mode, store) in [("in-memory index (as `trajstore serve` answers)", &memory), ("Lance scans (as one-shot CLI commands answer)", &uncached)] {
+        for (mode, store) in [
+            ("in-memory index (as `trajstore serve` answers)", &memory),
+            ("Lance scans (as one-shot CLI commands answer)", &uncached),
+        ] {
             println!("  -- {mode}");
             let pages: [(&str, &[(&str, &str)]); 5] = [
                 ("page 1, no filter, sort created_at, with total", &no_filter),
@@ -265,10 +331,16 @@ async fn bench_query(ns: &[u64]) {
                 ("page 500, 4 filters, sort reward desc", &p500_four),
             ];
             for (i, (label, pairs)) in pages.into_iter().enumerate() {
-                let r = time(30, || async { std::hint::black_box(store.list(&req(pairs)).await.unwrap()); }).await;
+                let r = time(30, || async {
+                    std::hint::black_box(store.list(&req(pairs)).await.unwrap());
+                })
+                .await;
                 line(label, r, Some(references[i]));
             }
-            let r = time(30, || async { std::hint::black_box(store.count(&filters).await.unwrap()); }).await;
+            let r = time(30, || async {
+                std::hint::black_box(store.count(&filters).await.unwrap());
+            })
+            .await;
             line("exact total alone, 4 filters", r, Some(references[5]));
             let r = time(10, || async {
                 let mut cursor: Option<String> = None;
@@ -288,13 +360,18 @@ async fn bench_query(ns: &[u64]) {
             let r = time(50, || {
                 i += 1;
                 let id = ids[i % ids.len()].clone();
-                async move { std::hint::black_box(store.get(&id).await.unwrap()); }
+                async move {
+                    std::hint::black_box(store.get(&id).await.unwrap());
+                }
             })
             .await;
             line("one full trajectory by id (with steps)", r, None);
         }
         println!("  -- either");
-        let r = time(200, || async { std::hint::black_box(cached.list(&req(&four)).await.unwrap()); }).await;
+        let r = time(200, || async {
+            std::hint::black_box(cached.list(&req(&four)).await.unwrap());
+        })
+        .await;
         line("cache hit (page 1, 4 filters)", r, None);
     }
 }
@@ -333,17 +410,32 @@ async fn bench_stats(ns: &[u64]) {
             std::hint::black_box(v.len());
         });
         let reference = time_sync(10, reference_grouped);
-        for (mode, store) in [("in-memory index (as `trajstore serve` answers)", &memory), ("Lance scans (as one-shot CLI commands answer)", &uncached)] {
+        for (mode, store) in [
+            ("in-memory index (as `trajstore serve` answers)", &memory),
+            ("Lance scans (as one-shot CLI commands answer)", &uncached),
+        ] {
             println!("  -- {mode}");
-            let r = time(10, || async { std::hint::black_box(store.statistics(&overall).await.unwrap()); }).await;
+            let r = time(10, || async {
+                std::hint::black_box(store.statistics(&overall).await.unwrap());
+            })
+            .await;
             line("overall, uncached", r, Some(reference_overall));
-            let r = time(10, || async { std::hint::black_box(store.statistics(&grouped).await.unwrap()); }).await;
+            let r = time(10, || async {
+                std::hint::black_box(store.statistics(&grouped).await.unwrap());
+            })
+            .await;
             line("by (training_id, epoch_id), k = 1,8, uncached", r, Some(reference));
-            let r = time(10, || async { std::hint::black_box(store.curve(&curve).await.unwrap()); }).await;
+            let r = time(10, || async {
+                std::hint::black_box(store.curve(&curve).await.unwrap());
+            })
+            .await;
             line("curve epoch_id x training_id, uncached", r, Some(reference));
         }
         println!("  -- either");
-        let r = time(200, || async { std::hint::black_box(cached.statistics(&grouped).await.unwrap()); }).await;
+        let r = time(200, || async {
+            std::hint::black_box(cached.statistics(&grouped).await.unwrap());
+        })
+        .await;
         line("grouped, cached", r, None);
     }
 }

@@ -39,14 +39,25 @@ pub async fn bench_search(ns: &[u64]) {
         }
         let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
         store.warm_memory_index().await.unwrap();
-        let sample: Vec<String> = store.summaries(&FilterSet::default()).await.unwrap().into_iter().take(2000).map(|s| s.question.unwrap_or_default()).collect();
+        let sample: Vec<String> = store
+            .summaries(&FilterSet::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .take(2000)
+            .map(|s| s.question.unwrap_or_default())
+            .collect();
         let dir = default_model_dir();
         match MiniLm::load(&dir) {
             Ok(m) => {
                 let texts: Vec<&str> = sample.iter().take(1024).map(String::as_str).collect();
                 let t = Instant::now();
                 m.embed(&texts).unwrap();
-                println!("  embedding throughput, all-MiniLM-L6-v2 on this CPU: {:.0} texts/s ({} texts)", texts.len() as f64 / t.elapsed().as_secs_f64(), texts.len());
+                println!(
+                    "  embedding throughput, all-MiniLM-L6-v2 on this CPU: {:.0} texts/s ({} texts)",
+                    texts.len() as f64 / t.elapsed().as_secs_f64(),
+                    texts.len()
+                );
             }
             Err(e) => println!("  embedding throughput: not measured ({e})"),
         }
@@ -63,7 +74,12 @@ pub async fn bench_search(ns: &[u64]) {
         println!("  optimize (FTS and vector indexes current): {:.1} s", t.elapsed().as_secs_f64());
         let none = FilterSet::default();
         let one = FilterSet::parse([("training_id", "run-2")]).unwrap();
-        let queries = ["fix the failing unit test in the parser", "write a sql query for the top customers", "the tool returned an error", "summarise the report"];
+        let queries = [
+            "fix the failing unit test in the parser",
+            "write a sql query for the top customers",
+            "the tool returned an error",
+            "summarise the report",
+        ];
         let mut i = 0;
         // The reference: the same searches comparing the query with every stored vector.
         let exact = time(5, || {
@@ -128,5 +144,9 @@ async fn recall(store: &Trajstore, questions: &[String]) {
         wanted += exact.len();
         found += approx.iter().filter(|h| h.distance <= bound).count().min(exact.len());
     }
-    println!("  vector index recall@10 against an exact scan: {:.3} ({} queries, {found} of {wanted} hits)", found as f64 / wanted.max(1) as f64, probes.len());
+    println!(
+        "  vector index recall@10 against an exact scan: {:.3} ({} queries, {found} of {wanted} hits)",
+        found as f64 / wanted.max(1) as f64,
+        probes.len()
+    );
 }

@@ -5,7 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trajstore::{expand_inputs, CurveRequest, Error, StatsRequest, ExportFormat, FilterSet, ImportOptions, ImportProgress, ListRequest, Result, Trajstore};
+use trajstore::{
+    expand_inputs, CurveRequest, Error, ExportFormat, FilterSet, ImportOptions, ImportProgress, ListRequest, Result,
+    StatsRequest, Trajstore,
+};
 
 use crate::output::{self, print_json, EXIT_PARTIAL};
 use crate::{Cli, Command, FilterArgs};
@@ -15,7 +18,9 @@ fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
     args.filters
         .iter()
         .map(|f| {
-            f.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| Error::invalid("--filter", format!("expected NAME=VALUE, got {f:?}")))
+            f.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| Error::invalid("--filter", format!("expected NAME=VALUE, got {f:?}")))
         })
         .collect()
 }
@@ -29,14 +34,21 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let json = cli.json;
     match cli.command {
         Command::Import { paths, format, labels, strict, skip_duplicate_check, no_optimize } => {
-            let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
+            let format =
+                trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
             if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
                 return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
             }
             let inputs = expand_inputs(&paths)?;
             let store = Trajstore::open(&cli.db).await?;
             let read = trajstore::ReadOptions { format, labels_dir: labels };
-            let opts = ImportOptions { strict, skip_duplicate_check, optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after }, read, ..Default::default() };
+            let opts = ImportOptions {
+                strict,
+                skip_duplicate_check,
+                optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after },
+                read,
+                ..Default::default()
+            };
             let report = import_with_progress(&store, inputs, opts, json).await?;
             if json {
                 print_json(&report);
@@ -44,7 +56,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 for f in report.files.iter().filter(|f| f.format != "native") {
                     eprintln!("  {}: read as {}", f.path, f.format);
                 }
-                eprintln!("imported {} · skipped {} (already stored) · failed {} · {:.2} s", report.imported, report.skipped, report.failed, report.seconds);
+                eprintln!(
+                    "imported {} · skipped {} (already stored) · failed {} · {:.2} s",
+                    report.imported, report.skipped, report.failed, report.seconds
+                );
                 for e in &report.errors {
                     let place = match (e.line, e.index) {
                         (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
@@ -52,7 +67,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         (None, Some(i)) => format!("{}[{i}]", e.file),
                         (None, None) => e.file.clone(),
                     };
-                    eprintln!("  {place}: {}{}", e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
+                    eprintln!(
+                        "  {place}: {}{}",
+                        e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(),
+                        e.message
+                    );
                 }
                 if report.failed as usize > report.errors.len() {
                     eprintln!("  … and {} more errors", report.failed as usize - report.errors.len());
@@ -62,7 +81,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Query { filters, sort, order, page, page_size, cursor } => {
             let mut pairs = filter_pairs(&filters)?;
-            pairs.extend([("sort".into(), sort), ("order".into(), order), ("page".into(), page.to_string()), ("page_size".into(), page_size.to_string())]);
+            pairs.extend([
+                ("sort".into(), sort),
+                ("order".into(), order),
+                ("page".into(), page.to_string()),
+                ("page_size".into(), page_size.to_string()),
+            ]);
             if let Some(c) = cursor {
                 pairs.push(("cursor".into(), c));
             }
@@ -73,7 +97,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 print_json(&*page);
             } else {
                 output::print_rows(&page.data);
-                eprintln!("{} of {} · page {} · sorted by {} {:?}", page.data.len(), page.total, page.page.map_or("(cursor)".into(), |p| p.to_string()), req.sort.column(), req.order);
+                eprintln!(
+                    "{} of {} · page {} · sorted by {} {:?}",
+                    page.data.len(),
+                    page.total,
+                    page.page.map_or("(cursor)".into(), |p| p.to_string()),
+                    req.sort.column(),
+                    req.order
+                );
                 if let Some(c) = &page.next_cursor {
                     eprintln!("next: --cursor {c}");
                 }
@@ -101,7 +132,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Export { out, format, filters } => {
             let filters = parse_filters(&filters)?;
             let format = match format {
-                Some(f) => ExportFormat::parse(&f).map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
+                Some(f) => ExportFormat::parse(&f)
+                    .map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
                 None => ExportFormat::from_path(&out),
             };
             let store = Trajstore::open(&cli.db).await?;
@@ -114,7 +146,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             let n = store.export_to_path(&filters, format, &out).await?;
             if json {
-                print_json(&serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}));
+                print_json(
+                    &serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}),
+                );
             } else {
                 eprintln!("exported {n} trajectories to {}", out.display());
             }
@@ -165,7 +199,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Similar { id, text, k, filters } => crate::search::similar(&cli.db, json, id, text, k, &filters).await,
         Command::Search { text, limit, filters } => crate::search::search(&cli.db, json, &text, limit, &filters).await,
-        Command::Embed { text_source, batch, max } => crate::search::embed(&cli.db, json, &text_source, batch, max).await,
+        Command::Embed { text_source, batch, max } => {
+            crate::search::embed(&cli.db, json, &text_source, batch, max).await
+        }
         Command::Serve { server } => {
             let store = Trajstore::open(&cli.db).await?;
             serve(store, server).await?;
@@ -173,23 +209,36 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Demo { trajectories, seed, no_serve, server } => {
             let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
-            let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
+            let dir = tempfile::tempdir()
+                .map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
             let path = dir.path().join("demo.jsonl");
             {
                 use std::io::Write;
-                let file = std::fs::File::create(&path).map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+                let file = std::fs::File::create(&path)
+                    .map_err(|source| Error::Io { context: path.display().to_string(), source })?;
                 let mut w = std::io::BufWriter::new(file);
                 for line in cfg.lines() {
-                    writeln!(w, "{line}").map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+                    writeln!(w, "{line}")
+                        .map_err(|source| Error::Io { context: path.display().to_string(), source })?;
                 }
                 w.flush().map_err(|source| Error::Io { context: path.display().to_string(), source })?;
             }
             let store = Trajstore::open(&cli.db).await?;
-            let report = import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json).await?;
+            let report =
+                import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json)
+                    .await?;
             if json {
                 print_json(&serde_json::json!({"db": cli.db, "generated": cfg.total(), "import": report}));
             } else {
-                eprintln!("demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}", cfg.total(), cfg.runs, cfg.epochs, cfg.prompts, cfg.samples_per_prompt, cli.db);
+                eprintln!(
+                    "demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}",
+                    cfg.total(),
+                    cfg.runs,
+                    cfg.epochs,
+                    cfg.prompts,
+                    cfg.samples_per_prompt,
+                    cli.db
+                );
                 eprintln!("imported {} · skipped {} · {:.2} s", report.imported, report.skipped, report.seconds);
                 eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", cli.db);
             }
@@ -202,7 +251,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Runs an import with an indicatif progress bar by bytes on a terminal.
-async fn import_with_progress(store: &Trajstore, inputs: Vec<trajstore::Input>, opts: ImportOptions, json: bool) -> Result<trajstore::ImportReport> {
+async fn import_with_progress(
+    store: &Trajstore,
+    inputs: Vec<trajstore::Input>,
+    opts: ImportOptions,
+    json: bool,
+) -> Result<trajstore::ImportReport> {
     let progress = Arc::new(ImportProgress::default());
     let show = !json && std::io::stderr().is_terminal();
     let cancel = opts.cancel.clone();
@@ -215,9 +269,11 @@ async fn import_with_progress(store: &Trajstore, inputs: Vec<trajstore::Input>, 
     let bar = show.then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}")
-                .expect("a valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
         );
         bar
     });
@@ -229,7 +285,10 @@ async fn import_with_progress(store: &Trajstore, inputs: Vec<trajstore::Input>, 
                 bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
                 bar.set_position(progress.read.bytes_read.load(Ordering::Relaxed));
                 let records = progress.read.records.load(Ordering::Relaxed);
-                bar.set_message(format!("{records} records ({:.0}/s)", records as f64 / started.elapsed().as_secs_f64().max(0.001)));
+                bar.set_message(format!(
+                    "{records} records ({:.0}/s)",
+                    records as f64 / started.elapsed().as_secs_f64().max(0.001)
+                ));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
@@ -255,9 +314,20 @@ async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
         .map_err(|_| Error::invalid("--host", format!("not an address: {}", args.host)))?;
     let mut roots = Vec::new();
     for root in &args.import_roots {
-        roots.push(root.canonicalize().map_err(|source| Error::Io { context: format!("--import-root {}", root.display()), source })?);
+        roots.push(
+            root.canonicalize()
+                .map_err(|source| Error::Io { context: format!("--import-root {}", root.display()), source })?,
+        );
     }
-    let config = trajstore_server::ServerConfig { token: args.token.filter(|t| !t.is_empty()), token_reads: args.token_reads, import_roots: roots, max_body_bytes: args.max_body_mb << 20, embed_in_background: args.embed };
+    let config = trajstore_server::ServerConfig {
+        token: args.token.filter(|t| !t.is_empty()),
+        token_reads: args.token_reads,
+        import_roots: roots,
+        max_body_bytes: args.max_body_mb << 20,
+        embed_in_background: args.embed,
+    };
     let store = if args.no_memory_index { store } else { store.with_memory_index() };
-    trajstore_server::serve(store, config, addr).await.map_err(|source| Error::Io { context: format!("serving on {addr}"), source })
+    trajstore_server::serve(store, config, addr)
+        .await
+        .map_err(|source| Error::Io { context: format!("serving on {addr}"), source })
 }

@@ -18,7 +18,8 @@ pub fn exit_code(e: &Error) -> i32 {
 
 pub fn report_error(e: &Error, json: bool) -> i32 {
     if json {
-        let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string(), "parameter": e.parameter()}});
+        let body =
+            serde_json::json!({"error": {"code": e.code(), "message": e.to_string(), "parameter": e.parameter()}});
         println!("{body}");
     } else {
         eprintln!("error: {e}");
@@ -30,7 +31,10 @@ pub fn report_error(e: &Error, json: bool) -> i32 {
 /// stdout like any other (exit 2); otherwise, and for `--help`/`--version`, clap prints.
 pub fn report_usage_error(e: clap::Error, json: bool) -> ! {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
     if !json || informational {
         e.exit();
     }
@@ -41,7 +45,10 @@ pub fn report_usage_error(e: clap::Error, json: bool) -> ! {
     };
     let rendered = e.render().to_string();
     let message = rendered.lines().next().unwrap_or("invalid command line").trim_start_matches("error: ").to_string();
-    println!("{}", serde_json::json!({"error": {"code": "invalid_parameter", "message": message, "parameter": parameter}}));
+    println!(
+        "{}",
+        serde_json::json!({"error": {"code": "invalid_parameter", "message": message, "parameter": parameter}})
+    );
     std::process::exit(2)
 }
 
@@ -63,7 +70,16 @@ fn num(v: Option<f64>) -> String {
 }
 
 pub fn print_rows(rows: &[Summary]) {
-    println!("{} {} {} {} {} {} {}", cell("TRAJECTORY", 28), cell("RUN", 10), cell("EP", 4), cell("REASON", 14), cell("REWARD", 7), cell("STEPS", 5), "QUESTION");
+    println!(
+        "{} {} {} {} {} {} {}",
+        cell("TRAJECTORY", 28),
+        cell("RUN", 10),
+        cell("EP", 4),
+        cell("REASON", 14),
+        cell("REWARD", 7),
+        cell("STEPS", 5),
+        "QUESTION"
+    );
     for r in rows {
         println!(
             "{} {} {} {} {} {} {}",
@@ -96,10 +112,14 @@ pub fn print_trajectory(record: &serde_json::Value) {
             Some(other) => println!("{}", serde_json::to_string_pretty(other).unwrap_or_default()),
         }
         for call in step.get("tool_calls").and_then(|c| c.as_array()).into_iter().flatten() {
-            let name = call.get("name").or_else(|| call.pointer("/function/name")).and_then(|n| n.as_str()).unwrap_or("?");
-            let args = call.get("arguments").or_else(|| call.pointer("/function/arguments")).cloned().unwrap_or_default();
+            let name =
+                call.get("name").or_else(|| call.pointer("/function/name")).and_then(|n| n.as_str()).unwrap_or("?");
+            let args =
+                call.get("arguments").or_else(|| call.pointer("/function/arguments")).cloned().unwrap_or_default();
             let args = match &args {
-                serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s).map(|v| serde_json::to_string_pretty(&v).unwrap_or_default()).unwrap_or_else(|_| s.clone()),
+                serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s)
+                    .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+                    .unwrap_or_else(|_| s.clone()),
                 v => serde_json::to_string_pretty(v).unwrap_or_default(),
             };
             println!("→ {name}({args})");
@@ -149,7 +169,13 @@ pub fn print_stats(doc: &serde_json::Value, group_by: &[&str], ks: &[u64]) {
 }
 
 pub fn print_curve(doc: &serde_json::Value, ks: &[u64]) {
-    let mut columns = vec!["series".to_string(), "x".to_string(), "count".to_string(), "reward_mean".to_string(), "success_rate".to_string()];
+    let mut columns = vec![
+        "series".to_string(),
+        "x".to_string(),
+        "count".to_string(),
+        "reward_mean".to_string(),
+        "success_rate".to_string(),
+    ];
     columns.extend(ks.iter().map(|k| format!("pass@{k}")));
     println!("{}", columns.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
     for p in doc["points"].as_array().into_iter().flatten() {

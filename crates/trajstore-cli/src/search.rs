@@ -12,11 +12,20 @@ pub fn parse_source(s: &str) -> Result<EmbedTextSource> {
     match s {
         "question+answer" => Ok(EmbedTextSource::QuestionAndLastAnswer),
         "question" => Ok(EmbedTextSource::Question),
-        other => Err(Error::invalid("--text-source", format!("unknown value {other:?}; known: question+answer, question"))),
+        other => {
+            Err(Error::invalid("--text-source", format!("unknown value {other:?}; known: question+answer, question")))
+        }
     }
 }
 
-pub async fn similar(db: &str, json: bool, id: Option<String>, text: Option<String>, k: usize, filters: &FilterArgs) -> Result<i32> {
+pub async fn similar(
+    db: &str,
+    json: bool,
+    id: Option<String>,
+    text: Option<String>,
+    k: usize,
+    filters: &FilterArgs,
+) -> Result<i32> {
     let filters = crate::commands::parse_filters(filters)?;
     let store = Trajstore::open(db).await?;
     let res = match (id, text) {
@@ -45,7 +54,13 @@ pub async fn search(db: &str, json: bool, text: &str, limit: usize, filters: &Fi
         print_json(&res);
     } else {
         for h in &res.data {
-            println!("{:.2}  {}  step {}  {}", h.score, h.summary.trajectory_id, h.step.map_or("-".into(), |s| s.to_string()), h.snippet);
+            println!(
+                "{:.2}  {}  step {}  {}",
+                h.score,
+                h.summary.trajectory_id,
+                h.step.map_or("-".into(), |s| s.to_string()),
+                h.snippet
+            );
         }
         eprintln!("{} hits", res.data.len());
     }
@@ -60,14 +75,27 @@ pub async fn embed(db: &str, json: bool, source: &str, batch: usize, max: Option
     let p = store
         .embed_pending(source, batch, max, |p| {
             if tty {
-                eprint!("\rembedded {} ({} distinct texts) · {} left · {:.0} rows/s   ", p.embedded, p.distinct_texts, p.remaining, p.embedded as f64 / started.elapsed().as_secs_f64());
+                eprint!(
+                    "\rembedded {} ({} distinct texts) · {} left · {:.0} rows/s   ",
+                    p.embedded,
+                    p.distinct_texts,
+                    p.remaining,
+                    p.embedded as f64 / started.elapsed().as_secs_f64()
+                );
             }
         })
         .await?;
     if json {
         print_json(&p);
     } else {
-        eprintln!("{}embedded {} trajectories ({} distinct texts) in {:.1} s; {} left", if tty { "\n" } else { "" }, p.embedded, p.distinct_texts, started.elapsed().as_secs_f64(), p.remaining);
+        eprintln!(
+            "{}embedded {} trajectories ({} distinct texts) in {:.1} s; {} left",
+            if tty { "\n" } else { "" },
+            p.embedded,
+            p.distinct_texts,
+            started.elapsed().as_secs_f64(),
+            p.remaining
+        );
     }
     Ok(0)
 }

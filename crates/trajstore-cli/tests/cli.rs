@@ -19,17 +19,23 @@ fn run(db: &Path, args: &[&str]) -> Output {
 fn run_json(db: &Path, args: &[&str]) -> (i32, Value) {
     let out = run(db, &[&["--json"], args].concat());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("one JSON document on stdout ({e}): {stdout:?}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("one JSON document on stdout ({e}): {stdout:?}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
     assert_eq!(stdout.trim().lines().count(), 1, "exactly one line of JSON");
     (out.status.code().unwrap_or(-1), doc)
 }
 
 fn demo_file(dir: &Path, prompts: u32, name: &str) -> (PathBuf, Vec<String>) {
-    let cfg = trajstore::demo::DemoConfig { prompts, runs: 1, epochs: 2, large_observation_rate: 0.0, ..Default::default() };
+    let cfg =
+        trajstore::demo::DemoConfig { prompts, runs: 1, epochs: 2, large_observation_rate: 0.0, ..Default::default() };
     let lines: Vec<String> = cfg.lines().collect();
     let path = dir.join(name);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let ids = lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["trajectory_id"].as_str().unwrap().to_string()).collect();
+    let ids = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["trajectory_id"].as_str().unwrap().to_string())
+        .collect();
     (path, ids)
 }
 
@@ -72,7 +78,14 @@ fn import_reports_bad_records_with_their_place_and_keeps_the_good_ones() {
         errors.iter().map(|e| (e["line"].as_u64().unwrap(), e["index"].as_u64(), e["field"].as_str())).collect();
     assert_eq!(
         places,
-        [(3, None, Some("reward")), (4, None, Some("trajectory_id")), (5, None, None), (6, None, None), (7, Some(1), Some("steps[0]")), (9, None, None)]
+        [
+            (3, None, Some("reward")),
+            (4, None, Some("trajectory_id")),
+            (5, None, None),
+            (6, None, None),
+            (7, Some(1), Some("steps[0]")),
+            (9, None, None)
+        ]
     );
     assert!(errors.iter().all(|e| e["file"].as_str().unwrap().ends_with("mixed.jsonl")));
     assert!(report["seconds"].as_f64().is_some());
@@ -114,13 +127,23 @@ fn compressed_inputs_directories_globs_and_stdin() {
     let (code, r) = run_json(&db, &["import", &format!("{}/c*.jsonl", dir.path().display())]);
     assert_eq!((code, r["imported"].as_u64()), (0, Some(2)), "{r}");
 
-    let mut child = bin().args(["--json", "--db", db.to_str().unwrap(), "import", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .args(["--json", "--db", db.to_str().unwrap(), "import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all((line("s1") + &line("g1")).as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r["imported"].as_u64(), r["skipped"].as_u64()), (Some(1), Some(1)), "{r}");
     // --strict reads stdin twice (from a spooled copy); its errors still name stdin.
-    let mut child = bin().args(["--json", "--db", db.to_str().unwrap(), "import", "--strict", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .args(["--json", "--db", db.to_str().unwrap(), "import", "--strict", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all((line("s2") + "{\"trajectory_id\":5}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -158,8 +181,10 @@ fn reimport_skips_everything_and_export_round_trips() {
     assert_eq!(sorted(exported(&db)), sorted(exported(&db2)));
 
     // The export matches the source records field by field (timestamps normalised).
-    let source: Vec<Value> = std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let by_id: std::collections::HashMap<String, Value> = exported(&db).into_iter().map(|v| (v["trajectory_id"].as_str().unwrap().to_string(), v)).collect();
+    let source: Vec<Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let by_id: std::collections::HashMap<String, Value> =
+        exported(&db).into_iter().map(|v| (v["trajectory_id"].as_str().unwrap().to_string(), v)).collect();
     for s in &source {
         let e = &by_id[s["trajectory_id"].as_str().unwrap()];
         for (k, v) in s.as_object().unwrap() {
@@ -221,10 +246,19 @@ fn command_line_errors_under_json_are_one_json_document() {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
-        let out = bin().arg("--db").arg(&db).args(["query", "--filter"]).arg(std::ffi::OsStr::from_bytes(b"training_id=\xff")).arg("--json").env_remove("TRAJSTORE_DB").output().unwrap();
+        let out = bin()
+            .arg("--db")
+            .arg(&db)
+            .args(["query", "--filter"])
+            .arg(std::ffi::OsStr::from_bytes(b"training_id=\xff"))
+            .arg("--json")
+            .env_remove("TRAJSTORE_DB")
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        let doc: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("one JSON document ({e}): {stdout:?}"));
+        let doc: Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("one JSON document ({e}): {stdout:?}"));
         assert_eq!(doc["error"]["code"], "invalid_parameter", "{doc}");
     }
     // Without --json clap's own message goes to stderr; --help still prints help.
@@ -242,8 +276,18 @@ fn a_relative_store_path_starting_with_db_is_a_local_directory() {
     let (file, ids) = demo_file(dir.path(), 2, "in.jsonl");
     // lancedb alone read "db..." as a LanceDB Cloud address.
     for name in ["db", "dbstore"] {
-        let out = bin().current_dir(dir.path()).args(["import", file.to_str().unwrap(), "--db", name, "--json"]).env_remove("TRAJSTORE_DB").output().unwrap();
-        assert!(out.status.success(), "{name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = bin()
+            .current_dir(dir.path())
+            .args(["import", file.to_str().unwrap(), "--db", name, "--json"])
+            .env_remove("TRAJSTORE_DB")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(dir.path().join(name).is_dir(), "{name} is a directory under the working directory");
         assert_eq!(count(&dir.path().join(name)), ids.len() as u64);
     }
@@ -262,7 +306,11 @@ fn a_small_first_import_is_searchable_by_word_forms_and_so_are_later_ones() {
     let db = dir.path().join("db");
     let file = |name: &str, id: &str, text: &str| {
         let path = dir.path().join(name);
-        std::fs::write(&path, format!("{}\n", serde_json::json!({"trajectory_id": id, "steps": [{"role": "user", "content": text}]}))).unwrap();
+        std::fs::write(
+            &path,
+            format!("{}\n", serde_json::json!({"trajectory_id": id, "steps": [{"role": "user", "content": text}]})),
+        )
+        .unwrap();
         path
     };
     // Below the automatic optimize (20,000 records), and then a second import whose rows
@@ -282,7 +330,11 @@ fn a_step_number_beyond_f64_is_kept_shown_and_refused_only_by_atif() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let file = dir.path().join("big.jsonl");
-    std::fs::write(&file, "{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"hi\",\"other\":1e400}]}\n").unwrap();
+    std::fs::write(
+        &file,
+        "{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"hi\",\"other\":1e400}]}\n",
+    )
+    .unwrap();
     assert_eq!(run_json(&db, &["import", file.to_str().unwrap()]).1["imported"], 1);
     let shown = run(&db, &["show", "big"]);
     assert!(shown.status.success() && String::from_utf8_lossy(&shown.stdout).contains("1e400"));
@@ -301,14 +353,24 @@ fn two_concurrent_imports_store_each_record_once() {
     // Create the store first so both processes race on the writes, not the creation.
     run_json(&db, &["query"]);
     let spawn = || {
-        bin().args(["--json", "--db", db.to_str().unwrap(), "import", "--no-optimize", file.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        bin()
+            .args(["--json", "--db", db.to_str().unwrap(), "import", "--no-optimize", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let reports: Vec<Value> = [a, b]
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
             serde_json::from_slice(&out.stdout).unwrap()
         })
         .collect();
@@ -386,7 +448,10 @@ fn a_long_lived_handle_sees_another_process_write_and_never_serves_stale_cache()
 fn import_detects_formats_names_them_and_refuses_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let fixtures = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../trajstore-formats/tests/fixtures");
+    let fixtures = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../trajstore-formats/tests/fixtures");
     let tau = fixtures.join("tau_bench.json");
     let (code, report) = run_json(&db, &["import", tau.to_str().unwrap()]);
     // Two runs import; the third element is not a run (exit 3: partly imported).

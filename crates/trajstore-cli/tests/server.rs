@@ -23,7 +23,11 @@ impl Drop for Server {
 fn start(db: &Path, extra: &[&str]) -> Server {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_trajstore"));
-    command.args(["--db", db.to_str().unwrap(), "serve", "--port", "0"]).args(extra).env_remove("TRAJSTORE_TOKEN").stderr(Stdio::piped());
+    command
+        .args(["--db", db.to_str().unwrap(), "serve", "--port", "0"])
+        .args(extra)
+        .env_remove("TRAJSTORE_TOKEN")
+        .stderr(Stdio::piped());
     // The server dies with the thread that started it, even when no Drop runs (a server
     // in a static): a leftover would hold the test's output pipe open.
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -71,7 +75,8 @@ fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], 
 fn request_to(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -160,7 +165,16 @@ fn every_endpoint_end_to_end() {
 
     assert_eq!(get(&server, "/api/version").json()["trajstore"], env!("CARGO_PKG_VERSION"));
     let openapi = get(&server, "/api/openapi.json").json();
-    for path in ["/api/trajectories", "/api/trajectories/{id}", "/api/statistics", "/api/curves", "/api/imports", "/api/imports/{task_id}", "/api/export", "/api/health"] {
+    for path in [
+        "/api/trajectories",
+        "/api/trajectories/{id}",
+        "/api/statistics",
+        "/api/curves",
+        "/api/imports",
+        "/api/imports/{task_id}",
+        "/api/export",
+        "/api/health",
+    ] {
         assert!(openapi["paths"].get(path).is_some(), "{path} documented");
     }
 
@@ -168,7 +182,13 @@ fn every_endpoint_end_to_end() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(records(300, "u").as_bytes()).unwrap();
     gz.write_all(b"{\"trajectory_id\": 5}\n").unwrap();
-    let r = request(&server, "POST", "/api/imports", &[("Content-Type", "application/gzip"), ("X-Filename", "up.jsonl.gz")], &gz.finish().unwrap());
+    let r = request(
+        &server,
+        "POST",
+        "/api/imports",
+        &[("Content-Type", "application/gzip"), ("X-Filename", "up.jsonl.gz")],
+        &gz.finish().unwrap(),
+    );
     assert_eq!(r.status, 202);
     let task = poll_import(&server, r.json()["task_id"].as_str().unwrap());
     assert_eq!(task["status"], "done", "{task}");
@@ -179,7 +199,15 @@ fn every_endpoint_end_to_end() {
 
     // A server-side path below the root works; .. and symlink escapes are refused.
     std::fs::write(root.join("more.jsonl"), records(20, "p")).unwrap();
-    let path_req = |p: &str| request(&server, "POST", "/api/imports", &[("Content-Type", "application/json")], json!({"path": p}).to_string().as_bytes());
+    let path_req = |p: &str| {
+        request(
+            &server,
+            "POST",
+            "/api/imports",
+            &[("Content-Type", "application/json")],
+            json!({"path": p}).to_string().as_bytes(),
+        )
+    };
     let r = path_req(root.join("more.jsonl").to_str().unwrap());
     assert_eq!(r.status, 202);
     assert_eq!(poll_import(&server, r.json()["task_id"].as_str().unwrap())["result"]["imported"], 20);
@@ -196,9 +224,22 @@ fn every_endpoint_end_to_end() {
     assert_eq!(page["total"], 100 + 7, "run-1: every third of 300 and of 20");
     assert_eq!(page["data"].as_array().unwrap().len(), 7);
     assert!(page["data"][0]["steps"].is_null(), "no steps in lists");
-    let next = get(&server, &format!("/api/trajectories?training_id=run-1&sort=reward&order=desc&page_size=7&cursor={}", page["next_cursor"].as_str().unwrap())).json();
+    let next = get(
+        &server,
+        &format!(
+            "/api/trajectories?training_id=run-1&sort=reward&order=desc&page_size=7&cursor={}",
+            page["next_cursor"].as_str().unwrap()
+        ),
+    )
+    .json();
     assert_ne!(next["data"][0]["trajectory_id"], page["data"][0]["trajectory_id"]);
-    for (q, parameter) in [("rewrd_min=1", "rewrd_min"), ("reward_min=x", "reward_min"), ("sort=steps", "sort"), ("page_size=0", "page_size"), ("cursor=zz", "cursor")] {
+    for (q, parameter) in [
+        ("rewrd_min=1", "rewrd_min"),
+        ("reward_min=x", "reward_min"),
+        ("sort=steps", "sort"),
+        ("page_size=0", "page_size"),
+        ("cursor=zz", "cursor"),
+    ] {
         let r = get(&server, &format!("/api/trajectories?{q}"));
         assert_eq!((r.status, r.json()["error"]["parameter"].as_str()), (400, Some(parameter)), "{q}");
     }
@@ -213,16 +254,34 @@ fn every_endpoint_end_to_end() {
     assert_eq!((r.status, r.json()["error"]["code"].as_str()), (404, Some("not_found")));
 
     // Add, patch, delete.
-    let r = request(&server, "POST", "/api/trajectories", &[], json!([{"trajectory_id": "new-1"}, {"trajectory_id": "u000001"}, {"reward": 1}]).to_string().as_bytes());
+    let r = request(
+        &server,
+        "POST",
+        "/api/trajectories",
+        &[],
+        json!([{"trajectory_id": "new-1"}, {"trajectory_id": "u000001"}, {"reward": 1}]).to_string().as_bytes(),
+    );
     assert_eq!(r.status, 207);
     let res = r.json();
-    assert_eq!((res["imported"].as_u64(), res["skipped"].as_u64(), res["failed"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (res["imported"].as_u64(), res["skipped"].as_u64(), res["failed"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
     assert_eq!(res["errors"][0]["index"], 2);
-    let r = request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"is_bookmarked":true,"tags":["a"],"notes":"n"}"#);
+    let r = request(
+        &server,
+        "PATCH",
+        "/api/trajectories/new-1",
+        &[],
+        br#"{"is_bookmarked":true,"tags":["a"],"notes":"n"}"#,
+    );
     assert_eq!(r.status, 200);
     assert_eq!((r.json()["is_bookmarked"].as_bool(), r.json()["tags"][0].as_str()), (Some(true), Some("a")));
     assert_eq!(get(&server, "/api/trajectories?is_bookmarked=true").json()["total"], 1);
-    assert_eq!(request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"steps":[]}"#).json()["error"]["parameter"], "steps");
+    assert_eq!(
+        request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"steps":[]}"#).json()["error"]["parameter"],
+        "steps"
+    );
     assert_eq!(request(&server, "PATCH", "/api/trajectories/new-1", &[], br#"{"tags":"x"}"#).status, 400);
     assert_eq!(request(&server, "PATCH", "/api/trajectories/nope", &[], br#"{"is_bookmarked":true}"#).status, 404);
     assert_eq!(request(&server, "DELETE", "/api/trajectories/new-1", &[], b"").status, 204);
@@ -284,7 +343,10 @@ fn tokens_guard_writes_and_optionally_reads() {
 
     let server = start(&dir.path().join("db"), &["--token", "s3cret", "--token-reads"]);
     assert_eq!(get(&server, "/api/trajectories").status, 401);
-    assert_eq!(request(&server, "GET", "/api/trajectories", &[("Authorization", "Bearer s3cret")], b"").json()["total"], 1);
+    assert_eq!(
+        request(&server, "GET", "/api/trajectories", &[("Authorization", "Bearer s3cret")], b"").json()["total"],
+        1
+    );
     assert_eq!(get(&server, "/api/health").status, 200);
     // The UI's shell and assets hold no data: they load without the token, then ask for it.
     assert_eq!(get(&server, "/trajectories").status, 200);
@@ -296,7 +358,10 @@ fn tokens_guard_writes_and_optionally_reads() {
 fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("db"), &[]);
-    assert_eq!(request(&server, "POST", "/api/trajectories", &[], br#"{"trajectory_id":"t","tags":["x"]}"#).status, 200);
+    assert_eq!(
+        request(&server, "POST", "/api/trajectories", &[], br#"{"trajectory_id":"t","tags":["x"]}"#).status,
+        200
+    );
     let error = |r: &Reply| r.json()["error"].clone();
     // Answered by axum itself: a path that is not UTF-8, a method the endpoint lacks.
     let r = get(&server, "/api/trajectories/%ff");
@@ -332,7 +397,13 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
     assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("foo")));
     assert_eq!(get(&server, "/api/trajectories/t?steps=0:1").status, 200);
     // A step holding a number beyond f64 is stored as sent; slicing it is a 422, not a 500.
-    let r = request(&server, "POST", "/api/imports", &[("X-Filename", "big.jsonl")], b"{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"x\",\"n\":1e400}]}\n");
+    let r = request(
+        &server,
+        "POST",
+        "/api/imports",
+        &[("X-Filename", "big.jsonl")],
+        b"{\"trajectory_id\":\"big\",\"steps\":[{\"role\":\"user\",\"content\":\"x\",\"n\":1e400}]}\n",
+    );
     assert_eq!(poll_import(&server, r.json()["task_id"].as_str().unwrap())["result"]["imported"], 1);
     assert!(String::from_utf8_lossy(&get(&server, "/api/trajectories/big").body).contains("1e400"));
     let r = get(&server, "/api/trajectories/big?steps=0:1");
@@ -341,12 +412,19 @@ fn every_error_is_a_json_document_and_odd_inputs_are_refused_by_name() {
     for tags in [r#"["a,b"]"#, r#"[" lead"]"#, r#"[""]"#] {
         let r = request(&server, "PATCH", "/api/trajectories/t", &[], format!(r#"{{"tags":{tags}}}"#).as_bytes());
         assert_eq!((r.status, error(&r)["parameter"].as_str()), (400, Some("tags[0]")), "{tags}");
-        let r = request(&server, "POST", "/api/trajectories", &[], format!(r#"{{"trajectory_id":"u","tags":{tags}}}"#).as_bytes());
+        let r = request(
+            &server,
+            "POST",
+            "/api/trajectories",
+            &[],
+            format!(r#"{{"trajectory_id":"u","tags":{tags}}}"#).as_bytes(),
+        );
         assert_ne!(r.status, 200, "{tags}: {}", String::from_utf8_lossy(&r.body));
     }
     // The media type is matched without regard to case: this asks for a server path
     // (refused: no --import-root), it is not an upload of the JSON text as a file.
-    let r = request(&server, "POST", "/api/imports", &[("Content-Type", "Application/JSON")], br#"{"path":"/etc/passwd"}"#);
+    let r =
+        request(&server, "POST", "/api/imports", &[("Content-Type", "Application/JSON")], br#"{"path":"/etc/passwd"}"#);
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
     // An upload's errors name the file as it was sent, not the server's temporary copy.
     let body = b"{\"trajectory_id\":\"up-1\"}\n{\"trajectory_id\":7}\n";
@@ -362,9 +440,11 @@ fn uploads_in_other_formats_are_detected_or_named() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("db"), &[]);
     // A tau-bench results file: a JSON list of runs with their chat messages.
-    let run = |task: u64, reward: f64| json!({"task_id": task, "trial": 0, "reward": reward, "info": {"task": {"instruction": format!("Cancel reservation {task}")}},
+    let run = |task: u64, reward: f64| {
+        json!({"task_id": task, "trial": 0, "reward": reward, "info": {"task": {"instruction": format!("Cancel reservation {task}")}},
         "traj": [{"role": "user", "content": "cancel it"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "cancel", "arguments": "{\"id\": 1}"}}]},
-                 {"role": "tool", "tool_call_id": "c1", "name": "cancel", "content": "ok"}]});
+                 {"role": "tool", "tool_call_id": "c1", "name": "cancel", "content": "ok"}]})
+    };
     let body = serde_json::to_vec(&json!([run(1, 1.0), run(2, 0.0), run(3, 1.0)])).unwrap();
     for (query, expect_format) in [("", "tau-bench"), ("?format=tau-bench", "tau-bench")] {
         let r = request(&server, "POST", &format!("/api/imports{query}"), &[("X-Filename", "airline.json")], &body);
@@ -392,7 +472,11 @@ fn uploads_in_other_formats_are_detected_or_named() {
 fn web_ui_pages_assets_and_the_compare_twin() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("db"), &[]);
-    assert_eq!(request(&server, "POST", "/api/trajectories", &[], records(3, "c-").as_bytes()).status, 400, "JSONL is not a JSON body");
+    assert_eq!(
+        request(&server, "POST", "/api/trajectories", &[], records(3, "c-").as_bytes()).status,
+        400,
+        "JSONL is not a JSON body"
+    );
     let array = format!("[{}]", records(3, "c-").trim_end().replace('\n', ","));
     assert_eq!(request(&server, "POST", "/api/trajectories", &[], array.as_bytes()).json()["imported"], 3);
     for page in ["/", "/trajectories", "/trajectories/c-000001", "/compare", "/statistics", "/import"] {
@@ -410,11 +494,13 @@ fn web_ui_pages_assets_and_the_compare_twin() {
     assert_eq!(get(&server, "/nope").status, 404);
 
     let both = get(&server, "/api/compare?ids=c-000002,missing,c-000000").json();
-    let ids: Vec<&str> = both["data"].as_array().unwrap().iter().map(|t| t["trajectory_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        both["data"].as_array().unwrap().iter().map(|t| t["trajectory_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["c-000002", "c-000000"], "records come whole, in the order asked");
     assert_eq!(both["data"][0]["steps"].as_array().unwrap().len(), 2);
     assert_eq!(both["missing"], json!(["missing"]));
-    for bad in ["/api/compare", "/api/compare?ids=", "/api/compare?ids=a,b,c,d,e,f,g,h,i,j,k", "/api/compare?ids=a&x=1"] {
+    for bad in ["/api/compare", "/api/compare?ids=", "/api/compare?ids=a,b,c,d,e,f,g,h,i,j,k", "/api/compare?ids=a&x=1"]
+    {
         let r = get(&server, bad);
         assert_eq!(r.status, 400, "{bad}");
         assert!(r.json()["error"]["parameter"].is_string(), "{bad}");
@@ -428,7 +514,8 @@ fn web_ui_pages_assets_and_the_compare_twin() {
 /// Peak resident memory of a process, in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse::<f64>().unwrap()
+        / 1024.0
 }
 
 #[test]
@@ -444,7 +531,10 @@ fn a_large_export_streams_in_bounded_memory() {
     }
     w.flush().unwrap();
     drop(w);
-    let out = Command::new(env!("CARGO_BIN_EXE_trajstore")).args(["--json", "--db", db.to_str().unwrap(), "import", file.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trajstore"))
+        .args(["--json", "--db", db.to_str().unwrap(), "import", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server = start(&db, &[]);
     assert_eq!(get(&server, "/api/trajectories?page_size=1").json()["total"], 100_000);
@@ -455,7 +545,10 @@ fn a_large_export_streams_in_bounded_memory() {
     assert_eq!(lines, 100_000);
     let grown = peak_rss_mb(server.child.id()) - before;
     let exported_mb = r.body.len() as f64 / 1e6;
-    assert!(grown < exported_mb / 2.0, "the server's peak memory grew by {grown:.0} MB for an export of {exported_mb:.0} MB");
+    assert!(
+        grown < exported_mb / 2.0,
+        "the server's peak memory grew by {grown:.0} MB for an export of {exported_mb:.0} MB"
+    );
 }
 
 mod robustness {
@@ -477,26 +570,100 @@ mod robustness {
                 }
             });
             let server = rx.recv().unwrap();
-            let r = request(&server, "POST", "/api/trajectories", &[], format!("[{}]", records(50, "r").trim().replace('\n', ",")).as_bytes());
+            let r = request(
+                &server,
+                "POST",
+                "/api/trajectories",
+                &[],
+                format!("[{}]", records(50, "r").trim().replace('\n', ",")).as_bytes(),
+            );
             assert_eq!(r.status, 200);
             (dir, server)
         })
     }
 
     fn percent_encode(s: &str) -> String {
-        s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
     }
 
     const NAMES: &[&str] = &[
-        "page", "page_size", "sort", "order", "cursor", "data_id", "question", "termination_reason", "reward_min", "reward_exact", "epoch_id",
-        "epoch_id_max", "is_success", "tags", "metadata.k", "metadata.", "created_after", "group_by", "k", "success_threshold", "x", "series",
-        "format", "steps", "bogus", "",
+        "page",
+        "page_size",
+        "sort",
+        "order",
+        "cursor",
+        "data_id",
+        "question",
+        "termination_reason",
+        "reward_min",
+        "reward_exact",
+        "epoch_id",
+        "epoch_id_max",
+        "is_success",
+        "tags",
+        "metadata.k",
+        "metadata.",
+        "created_after",
+        "group_by",
+        "k",
+        "success_threshold",
+        "x",
+        "series",
+        "format",
+        "steps",
+        "bogus",
+        "",
     ];
     const VALUES: &[&str] = &[
-        "", "0", "1", "-1", "1.5", "1e309", "NaN", "true", "maybe", "reward", "desc", "'", "\"", "\\", "%", "_", "*", "--", "\0", "\n", "é😀",
-        "a,b", ",", "training_id,epoch_id", "1,2,3", "0:", ":5", "9999999999999999999999", "epoch_id", "jsonl", "parquet", "x' OR '1'='1",
+        "",
+        "0",
+        "1",
+        "-1",
+        "1.5",
+        "1e309",
+        "NaN",
+        "true",
+        "maybe",
+        "reward",
+        "desc",
+        "'",
+        "\"",
+        "\\",
+        "%",
+        "_",
+        "*",
+        "--",
+        "\0",
+        "\n",
+        "é😀",
+        "a,b",
+        ",",
+        "training_id,epoch_id",
+        "1,2,3",
+        "0:",
+        ":5",
+        "9999999999999999999999",
+        "epoch_id",
+        "jsonl",
+        "parquet",
+        "x' OR '1'='1",
     ];
-    const PATHS: &[&str] = &["/api/trajectories", "/api/statistics", "/api/curves", "/api/export", "/api/trajectories/r000001", "/api/trajectories/%27%22"];
+    const PATHS: &[&str] = &[
+        "/api/trajectories",
+        "/api/statistics",
+        "/api/curves",
+        "/api/export",
+        "/api/trajectories/r000001",
+        "/api/trajectories/%27%22",
+    ];
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 120, failure_persistence: None, ..ProptestConfig::default() })]
@@ -548,7 +715,13 @@ fn concurrent_uploads_store_each_record_once_and_sigterm_is_graceful() {
         .map(|_| {
             let (addr, body) = (addr.clone(), body.clone());
             std::thread::spawn(move || {
-                let r = request_to(&addr, "POST", "/api/imports", &[("Content-Type", "application/x-ndjson")], body.as_bytes());
+                let r = request_to(
+                    &addr,
+                    "POST",
+                    "/api/imports",
+                    &[("Content-Type", "application/x-ndjson")],
+                    body.as_bytes(),
+                );
                 assert_eq!(r.status, 202);
                 let task = poll_import_at(&addr, r.json()["task_id"].as_str().unwrap());
                 task["result"]["imported"].as_u64().unwrap()
@@ -573,9 +746,13 @@ fn concurrent_uploads_store_each_record_once_and_sigterm_is_graceful() {
     sigterm(server.child.id());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    let out = Command::new(env!("CARGO_BIN_EXE_trajstore")).args(["--db", db.to_str().unwrap(), "export", "-"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trajstore"))
+        .args(["--db", db.to_str().unwrap(), "export", "-"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.len() >= 3000 && lines.len() <= 63_000);
     assert!(lines.iter().all(|l| l["steps"].as_array().is_some_and(|s| s.len() == 2)));
 }

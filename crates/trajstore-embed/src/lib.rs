@@ -102,15 +102,22 @@ impl MiniLm {
             }
         }
         let load = |e: &dyn std::fmt::Display| EmbedError::Load(e.to_string());
-        let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(|e| load(&e))?).map_err(|e| load(&e))?;
+        let config: Config =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(|e| load(&e))?)
+                .map_err(|e| load(&e))?;
         let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| load(&e))?;
         tokenizer
             .with_truncation(Some(tokenizers::TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| load(&e))?;
-        tokenizer.with_padding(Some(tokenizers::PaddingParams { strategy: tokenizers::PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_padding(Some(tokenizers::PaddingParams {
+            strategy: tokenizers::PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
         let device = candle_core::Device::Cpu;
         // SAFETY: the file is memory-mapped read-only; it must not change while loaded.
-        let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DTYPE, &device) }.map_err(|e| load(&e))?;
+        let vb =
+            unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DTYPE, &device) }
+                .map_err(|e| load(&e))?;
         let model = BertModel::load(vb, &config).map_err(|e| load(&e))?;
         Ok(MiniLm { model, tokenizer, device, dim: config.hidden_size })
     }
@@ -129,7 +136,7 @@ impl MiniLm {
         let mask_t = Tensor::from_vec(mask, (n, len), &self.device).map_err(|e| err(&e))?;
         let types = ids.zeros_like().map_err(|e| err(&e))?;
         let hidden = self.model.forward(&ids, &types, Some(&mask_t)).map_err(|e| err(&e))?; // [n, len, dim]
-        // Mean pooling over the attention mask, then L2 normalisation.
+                                                                                            // Mean pooling over the attention mask, then L2 normalisation.
         let m = mask_t.to_dtype(DType::F32).and_then(|m| m.unsqueeze(2)).map_err(|e| err(&e))?; // [n, len, 1]
         let summed = hidden.broadcast_mul(&m).and_then(|h| h.sum(1)).map_err(|e| err(&e))?; // [n, dim]
         let counts = m.sum(1).and_then(|c| c.clamp(1e-9f32, f32::MAX)).map_err(|e| err(&e))?; // [n, 1]
@@ -196,11 +203,21 @@ impl Embedder for HttpEmbedder {
         if let Some(k) = &self.api_key {
             req = req.header("Authorization", &format!("Bearer {k}"));
         }
-        let reply: Reply = req.send_json(&body).map_err(|e| EmbedError::Http(e.to_string()))?.body_mut().read_json().map_err(|e| EmbedError::Http(e.to_string()))?;
+        let reply: Reply = req
+            .send_json(&body)
+            .map_err(|e| EmbedError::Http(e.to_string()))?
+            .body_mut()
+            .read_json()
+            .map_err(|e| EmbedError::Http(e.to_string()))?;
         let mut out = vec![Vec::new(); texts.len()];
         for mut item in reply.data {
             if item.index >= out.len() || item.embedding.len() != self.dim {
-                return Err(EmbedError::Http(format!("unexpected item {} of dimension {} (expected {})", item.index, item.embedding.len(), self.dim)));
+                return Err(EmbedError::Http(format!(
+                    "unexpected item {} of dimension {} (expected {})",
+                    item.index,
+                    item.embedding.len(),
+                    self.dim
+                )));
             }
             normalize(&mut item.embedding);
             out[item.index] = item.embedding;
@@ -300,7 +317,13 @@ mod tests {
         }
         let m = MiniLm::load(&dir).unwrap();
         assert_eq!(m.dim(), MINILM_DIM);
-        let v = m.embed(&["How do I fix a failing unit test?", "The unit test fails; how can I repair it?", "Bake a chocolate cake for twelve people."]).unwrap();
+        let v = m
+            .embed(&[
+                "How do I fix a failing unit test?",
+                "The unit test fails; how can I repair it?",
+                "Bake a chocolate cake for twelve people.",
+            ])
+            .unwrap();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let n: f32 = dot(&v[0], &v[0]);
         assert!((n - 1.0).abs() < 1e-4);

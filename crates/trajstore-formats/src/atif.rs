@@ -15,7 +15,9 @@
 use serde_json::{json, Map, Value};
 use trajstore_model::{parse_timestamp, Trajectory};
 
-use crate::normalize::{as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, tool_call, Context};
+use crate::normalize::{
+    as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, tool_call, Context,
+};
 use crate::{Converted, FormatError, RecordError};
 
 /// Marks a system step that `native_to_atif` made only to hold tool results.
@@ -27,11 +29,16 @@ pub const ATIF_VERSION: &str = "ATIF-v1.8";
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
     if let Ok(doc) = serde_json::from_slice::<Value>(file.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file.bytes)) {
         return Ok(match doc {
-            Value::Array(items) => items.iter().enumerate().map(|(i, d)| at_index(i, document(ctx, &format!("#{i}"), d))).collect(),
+            Value::Array(items) => {
+                items.iter().enumerate().map(|(i, d)| at_index(i, document(ctx, &format!("#{i}"), d))).collect()
+            }
             one => vec![at_index(0, document(ctx, "0", &one))],
         });
     }
-    Ok(json_lines(file.bytes).into_iter().map(|(line, d)| at_line(line, d.and_then(|d| document(ctx, &format!("line{line}"), &d)))).collect())
+    Ok(json_lines(file.bytes)
+        .into_iter()
+        .map(|(line, d)| at_line(line, d.and_then(|d| document(ctx, &format!("line{line}"), &d))))
+        .collect())
 }
 
 /// ATIF content (a string or a list of content parts) as native content.
@@ -41,7 +48,10 @@ fn atif_content(v: &Value) -> Value {
 
 fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value, RecordError> {
     let obj = object(value)?;
-    let atif_steps = obj.get("steps").and_then(Value::as_array).ok_or_else(|| RecordError::new("steps", "expected a list of steps"))?;
+    let atif_steps = obj
+        .get("steps")
+        .and_then(Value::as_array)
+        .ok_or_else(|| RecordError::new("steps", "expected a list of steps"))?;
     let mut steps = Vec::new();
     for (i, s) in atif_steps.iter().enumerate() {
         let so = s.as_object().ok_or_else(|| RecordError::new(format!("steps[{i}]"), "expected an object"))?;
@@ -56,7 +66,13 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
             let calls: Vec<Value> = calls
                 .iter()
                 .map(|c| {
-                    let mut call = tool_call(c.get("tool_call_id").unwrap_or(&Value::Null), c.get("function_name").unwrap_or(&Value::Null), c.get("arguments").unwrap_or(&Value::Null), None, &[]);
+                    let mut call = tool_call(
+                        c.get("tool_call_id").unwrap_or(&Value::Null),
+                        c.get("function_name").unwrap_or(&Value::Null),
+                        c.get("arguments").unwrap_or(&Value::Null),
+                        None,
+                        &[],
+                    );
                     // A call's extra holds what `native_to_atif` could not place: the
                     // call's other keys, and arguments that were not an object.
                     if let (Some(Value::Object(extra)), Some(obj)) = (c.get("extra"), call.as_object_mut()) {
@@ -86,7 +102,9 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
             step.insert("role".into(), Value::String(r));
         }
         for (k, v) in so {
-            if !matches!(k.as_str(), "source" | "message" | "tool_calls" | "observation" | "extra" | "step_id") && !v.is_null() {
+            if !matches!(k.as_str(), "source" | "message" | "tool_calls" | "observation" | "extra" | "step_id")
+                && !v.is_null()
+            {
                 step.insert(k.clone(), v.clone());
             }
         }
@@ -98,8 +116,18 @@ fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Valu
         if step.remove(PLACEHOLDER).is_none() {
             steps.push(Value::Object(step));
         }
-        for r in so.get("observation").and_then(|o| o.get("results")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            let mut obs = observation(r.get("source_call_id").and_then(as_id), None, atif_content(r.get("content").unwrap_or(&Value::Null)));
+        for r in so
+            .get("observation")
+            .and_then(|o| o.get("results"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let mut obs = observation(
+                r.get("source_call_id").and_then(as_id),
+                None,
+                atif_content(r.get("content").unwrap_or(&Value::Null)),
+            );
             if let Some(Value::Object(extra)) = r.get("extra") {
                 for (k, v) in extra {
                     match (k.as_str(), v) {
@@ -194,7 +222,11 @@ fn message_text(v: &Value) -> (Value, bool) {
         Value::String(s) => (Value::String(s.clone()), false),
         // ATIF needs a message; null content is restored from extra on the way back.
         Value::Null => (Value::String(String::new()), true),
-        Value::Array(items) if items.iter().all(|i| i.get("type").and_then(Value::as_str) == Some("text") && i.get("text").is_some_and(Value::is_string)) => {
+        Value::Array(items)
+            if items.iter().all(|i| {
+                i.get("type").and_then(Value::as_str) == Some("text") && i.get("text").is_some_and(Value::is_string)
+            }) =>
+        {
             (json!(items.iter().map(|i| json!({"type": "text", "text": i["text"]})).collect::<Vec<_>>()), false)
         }
         other => (Value::String(plain_text(other)), true),
@@ -224,13 +256,23 @@ pub fn native_to_atif(t: &Trajectory) -> Result<Value, serde_json::Error> {
             let mut extra = Map::new();
             let is_placeholder = |p: &Map<String, Value>| p.get("extra").and_then(|e| e.get(PLACEHOLDER)).is_some();
             let last_agent = steps.last_mut().filter(|p| p["source"] == "agent" || is_placeholder(p));
-            let matches_call = |p: &Map<String, Value>| call_id.as_ref().is_some_and(|id| p.get("tool_calls").and_then(Value::as_array).is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id.as_str())));
+            let matches_call = |p: &Map<String, Value>| {
+                call_id.as_ref().is_some_and(|id| {
+                    p.get("tool_calls")
+                        .and_then(Value::as_array)
+                        .is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id.as_str()))
+                })
+            };
             let target = match last_agent {
                 Some(p) => p,
                 None => {
                     // A result with no agent step before it hangs on a system step that
                     // exists only to hold it, marked so that reading it back drops it.
-                    steps.push(Map::from_iter([("source".to_string(), json!("system")), ("message".to_string(), json!("")), ("extra".to_string(), json!({PLACEHOLDER: true}))]));
+                    steps.push(Map::from_iter([
+                        ("source".to_string(), json!("system")),
+                        ("message".to_string(), json!("")),
+                        ("extra".to_string(), json!({PLACEHOLDER: true})),
+                    ]));
                     steps.last_mut().expect("just pushed")
                 }
             };

@@ -94,7 +94,10 @@ impl Scanner<'_> {
                 false
             }
             Some(_) => {
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b'}' | b']') && !self.b[self.i].is_ascii_whitespace() {
+                while self.i < self.b.len()
+                    && !matches!(self.b[self.i], b',' | b'}' | b']')
+                    && !self.b[self.i].is_ascii_whitespace()
+                {
                     self.i += 1;
                 }
                 true
@@ -193,7 +196,9 @@ fn classify(s: &Shape) -> Option<Format> {
     if s.has("trajectory_format") || (s.has("instance_id") && s.has("messages") && s.has("info") && !s.has("history")) {
         return Some(Format::MiniSweAgent);
     }
-    if s.has("history") && s.any(&["instruction", "instance_id", "question_id", "test_result", "git_patch", "instance", "issue"]) {
+    if s.has("history")
+        && s.any(&["instruction", "instance_id", "question_id", "test_result", "git_patch", "instance", "issue"])
+    {
         return Some(Format::Openhands);
     }
     if s.array && s.has("source") && s.any(&["action", "observation"]) {
@@ -202,8 +207,11 @@ fn classify(s: &Shape) -> Option<Format> {
     if !s.array && (s.has("history") || (s.has("trajectory") && s.any(&["info", "environment"]))) {
         return Some(Format::SweAgent);
     }
-    let numeric_keys = !s.keys.is_empty() && s.keys.iter().all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
-    if (s.has("meta") && s.has("logs")) || (numeric_keys && (s.inner_has("turn_history") || (s.inner_has("query") && s.inner_has("trajectory")))) {
+    let numeric_keys =
+        !s.keys.is_empty() && s.keys.iter().all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+    if (s.has("meta") && s.has("logs"))
+        || (numeric_keys && (s.inner_has("turn_history") || (s.inner_has("query") && s.inner_has("trajectory"))))
+    {
         return Some(Format::Intercode);
     }
     if s.has("input") && s.has("output") && s.any(&["score", "gts", "step"]) {
@@ -269,13 +277,25 @@ mod tests {
     #[test]
     fn recognises_layouts_from_keys_even_when_cut() {
         assert_eq!(detect(br#"{"trajectory_id":"a","steps":[]}"#), Some(Format::Native));
-        assert_eq!(detect(br#"[{"task_id":0,"reward":1.0,"info":{"x":"}"},"traj":[{"role":"us"#), Some(Format::TauBench));
-        assert_eq!(detect(br#"{"0":{"environment":"ic_bash","query":"q","turn_history":{"actions":[]}}}"#), Some(Format::Intercode));
-        assert_eq!(detect(b"<PLACEHOLDER ROW>\n{\"responses_create_params\":{},\"response\":{}}\n"), Some(Format::Responses));
+        assert_eq!(
+            detect(br#"[{"task_id":0,"reward":1.0,"info":{"x":"}"},"traj":[{"role":"us"#),
+            Some(Format::TauBench)
+        );
+        assert_eq!(
+            detect(br#"{"0":{"environment":"ic_bash","query":"q","turn_history":{"actions":[]}}}"#),
+            Some(Format::Intercode)
+        );
+        assert_eq!(
+            detect(b"<PLACEHOLDER ROW>\n{\"responses_create_params\":{},\"response\":{}}\n"),
+            Some(Format::Responses)
+        );
         assert_eq!(detect(b"<PLACEHOLDER ROW>\n"), None);
         assert_eq!(detect(br#"{"info":{"a":{"b":[1,2,"]"]}},"messages":[],"trajectory_format":"mini-swe-agent-1","instance_id":"x"}"#), Some(Format::MiniSweAgent));
         assert_eq!(detect(br#"{"input":"p","output":"o","score":1.0,"step":3}"#), Some(Format::Verl));
-        assert_eq!(detect(br#"{"schema_version":"ATIF-v1.8","session_id":"s","agent":{},"steps":[]}"#), Some(Format::Atif));
+        assert_eq!(
+            detect(br#"{"schema_version":"ATIF-v1.8","session_id":"s","agent":{},"steps":[]}"#),
+            Some(Format::Atif)
+        );
         assert_eq!(detect(br#"{"messages":[{"role":"user","content":"hi"}]}"#), Some(Format::OpenaiChat));
         assert_eq!(detect(br#"{"hello":1}"#), None);
         assert_eq!(detect_native_prefix(br#"{"trajectory_id":"a","steps":[{"role":"user","content":"aaa"#), Some(true));

@@ -24,13 +24,16 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
         Some(Value::Null) | None => &[],
         Some(_) => return Err(ctx.invalid("`samples` must be a list")),
     };
-    let header = Value::Object(root.iter().filter(|(k, _)| *k != "samples").map(|(k, v)| (k.clone(), v.clone())).collect());
+    let header =
+        Value::Object(root.iter().filter(|(k, _)| *k != "samples").map(|(k, v)| (k.clone(), v.clone())).collect());
     Ok(samples.iter().enumerate().map(|(i, s)| at_index(i, sample(ctx, s, &header))).collect())
 }
 
 fn convert_eval(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
     let archive = Archive::open(file.bytes).map_err(|e| ctx.invalid(e))?;
-    let read_json = |name: &str| -> Result<Value, String> { serde_json::from_slice(&archive.read(name)?).map_err(|e| format!("{name}: invalid JSON: {e}")) };
+    let read_json = |name: &str| -> Result<Value, String> {
+        serde_json::from_slice(&archive.read(name)?).map_err(|e| format!("{name}: invalid JSON: {e}"))
+    };
     let names: Vec<String> = archive.names().map(str::to_string).collect();
     // A log still being written has no header.json yet; its journal start holds the eval.
     let header = if names.iter().any(|n| n == "header.json") {
@@ -41,13 +44,19 @@ fn convert_eval(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<V
         Ok(Value::Null)
     }
     .map_err(|e| ctx.invalid(e))?;
-    let mut sample_names: Vec<&String> = names.iter().filter(|n| n.starts_with("samples/") && n.ends_with(".json")).collect();
+    let mut sample_names: Vec<&String> =
+        names.iter().filter(|n| n.starts_with("samples/") && n.ends_with(".json")).collect();
     // Members are stored in completion order; ids then epochs make the order stable.
     sample_names.sort_by_key(|n| sample_order(n));
     Ok(sample_names
         .into_iter()
         .enumerate()
-        .map(|(i, name)| at_index(i, read_json(name).map_err(|e| RecordError::new(name.as_str(), e)).and_then(|s| sample(ctx, &s, &header))))
+        .map(|(i, name)| {
+            at_index(
+                i,
+                read_json(name).map_err(|e| RecordError::new(name.as_str(), e)).and_then(|s| sample(ctx, &s, &header)),
+            )
+        })
         .collect())
 }
 
@@ -61,7 +70,10 @@ fn sample_order(name: &str) -> (u64, String, u64) {
 /// The scorer whose value is the reward: the log's first listed scorer when the sample
 /// has it, else the sample's first.
 fn primary_score<'s>(scores: &'s Map<String, Value>, header: &Value) -> Option<(&'s String, &'s Value)> {
-    let first_listed = header.pointer("/results/scores/0/name").or_else(|| header.pointer("/eval/scorers/0/name")).and_then(Value::as_str);
+    let first_listed = header
+        .pointer("/results/scores/0/name")
+        .or_else(|| header.pointer("/eval/scorers/0/name"))
+        .and_then(Value::as_str);
     first_listed.and_then(|n| scores.get_key_value(n)).or_else(|| scores.iter().next())
 }
 
@@ -86,7 +98,13 @@ fn sample(ctx: &mut Context<'_>, value: &Value, header: &Value) -> Result<Value,
     b.meta("model", eval.get("model").cloned().unwrap_or(Value::Null));
     let input = obj.get("input").unwrap_or(&Value::Null);
     let question = match input {
-        Value::Array(msgs) => Value::String(msgs.iter().filter(|m| m["role"] == "user").map(|m| plain_text(&m["content"])).collect::<Vec<_>>().join("\n")),
+        Value::Array(msgs) => Value::String(
+            msgs.iter()
+                .filter(|m| m["role"] == "user")
+                .map(|m| plain_text(&m["content"]))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
         other => other.clone(),
     };
     b.question(&question);
@@ -128,7 +146,10 @@ fn sample(ctx: &mut Context<'_>, value: &Value, header: &Value) -> Result<Value,
     // file; each record carries it so that nothing is lost when one is exported alone.
     b.meta("eval", eval.clone());
     if let Some(h) = header.as_object() {
-        b.meta("log", Value::Object(h.iter().filter(|(k, _)| *k != "eval").map(|(k, v)| (k.clone(), v.clone())).collect()));
+        b.meta(
+            "log",
+            Value::Object(h.iter().filter(|(k, _)| *k != "eval").map(|(k, v)| (k.clone(), v.clone())).collect()),
+        );
     }
     b.steps(steps);
     Ok(b.finish())

@@ -42,7 +42,13 @@ fn run(ctx: &mut Context<'_>, key: &str, value: &Value, file_meta: Option<&Value
     let reward;
     if let Some(history) = obj.get("turn_history") {
         let history = history.as_object().ok_or_else(|| RecordError::new("turn_history", "expected an object"))?;
-        let (actions, observations, rewards, valid, plans) = (list(history, "actions"), list(history, "observations"), list(history, "rewards"), list(history, "valid_action"), list(history, "steps"));
+        let (actions, observations, rewards, valid, plans) = (
+            list(history, "actions"),
+            list(history, "observations"),
+            list(history, "rewards"),
+            list(history, "valid_action"),
+            list(history, "steps"),
+        );
         for (i, action) in actions.iter().enumerate() {
             let mut step = message("assistant", content(action));
             if let Some(r) = rewards.get(i).filter(|r| r.as_f64().is_some_and(f64::is_finite)) {
@@ -72,10 +78,14 @@ fn run(ctx: &mut Context<'_>, key: &str, value: &Value, file_meta: Option<&Value
     } else {
         return Err(RecordError::new("turn_history", "missing (neither `turn_history` nor `trajectory`)"));
     }
-    let source_task = obj.get("task_id").or_else(|| obj.get("query_idx")).and_then(as_id).unwrap_or_else(|| key.to_string());
+    let source_task =
+        obj.get("task_id").or_else(|| obj.get("query_idx")).and_then(as_id).unwrap_or_else(|| key.to_string());
     let mut b = ctx.new_record(&[key.to_string()]);
     // The same task index means the same task only within one dataset file.
-    let dataset = obj.get("dataset").and_then(Value::as_str).map(|d| d.rsplit('/').next().unwrap_or(d).trim_end_matches(".json").to_string());
+    let dataset = obj
+        .get("dataset")
+        .and_then(Value::as_str)
+        .map(|d| d.rsplit('/').next().unwrap_or(d).trim_end_matches(".json").to_string());
     b.set("data_id", Value::String(format!("{}:{source_task}", dataset.as_deref().unwrap_or(env))));
     b.question(&query);
     b.task("gold", obj.get("gold").cloned().unwrap_or(Value::Null));

@@ -104,7 +104,10 @@ impl Format {
             "inspect-ai" => "inspect",
             other => other,
         };
-        Format::ALL.into_iter().find(|f| f.name() == alias).ok_or_else(|| FormatError::UnknownFormat { name: name.to_string(), known: Format::names() })
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == alias)
+            .ok_or_else(|| FormatError::UnknownFormat { name: name.to_string(), known: Format::names() })
     }
 }
 
@@ -157,7 +160,11 @@ pub struct Converted {
 pub fn convert(format: Format, file: &SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
     let mut ctx = normalize::Context::new(format, file);
     match format {
-        Format::Native => Err(FormatError::Invalid { file: file.label.to_string(), format: "native", message: "native files are read by the streaming reader".into() }),
+        Format::Native => Err(FormatError::Invalid {
+            file: file.label.to_string(),
+            format: "native",
+            message: "native files are read by the streaming reader".into(),
+        }),
         Format::OpenaiChat => openai_chat::convert(&mut ctx, file),
         Format::TauBench => tau_bench::convert(&mut ctx, file),
         Format::Tau2 => tau2::convert(&mut ctx, file),

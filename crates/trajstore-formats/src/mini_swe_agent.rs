@@ -58,7 +58,10 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
     let info = obj.get("info").and_then(Value::as_object);
     if let Some(info) = info {
         b.set_id("termination_reason", info.get("exit_status").unwrap_or(&Value::Null));
-        b.meta("model", info.get("config").and_then(|c| c.pointer("/model/model_name")).cloned().unwrap_or(Value::Null));
+        b.meta(
+            "model",
+            info.get("config").and_then(|c| c.pointer("/model/model_name")).cloned().unwrap_or(Value::Null),
+        );
         b.meta_rest(info, &["exit_status"]);
     }
     // The task is the first user message (the issue, inside the instance template).

@@ -91,7 +91,8 @@ pub fn json_lines(bytes: &[u8]) -> Vec<(u64, Result<Value, RecordError>)> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = serde_json::from_slice::<Value>(line).map_err(|e| RecordError::whole(format!("invalid JSON: {e}")));
+        let parsed =
+            serde_json::from_slice::<Value>(line).map_err(|e| RecordError::whole(format!("invalid JSON: {e}")));
         out.push((i as u64 + 1, parsed));
     }
     out
@@ -272,7 +273,9 @@ pub fn as_id(value: &Value) -> Option<String> {
 
 pub fn as_int(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+        }
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -289,8 +292,18 @@ pub fn score_value(value: &Value) -> Option<f64> {
             "C" => Some(1.0),
             "I" | "N" => Some(0.0),
             "P" => Some(0.5),
-            t if t.eq_ignore_ascii_case("yes") || t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("correct") => Some(1.0),
-            t if t.eq_ignore_ascii_case("no") || t.eq_ignore_ascii_case("false") || t.eq_ignore_ascii_case("incorrect") => Some(0.0),
+            t if t.eq_ignore_ascii_case("yes")
+                || t.eq_ignore_ascii_case("true")
+                || t.eq_ignore_ascii_case("correct") =>
+            {
+                Some(1.0)
+            }
+            t if t.eq_ignore_ascii_case("no")
+                || t.eq_ignore_ascii_case("false")
+                || t.eq_ignore_ascii_case("incorrect") =>
+            {
+                Some(0.0)
+            }
             t => t.parse::<f64>().ok().filter(|f| f.is_finite()),
         },
         _ => None,
@@ -303,7 +316,11 @@ pub fn plain_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Array(items) if items.iter().all(|i| i.is_string() || i.get("text").is_some_and(Value::is_string)) => {
-            items.iter().map(|i| i.as_str().or_else(|| i.get("text").and_then(Value::as_str)).unwrap_or("")).collect::<Vec<_>>().join("\n")
+            items
+                .iter()
+                .map(|i| i.as_str().or_else(|| i.get("text").and_then(Value::as_str)).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n")
         }
         Value::Null => String::new(),
         other => other.to_string(),
@@ -351,11 +368,14 @@ pub fn tool_call(id: &Value, name: &Value, args: &Value, extra: Option<&Map<Stri
     if let Some(id) = as_id(id) {
         call.insert("id".into(), Value::String(id));
     }
-    call.insert("name".into(), match name {
-        Value::String(_) => name.clone(),
-        Value::Null => Value::String(String::new()),
-        other => Value::String(other.to_string()),
-    });
+    call.insert(
+        "name".into(),
+        match name {
+            Value::String(_) => name.clone(),
+            Value::Null => Value::String(String::new()),
+            other => Value::String(other.to_string()),
+        },
+    );
     call.insert("arguments".into(), arguments(args));
     if let Some(extra) = extra {
         for (k, v) in extra {
@@ -382,11 +402,23 @@ pub fn any_tool_call(call: &Value) -> Value {
             let args = f.get("arguments").unwrap_or(&Value::Null);
             tool_call(id, name, args, Some(obj), &["id", "function"])
         }
-        Some(name @ Value::String(_)) => tool_call(id, name, obj.get("arguments").unwrap_or(&Value::Null), Some(obj), &["id", "function", "arguments"]),
+        Some(name @ Value::String(_)) => tool_call(
+            id,
+            name,
+            obj.get("arguments").unwrap_or(&Value::Null),
+            Some(obj),
+            &["id", "function", "arguments"],
+        ),
         _ => {
             let name = obj.get("name").or_else(|| obj.get("function_name")).unwrap_or(&Value::Null);
             let args = obj.get("arguments").or_else(|| obj.get("args")).unwrap_or(&Value::Null);
-            tool_call(id, name, args, Some(obj), &["id", "tool_call_id", "call_id", "name", "function_name", "arguments", "args"])
+            tool_call(
+                id,
+                name,
+                args,
+                Some(obj),
+                &["id", "tool_call_id", "call_id", "name", "function_name", "arguments", "args"],
+            )
         }
     }
 }
@@ -414,7 +446,9 @@ pub fn observation(tool_call_id: Option<String>, name: Option<&str>, content_val
 /// Normalises one chat message of any OpenAI-like shape into a native step. Keys with no
 /// native meaning stay on the step; nulls are dropped.
 pub fn chat_message(value: &Value) -> Result<Value, RecordError> {
-    let obj = value.as_object().ok_or_else(|| RecordError::whole(format!("a message must be an object, found {}", kind(value))))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| RecordError::whole(format!("a message must be an object, found {}", kind(value))))?;
     let role = match obj.get("role") {
         Some(Value::String(r)) => r.clone(),
         Some(other) => return Err(RecordError::new("role", format!("expected a string, found {}", kind(other)))),
@@ -445,7 +479,10 @@ pub fn chat_message(value: &Value) -> Result<Value, RecordError> {
         }
     }
     for (k, v) in obj {
-        if matches!(k.as_str(), "role" | "content" | "tool_calls" | "tool_call_id" | "reward") || v.is_null() || step.contains_key(k) {
+        if matches!(k.as_str(), "role" | "content" | "tool_calls" | "tool_call_id" | "reward")
+            || v.is_null()
+            || step.contains_key(k)
+        {
             continue;
         }
         step.insert(k.clone(), v.clone());
@@ -459,10 +496,13 @@ pub fn chat_messages(values: &[Value], field: &str) -> Result<Vec<Value>, Record
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            chat_message(m).map_err(|e| RecordError { field: Some(match e.field {
-                Some(f) => format!("{field}[{i}].{f}"),
-                None => format!("{field}[{i}]"),
-            }), message: e.message })
+            chat_message(m).map_err(|e| RecordError {
+                field: Some(match e.field {
+                    Some(f) => format!("{field}[{i}].{f}"),
+                    None => format!("{field}[{i}]"),
+                }),
+                message: e.message,
+            })
         })
         .collect()
 }
@@ -502,13 +542,16 @@ mod tests {
 
     #[test]
     fn tool_call_shapes_and_arguments() {
-        let openai = any_tool_call(&json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}));
+        let openai = any_tool_call(
+            &json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}),
+        );
         assert_eq!(openai, json!({"id": "c1", "name": "f", "arguments": {"a": 1}}));
         let broken = any_tool_call(&json!({"id": "c2", "function": {"name": "f", "arguments": "{\"a\": "}}));
         assert_eq!(broken["arguments"], json!("{\"a\": "));
         let list = any_tool_call(&json!({"id": "c3", "function": {"name": "f", "arguments": "[1]"}}));
         assert_eq!(list["arguments"], json!("[1]"));
-        let inspect = any_tool_call(&json!({"id": "c4", "function": "bash", "arguments": {"cmd": "ls"}, "type": "function"}));
+        let inspect =
+            any_tool_call(&json!({"id": "c4", "function": "bash", "arguments": {"cmd": "ls"}, "type": "function"}));
         assert_eq!(inspect, json!({"id": "c4", "name": "bash", "arguments": {"cmd": "ls"}}));
         let flat = any_tool_call(&json!({"id": "c5", "name": "g", "arguments": {"x": true}, "requestor": "assistant"}));
         assert_eq!(flat, json!({"id": "c5", "name": "g", "arguments": {"x": true}, "requestor": "assistant"}));
@@ -521,7 +564,10 @@ mod tests {
         let m = chat_message(&json!({"role": "user", "content": ["hi", {"type": "image", "url": "u"}]})).unwrap();
         assert_eq!(m["content"], json!([{"type": "text", "text": "hi"}, {"type": "image", "url": "u"}]));
         assert!(chat_message(&json!({"content": "x"})).is_err());
-        assert_eq!((score_value(&json!("C")), score_value(&json!("I")), score_value(&json!("P")), score_value(&json!({}))), (Some(1.0), Some(0.0), Some(0.5), None));
+        assert_eq!(
+            (score_value(&json!("C")), score_value(&json!("I")), score_value(&json!("P")), score_value(&json!({}))),
+            (Some(1.0), Some(0.0), Some(0.5), None)
+        );
     }
 
     #[test]

@@ -12,11 +12,16 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
     // One document (a list or a single record) when the whole file parses; else lines.
     if let Ok(doc) = serde_json::from_slice::<Value>(file.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file.bytes)) {
         return Ok(match doc {
-            Value::Array(items) => items.iter().enumerate().map(|(i, r)| at_index(i, record(ctx, &format!("#{i}"), r))).collect(),
+            Value::Array(items) => {
+                items.iter().enumerate().map(|(i, r)| at_index(i, record(ctx, &format!("#{i}"), r))).collect()
+            }
             one => vec![at_index(0, record(ctx, "0", &one))],
         });
     }
-    Ok(json_lines(file.bytes).into_iter().map(|(line, r)| at_line(line, r.and_then(|r| record(ctx, &format!("line{line}"), &r)))).collect())
+    Ok(json_lines(file.bytes)
+        .into_iter()
+        .map(|(line, r)| at_line(line, r.and_then(|r| record(ctx, &format!("line{line}"), &r))))
+        .collect())
 }
 
 fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value, RecordError> {

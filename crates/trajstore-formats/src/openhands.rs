@@ -11,7 +11,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::normalize::{as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, pointer, tool_call, Context};
+use crate::normalize::{
+    as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, pointer, tool_call,
+    Context,
+};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -22,11 +25,29 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
         let record = events_record(ctx, events, None, 0);
         return Ok(vec![at_index(0, record)]);
     }
-    Ok(json_lines(file.bytes).into_iter().map(|(line, row)| at_line(line, row.and_then(|r| run(ctx, line, &r)))).collect())
+    Ok(json_lines(file.bytes)
+        .into_iter()
+        .map(|(line, row)| at_line(line, row.and_then(|r| run(ctx, line, &r))))
+        .collect())
 }
 
 /// Keys of an event that are not its arguments (older events inline their args).
-const EVENT_KEYS: &[&str] = &["id", "timestamp", "source", "message", "action", "observation", "args", "content", "cause", "extras", "tool_call_metadata", "llm_metrics", "thought", "timeout"];
+const EVENT_KEYS: &[&str] = &[
+    "id",
+    "timestamp",
+    "source",
+    "message",
+    "action",
+    "observation",
+    "args",
+    "content",
+    "cause",
+    "extras",
+    "tool_call_metadata",
+    "llm_metrics",
+    "thought",
+    "timeout",
+];
 
 fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
     let Some(e) = event.as_object() else {
@@ -40,9 +61,18 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
     let mut step = if let Some(action) = e.get("action").and_then(Value::as_str) {
         let args: Map<String, Value> = match e.get("args") {
             Some(Value::Object(a)) => a.clone(),
-            _ => e.iter().filter(|(k, _)| !EVENT_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            _ => e
+                .iter()
+                .filter(|(k, _)| !EVENT_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
-        let text = args.get("content").or_else(|| e.get("content")).or_else(|| e.get("message")).cloned().unwrap_or(Value::Null);
+        let text = args
+            .get("content")
+            .or_else(|| e.get("content"))
+            .or_else(|| e.get("message"))
+            .cloned()
+            .unwrap_or(Value::Null);
         match action {
             "system" => message("system", content(&text)),
             "message" => {
@@ -56,13 +86,27 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
                 message(role, content(&text))
             }
             _ => {
-                let thought = args.get("thought").or_else(|| e.get("thought")).filter(|t| t.as_str().is_some_and(|s| !s.is_empty()));
-                let mut s = message("assistant", thought.cloned().or_else(|| e.get("message").cloned()).unwrap_or(Value::Null));
-                let id = call_id.clone().map(Value::String).or_else(|| e.get("id").and_then(as_id).map(|i| Value::String(format!("event-{i}")))).unwrap_or(Value::Null);
-                let name = event.pointer("/tool_call_metadata/function_name").cloned().unwrap_or_else(|| Value::String(action.to_string()));
+                let thought = args
+                    .get("thought")
+                    .or_else(|| e.get("thought"))
+                    .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+                let mut s =
+                    message("assistant", thought.cloned().or_else(|| e.get("message").cloned()).unwrap_or(Value::Null));
+                let id = call_id
+                    .clone()
+                    .map(Value::String)
+                    .or_else(|| e.get("id").and_then(as_id).map(|i| Value::String(format!("event-{i}"))))
+                    .unwrap_or(Value::Null);
+                let name = event
+                    .pointer("/tool_call_metadata/function_name")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(action.to_string()));
                 let mut call_args = args.clone();
                 call_args.remove("thought");
-                s.insert("tool_calls".into(), Value::Array(vec![tool_call(&id, &name, &Value::Object(call_args), None, &[])]));
+                s.insert(
+                    "tool_calls".into(),
+                    Value::Array(vec![tool_call(&id, &name, &Value::Object(call_args), None, &[])]),
+                );
                 s.insert("action".into(), Value::String(action.to_string()));
                 s
             }
@@ -82,9 +126,13 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
         }
         s
     } else {
-        message(if source == Some("user") { "user" } else { "assistant" }, content(e.get("message").or_else(|| e.get("content")).unwrap_or(&Value::Null)))
+        message(
+            if source == Some("user") { "user" } else { "assistant" },
+            content(e.get("message").or_else(|| e.get("content")).unwrap_or(&Value::Null)),
+        )
     };
-    for key in ["id", "timestamp", "source", "cause", "extras", "args", "tool_call_metadata", "llm_metrics", "timeout"] {
+    for key in ["id", "timestamp", "source", "cause", "extras", "args", "tool_call_metadata", "llm_metrics", "timeout"]
+    {
         if let Some(v) = e.get(key).filter(|v| !v.is_null()) {
             let name = if key == "id" { "event_id" } else { key };
             step.entry(name.to_string()).or_insert_with(|| v.clone());
@@ -93,20 +141,35 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
     steps.push(Value::Object(step));
 }
 
-fn events_record(ctx: &mut Context<'_>, events: &[Value], row: Option<&Map<String, Value>>, line: u64) -> Result<Value, RecordError> {
+fn events_record(
+    ctx: &mut Context<'_>,
+    events: &[Value],
+    row: Option<&Map<String, Value>>,
+    line: u64,
+) -> Result<Value, RecordError> {
     let mut steps = Vec::new();
     for (i, e) in events.iter().enumerate() {
         event_step(e, i, &mut steps);
     }
     let row_id = row.and_then(|r| ["instance_id", "question_id", "id"].iter().find_map(|k| r.get(*k).and_then(as_id)));
-    let mut b = ctx.new_record(&[row_id.clone().unwrap_or_else(|| if line > 0 { format!("line{line}") } else { "0".into() })]);
+    let mut b =
+        ctx.new_record(&[row_id.clone().unwrap_or_else(|| if line > 0 { format!("line{line}") } else { "0".into() })]);
     if let Some(id) = &row_id {
         b.set("data_id", Value::String(id.clone()));
     }
     let meta = row.and_then(|r| r.get("metadata"));
     b.set_id("agent_name", meta.and_then(|m| m.get("agent_class")).unwrap_or(&Value::Null));
-    b.meta("model", meta.and_then(|m| m.pointer("/llm_config/model").or_else(|| m.get("model_name"))).cloned().unwrap_or(Value::Null));
-    let issue_text = row.and_then(|r| r.get("issue")).map(|i| Value::String([i.get("title"), i.get("body")].into_iter().flatten().map(plain_text).collect::<Vec<_>>().join("\n\n")));
+    b.meta(
+        "model",
+        meta.and_then(|m| m.pointer("/llm_config/model").or_else(|| m.get("model_name")))
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    let issue_text = row.and_then(|r| r.get("issue")).map(|i| {
+        Value::String(
+            [i.get("title"), i.get("body")].into_iter().flatten().map(plain_text).collect::<Vec<_>>().join("\n\n"),
+        )
+    });
     let question = row
         .and_then(|r| r.get("instruction").filter(|v| !v.is_null()).cloned())
         .or(issue_text)
@@ -115,7 +178,8 @@ fn events_record(ctx: &mut Context<'_>, events: &[Value], row: Option<&Map<Strin
     b.question(&question);
     // The success label differs by benchmark; the first one present is taken.
     let label = row.and_then(|r| {
-        pointer(r, "/test_result/result").and_then(Value::as_bool)
+        pointer(r, "/test_result/result")
+            .and_then(Value::as_bool)
             .or_else(|| pointer(r, "/test_result/report/resolved").and_then(Value::as_bool))
             .or_else(|| r.get("correct").and_then(Value::as_bool))
             .or_else(|| r.get("success").and_then(Value::as_bool))
@@ -126,9 +190,17 @@ fn events_record(ctx: &mut Context<'_>, events: &[Value], row: Option<&Map<Strin
     }
     let error = row.and_then(|r| r.get("error")).filter(|e| !e.is_null() && e.as_str() != Some(""));
     let finished = steps.iter().any(|s| s["action"] == "finish");
-    let termination = if error.is_some() { Some("error") } else if finished { Some("finish") } else { None };
+    let termination = if error.is_some() {
+        Some("error")
+    } else if finished {
+        Some("finish")
+    } else {
+        None
+    };
     b.set("termination_reason", termination.map(|t| Value::String(t.into())).unwrap_or(Value::Null));
-    if let Some(t) = events.iter().find_map(|e| e.get("timestamp").or_else(|| e.get(0).and_then(|a| a.get("timestamp")))) {
+    if let Some(t) =
+        events.iter().find_map(|e| e.get("timestamp").or_else(|| e.get(0).and_then(|a| a.get("timestamp"))))
+    {
         b.created_at(t);
     }
     if let Some(r) = row {

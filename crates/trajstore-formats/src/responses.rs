@@ -9,11 +9,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::normalize::{as_id, at_line, content, json_lines, kind, message, object, observation, plain_text, tool_call, Context};
+use crate::normalize::{
+    as_id, at_line, content, json_lines, kind, message, object, observation, plain_text, tool_call, Context,
+};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
-    Ok(json_lines(file.bytes).into_iter().map(|(line, parsed)| at_line(line, parsed.and_then(|row| rollout(ctx, line, &row)))).collect())
+    Ok(json_lines(file.bytes)
+        .into_iter()
+        .map(|(line, parsed)| at_line(line, parsed.and_then(|row| rollout(ctx, line, &row))))
+        .collect())
 }
 
 /// Appends the native steps for one Responses item (input or output).
@@ -31,7 +36,13 @@ fn item_steps(item: &Value, steps: &mut Vec<Value>) {
     let (mut step, used): (Map<String, Value>, &[&str]) = match kind {
         "function_call" => {
             let mut s = message("assistant", Value::Null);
-            let call = tool_call(obj.get("call_id").unwrap_or(&Value::Null), obj.get("name").unwrap_or(&Value::Null), obj.get("arguments").unwrap_or(&Value::Null), None, &[]);
+            let call = tool_call(
+                obj.get("call_id").unwrap_or(&Value::Null),
+                obj.get("name").unwrap_or(&Value::Null),
+                obj.get("arguments").unwrap_or(&Value::Null),
+                None,
+                &[],
+            );
             s.insert("tool_calls".into(), Value::Array(vec![call]));
             (s, &["type", "call_id", "name", "arguments"])
         }
@@ -42,7 +53,12 @@ fn item_steps(item: &Value, steps: &mut Vec<Value>) {
         "reasoning" => {
             // Reasoning has a summary and/or content, both lists of text blocks.
             let mut s = message("assistant", Value::Null);
-            let text: Vec<String> = ["summary", "content"].iter().filter_map(|k| obj.get(*k)).map(plain_text).filter(|t| !t.is_empty()).collect();
+            let text: Vec<String> = ["summary", "content"]
+                .iter()
+                .filter_map(|k| obj.get(*k))
+                .map(plain_text)
+                .filter(|t| !t.is_empty())
+                .collect();
             s.insert("reasoning_content".into(), Value::String(text.join("\n")));
             (s, &["type"])
         }
@@ -69,7 +85,9 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
     let params = obj.get("responses_create_params");
     let response = obj.get("response");
     if params.is_none() && response.is_none() {
-        return Err(RecordError::whole("not a Responses API rollout: neither `responses_create_params` nor `response`"));
+        return Err(RecordError::whole(
+            "not a Responses API rollout: neither `responses_create_params` nor `response`",
+        ));
     }
     if let Some(r) = response.filter(|r| !r.is_object() && !r.is_null()) {
         return Err(RecordError::new("response", format!("expected an object, found {}", kind(r))));
@@ -86,7 +104,11 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
     if let Some(output) = response.and_then(|r| r.get("output")) {
         item_steps(output, &mut steps);
     }
-    let question = steps.iter().find(|s| s["role"] == "user").map(|s| Value::String(plain_text(&s["content"]))).unwrap_or(Value::Null);
+    let question = steps
+        .iter()
+        .find(|s| s["role"] == "user")
+        .map(|s| Value::String(plain_text(&s["content"])))
+        .unwrap_or(Value::Null);
 
     let task_index = obj.get("_ng_task_index").and_then(as_id);
     let rollout_index = obj.get("_ng_rollout_index").and_then(as_id);
@@ -97,7 +119,9 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
         _ => vec![format!("line{line}")],
     };
     let mut b = ctx.new_record(&parts);
-    let data_id = task_index.clone().or_else(|| ["task_id", "id", "instance_id", "uuid", "task_idx"].iter().find_map(|k| obj.get(*k).and_then(as_id)));
+    let data_id = task_index.clone().or_else(|| {
+        ["task_id", "id", "instance_id", "uuid", "task_idx"].iter().find_map(|k| obj.get(*k).and_then(as_id))
+    });
     if let Some(d) = data_id {
         b.set("data_id", Value::String(d));
     }
@@ -116,11 +140,13 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
         if let Some(t) = r.get("created_at") {
             b.created_at(t);
         }
-        let rest: Map<String, Value> = r.iter().filter(|(k, v)| *k != "output" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let rest: Map<String, Value> =
+            r.iter().filter(|(k, v)| *k != "output" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
         b.meta("response", Value::Object(rest));
     }
     if let Some(p) = params.and_then(Value::as_object) {
-        let rest: Map<String, Value> = p.iter().filter(|(k, v)| *k != "input" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let rest: Map<String, Value> =
+            p.iter().filter(|(k, v)| *k != "input" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
         b.meta("request", Value::Object(rest));
     }
     b.meta_rest(obj, &["responses_create_params", "response", "reward"]);

@@ -29,7 +29,11 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
                     s.insert("action".into(), a.clone());
                 }
                 steps.push(Value::Object(s));
-                steps.push(Value::Object(observation(None, None, content(turn.get("observation").unwrap_or(&Value::Null)))));
+                steps.push(Value::Object(observation(
+                    None,
+                    None,
+                    content(turn.get("observation").unwrap_or(&Value::Null)),
+                )));
             }
             steps
         }
@@ -40,7 +44,10 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
         Some(v) => v.clone(),
         None => Value::Null,
     };
-    let instance_id = replay.pointer("/problem_statement/id").and_then(as_id).or_else(|| replay.pointer("/instance_id").and_then(as_id));
+    let instance_id = replay
+        .pointer("/problem_statement/id")
+        .and_then(as_id)
+        .or_else(|| replay.pointer("/instance_id").and_then(as_id));
     let mut b = ctx.new_record(&[instance_id.clone().unwrap_or_else(|| "0".into())]);
     b.set("agent_name", Value::String("swe-agent".into()));
     // Without an instance id in the content, the file's stem names the task.
@@ -63,7 +70,23 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
             // What the history does not already hold: each turn's state and timing.
             let rest: Vec<Value> = turns
                 .iter()
-                .map(|t| Value::Object(t.as_object().map(|o| o.iter().filter(|(k, _)| !matches!(k.as_str(), "action" | "observation" | "response" | "thought" | "messages")).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_else(Map::new)))
+                .map(|t| {
+                    Value::Object(
+                        t.as_object()
+                            .map(|o| {
+                                o.iter()
+                                    .filter(|(k, _)| {
+                                        !matches!(
+                                            k.as_str(),
+                                            "action" | "observation" | "response" | "thought" | "messages"
+                                        )
+                                    })
+                                    .map(|(k, v)| (k.clone(), v.clone()))
+                                    .collect()
+                            })
+                            .unwrap_or_else(Map::new),
+                    )
+                })
                 .collect();
             b.meta("trajectory", Value::Array(rest));
         }

@@ -13,7 +13,8 @@ use crate::{Converted, FormatError, RecordError};
 pub fn convert(ctx: &mut Context<'_>, _: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
     let doc = ctx.document()?;
     let root = doc.as_object().ok_or_else(|| ctx.invalid("expected an object with `simulations`"))?;
-    let sims = root.get("simulations").and_then(Value::as_array).ok_or_else(|| ctx.invalid("`simulations` must be a list"))?;
+    let sims =
+        root.get("simulations").and_then(Value::as_array).ok_or_else(|| ctx.invalid("`simulations` must be a list"))?;
     let tasks: HashMap<String, &Map<String, Value>> = root
         .get("tasks")
         .and_then(Value::as_array)
@@ -29,7 +30,10 @@ fn question_of(task: &Map<String, Value>) -> Value {
     match instructions {
         Some(Value::String(s)) => Value::String(s.clone()),
         Some(Value::Object(parts)) => {
-            let text: Vec<&str> = ["reason_for_call", "known_info", "unknown_info", "task_instructions"].iter().filter_map(|k| parts.get(*k).and_then(Value::as_str)).collect();
+            let text: Vec<&str> = ["reason_for_call", "known_info", "unknown_info", "task_instructions"]
+                .iter()
+                .filter_map(|k| parts.get(*k).and_then(Value::as_str))
+                .collect();
             if text.is_empty() {
                 Value::Null
             } else {
@@ -40,7 +44,14 @@ fn question_of(task: &Map<String, Value>) -> Value {
     }
 }
 
-fn simulation(ctx: &mut Context<'_>, index: usize, sim: &Value, tasks: &HashMap<String, &Map<String, Value>>, info: &Value, root: &Map<String, Value>) -> Result<Value, RecordError> {
+fn simulation(
+    ctx: &mut Context<'_>,
+    index: usize,
+    sim: &Value,
+    tasks: &HashMap<String, &Map<String, Value>>,
+    info: &Value,
+    root: &Map<String, Value>,
+) -> Result<Value, RecordError> {
     let obj = object(sim)?;
     let sim_id = obj.get("id").and_then(as_id).unwrap_or_else(|| format!("#{index}"));
     let task_id = obj.get("task_id").and_then(as_id);

@@ -11,7 +11,10 @@ use crate::normalize::{as_id, at_line, content, content_hash, json_lines, messag
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
-    Ok(json_lines(file.bytes).into_iter().map(|(line, row)| at_line(line, row.and_then(|r| sample(ctx, line, &r)))).collect())
+    Ok(json_lines(file.bytes)
+        .into_iter()
+        .map(|(line, row)| at_line(line, row.and_then(|r| sample(ctx, line, &r))))
+        .collect())
 }
 
 fn sample(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, RecordError> {

@@ -32,7 +32,10 @@ impl<'a> Archive<'a> {
         const EOCD: u32 = 0x0605_4b50;
         // The end-of-central-directory record is 22 bytes plus a comment of up to 64 KiB.
         let lowest = bytes.len().saturating_sub(22 + 0xFFFF);
-        let eocd = (lowest..bytes.len().saturating_sub(21)).rev().find(|&i| u32_at(bytes, i) == Some(EOCD)).ok_or("no zip directory (truncated archive?)")?;
+        let eocd = (lowest..bytes.len().saturating_sub(21))
+            .rev()
+            .find(|&i| u32_at(bytes, i) == Some(EOCD))
+            .ok_or("no zip directory (truncated archive?)")?;
         let count = u16_at(bytes, eocd + 10).ok_or("truncated zip directory")? as usize;
         let mut at = u32_at(bytes, eocd + 16).ok_or("truncated zip directory")? as usize;
         let mut entries = Vec::with_capacity(count);
@@ -49,7 +52,12 @@ impl<'a> Archive<'a> {
             if compressed_size == u32::MAX as u64 || local_header == u32::MAX as u64 {
                 return Err("zip64 archives are not supported".into());
             }
-            entries.push(Entry { name: String::from_utf8_lossy(name).into_owned(), method, compressed_size, local_header });
+            entries.push(Entry {
+                name: String::from_utf8_lossy(name).into_owned(),
+                method,
+                compressed_size,
+                local_header,
+            });
             at += 46 + name_len + extra_len + comment_len;
         }
         Ok(Archive { bytes, entries })
@@ -69,12 +77,18 @@ impl<'a> Archive<'a> {
         let name_len = u16_at(self.bytes, at + 26).ok_or("truncated member")? as usize;
         let extra_len = u16_at(self.bytes, at + 28).ok_or("truncated member")? as usize;
         let start = at + 30 + name_len + extra_len;
-        let data = self.bytes.get(start..start + e.compressed_size as usize).ok_or_else(|| format!("{name}: truncated member"))?;
+        let data = self
+            .bytes
+            .get(start..start + e.compressed_size as usize)
+            .ok_or_else(|| format!("{name}: truncated member"))?;
         match e.method {
             0 => Ok(data.to_vec()),
             8 => {
                 let mut out = Vec::new();
-                flate2::read::DeflateDecoder::new(data).take(MAX_MEMBER).read_to_end(&mut out).map_err(|err| format!("{name}: {err}"))?;
+                flate2::read::DeflateDecoder::new(data)
+                    .take(MAX_MEMBER)
+                    .read_to_end(&mut out)
+                    .map_err(|err| format!("{name}: {err}"))?;
                 Ok(out)
             }
             m => Err(format!("{name}: unsupported compression method {m}")),
@@ -84,5 +98,6 @@ impl<'a> Archive<'a> {
 
 /// A zip archive laid out as an Inspect `.eval` log.
 pub fn looks_like_inspect(bytes: &[u8]) -> bool {
-    Archive::open(bytes).is_ok_and(|a| a.names().any(|n| n == "header.json" || n.starts_with("_journal/") || n.starts_with("samples/")))
+    Archive::open(bytes)
+        .is_ok_and(|a| a.names().any(|n| n == "header.json" || n.starts_with("_journal/") || n.starts_with("samples/")))
 }

@@ -10,7 +10,11 @@ use trajstore_model::Trajectory;
 /// shared between clones, and a test binary built in another clone carries that clone's
 /// compile-time path.
 fn fixture(name: &str) -> PathBuf {
-    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("tests/fixtures").join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures")
+    .join(name)
 }
 
 /// Detects and converts a fixture; each item is the native record (parsed back through
@@ -42,10 +46,16 @@ fn tau_bench() {
     assert_eq!(got.len(), 3);
     let (t, v) = ok(&got[0]);
     assert!(t.trajectory_id.starts_with("tau-bench:") && t.trajectory_id.ends_with(":3:0"));
-    assert_eq!((t.data_id.as_deref(), t.sample_id, t.reward, t.is_success), (Some("3"), Some(0), Some(1.0), Some(true)));
+    assert_eq!(
+        (t.data_id.as_deref(), t.sample_id, t.reward, t.is_success),
+        (Some("3"), Some(0), Some(1.0), Some(true))
+    );
     assert_eq!(t.question.as_deref(), Some("You are Ana. Cancel reservation XK21."));
     assert_eq!(t.step_count, 5);
-    assert_eq!(v["steps"][2]["tool_calls"][0], json!({"id": "call_1", "name": "cancel_reservation", "arguments": {"reservation_id": "XK21"}}));
+    assert_eq!(
+        v["steps"][2]["tool_calls"][0],
+        json!({"id": "call_1", "name": "cancel_reservation", "arguments": {"reservation_id": "XK21"}})
+    );
     assert_eq!(v["steps"][3]["tool_call_id"], "call_1");
     assert_eq!(v["task"]["user_id"], "ana_ruiz_1");
     assert_eq!(v["metadata"]["user_cost"], 0.0021);
@@ -61,11 +71,20 @@ fn tau2() {
     let got = read("tau2.json", Format::Tau2);
     let (t, v) = ok(&got[0]);
     assert!(t.trajectory_id.ends_with(":sim-a"));
-    assert_eq!((t.data_id.as_deref(), t.sample_id, t.reward, t.is_success), (Some("7"), Some(2), Some(1.0), Some(true)));
-    assert_eq!((t.termination_reason.as_deref(), t.exec_time, t.agent_name.as_deref()), (Some("user_stop"), Some(12.5), Some("llm_agent")));
+    assert_eq!(
+        (t.data_id.as_deref(), t.sample_id, t.reward, t.is_success),
+        (Some("7"), Some(2), Some(1.0), Some(true))
+    );
+    assert_eq!(
+        (t.termination_reason.as_deref(), t.exec_time, t.agent_name.as_deref()),
+        (Some("user_stop"), Some(12.5), Some("llm_agent"))
+    );
     assert_eq!(t.question.as_deref(), Some("Cancel EHG.\n\nYou are Emma.\n\nInsist once."));
     assert!(t.created_at.is_some());
-    assert_eq!(v["steps"][2]["tool_calls"][0], json!({"id": "g0", "name": "get_reservation", "arguments": {"reservation_id": "EHG"}, "requestor": "assistant"}));
+    assert_eq!(
+        v["steps"][2]["tool_calls"][0],
+        json!({"id": "g0", "name": "get_reservation", "arguments": {"reservation_id": "EHG"}, "requestor": "assistant"})
+    );
     assert_eq!(v["steps"][3]["tool_call_id"], "g0");
     assert_eq!(v["steps"][0].get("cost"), None);
     assert_eq!((v["metadata"]["model"].as_str(), v["metadata"]["seed"].as_i64()), (Some("gpt-4.1"), Some(11)));
@@ -77,7 +96,10 @@ fn intercode() {
     let (t, v) = ok(&got[0]);
     assert_eq!((t.data_id.as_deref(), t.reward, t.step_count), (Some("nl2bash_fs_1:0"), Some(1.0), 5));
     assert_eq!(t.question.as_deref(), Some("Count the .java files under /testbed"));
-    assert_eq!(v["steps"][1], json!({"role": "assistant", "content": "find /testbed -name '*.java' | wc -l", "reward": 0.5, "valid_action": true}));
+    assert_eq!(
+        v["steps"][1],
+        json!({"role": "assistant", "content": "find /testbed -name '*.java' | wc -l", "reward": 0.5, "valid_action": true})
+    );
     assert_eq!(v["steps"][2], json!({"role": "tool", "name": "bash", "content": "3"}));
     assert_eq!(v["metadata"]["summary"]["turns_taken"], 2);
     assert!(got[1].as_ref().unwrap_err().contains("turn_history"));
@@ -94,12 +116,21 @@ fn responses() {
     assert!(got[0].as_ref().unwrap_err().contains("invalid JSON"));
     let (t, v) = ok(&got[1]);
     assert!(t.trajectory_id.ends_with(":4:1"));
-    assert_eq!((t.data_id.as_deref(), t.sample_id, t.reward, t.agent_name.as_deref()), (Some("4"), Some(1), Some(1.0), Some("calc_agent")));
-    assert_eq!((t.question.as_deref(), t.termination_reason.as_deref(), t.step_count), (Some("What is 6*7?"), Some("completed"), 6));
+    assert_eq!(
+        (t.data_id.as_deref(), t.sample_id, t.reward, t.agent_name.as_deref()),
+        (Some("4"), Some(1), Some(1.0), Some("calc_agent"))
+    );
+    assert_eq!(
+        (t.question.as_deref(), t.termination_reason.as_deref(), t.step_count),
+        (Some("What is 6*7?"), Some("completed"), 6)
+    );
     assert_eq!(v["steps"][2]["reasoning_content"], "Multiply.");
     assert_eq!(v["steps"][3]["tool_calls"][0], json!({"id": "call_a", "name": "calc", "arguments": {"expr": "6*7"}}));
     assert_eq!(v["steps"][4], json!({"role": "tool", "tool_call_id": "call_a", "content": "42"}));
-    assert_eq!((v["metadata"]["model"].as_str(), v["metadata"]["extracted_answer"].as_str()), (Some("qwen3-8b"), Some("42")));
+    assert_eq!(
+        (v["metadata"]["model"].as_str(), v["metadata"]["extracted_answer"].as_str()),
+        (Some("qwen3-8b"), Some("42"))
+    );
     assert!(got[2].as_ref().unwrap_err().contains("not a Responses API rollout"));
     let (t, v) = ok(&got[3]);
     assert_eq!((t.termination_reason.as_deref(), t.reward), (Some("max_output_tokens"), Some(0.0)));
@@ -110,7 +141,10 @@ fn responses() {
 fn mini_swe_agent_with_labels_beside_and_given() {
     let got = read("mini/trajs/django__django-1.traj.json", Format::MiniSweAgent);
     let (t, v) = ok(&got[0]);
-    assert_eq!((t.data_id.as_deref(), t.is_success, t.reward, t.step_count), (Some("django__django-1"), Some(true), Some(1.0), 4));
+    assert_eq!(
+        (t.data_id.as_deref(), t.is_success, t.reward, t.step_count),
+        (Some("django__django-1"), Some(true), Some(1.0), 4)
+    );
     assert_eq!((t.termination_reason.as_deref(), t.agent_name.as_deref()), (Some("Submitted"), Some("mini-swe-agent")));
     assert_eq!(v["metadata"]["model"], "openrouter/google/gemini-3-pro-preview");
     assert_eq!(v["steps"][2]["extra"]["response"]["id"], "gen-1");
@@ -130,8 +164,14 @@ fn mini_swe_agent_with_labels_beside_and_given() {
 fn swe_agent() {
     let got = read("swe_agent.traj", Format::SweAgent);
     let (t, v) = ok(&got[0]);
-    assert_eq!((t.data_id.as_deref(), t.termination_reason.as_deref(), t.exec_time, t.step_count), (Some("repo-i1"), Some("submitted"), Some(1.75), 4));
-    assert_eq!(v["steps"][2]["tool_calls"][0], json!({"id": "call_f", "name": "find_file", "arguments": {"file_name": "x.py"}}));
+    assert_eq!(
+        (t.data_id.as_deref(), t.termination_reason.as_deref(), t.exec_time, t.step_count),
+        (Some("repo-i1"), Some("submitted"), Some(1.75), 4)
+    );
+    assert_eq!(
+        v["steps"][2]["tool_calls"][0],
+        json!({"id": "call_f", "name": "find_file", "arguments": {"file_name": "x.py"}})
+    );
     assert_eq!(v["steps"][3]["tool_call_id"], "call_f");
     assert_eq!(v["metadata"]["trajectory"][0], json!({"execution_time": 0.5, "state": "{\"open_file\": \"n/a\"}"}));
     assert_eq!(v["metadata"]["model"], "gpt-4o");
@@ -142,11 +182,17 @@ fn inspect_json_and_eval() {
     let got = read("inspect.json", Format::Inspect);
     let (t, v) = ok(&got[0]);
     assert!(t.trajectory_id.ends_with(":1:1"));
-    assert_eq!((t.data_id.as_deref(), t.reward, t.is_success, t.exec_time), (Some("popularity:1"), Some(1.0), Some(true), Some(0.66)));
+    assert_eq!(
+        (t.data_id.as_deref(), t.reward, t.is_success, t.exec_time),
+        (Some("popularity:1"), Some(1.0), Some(true), Some(0.66))
+    );
     assert_eq!((t.termination_reason.as_deref(), t.sample_id), (Some("stop"), Some(1)));
     assert_eq!(v["metadata"]["scores"]["match"]["value"], "C");
     let (t, v) = ok(&got[1]);
-    assert_eq!((t.reward, t.is_success, t.termination_reason.as_deref(), t.sample_id), (Some(0.0), Some(false), Some("error"), Some(2)));
+    assert_eq!(
+        (t.reward, t.is_success, t.termination_reason.as_deref(), t.sample_id),
+        (Some(0.0), Some(false), Some("error"), Some(2))
+    );
     assert_eq!(t.question.as_deref(), Some("Compute 2+2 with the tool"));
     assert_eq!(v["steps"][1]["tool_calls"][0], json!({"id": "t1", "name": "add", "arguments": {"a": 2, "b": 2}}));
     assert_eq!(v["steps"][2]["tool_call_id"], "t1");
@@ -165,15 +211,27 @@ fn inspect_json_and_eval() {
 fn openhands_rows_pairs_and_event_lists() {
     let got = read("openhands.jsonl", Format::Openhands);
     let (t, v) = ok(&got[0]);
-    assert_eq!((t.data_id.as_deref(), t.agent_name.as_deref(), t.question.as_deref()), (Some("pony-1"), Some("CodeActAgent"), Some("Fix the segfault")));
+    assert_eq!(
+        (t.data_id.as_deref(), t.agent_name.as_deref(), t.question.as_deref()),
+        (Some("pony-1"), Some("CodeActAgent"), Some("Fix the segfault"))
+    );
     assert_eq!((t.is_success, t.termination_reason.as_deref(), t.step_count), (None, Some("finish"), 5));
     assert_eq!(v["steps"][0]["role"], "system");
     assert_eq!(v["steps"][2]["content"], "Look first");
-    assert_eq!(v["steps"][2]["tool_calls"][0], json!({"id": "toolu_01", "name": "execute_bash", "arguments": {"command": "ls"}}));
-    assert_eq!((v["steps"][3]["role"].as_str(), v["steps"][3]["tool_call_id"].as_str()), (Some("tool"), Some("toolu_01")));
+    assert_eq!(
+        v["steps"][2]["tool_calls"][0],
+        json!({"id": "toolu_01", "name": "execute_bash", "arguments": {"command": "ls"}})
+    );
+    assert_eq!(
+        (v["steps"][3]["role"].as_str(), v["steps"][3]["tool_call_id"].as_str()),
+        (Some("tool"), Some("toolu_01"))
+    );
     assert_eq!(v["metadata"]["model"], "llama-4");
     let (t, v) = ok(&got[1]);
-    assert_eq!((t.data_id.as_deref(), t.is_success, t.reward, t.termination_reason.as_deref()), (Some("12"), Some(false), Some(0.0), Some("error")));
+    assert_eq!(
+        (t.data_id.as_deref(), t.is_success, t.reward, t.termination_reason.as_deref()),
+        (Some("12"), Some(false), Some(0.0), Some("error"))
+    );
     // The "null" observation acknowledging a message says nothing and is dropped.
     assert_eq!(t.step_count, 3);
     assert_eq!(v["steps"][2]["tool_call_id"], "event-2");
@@ -201,7 +259,10 @@ fn openai_chat() {
     let got = read("openai_chat.jsonl", Format::OpenaiChat);
     let (t, v) = ok(&got[0]);
     assert!(t.trajectory_id.ends_with(":conv-1"));
-    assert_eq!((t.reward, t.data_id.as_deref(), t.epoch_id, t.question.as_deref()), (Some(0.5), Some("d1"), Some(2), Some("hi")));
+    assert_eq!(
+        (t.reward, t.data_id.as_deref(), t.epoch_id, t.question.as_deref()),
+        (Some(0.5), Some("d1"), Some(2), Some("hi"))
+    );
     assert_eq!(v["steps"][1]["tool_calls"][0]["arguments"], json!({"who": "you"}));
     assert_eq!(v["metadata"]["model"], "m1");
     assert!(got[1].as_ref().unwrap_err().contains("messages"));
@@ -212,7 +273,8 @@ fn openai_chat_keeps_its_own_ids_and_every_value_it_cannot_map() {
     let line = json!({"messages": [{"role": "user", "content": "hi"}], "trajectory_id": "keep", "step_count": 7, "is_success": "yes",
         "metadata": {"model": "B", "reward": 1, "data_id": "m", "data_id (top level)": "taken"}, "model": "A", "task": 5,
         "data_id": [1], "reward": "high"});
-    let bytes = format!("{line}\n{}\n", json!({"messages": [{"role": "user", "content": "x"}], "metadata": "m-string"}));
+    let bytes =
+        format!("{line}\n{}\n", json!({"messages": [{"role": "user", "content": "x"}], "metadata": "m-string"}));
     let file = SourceFile { label: "chat.jsonl", path: None, bytes: bytes.as_bytes(), labels_dir: None };
     let got: Vec<Value> = convert(Format::OpenaiChat, &file).unwrap().into_iter().map(|c| c.record.unwrap()).collect();
     let (first, second) = (&got[0], &got[1]);
@@ -243,7 +305,10 @@ fn atif_in_and_native_round_trip() {
     let got = read("atif.json", Format::Atif);
     let (t, v) = ok(&got[0]);
     assert!(t.trajectory_id.ends_with(":sess-9"));
-    assert_eq!((t.agent_name.as_deref(), t.notes.as_deref(), t.step_count), (Some("claude-code"), Some("converted by hand"), 4));
+    assert_eq!(
+        (t.agent_name.as_deref(), t.notes.as_deref(), t.step_count),
+        (Some("claude-code"), Some("converted by hand"), 4)
+    );
     assert_eq!(v["steps"][1]["tool_calls"][0], json!({"id": "c1", "name": "bash", "arguments": {"cmd": "ls"}}));
     assert_eq!(v["steps"][1]["reasoning_content"], "ls is enough");
     assert_eq!(v["steps"][2], json!({"role": "tool", "tool_call_id": "c1", "content": "a.txt"}));

@@ -11,7 +11,12 @@ use trajstore_formats::{convert, detect, Format, SourceFile};
 use trajstore_model::Trajectory;
 
 fn realdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared/realdata"));
+    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../../shared/realdata")
+    });
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -155,8 +160,10 @@ fn responses_rollouts_and_placeholder_rows() {
     let (mut good, mut bad, mut unrecognised) = (0, 0, 0);
     for path in files_under(&root, "nemo-gym") {
         let text = std::fs::read_to_string(&path).unwrap();
-        let rows: Vec<Option<Value>> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str::<Value>(l).ok()).collect();
-        let is_rollout = |r: &Value| r.get("responses_create_params").is_some() || r.get("response").is_some_and(Value::is_object);
+        let rows: Vec<Option<Value>> =
+            text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+        let is_rollout =
+            |r: &Value| r.get("responses_create_params").is_some() || r.get("response").is_some_and(Value::is_object);
         let expected_good: Vec<&Value> = rows.iter().flatten().filter(|r| is_rollout(r)).collect();
         let out = convert_file(&path);
         if expected_good.is_empty() {
@@ -165,7 +172,11 @@ fn responses_rollouts_and_placeholder_rows() {
             assert_eq!(out.format, None, "{}", path.display());
             let bytes = std::fs::read(&path).unwrap();
             let label = path.display().to_string();
-            let forced = convert(Format::Responses, &SourceFile { label: &label, path: Some(&path), bytes: &bytes, labels_dir: None }).unwrap();
+            let forced = convert(
+                Format::Responses,
+                &SourceFile { label: &label, path: Some(&path), bytes: &bytes, labels_dir: None },
+            )
+            .unwrap();
             assert_eq!(forced.len(), rows.len());
             assert!(forced.iter().all(|c| c.record.is_err() && c.position.line.is_some()));
             unrecognised += 1;
@@ -181,7 +192,10 @@ fn responses_rollouts_and_placeholder_rows() {
             let output = r.pointer("/response/output").and_then(Value::as_array);
             let flat = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_object));
             if let (Some(input @ Value::Array(items)), Some(out_items)) = (input, output) {
-                if flat(input) && out_items.iter().all(Value::is_object) && r.pointer("/responses_create_params/instructions").is_none_or(|i| !i.is_string()) {
+                if flat(input)
+                    && out_items.iter().all(Value::is_object)
+                    && r.pointer("/responses_create_params/instructions").is_none_or(|i| !i.is_string())
+                {
                     assert_eq!(t.step_count as usize, items.len() + out_items.len(), "{}", t.trajectory_id);
                 }
             }
@@ -233,11 +247,16 @@ fn swe_agent_histories() {
 /// The letter grades of a `.json` eval log's samples, by the log's first scorer.
 fn letters(log: &Value) -> Vec<Option<String>> {
     let scorer = log.pointer("/results/scores/0/name").and_then(Value::as_str);
-    log["samples"].as_array().into_iter().flatten().map(|s| {
-        let scores = s["scores"].as_object()?;
-        let v = scorer.and_then(|n| scores.get(n)).or_else(|| scores.values().next())?;
-        v["value"].as_str().map(str::to_string)
-    }).collect()
+    log["samples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let scores = s["scores"].as_object()?;
+            let v = scorer.and_then(|n| scores.get(n)).or_else(|| scores.values().next())?;
+            v["value"].as_str().map(str::to_string)
+        })
+        .collect()
 }
 
 #[test]
@@ -283,17 +302,28 @@ fn openhands_runs_and_labels() {
         assert_eq!(out.format, Some(Format::Openhands), "{}", path.display());
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         if path.extension().is_some_and(|e| e == "jsonl") {
-            let rows: Vec<Value> = std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+            let rows: Vec<Value> = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             assert_eq!(out.records.len(), rows.len());
-            let label = |r: &Value| r.pointer("/test_result/result").and_then(Value::as_bool).or_else(|| r["correct"].as_bool()).or_else(|| r["success"].as_bool());
+            let label = |r: &Value| {
+                r.pointer("/test_result/result")
+                    .and_then(Value::as_bool)
+                    .or_else(|| r["correct"].as_bool())
+                    .or_else(|| r["success"].as_bool())
+            };
             let expected: BTreeMap<bool, usize> = rows.iter().filter_map(label).fold(BTreeMap::new(), |mut m, l| {
                 *m.entry(l).or_default() += 1;
                 m
             });
-            let got: BTreeMap<bool, usize> = out.records.iter().filter_map(|t| t.is_success).fold(BTreeMap::new(), |mut m, l| {
-                *m.entry(l).or_default() += 1;
-                m
-            });
+            let got: BTreeMap<bool, usize> =
+                out.records.iter().filter_map(|t| t.is_success).fold(BTreeMap::new(), |mut m, l| {
+                    *m.entry(l).or_default() += 1;
+                    m
+                });
             assert_eq!(got, expected, "{}", path.display());
         } else {
             assert_eq!(out.records.len(), 1);
@@ -323,7 +353,14 @@ fn every_real_file_is_read_and_ids_are_unique_across_files() {
         for t in out.records {
             if let Some(other) = ids.insert(t.trajectory_id.clone(), path.clone()) {
                 // Only byte-identical files (copies) may share ids.
-                assert_eq!(std::fs::read(&other).unwrap(), bytes, "{} in {} and {}", t.trajectory_id, other.display(), path.display());
+                assert_eq!(
+                    std::fs::read(&other).unwrap(),
+                    bytes,
+                    "{} in {} and {}",
+                    t.trajectory_id,
+                    other.display(),
+                    path.display()
+                );
             }
             assert!(meta(&t)["source_format"].is_string());
         }

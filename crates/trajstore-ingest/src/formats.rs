@@ -50,9 +50,20 @@ const SNIFF_BYTES: u64 = 1 << 20;
 /// with `Item::Format` first, then every record or record error. A file no format
 /// recognises, or one its format cannot read at all, is one `Item::Error` for the file;
 /// the caller goes on with the next input.
-pub fn read_input_with(input: &Input, opts: &ReadOptions, progress: &Arc<Progress>, emit: &mut dyn FnMut(Item) -> bool) -> Result<(), IngestError> {
+pub fn read_input_with(
+    input: &Input,
+    opts: &ReadOptions,
+    progress: &Arc<Progress>,
+    emit: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), IngestError> {
     let file: Arc<str> = input.label().into();
-    let file_error = |message: String| Item::Error(ItemError { location: Location { file: file.clone(), line: None, index: None }, field: None, message });
+    let file_error = |message: String| {
+        Item::Error(ItemError {
+            location: Location { file: file.clone(), line: None, index: None },
+            field: None,
+            message,
+        })
+    };
     let mut reader = open(input, progress)?;
     let mut head = Vec::new();
     if let Err(e) = (&mut reader).take(SNIFF_BYTES).read_to_end(&mut head) {
@@ -154,9 +165,15 @@ mod tests {
     #[test]
     fn auto_streams_native_and_converts_others() {
         let auto = ReadOptions::default();
-        assert_eq!(read(b"{\"trajectory_id\":\"a\"}\n{\"trajectory_id\":\"b\"}\n", &auto), ["format native", "ok Some(1):None a", "ok Some(2):None b"]);
+        assert_eq!(
+            read(b"{\"trajectory_id\":\"a\"}\n{\"trajectory_id\":\"b\"}\n", &auto),
+            ["format native", "ok Some(1):None a", "ok Some(2):None b"]
+        );
         // A native record bigger than the sniffed prefix still streams whole.
-        let big = format!("{{\"trajectory_id\":\"big\",\"steps\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}\n", "x".repeat(3 << 20));
+        let big = format!(
+            "{{\"trajectory_id\":\"big\",\"steps\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}\n",
+            "x".repeat(3 << 20)
+        );
         assert_eq!(read(big.as_bytes(), &auto), ["format native", "ok Some(1):None big"]);
         let tau = br#"[{"task_id":7,"trial":1,"reward":1.0,"traj":[{"role":"user","content":"hi"}],"info":{"task":{"instruction":"do"}}}]"#;
         let got = read(tau, &auto);
@@ -168,7 +185,10 @@ mod tests {
     fn unrecognised_files_and_forced_formats_give_errors() {
         let got = read(b"{\"hello\": 1}\n", &ReadOptions::default());
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("err None:None not a recognised trajectory file (tried: native, openai-chat, tau-bench"), "{got:?}");
+        assert!(
+            got[0].starts_with("err None:None not a recognised trajectory file (tried: native, openai-chat, tau-bench"),
+            "{got:?}"
+        );
         let forced = ReadOptions { format: FormatChoice::parse("responses").unwrap(), labels_dir: None };
         let got = read(b"<PLACEHOLDER ROW>\n{\"responses_create_params\":{\"input\":\"q\"},\"reward\":1}\n", &forced);
         assert_eq!(got[0], "format responses");

@@ -40,12 +40,14 @@ fn is_data_file(path: &Path) -> bool {
 
 /// `logs/<instance_id>/report.json`: a SWE-bench evaluation report.
 fn is_label_file(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == "report.json") && path.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|n| n == "logs")
+    path.file_name().is_some_and(|n| n == "report.json")
+        && path.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|n| n == "logs")
 }
 
 fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), IngestError> {
     let io = |source| IngestError::Io { path: dir.display().to_string(), source };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -74,7 +76,8 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, IngestError> {
         } else if path.exists() {
             out.push(Input::File(path.to_path_buf()));
         } else if arg.contains(['*', '?', '[']) {
-            let paths = glob::glob(arg).map_err(|e| IngestError::BadPattern { pattern: arg.clone(), message: e.to_string() })?;
+            let paths = glob::glob(arg)
+                .map_err(|e| IngestError::BadPattern { pattern: arg.clone(), message: e.to_string() })?;
             let before = out.len();
             for p in paths.flatten() {
                 if p.is_dir() {
@@ -103,7 +106,9 @@ mod tests {
         let d = dir.path();
         std::fs::create_dir(d.join("sub")).unwrap();
         std::fs::create_dir_all(d.join("logs/x-1")).unwrap();
-        for name in ["a.jsonl", "b.json.gz", "sub/c.ndjson.zst", "notes.txt", "logs/x-1/report.json", "run.traj", "log.eval"] {
+        for name in
+            ["a.jsonl", "b.json.gz", "sub/c.ndjson.zst", "notes.txt", "logs/x-1/report.json", "run.traj", "log.eval"]
+        {
             std::fs::write(d.join(name), "").unwrap();
         }
         let got = expand_inputs(&[d.display().to_string()]).unwrap();

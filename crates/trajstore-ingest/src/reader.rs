@@ -60,7 +60,10 @@ pub enum Item {
     Record(Location, Trajectory),
     Error(ItemError),
     /// The format a file is read as, emitted before its records (by `read_input_with`).
-    Format { file: Arc<str>, format: &'static str },
+    Format {
+        file: Arc<str>,
+        format: &'static str,
+    },
 }
 
 /// Shared counters that a progress bar or an HTTP status endpoint reads while the
@@ -99,7 +102,10 @@ pub(crate) fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn Bu
     let inner: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(counted))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(counted).map_err(|source| IngestError::Io { path: label, source })?)
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(counted)
+                .map_err(|source| IngestError::Io { path: label, source })?,
+        )
     } else {
         return Ok(Box::new(counted));
     };
@@ -110,7 +116,11 @@ pub(crate) fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn Bu
 /// `emit` returns `false` to stop early. An error that makes the rest of the input
 /// unreadable (a corrupt gzip stream, a broken JSON array) is emitted as an item error
 /// at the place it happened, and reading that input stops; the items before it stand.
-pub fn read_input(input: &Input, progress: &Arc<Progress>, emit: &mut dyn FnMut(Item) -> bool) -> Result<(), IngestError> {
+pub fn read_input(
+    input: &Input,
+    progress: &Arc<Progress>,
+    emit: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), IngestError> {
     let file: Arc<str> = input.label().into();
     let reader = open(input, progress)?;
     read_native(reader, file, progress, emit);
@@ -118,16 +128,26 @@ pub fn read_input(input: &Input, progress: &Arc<Progress>, emit: &mut dyn FnMut(
 }
 
 /// The native layouts (JSON Lines, format 2, a JSON array, one pretty object), streamed.
-pub(crate) fn read_native(mut reader: Box<dyn BufRead>, file: Arc<str>, progress: &Arc<Progress>, emit: &mut dyn FnMut(Item) -> bool) {
+pub(crate) fn read_native(
+    mut reader: Box<dyn BufRead>,
+    file: Arc<str>,
+    progress: &Arc<Progress>,
+    emit: &mut dyn FnMut(Item) -> bool,
+) {
     let first = loop {
         let buf = match reader.fill_buf() {
             Ok(b) => b,
             Err(e) => {
-                emit(Item::Error(ItemError { location: Location { file, line: Some(1), index: None }, field: None, message: format!("read error: {e}") }));
+                emit(Item::Error(ItemError {
+                    location: Location { file, line: Some(1), index: None },
+                    field: None,
+                    message: format!("read error: {e}"),
+                }));
                 return;
             }
         };
-        let skip = if buf.starts_with(BOM) { BOM.len() } else { buf.iter().take_while(|b| b.is_ascii_whitespace()).count() };
+        let skip =
+            if buf.starts_with(BOM) { BOM.len() } else { buf.iter().take_while(|b| b.is_ascii_whitespace()).count() };
         if buf.is_empty() || skip == 0 {
             break buf.first().copied();
         }
@@ -291,7 +311,8 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
                     let _ = reader.read_until(b'\n', &mut second);
                     let lone_opener = matches!(line.trim_ascii(), b"[" | b"{");
                     let second_line = second.trim_ascii();
-                    let second_is_object = second_line.starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second_line).is_ok();
+                    let second_is_object =
+                        second_line.starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second_line).is_ok();
                     if !lone_opener && second_is_object {
                         if !emit_document(line, file, Some(1), progress, emit) {
                             return;
@@ -342,7 +363,13 @@ fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress
 }
 
 /// One JSON document holding a trajectory, or `{"trajectories": [...]}` (format 2).
-fn emit_document(bytes: &[u8], file: &Arc<str>, line: Option<u64>, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) -> bool {
+fn emit_document(
+    bytes: &[u8],
+    file: &Arc<str>,
+    line: Option<u64>,
+    progress: &Progress,
+    emit: &mut dyn FnMut(Item) -> bool,
+) -> bool {
     let location = |index| Location { file: file.clone(), line, index };
     let obj = match RawObject::parse(bytes) {
         Ok(obj) => obj,
@@ -354,7 +381,14 @@ fn emit_document(bytes: &[u8], file: &Arc<str>, line: Option<u64>, progress: &Pr
     };
     let elements = match serde_json::from_str::<Vec<&RawValue>>(list.get()) {
         Ok(v) => v,
-        Err(_) => return emit_result(Err(RecordError::new("trajectories", "expected a list of trajectories")), location(None), progress, emit),
+        Err(_) => {
+            return emit_result(
+                Err(RecordError::new("trajectories", "expected a list of trajectories")),
+                location(None),
+                progress,
+                emit,
+            )
+        }
     };
     for (i, element) in elements.into_iter().enumerate() {
         let record = RawObject::parse(element.get().as_bytes()).and_then(|o| Trajectory::from_object(&o));
@@ -365,7 +399,12 @@ fn emit_document(bytes: &[u8], file: &Arc<str>, line: Option<u64>, progress: &Pr
     true
 }
 
-fn emit_result(record: Result<Trajectory, RecordError>, location: Location, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) -> bool {
+fn emit_result(
+    record: Result<Trajectory, RecordError>,
+    location: Location,
+    progress: &Progress,
+    emit: &mut dyn FnMut(Item) -> bool,
+) -> bool {
     progress.records.fetch_add(1, Ordering::Relaxed);
     emit(match record {
         Ok(t) => Item::Record(location, t),
@@ -410,7 +449,13 @@ fn read_array(reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, em
     let mut de = serde_json::Deserializer::from_reader(reader);
     let outcome = (&mut elements).deserialize(&mut de).map_err(|e| format!("invalid JSON: {e}"));
     // Anything but white space after the list is an error too, not silently left unread.
-    let outcome = outcome.and_then(|()| if elements.stopped { Ok(()) } else { de.end().map_err(|e| format!("data after the end of the list: {e}")) });
+    let outcome = outcome.and_then(|()| {
+        if elements.stopped {
+            Ok(())
+        } else {
+            de.end().map_err(|e| format!("data after the end of the list: {e}"))
+        }
+    });
     if let Err(message) = outcome {
         let location = Location { file: file.clone(), line: None, index: Some(elements.count) };
         (elements.emit)(Item::Error(ItemError { location, field: None, message }));
@@ -441,7 +486,9 @@ mod tests {
         items
             .iter()
             .map(|i| match i {
-                Item::Record(l, t) => format!("ok {}:{:?}:{:?} {}", l.file.rsplit('/').next().unwrap(), l.line, l.index, t.trajectory_id),
+                Item::Record(l, t) => {
+                    format!("ok {}:{:?}:{:?} {}", l.file.rsplit('/').next().unwrap(), l.line, l.index, t.trajectory_id)
+                }
                 Item::Error(e) => format!("err {:?}:{:?} {:?}", e.location.line, e.location.index, e.field),
                 Item::Format { format, .. } => format!("format {format}"),
             })
@@ -454,7 +501,12 @@ mod tests {
         let items = read_all(data, "f.jsonl");
         assert_eq!(
             summary(&items),
-            ["ok f.jsonl:Some(1):None a", "err Some(4):None Some(\"reward\")", "ok f.jsonl:Some(5):None c", "err Some(6):None None"]
+            [
+                "ok f.jsonl:Some(1):None a",
+                "err Some(4):None Some(\"reward\")",
+                "ok f.jsonl:Some(5):None c",
+                "err Some(6):None None"
+            ]
         );
     }
 
@@ -477,7 +529,9 @@ mod tests {
                 expected.push(format!("ok f.jsonl:Some({line}):Some(0) t{line}a"));
                 expected.push(format!("ok f.jsonl:Some({line}):Some(1) t{line}b"));
             } else {
-                data.push_str(&format!("{{\"trajectory_id\":\"t{line}\",\"steps\":[{{\"role\":\"user\",\"content\":\"line {line}\"}}]}}\n"));
+                data.push_str(&format!(
+                    "{{\"trajectory_id\":\"t{line}\",\"steps\":[{{\"role\":\"user\",\"content\":\"line {line}\"}}]}}\n"
+                ));
                 expected.push(format!("ok f.jsonl:Some({line}):None t{line}"));
             }
         }
@@ -497,13 +551,23 @@ mod tests {
     #[test]
     fn format_two_lines_report_the_index() {
         let data = b"{\"trajectories\":[{\"trajectory_id\":\"a\"},{\"x\":1},{\"trajectory_id\":\"c\"}]}\n";
-        assert_eq!(summary(&read_all(data, "f.jsonl")), ["ok f.jsonl:Some(1):Some(0) a", "err Some(1):Some(1) Some(\"trajectory_id\")", "ok f.jsonl:Some(1):Some(2) c"]);
+        assert_eq!(
+            summary(&read_all(data, "f.jsonl")),
+            [
+                "ok f.jsonl:Some(1):Some(0) a",
+                "err Some(1):Some(1) Some(\"trajectory_id\")",
+                "ok f.jsonl:Some(1):Some(2) c"
+            ]
+        );
     }
 
     #[test]
     fn arrays_pretty_objects_and_compressed_files() {
         let data = b" [ {\"trajectory_id\":\"a\"}, 5, {\"trajectory_id\":\"c\"} ]";
-        assert_eq!(summary(&read_all(data, "f.json")), ["ok f.json:None:Some(0) a", "err None:Some(1) None", "ok f.json:None:Some(2) c"]);
+        assert_eq!(
+            summary(&read_all(data, "f.json")),
+            ["ok f.json:None:Some(0) a", "err None:Some(1) None", "ok f.json:None:Some(2) c"]
+        );
         let data = b"{\n  \"trajectory_id\": \"p\",\n  \"steps\": []\n}\n";
         assert_eq!(summary(&read_all(data, "one.json")), ["ok one.json:Some(1):None p"]);
 
@@ -518,8 +582,12 @@ mod tests {
     #[test]
     fn a_cut_first_line_or_data_after_a_list_is_reported_not_dropped() {
         // JSON Lines whose first record does not close: that line fails, the rest import.
-        let data = b"{\"trajectory_id\":\"t1\",\"steps\":[\n{\"trajectory_id\":\"t2\"}\r\n\n{\"trajectory_id\":\"t3\"}\n";
-        assert_eq!(summary(&read_all(data, "f.jsonl")), ["err Some(1):None None", "ok f.jsonl:Some(2):None t2", "ok f.jsonl:Some(4):None t3"]);
+        let data =
+            b"{\"trajectory_id\":\"t1\",\"steps\":[\n{\"trajectory_id\":\"t2\"}\r\n\n{\"trajectory_id\":\"t3\"}\n";
+        assert_eq!(
+            summary(&read_all(data, "f.jsonl")),
+            ["err Some(1):None None", "ok f.jsonl:Some(2):None t2", "ok f.jsonl:Some(4):None t3"]
+        );
         // A pretty-printed object still reads as one record.
         let data = b"{\"trajectory_id\": \"p\",\n\"steps\": []}\n";
         assert_eq!(summary(&read_all(data, "p.json")), ["ok p.json:Some(1):None p"]);
@@ -556,7 +624,10 @@ mod tests {
         data.extend_from_slice(&[0xC3, 0x28]);
         data.extend_from_slice(b"\"}\n");
         let big = "x".repeat(50 << 20);
-        data.extend_from_slice(format!("{{\"trajectory_id\":\"big\",\"steps\":[{{\"role\":\"tool\",\"content\":\"{big}\"}}]}}\n").as_bytes());
+        data.extend_from_slice(
+            format!("{{\"trajectory_id\":\"big\",\"steps\":[{{\"role\":\"tool\",\"content\":\"{big}\"}}]}}\n")
+                .as_bytes(),
+        );
         let items = read_all(&data, "f.jsonl");
         assert_eq!(summary(&items), ["err Some(1):None None", "ok f.jsonl:Some(2):None big"]);
         let Item::Error(e) = &items[0] else { panic!() };

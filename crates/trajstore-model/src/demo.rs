@@ -48,7 +48,15 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        DemoConfig { seed: 42, runs: 3, epochs: 4, iterations_per_epoch: 5, prompts: 50, samples_per_prompt: 8, large_observation_rate: 0.002 }
+        DemoConfig {
+            seed: 42,
+            runs: 3,
+            epochs: 4,
+            iterations_per_epoch: 5,
+            prompts: 50,
+            samples_per_prompt: 8,
+            large_observation_rate: 0.002,
+        }
     }
 }
 
@@ -59,7 +67,15 @@ impl DemoConfig {
         let epochs = 5u32;
         let samples = 8u32;
         let prompts = (total / (runs * epochs * samples) as u64).max(1) as u32;
-        DemoConfig { seed, runs, epochs, iterations_per_epoch: 10, prompts, samples_per_prompt: samples, large_observation_rate: 0.002 }
+        DemoConfig {
+            seed,
+            runs,
+            epochs,
+            iterations_per_epoch: 10,
+            prompts,
+            samples_per_prompt: samples,
+            large_observation_rate: 0.002,
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -116,8 +132,18 @@ fn observation(rng: &mut Rng, large_rate: f64) -> String {
     for i in 0..lines {
         match rng.range(0, 3) {
             0 => out.push_str(&format!("line {i}: ok ({} ms)\n", rng.range(1, 900))),
-            1 => out.push_str(&format!("  File \"src/module_{}.py\", line {}, in run\n", rng.range(1, 40), rng.range(1, 500))),
-            2 => out.push_str(&format!("{:08x} {:08x} {:08x} {:08x}\n", rng.next_u64() as u32, rng.next_u64() as u32, rng.next_u64() as u32, rng.next_u64() as u32)),
+            1 => out.push_str(&format!(
+                "  File \"src/module_{}.py\", line {}, in run\n",
+                rng.range(1, 40),
+                rng.range(1, 500)
+            )),
+            2 => out.push_str(&format!(
+                "{:08x} {:08x} {:08x} {:08x}\n",
+                rng.next_u64() as u32,
+                rng.next_u64() as u32,
+                rng.next_u64() as u32,
+                rng.next_u64() as u32
+            )),
             _ => out.push_str("AssertionError: expected 42, got 41\n"),
         }
     }
@@ -125,26 +151,41 @@ fn observation(rng: &mut Rng, large_rate: f64) -> String {
 }
 
 fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, difficulty: f64) -> String {
-    let mut rng = Rng::new(cfg.seed ^ ((run as u64) << 48) ^ ((epoch as u64) << 32) ^ ((prompt as u64) << 8) ^ sample as u64);
+    let mut rng =
+        Rng::new(cfg.seed ^ ((run as u64) << 48) ^ ((epoch as u64) << 32) ^ ((prompt as u64) << 8) ^ sample as u64);
     let skill = -0.5 + 0.9 * epoch as f64 + 0.4 * run as f64;
     let p_success = 1.0 / (1.0 + (-(skill - difficulty) * 1.6).exp());
     let success = rng.f64() < p_success;
-    let question = format!("{} {} (task {prompt}).", VERBS[prompt as usize % VERBS.len()], SUBJECTS[prompt as usize % SUBJECTS.len()]);
+    let question = format!(
+        "{} {} (task {prompt}).",
+        VERBS[prompt as usize % VERBS.len()],
+        SUBJECTS[prompt as usize % SUBJECTS.len()]
+    );
     let termination = if success { "success" } else { *rng.pick(FAILURES) };
     let tool_turns = if termination == "max_iterations" { 29 } else { rng.range(0, 12) as usize };
     let mut steps = Vec::with_capacity(3 + tool_turns * 2);
-    steps.push(format!(r#"{{"role":"system","content":{}}}"#, json_str("You are a careful software agent. Use the tools to inspect the environment before answering.")));
+    steps.push(format!(
+        r#"{{"role":"system","content":{}}}"#,
+        json_str("You are a careful software agent. Use the tools to inspect the environment before answering.")
+    ));
     steps.push(format!(r#"{{"role":"user","content":{}}}"#, json_str(&question)));
     for turn in 0..tool_turns {
         let tool = *rng.pick(TOOLS);
         let call_id = format!("call_{run}_{epoch}_{prompt}_{sample}_{turn}");
         let args = match tool {
             "bash" => format!(r#"{{"command":"grep -rn 'def handler' src/ | head -{}"}}"#, rng.range(5, 50)),
-            "python" => format!(r#"{{"code":"import pandas as pd\ndf = pd.read_csv('data_{}.csv')\nprint(df.describe())"}}"#, rng.range(1, 9)),
+            "python" => format!(
+                r#"{{"code":"import pandas as pd\ndf = pd.read_csv('data_{}.csv')\nprint(df.describe())"}}"#,
+                rng.range(1, 9)
+            ),
             "search" => format!(r#"{{"query":"{} site:docs.python.org","top_k":{}}}"#, tool, rng.range(3, 10)),
             _ => format!(r#"{{"path":"src/module_{}.py"}}"#, rng.range(1, 40)),
         };
-        let thought = format!("Step {}: I will use `{tool}` to check {}.", turn + 1, SUBJECTS[(prompt as usize + turn) % SUBJECTS.len()]);
+        let thought = format!(
+            "Step {}: I will use `{tool}` to check {}.",
+            turn + 1,
+            SUBJECTS[(prompt as usize + turn) % SUBJECTS.len()]
+        );
         steps.push(format!(
             r#"{{"role":"assistant","content":{},"tool_calls":[{{"id":"{call_id}","type":"function","function":{{"name":"{tool}","arguments":{}}}}}]}}"#,
             json_str(&thought),
@@ -152,11 +193,18 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
         ));
         let obs = observation(&mut rng, cfg.large_observation_rate);
         let step_reward = if rng.f64() < 0.3 { format!(r#","reward":{:.2}"#, rng.f64()) } else { String::new() };
-        steps.push(format!(r#"{{"role":"tool","tool_call_id":"{call_id}","name":"{tool}","content":{}{step_reward}}}"#, json_str(&obs)));
+        steps.push(format!(
+            r#"{{"role":"tool","tool_call_id":"{call_id}","name":"{tool}","content":{}{step_reward}}}"#,
+            json_str(&obs)
+        ));
     }
     if termination != "max_iterations" && termination != "user_cancelled" {
         let answer = if success {
-            format!("The answer is ready.\n\n```python\ndef solve():\n    return {}\n```\n\nAll {} checks pass.", rng.range(1, 1000), rng.range(1, 20))
+            format!(
+                "The answer is ready.\n\n```python\ndef solve():\n    return {}\n```\n\nAll {} checks pass.",
+                rng.range(1, 1000),
+                rng.range(1, 20)
+            )
         } else {
             "I could not complete the task: the command failed with a traceback.".to_string()
         };

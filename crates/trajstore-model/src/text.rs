@@ -289,7 +289,8 @@ fn push_content(out: &mut String, c: &Option<Content<'_>>) {
 /// machine's memory while adding almost nothing that a person searches for by word.
 pub fn is_hex_noise(word: &str) -> bool {
     let b = word.as_bytes();
-    b.iter().all(|&c| CLASSES[c as usize] & WORD != 0) && is_noise_run(b.len(), b.iter().fold(0, |seen, &c| seen | CLASSES[c as usize]))
+    b.iter().all(|&c| CLASSES[c as usize] & WORD != 0)
+        && is_noise_run(b.len(), b.iter().fold(0, |seen, &c| seen | CLASSES[c as usize]))
 }
 
 /// Whether a run of ASCII letters and digits of `len` bytes, whose byte classes OR-ed
@@ -307,7 +308,9 @@ const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 fn hex_digit_bytes(w: u64) -> u64 {
     let ascii = !w & HIGH_BITS;
     let x = w & !HIGH_BITS;
-    let in_range = |x: u64, lo: u8, hi: u8| (x + LOW_BITS * u64::from(0x80 - lo)) & !(x + LOW_BITS * u64::from(0x7f - hi)) & HIGH_BITS;
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        (x + LOW_BITS * u64::from(0x80 - lo)) & !(x + LOW_BITS * u64::from(0x7f - hi)) & HIGH_BITS
+    };
     // Setting bit 5 lower-cases letters and leaves digits (0x30-0x39) as they are.
     (in_range(x, b'0', b'9') | in_range(x | LOW_BITS * 0x20, b'a', b'f')) & ascii
 }
@@ -492,7 +495,9 @@ mod tests {
         )
         .unwrap();
         let DerivedTexts { search, embed } = derive_texts(&t);
-        for needle in ["Fix the parser", "Running tests", "bash", "pytest -x", "1 failed, 41 passed", "Fixed the tokenizer."] {
+        for needle in
+            ["Fix the parser", "Running tests", "bash", "pytest -x", "1 failed, 41 passed", "Fixed the tokenizer."]
+        {
             assert!(search.contains(needle), "{needle} missing from {search}");
         }
         assert_eq!(embed, "Fix the parser\n\nFixed the tokenizer.");
@@ -516,7 +521,18 @@ mod tests {
         )
         .unwrap();
         let search = derive_texts(&t).search;
-        for needle in ["search_flights", "SFO", "JFK", "caf\u{e9}\nbooking", "bash", "ls /tmp", "noop", "plain string block", "typed block", "escaped \"quote\" and \n newline"] {
+        for needle in [
+            "search_flights",
+            "SFO",
+            "JFK",
+            "caf\u{e9}\nbooking",
+            "bash",
+            "ls /tmp",
+            "noop",
+            "plain string block",
+            "typed block",
+            "escaped \"quote\" and \n newline",
+        ] {
             assert!(search.contains(needle), "{needle:?} missing from {search:?}");
         }
         assert!(!search.contains("not a call") && !search.contains("image_url"), "{search:?}");
@@ -559,8 +575,18 @@ mod tests {
         // Words of letters only, digits only, with a non-hex letter, shorter than 8, or
         // joined to a non-ASCII letter stay; "0x7ffd5e8a9c10" is one run with 'x': kept.
         // Non-ASCII punctuation (curly quotes) does not join.
-        assert_eq!(text, "commit  ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9  a1b2c3d \u{201c}\u{201d}\n");
-        for (word, noise) in [("775b19bf", true), ("DEADBEEF", false), ("deadbeef1", true), ("1234abcd", true), ("1234abc", false), ("12345678", false)] {
+        assert_eq!(
+            text,
+            "commit  ok deadbeef 1234567890 abc12345x 0x7ffd5e8a9c10 \u{e9}775b19bf9  a1b2c3d \u{201c}\u{201d}\n"
+        );
+        for (word, noise) in [
+            ("775b19bf", true),
+            ("DEADBEEF", false),
+            ("deadbeef1", true),
+            ("1234abcd", true),
+            ("1234abc", false),
+            ("12345678", false),
+        ] {
             assert_eq!(is_hex_noise(word), noise, "{word}");
         }
         let mut text = String::from("at the end 775b19bf");
@@ -604,5 +630,4 @@ mod tests {
             proptest::prop_assert_eq!(fast, drop_hex_noise_by_definition(&text));
         }
     }
-
 }

@@ -126,7 +126,10 @@ struct TextSource {
 
 impl TextSource {
     fn of(t: &Trajectory) -> Self {
-        TextSource { steps: (t.steps_json.as_ptr() as usize, t.steps_json.len()), question: t.question.as_ref().map(|q| (q.as_ptr() as usize, q.len())) }
+        TextSource {
+            steps: (t.steps_json.as_ptr() as usize, t.steps_json.len()),
+            question: t.question.as_ref().map(|q| (q.as_ptr() as usize, q.len())),
+        }
     }
 }
 
@@ -312,7 +315,13 @@ fn timestamp_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordErr
         None
     };
     parsed.map(Some).ok_or_else(|| {
-        RecordError::new(field, format!("expected epoch seconds or an RFC 3339 date, found {}", raw.get().chars().take(40).collect::<String>()))
+        RecordError::new(
+            field,
+            format!(
+                "expected epoch seconds or an RFC 3339 date, found {}",
+                raw.get().chars().take(40).collect::<String>()
+            ),
+        )
     })
 }
 
@@ -459,7 +468,8 @@ fn scan_steps(field: &str, raw: &RawValue, texts: &mut TextBuilder) -> Result<i6
     let mut d = serde_json::Deserializer::from_str(raw.get());
     match (Steps { field, texts, failure: &mut failure }).deserialize(&mut d) {
         Ok(n) => Ok(n),
-        Err(_) => Err(failure.unwrap_or_else(|| RecordError::new(field, format!("expected a list of messages, found {}", kind(raw))))),
+        Err(_) => Err(failure
+            .unwrap_or_else(|| RecordError::new(field, format!("expected a list of messages, found {}", kind(raw))))),
     }
 }
 
@@ -532,14 +542,22 @@ impl Trajectory {
                             }
                         }
                         b'"' => t.question = string_field(key, raw)?,
-                        _ => return Err(RecordError::new(key, format!("expected an object or a string, found {}", kind(raw)))),
+                        _ => {
+                            return Err(RecordError::new(
+                                key,
+                                format!("expected an object or a string, found {}", kind(raw)),
+                            ))
+                        }
                     }
                     readable_json(key, raw)?;
                     t.task_json = Some(raw.get().to_string());
                 }
                 "steps" | "messages" => {
                     if let Some(other) = steps_seen {
-                        return Err(RecordError::new(key, format!("both `{other}` and `{key}` are given; `messages` is a synonym of `steps`")));
+                        return Err(RecordError::new(
+                            key,
+                            format!("both `{other}` and `{key}` are given; `messages` is a synonym of `steps`"),
+                        ));
                     }
                     steps_seen = Some(if key == "steps" { "steps" } else { "messages" });
                     if is_null(raw) {
@@ -566,7 +584,9 @@ impl Trajectory {
                     if !is_null(raw) {
                         t.tags = serde_json::from_str::<Vec<String>>(raw.get())
                             .map_err(|_| RecordError::new(key, "expected a list of strings"))?;
-                        if let Some((i, problem)) = t.tags.iter().enumerate().find_map(|(i, tag)| tag_problem(tag).map(|p| (i, p))) {
+                        if let Some((i, problem)) =
+                            t.tags.iter().enumerate().find_map(|(i, tag)| tag_problem(tag).map(|p| (i, p)))
+                        {
                             return Err(RecordError::new(format!("{key}[{i}]"), problem));
                         }
                     }
@@ -725,7 +745,12 @@ mod tests {
 
     #[test]
     fn tags_must_be_findable_by_the_tags_filter() {
-        for (tags, at) in [(r#"["ok",""]"#, "tags[1]"), (r#"["a,b"]"#, "tags[0]"), (r#"["x"," lead"]"#, "tags[1]"), (r#"["tail "]"#, "tags[0]")] {
+        for (tags, at) in [
+            (r#"["ok",""]"#, "tags[1]"),
+            (r#"["a,b"]"#, "tags[0]"),
+            (r#"["x"," lead"]"#, "tags[1]"),
+            (r#"["tail "]"#, "tags[0]"),
+        ] {
             let e = parse(&format!(r#"{{"trajectory_id":"x","tags":{tags}}}"#)).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(at), "{tags}: {e}");
         }
@@ -762,8 +787,12 @@ mod tests {
         let e = parse(r#"{"trajectory_id":"x","steps":{}}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("steps"));
         assert_eq!(e.message, "expected a list of messages, found an object");
-        for (step, kind) in [(r#""hi""#, "a string"), ("[1]", "an array"), ("null", "null"), ("true", "a boolean"), ("7", "a number")] {
-            let e = parse(&format!(r#"{{"trajectory_id":"x","messages":[{{"role":"user"}},{step},{{"role":"user"}}]}}"#)).unwrap_err();
+        for (step, kind) in
+            [(r#""hi""#, "a string"), ("[1]", "an array"), ("null", "null"), ("true", "a boolean"), ("7", "a number")]
+        {
+            let e =
+                parse(&format!(r#"{{"trajectory_id":"x","messages":[{{"role":"user"}},{step},{{"role":"user"}}]}}"#))
+                    .unwrap_err();
             assert_eq!(e.field.as_deref(), Some("messages[1]"), "{step}");
             assert_eq!(e.message, format!("expected a message object, found {kind}"));
         }
@@ -798,7 +827,8 @@ mod tests {
 
     #[test]
     fn the_question_leads_the_search_text_whether_it_comes_before_or_after_the_steps() {
-        let steps = r#""steps":[{"role":"user","content":"find 775b19bf9 here"},"#.to_string() + r#"{"role":"assistant","content":"done"}]"#;
+        let steps = r#""steps":[{"role":"user","content":"find 775b19bf9 here"},"#.to_string()
+            + r#"{"role":"assistant","content":"done"}]"#;
         let task = r#""task":{"question":"what failed?"}"#;
         let before = parse(&format!(r#"{{"trajectory_id":"x",{task},{steps}}}"#)).unwrap();
         let after = parse(&format!(r#"{{"trajectory_id":"x",{steps},{task}}}"#)).unwrap();
@@ -809,7 +839,8 @@ mod tests {
 
     #[test]
     fn explicit_step_count_wins_and_integral_floats_are_integers() {
-        let t = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","content":"a"}],"step_count":5,"epoch_id":2.0}"#).unwrap();
+        let t = parse(r#"{"trajectory_id":"x","steps":[{"role":"user","content":"a"}],"step_count":5,"epoch_id":2.0}"#)
+            .unwrap();
         assert_eq!(t.step_count, 5);
         assert_eq!(t.epoch_id, Some(2));
     }

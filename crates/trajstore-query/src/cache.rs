@@ -101,12 +101,20 @@ impl<V: Clone> VersionedCache<V> {
         }
         inner.tick += 1;
         let tick = inner.tick;
-        if let Some(old) = inner.map.insert((version, key.to_string()), Entry { value, bytes, inserted: Instant::now(), last_used: tick }) {
+        if let Some(old) = inner
+            .map
+            .insert((version, key.to_string()), Entry { value, bytes, inserted: Instant::now(), last_used: tick })
+        {
             inner.bytes -= old.bytes;
         }
         inner.bytes += bytes;
         while inner.map.len() > self.max_entries || inner.bytes > self.max_bytes {
-            let oldest = inner.map.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone()).expect("non-empty while over budget");
+            let oldest = inner
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+                .expect("non-empty while over budget");
             let e = inner.map.remove(&oldest).expect("present");
             inner.bytes -= e.bytes;
         }

@@ -5,12 +5,40 @@ use crate::QueryError;
 
 /// Every filter name accepted (besides `metadata.KEY`), for help texts and the API docs.
 pub const FILTER_NAMES: &[&str] = &[
-    "data_id", "agent_name", "training_id", "trajectory_id", "question", "termination_reason",
-    "reward_exact", "reward_min", "reward_max", "toolcall_reward_exact", "toolcall_reward_min", "toolcall_reward_max",
-    "res_reward_exact", "res_reward_min", "res_reward_max", "epoch_id", "epoch_id_min", "epoch_id_max",
-    "iteration_id", "iteration_id_min", "iteration_id_max", "sample_id", "sample_id_min", "sample_id_max",
-    "is_bookmarked", "is_success", "step_count_min", "step_count_max", "exec_time_min", "exec_time_max",
-    "created_after", "created_before", "tags", "metadata.KEY",
+    "data_id",
+    "agent_name",
+    "training_id",
+    "trajectory_id",
+    "question",
+    "termination_reason",
+    "reward_exact",
+    "reward_min",
+    "reward_max",
+    "toolcall_reward_exact",
+    "toolcall_reward_min",
+    "toolcall_reward_max",
+    "res_reward_exact",
+    "res_reward_min",
+    "res_reward_max",
+    "epoch_id",
+    "epoch_id_min",
+    "epoch_id_max",
+    "iteration_id",
+    "iteration_id_min",
+    "iteration_id_max",
+    "sample_id",
+    "sample_id_min",
+    "sample_id_max",
+    "is_bookmarked",
+    "is_success",
+    "step_count_min",
+    "step_count_max",
+    "exec_time_min",
+    "exec_time_max",
+    "created_after",
+    "created_before",
+    "tags",
+    "metadata.KEY",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -68,19 +96,42 @@ impl Cmp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// Exact match; `*` in the pattern matches any run of characters.
-    Wildcard { column: &'static str, pattern: String },
+    Wildcard {
+        column: &'static str,
+        pattern: String,
+    },
     /// Case-insensitive substring, every character literal.
-    Contains { column: &'static str, needle: String },
+    Contains {
+        column: &'static str,
+        needle: String,
+    },
     /// Equal to any of the values.
-    AnyOf { column: &'static str, values: Vec<String> },
-    Float { column: &'static str, cmp: Cmp, value: f64 },
-    Int { column: &'static str, cmp: Cmp, value: i64 },
-    Bool { column: &'static str, value: bool },
+    AnyOf {
+        column: &'static str,
+        values: Vec<String>,
+    },
+    Float {
+        column: &'static str,
+        cmp: Cmp,
+        value: f64,
+    },
+    Int {
+        column: &'static str,
+        cmp: Cmp,
+        value: i64,
+    },
+    Bool {
+        column: &'static str,
+        value: bool,
+    },
     /// The record carries at least one of the tags.
     TagsAny(Vec<String>),
     /// `metadata.KEY=VALUE`: the metadata value at KEY (dots walk nested objects) is the
     /// string VALUE, or the number, boolean or null that VALUE spells.
-    Metadata { key: String, value: String },
+    Metadata {
+        key: String,
+        value: String,
+    },
 }
 
 /// The filters of one request; all of them must hold.
@@ -175,7 +226,9 @@ impl Filter {
             "agent_name" => Filter::Wildcard { column: "agent_name", pattern: value.to_string() },
             "training_id" => Filter::Wildcard { column: "training_id", pattern: value.to_string() },
             // Every text contains the empty string: refused rather than matching all rows.
-            "trajectory_id" | "question" if value.is_empty() => return Err(QueryError::new(name, "expected some text to look for, got an empty value")),
+            "trajectory_id" | "question" if value.is_empty() => {
+                return Err(QueryError::new(name, "expected some text to look for, got an empty value"))
+            }
             "trajectory_id" => Filter::Contains { column: "trajectory_id", needle: value.to_string() },
             "question" => Filter::Contains { column: "question", needle: value.to_string() },
             "termination_reason" => Filter::AnyOf { column: "termination_reason", values: parse_list(name, value)? },
@@ -183,13 +236,17 @@ impl Filter {
             "is_bookmarked" => Filter::Bool { column: "is_bookmarked", value: parse_bool(name, value)? },
             "is_success" => Filter::Bool { column: "is_success", value: parse_bool(name, value)? },
             "created_after" | "created_before" => {
-                let micros = trajstore_model::parse_timestamp(value)
-                    .ok_or_else(|| QueryError::new(name, format!("expected epoch seconds or an RFC 3339 date, got {value:?}")))?;
+                let micros = trajstore_model::parse_timestamp(value).ok_or_else(|| {
+                    QueryError::new(name, format!("expected epoch seconds or an RFC 3339 date, got {value:?}"))
+                })?;
                 let cmp = if name == "created_after" { Cmp::Ge } else { Cmp::Lt };
                 Filter::Int { column: "created_at", cmp, value: micros }
             }
             _ => {
-                return Err(QueryError::new(name, format!("unknown filter; known filters: {}", FILTER_NAMES.join(", "))));
+                return Err(QueryError::new(
+                    name,
+                    format!("unknown filter; known filters: {}", FILTER_NAMES.join(", ")),
+                ));
             }
         };
         Ok(filter)
@@ -206,7 +263,11 @@ impl Filter {
                 format!("lower({}) LIKE {} ESCAPE '\\'", column(c), string_literal(&pattern))
             }
             Filter::AnyOf { column: c, values } => {
-                format!("{} IN ({})", column(c), values.iter().map(|v| string_literal(v)).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{} IN ({})",
+                    column(c),
+                    values.iter().map(|v| string_literal(v)).collect::<Vec<_>>().join(", ")
+                )
             }
             Filter::Float { column: c, cmp, value } => format!("{} {} {}", column(c), cmp.sql(), float_literal(*value)),
             Filter::Int { column: c, cmp, value } => int_condition(&column(c), cmp.sql(), *value),
@@ -285,7 +346,6 @@ fn metadata_candidates(key: &str, value: &str) -> Vec<String> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,7 +359,10 @@ mod tests {
         assert_eq!(sql(&[("training_id", "run-7")]), "(`training_id` = 'run-7')");
         assert_eq!(sql(&[("data_id", "o'k*%")]), "(`data_id` LIKE 'o''k%\\%' ESCAPE '\\')");
         assert_eq!(sql(&[("question", "50%_A")]), "(lower(`question`) LIKE '%50\\%\\_a%' ESCAPE '\\')");
-        assert_eq!(sql(&[("termination_reason", "success, weird'")]), "(`termination_reason` IN ('success', 'weird'''))");
+        assert_eq!(
+            sql(&[("termination_reason", "success, weird'")]),
+            "(`termination_reason` IN ('success', 'weird'''))"
+        );
         assert_eq!(sql(&[("reward_min", "0.5"), ("epoch_id_max", "3")]), "(`reward` >= 0.5) AND (`epoch_id` <= 3)");
         assert_eq!(sql(&[("is_success", "false")]), "(`is_success` = false)");
         assert_eq!(sql(&[("tags", "a,b")]), "(array_has_any(`tags`, make_array('a', 'b')))");
@@ -308,9 +371,19 @@ mod tests {
 
     #[test]
     fn rejects_unknown_names_and_bad_values() {
-        for (name, value) in [("rewrd_min", "1"), ("reward_min", "high"), ("epoch_id", "1.5"), ("is_success", "maybe"), ("reward", "1"),
-            ("step_count", "3"), ("tags", " , "), ("created_after", "tuesday"), ("metadata.", "x"), ("reward_min", "NaN"), ("epoch_id_exact", "1")]
-        {
+        for (name, value) in [
+            ("rewrd_min", "1"),
+            ("reward_min", "high"),
+            ("epoch_id", "1.5"),
+            ("is_success", "maybe"),
+            ("reward", "1"),
+            ("step_count", "3"),
+            ("tags", " , "),
+            ("created_after", "tuesday"),
+            ("metadata.", "x"),
+            ("reward_min", "NaN"),
+            ("epoch_id_exact", "1"),
+        ] {
             let e = FilterSet::parse([(name, value)]).unwrap_err();
             assert_eq!(e.parameter, name, "{name}={value}: {e}");
         }

@@ -45,10 +45,25 @@ pub enum SortType {
 
 impl SortField {
     pub const ALL: &'static [SortField] = &[
-        SortField::TrajectoryId, SortField::DataId, SortField::AgentName, SortField::TrainingId, SortField::EpochId,
-        SortField::IterationId, SortField::SampleId, SortField::Question, SortField::TerminationReason, SortField::Reward,
-        SortField::ToolcallReward, SortField::ResReward, SortField::IsSuccess, SortField::StepCount, SortField::ExecTime,
-        SortField::IsBookmarked, SortField::Source, SortField::CreatedAt, SortField::UpdatedAt,
+        SortField::TrajectoryId,
+        SortField::DataId,
+        SortField::AgentName,
+        SortField::TrainingId,
+        SortField::EpochId,
+        SortField::IterationId,
+        SortField::SampleId,
+        SortField::Question,
+        SortField::TerminationReason,
+        SortField::Reward,
+        SortField::ToolcallReward,
+        SortField::ResReward,
+        SortField::IsSuccess,
+        SortField::StepCount,
+        SortField::ExecTime,
+        SortField::IsBookmarked,
+        SortField::Source,
+        SortField::CreatedAt,
+        SortField::UpdatedAt,
     ];
 
     pub fn column(self) -> &'static str {
@@ -87,7 +102,13 @@ impl SortField {
 
     pub fn parse(s: &str) -> Result<Self, QueryError> {
         SortField::ALL.iter().copied().find(|f| f.column() == s).ok_or_else(|| {
-            QueryError::new("sort", format!("cannot sort by {s:?}; sortable columns: {}", SortField::ALL.iter().map(|f| f.column()).collect::<Vec<_>>().join(", ")))
+            QueryError::new(
+                "sort",
+                format!(
+                    "cannot sort by {s:?}; sortable columns: {}",
+                    SortField::ALL.iter().map(|f| f.column()).collect::<Vec<_>>().join(", ")
+                ),
+            )
         })
     }
 }
@@ -142,7 +163,12 @@ impl Cursor {
     }
 
     pub fn decode(token: &str) -> Result<Self, QueryError> {
-        let bad = || QueryError::new("cursor", "not a cursor returned by this server (expected the next_cursor of an earlier page)");
+        let bad = || {
+            QueryError::new(
+                "cursor",
+                "not a cursor returned by this server (expected the next_cursor of an earlier page)",
+            )
+        };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
         let mut cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         // JSON cannot tell 2.0 from 2: bring the value to the column's type.
@@ -210,7 +236,14 @@ pub struct ListRequest {
 
 impl Default for ListRequest {
     fn default() -> Self {
-        ListRequest { filters: FilterSet::default(), sort: SortField::CreatedAt, order: Order::Desc, page: 1, page_size: DEFAULT_PAGE_SIZE, cursor: None }
+        ListRequest {
+            filters: FilterSet::default(),
+            sort: SortField::CreatedAt,
+            order: Order::Desc,
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+            cursor: None,
+        }
     }
 }
 
@@ -243,7 +276,15 @@ impl ListRequest {
         req.filters = FilterSet::parse(filters)?;
         if let Some(c) = &req.cursor {
             if c.sort != req.sort || c.order != req.order {
-                return Err(QueryError::new("cursor", format!("the cursor was made for sort={} order={:?}; repeat those parameters or drop the cursor", c.sort.column(), c.order).to_lowercase()));
+                return Err(QueryError::new(
+                    "cursor",
+                    format!(
+                        "the cursor was made for sort={} order={:?}; repeat those parameters or drop the cursor",
+                        c.sort.column(),
+                        c.order
+                    )
+                    .to_lowercase(),
+                ));
             }
         }
         Ok(req)
@@ -290,9 +331,24 @@ mod tests {
 
     #[test]
     fn parses_paging_and_rejects_bad_values() {
-        let r = ListRequest::parse([("page", "3"), ("page_size", "50"), ("sort", "reward"), ("order", "ASC"), ("training_id", "r")]).unwrap();
+        let r = ListRequest::parse([
+            ("page", "3"),
+            ("page_size", "50"),
+            ("sort", "reward"),
+            ("order", "ASC"),
+            ("training_id", "r"),
+        ])
+        .unwrap();
         assert_eq!((r.page, r.page_size, r.sort, r.order, r.offset()), (3, 50, SortField::Reward, Order::Asc, 100));
-        for (k, v) in [("page", "0"), ("page_size", "1001"), ("sort", "steps"), ("sort", "reward; drop"), ("order", "up"), ("cursor", "!!"), ("bogus", "1")] {
+        for (k, v) in [
+            ("page", "0"),
+            ("page_size", "1001"),
+            ("sort", "steps"),
+            ("sort", "reward; drop"),
+            ("order", "up"),
+            ("cursor", "!!"),
+            ("bogus", "1"),
+        ] {
             assert_eq!(ListRequest::parse([(k, v)]).unwrap_err().parameter, k);
         }
     }
@@ -302,7 +358,10 @@ mod tests {
         let c = Cursor { sort: SortField::Reward, order: Order::Desc, value: SortValue::Float(2.0), id: "it's".into() };
         let back = Cursor::decode(&c.encode()).unwrap();
         assert_eq!(back, c);
-        assert_eq!(back.keyset_sql(), "`reward` < 2.0 OR (`reward` = 2.0 AND `trajectory_id` > 'it''s') OR `reward` IS NULL");
+        assert_eq!(
+            back.keyset_sql(),
+            "`reward` < 2.0 OR (`reward` = 2.0 AND `trajectory_id` > 'it''s') OR `reward` IS NULL"
+        );
         let n = Cursor { value: SortValue::Null, ..c.clone() };
         assert_eq!(n.keyset_sql(), "`reward` IS NULL AND `trajectory_id` > 'it''s'");
         let mismatch = ListRequest::parse([("cursor", c.encode().as_str())]).unwrap_err();

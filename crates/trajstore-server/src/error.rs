@@ -18,7 +18,12 @@ impl ApiError {
     }
 
     pub fn bad_request(parameter: &str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", message: message.into(), parameter: Some(parameter.to_string()) }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_parameter",
+            message: message.into(),
+            parameter: Some(parameter.to_string()),
+        }
     }
 }
 
@@ -36,7 +41,8 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message, "parameter": self.parameter}});
+        let body =
+            serde_json::json!({"error": {"code": self.code, "message": self.message, "parameter": self.parameter}});
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -48,12 +54,19 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// here into the API's JSON error document, keeping their status and text.
 pub async fn json_error_body(response: Response) -> Response {
     let status = response.status();
-    let is_json = response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 << 10).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
     let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
     let code = match status {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",

@@ -45,12 +45,25 @@ impl Imports {
     }
 
     /// Starts importing `input` in the background; `keep` (a spooled upload) lives until done.
-    pub async fn start(&self, store: Trajstore, input: Input, source: String, keep: Option<tempfile::TempPath>, read: trajstore::ReadOptions) -> String {
+    pub async fn start(
+        &self,
+        store: Trajstore,
+        input: Input,
+        source: String,
+        keep: Option<tempfile::TempPath>,
+        read: trajstore::ReadOptions,
+    ) -> String {
         let id = format!("import-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let progress = Arc::new(ImportProgress::default());
         {
             let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            tasks.push(Task { id: id.clone(), source: source.clone(), status: Status::Queued, progress: progress.clone(), created: std::time::SystemTime::now() });
+            tasks.push(Task {
+                id: id.clone(),
+                source: source.clone(),
+                status: Status::Queued,
+                progress: progress.clone(),
+                created: std::time::SystemTime::now(),
+            });
             let excess = tasks.len().saturating_sub(KEEP_TASKS);
             tasks.drain(..excess);
         }
@@ -117,13 +130,24 @@ impl Imports {
 pub fn check_import_path(requested: &str, roots: &[PathBuf]) -> Result<PathBuf, ApiError> {
     use axum::http::StatusCode;
     if roots.is_empty() {
-        return Err(ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", "server-side imports are disabled: start the server with --import-root DIR") });
+        return Err(ApiError {
+            parameter: Some("path".into()),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "server-side imports are disabled: start the server with --import-root DIR",
+            )
+        });
     }
-    let resolved = Path::new(requested)
-        .canonicalize()
-        .map_err(|e| ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{requested}: {e}")) })?;
+    let resolved = Path::new(requested).canonicalize().map_err(|e| ApiError {
+        parameter: Some("path".into()),
+        ..ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{requested}: {e}"))
+    })?;
     if !roots.iter().any(|root| resolved.starts_with(root)) {
-        return Err(ApiError { parameter: Some("path".into()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{requested} is outside the import roots")) });
+        return Err(ApiError {
+            parameter: Some("path".into()),
+            ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{requested} is outside the import roots"))
+        });
     }
     if !resolved.is_file() {
         return Err(ApiError::bad_request("path", format!("{requested} is not a file")));

@@ -21,7 +21,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use trajstore::{CurveRequest, ExportFormat, FilterSet, ImportErrorEntry, Input, ListRequest, Patch, StatsRequest, Trajectory, Trajstore};
+use trajstore::{
+    CurveRequest, ExportFormat, FilterSet, ImportErrorEntry, Input, ListRequest, Patch, StatsRequest, Trajectory,
+    Trajstore,
+};
 
 pub use error::ApiError;
 use error::ApiResult;
@@ -41,7 +44,13 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { token: None, token_reads: false, import_roots: Vec::new(), max_body_bytes: 1 << 30, embed_in_background: false }
+        ServerConfig {
+            token: None,
+            token_reads: false,
+            import_roots: Vec::new(),
+            max_body_bytes: 1 << 30,
+            embed_in_background: false,
+        }
     }
 }
 
@@ -66,8 +75,12 @@ fn pairs(raw: &Option<String>) -> ApiResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let Some(name) = decode(k) else { return Err(ApiError::bad_request("query", "a parameter name is not valid UTF-8 once percent-decoded")) };
-        let Some(value) = decode(v) else { return Err(ApiError::bad_request(&name, "not valid UTF-8 once percent-decoded")) };
+        let Some(name) = decode(k) else {
+            return Err(ApiError::bad_request("query", "a parameter name is not valid UTF-8 once percent-decoded"));
+        };
+        let Some(value) = decode(v) else {
+            return Err(ApiError::bad_request(&name, "not valid UTF-8 once percent-decoded"));
+        };
         out.push((name, value));
     }
     Ok(out)
@@ -103,16 +116,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.config.token else { return next.run(request).await };
-    let write = !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let write =
+        !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     let public = matches!(request.uri().path(), "/api/health" | "/api/version" | "/api/openapi.json");
     if !write && (public || !state.config.token_reads) {
         return next.run(request).await;
     }
-    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         next.run(request).await
     } else {
-        let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "this endpoint needs Authorization: Bearer <token>").into_response();
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs Authorization: Bearer <token>",
+        )
+        .into_response();
         r.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header"));
         r
     }
@@ -138,7 +162,9 @@ pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
         .route("/api/similar", get(search::similar_to_text))
         .route("/api/search", get(search::search_text))
         .route("/api/openapi.json", get(|| async { Json(openapi::document()) }))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/openapi.json")
+        })
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(middleware::map_response(error::json_error_body))
         .layer(DefaultBodyLimit::max(max_body))
@@ -200,13 +226,19 @@ async fn compare(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<
         }
     }
     if ids.is_empty() || ids.len() > MAX_COMPARE {
-        return Err(ApiError::bad_request("ids", format!("expected 1 to {MAX_COMPARE} comma-separated trajectory ids, got {}", ids.len())));
+        return Err(ApiError::bad_request(
+            "ids",
+            format!("expected 1 to {MAX_COMPARE} comma-separated trajectory ids, got {}", ids.len()),
+        ));
     }
     let mut data = Vec::with_capacity(ids.len());
     let mut missing = Vec::new();
     for id in ids {
         match s.store.get(&id).await {
-            Ok(t) => data.push(serde_json::value::RawValue::from_string(t.to_json()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?),
+            Ok(t) => data.push(
+                serde_json::value::RawValue::from_string(t.to_json())
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?,
+            ),
             Err(trajstore::Error::NotFound { .. }) => missing.push(id),
             Err(e) => return Err(e.into()),
         }
@@ -216,7 +248,8 @@ async fn compare(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<
 
 /// `POST /api/trajectories`: one object or an array; errors name the index and field.
 async fn add(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
     let items: Vec<Value> = match value {
         Value::Array(items) => items,
         obj @ Value::Object(_) => vec![obj],
@@ -227,23 +260,44 @@ async fn add(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
     for (i, item) in items.iter().enumerate() {
         match Trajectory::from_json(item.to_string().as_bytes()) {
             Ok(t) => good.push(t),
-            Err(e) => errors.push(ImportErrorEntry { file: "body".into(), line: None, index: Some(i as u64), field: e.field, message: e.message }),
+            Err(e) => errors.push(ImportErrorEntry {
+                file: "body".into(),
+                line: None,
+                index: Some(i as u64),
+                field: e.field,
+                message: e.message,
+            }),
         }
     }
     let (imported, skipped) = if good.is_empty() { (0, 0) } else { s.store.add(good).await? };
-    let status = if errors.is_empty() { StatusCode::OK } else if imported + skipped > 0 { StatusCode::MULTI_STATUS } else { StatusCode::BAD_REQUEST };
-    Ok((status, Json(json!({"imported": imported, "skipped": skipped, "failed": errors.len(), "errors": errors}))).into_response())
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else if imported + skipped > 0 {
+        StatusCode::MULTI_STATUS
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((status, Json(json!({"imported": imported, "skipped": skipped, "failed": errors.len(), "errors": errors})))
+        .into_response())
 }
 
 async fn patch(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| ApiError::bad_request("body", "expected an object with is_bookmarked, tags or notes"))?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("body", "expected an object with is_bookmarked, tags or notes"))?;
     let mut p = Patch::default();
     for (k, v) in obj {
         match k.as_str() {
-            "is_bookmarked" => p.is_bookmarked = Some(v.as_bool().ok_or_else(|| ApiError::bad_request("is_bookmarked", "expected true or false"))?),
+            "is_bookmarked" => {
+                p.is_bookmarked =
+                    Some(v.as_bool().ok_or_else(|| ApiError::bad_request("is_bookmarked", "expected true or false"))?)
+            }
             "tags" => {
-                let tags = v.as_array().and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect::<Option<Vec<_>>>());
+                let tags = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect::<Option<Vec<_>>>());
                 p.tags = Some(tags.ok_or_else(|| ApiError::bad_request("tags", "expected a list of strings"))?);
             }
             "notes" => {
@@ -282,26 +336,44 @@ async fn curves(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
 /// The input format: `auto` (the default) or a format name; unknown names are a 400
 /// that lists the known ones.
 fn read_format(name: Option<&str>) -> Result<trajstore::FormatChoice, ApiError> {
-    name.map(trajstore::FormatChoice::parse).transpose().map(Option::unwrap_or_default).map_err(|e| ApiError::bad_request("format", e.to_string()))
+    name.map(trajstore::FormatChoice::parse)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ApiError::bad_request("format", e.to_string()))
 }
 
 /// `POST /api/imports`: `{"path": ..., "format"?, "labels"?}` (JSON) for a file on the
 /// server, or the file itself as the body (any format, gzip or zstd; `?format=` names
 /// it), streamed to a temporary file first.
-async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery, body: Body) -> ApiResult<Response> {
+async fn start_import(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
     let mut read = trajstore::ReadOptions::default();
-    let is_json_request = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    let is_json_request = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
     let (input, source, keep) = if is_json_request {
-        let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request("body", e.to_string()))?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
+        let bytes =
+            axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", format!("invalid JSON: {e}")))?;
         let path = value.get("path").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("path", "expected {\"path\": \"/file/on/the/server\"}; to upload a file, send it as the body with another content type"))?;
         let resolved = check_import_path(path, &s.config.import_roots)?;
         read.format = read_format(value.get("format").and_then(Value::as_str))?;
         if let Some(labels) = value.get("labels").and_then(Value::as_str) {
             // Labels are read on the server too, so they obey the same roots as the path.
-            let dir = std::path::Path::new(labels).canonicalize().map_err(|e| ApiError::bad_request("labels", format!("{labels}: {e}")))?;
+            let dir = std::path::Path::new(labels)
+                .canonicalize()
+                .map_err(|e| ApiError::bad_request("labels", format!("{labels}: {e}")))?;
             if !s.config.import_roots.iter().any(|root| dir.starts_with(root)) || !dir.is_dir() {
-                return Err(ApiError::bad_request("labels", format!("{labels} is not a directory below the import roots")));
+                return Err(ApiError::bad_request(
+                    "labels",
+                    format!("{labels} is not a directory below the import roots"),
+                ));
             }
             read.labels_dir = Some(dir);
         }
@@ -311,17 +383,23 @@ async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(qu
         only_known(&p, &["format"])?;
         let format = p.into_iter().find(|(k, _)| k == "format").map(|(_, v)| v);
         read.format = read_format(format.as_deref())?;
-        let tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
         let (file, path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         let mut stream = body.into_data_stream();
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("body", format!("upload interrupted or too large: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request("body", format!("upload interrupted or too large: {e}")))?;
             size += chunk.len() as u64;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
         }
-        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io_error", e.to_string()))?;
         if size == 0 {
             return Err(ApiError::bad_request("body", "empty upload"));
         }
@@ -333,7 +411,9 @@ async fn start_import(State(s): State<AppState>, headers: HeaderMap, RawQuery(qu
 }
 
 async fn get_import(State(s): State<AppState>, Path(task_id): Path<String>) -> ApiResult<Response> {
-    let task = s.imports.get(&task_id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("import task {task_id:?} not found")))?;
+    let task = s.imports.get(&task_id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("import task {task_id:?} not found"))
+    })?;
     Ok(Json(task).into_response())
 }
 
@@ -363,7 +443,8 @@ impl std::io::Write for ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        futures::executor::block_on(self.tx.send(Ok(chunk))).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        futures::executor::block_on(self.tx.send(Ok(chunk)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
 
@@ -398,13 +479,22 @@ async fn export(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<R
         ExportFormat::Parquet => ("application/vnd.apache.parquet", "trajectories.parquet"),
         ExportFormat::Atif => ("application/x-ndjson", "trajectories.atif.jsonl"),
     };
-    Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))], Body::from_stream(stream)).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let version = s.store.version().await?;
     let (summaries, payloads) = s.store.fragments().await?;
-    Ok(Json(json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats(), "fragments": {"summaries": summaries, "payloads": payloads}, "memory_index": s.store.memory_index()})))
+    Ok(Json(
+        json!({"status": "ok", "dataset_version": version, "cache": s.store.cache_stats(), "fragments": {"summaries": summaries, "payloads": payloads}, "memory_index": s.store.memory_index()}),
+    ))
 }
 
 async fn version() -> Json<Value> {
@@ -413,7 +503,12 @@ async fn version() -> Json<Value> {
 
 /// Serves on `listener` until `shutdown` completes; then running imports finish their
 /// current batch before this returns.
-pub async fn serve_on(listener: tokio::net::TcpListener, store: Trajstore, config: ServerConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    store: Trajstore,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (app, imports) = router(store, config);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     imports.cancel.store(true, Ordering::Relaxed);
@@ -427,7 +522,9 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         eprintln!("warning: listening on {addr} without a token: anyone who can reach it can change and delete data (use --token)");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let _embedding = config.embed_in_background.then(|| search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30)));
+    let _embedding = config
+        .embed_in_background
+        .then(|| search::spawn_background_embedding(store.clone(), std::time::Duration::from_secs(30)));
     // Read the in-memory index (when enabled) now rather than on the first request.
     let warming = store.clone();
     tokio::spawn(async move {
@@ -442,7 +539,8 @@ pub async fn serve(store: Trajstore, config: ServerConfig, addr: SocketAddr) -> 
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler installs");
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler installs");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]

@@ -42,7 +42,8 @@ pub fn document() -> Value {
         query_param("k", json!({"type": "string"}), "comma-separated k"),
     ];
     curve_params.extend(filter_params());
-    let mut export_params = vec![query_param("format", json!({"type": "string", "enum": ["jsonl", "parquet", "atif"]}), "output format")];
+    let mut export_params =
+        vec![query_param("format", json!({"type": "string", "enum": ["jsonl", "parquet", "atif"]}), "output format")];
     export_params.extend(filter_params());
     let formats: Vec<&str> = std::iter::once("auto").chain(Format::ALL.iter().map(|f| f.name())).collect();
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
@@ -50,12 +51,20 @@ pub fn document() -> Value {
         v.extend(filter_params());
         v
     };
-    let k = query_param("k", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "how many results (default 10)");
+    let k =
+        query_param("k", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "how many results (default 10)");
     let search_params = with_filters(vec![
         json!({"name": "q", "in": "query", "required": true, "schema": {"type": "string"}, "description": "words that must all occur (question, messages, tool arguments, tool outputs)"}),
-        query_param("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "how many results (default 20)"),
+        query_param(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+            "how many results (default 20)",
+        ),
     ]);
-    let similar_text_params = with_filters(vec![json!({"name": "text", "in": "query", "required": true, "schema": {"type": "string"}, "description": "text to find trajectories similar to"}), k.clone()]);
+    let similar_text_params = with_filters(vec![
+        json!({"name": "text", "in": "query", "required": true, "schema": {"type": "string"}, "description": "text to find trajectories similar to"}),
+        k.clone(),
+    ]);
     let similar_id_params = with_filters(vec![id.clone(), k]);
     let ok = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
     json!({

@@ -34,5 +34,13 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return StatusCode::NOT_MODIFIED.into_response();
     }
-    ([(header::CONTENT_TYPE, a.content_type.to_string()), (header::ETAG, etag), (header::CACHE_CONTROL, "no-cache".to_string())], a.bytes).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, a.content_type.to_string()),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+        ],
+        a.bytes,
+    )
+        .into_response()
 }

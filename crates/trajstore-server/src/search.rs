@@ -16,7 +16,8 @@ use crate::{only_known, pairs, AppState};
 fn split(q: &Option<String>, own: &[&str]) -> ApiResult<(Vec<(String, String)>, FilterSet)> {
     let (mine, rest): (Vec<_>, Vec<_>) = pairs(q)?.into_iter().partition(|(k, _)| own.contains(&k.as_str()));
     only_known(&mine, own)?;
-    let filters = FilterSet::parse(rest.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(trajstore::Error::from)?;
+    let filters =
+        FilterSet::parse(rest.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(trajstore::Error::from)?;
     Ok((mine, filters))
 }
 
@@ -27,7 +28,9 @@ fn get<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn number(p: &[(String, String)], name: &str, default: usize) -> ApiResult<usize> {
     match get(p, name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ApiError::bad_request(name, format!("expected a positive integer, got {v:?}"))),
+        Some(v) => {
+            v.parse().map_err(|_| ApiError::bad_request(name, format!("expected a positive integer, got {v:?}")))
+        }
     }
 }
 
@@ -50,7 +53,11 @@ pub(crate) async fn similar_to_text(State(s): State<AppState>, RawQuery(q): RawQ
     Ok(Json(res).into_response())
 }
 
-pub(crate) async fn similar_to_id(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub(crate) async fn similar_to_id(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
     let (p, filters) = split(&q, &["k"])?;
     let res = s.store.similar_to_id(&id, number(&p, "k", 10)?, &filters).await?;
     Ok(Json(res).into_response())
@@ -70,8 +77,13 @@ pub fn spawn_background_embedding(store: Trajstore, every: Duration) -> tokio::t
             return;
         }
         loop {
-            match store.embed_pending(EmbedTextSource::default(), EMBED_COMMIT_ROWS, Some(EMBED_COMMIT_ROWS as u64), |_| {}).await {
-                Ok(p) if p.embedded > 0 => eprintln!("trajstore: embedded {} trajectories, {} left", p.embedded, p.remaining),
+            match store
+                .embed_pending(EmbedTextSource::default(), EMBED_COMMIT_ROWS, Some(EMBED_COMMIT_ROWS as u64), |_| {})
+                .await
+            {
+                Ok(p) if p.embedded > 0 => {
+                    eprintln!("trajstore: embedded {} trajectories, {} left", p.embedded, p.remaining)
+                }
                 Ok(_) => {}
                 Err(e) => eprintln!("trajstore: embedding failed: {e}"),
             }

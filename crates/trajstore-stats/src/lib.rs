@@ -181,7 +181,10 @@ impl Accumulator {
         }
         let mut reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.insert("termination_reasons".into(), Value::Object(reasons.into_iter().map(|(k, v)| (k, Value::from(v))).collect()));
+        out.insert(
+            "termination_reasons".into(),
+            Value::Object(reasons.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+        );
         out.insert("reward_histogram".into(), histogram.0.into());
         out.insert("reward_histogram_edges".into(), histogram.1.into());
         out
@@ -211,7 +214,11 @@ impl Summary {
         }
         let mid = n / 2;
         let (lower, &mut upper_mid, upper) = values.select_nth_unstable_by(mid, f64::total_cmp);
-        let median = if n % 2 == 1 { upper_mid } else { midpoint(lower.iter().copied().fold(f64::NEG_INFINITY, f64::max), upper_mid) };
+        let median = if n % 2 == 1 {
+            upper_mid
+        } else {
+            midpoint(lower.iter().copied().fold(f64::NEG_INFINITY, f64::max), upper_mid)
+        };
         // Nearest rank: the ceil(0.9 n)-th smallest, which lies at or above the middle.
         let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
         let p90 = if rank == mid { upper_mid } else { *upper.select_nth_unstable_by(rank - mid - 1, f64::total_cmp).1 };
@@ -224,7 +231,11 @@ impl Summary {
 /// The midpoint of a and b, also when a + b overflows.
 fn midpoint(a: f64, b: f64) -> f64 {
     let m = (a + b) / 2.0;
-    if m.is_finite() { m } else { a / 2.0 + b / 2.0 }
+    if m.is_finite() {
+        m
+    } else {
+        a / 2.0 + b / 2.0
+    }
 }
 
 /// Ten equal-width bins from the minimum to the maximum (the last bin includes the
@@ -313,7 +324,10 @@ mod tests {
         assert_eq!((f("pass@4"), f("pass^4")), (1.0, 0.5));
         assert_eq!(s["tasks_skipped@4"], 1);
         assert_eq!(s["tasks_skipped@2"], 0);
-        assert_eq!((s["count"].as_u64(), s["success_count"].as_u64(), s["tasks"].as_u64()), (Some(10), Some(5), Some(3)));
+        assert_eq!(
+            (s["count"].as_u64(), s["success_count"].as_u64(), s["tasks"].as_u64()),
+            (Some(10), Some(5), Some(3))
+        );
         assert_eq!(s["samples_per_task_min"], 2);
     }
 
@@ -322,7 +336,17 @@ mod tests {
         let mut acc = Accumulator::default();
         for (i, reward) in [Some(1.0), Some(0.5), None, Some(0.0), Some(1.0)].into_iter().enumerate() {
             let is_success = if i == 4 { Some(false) } else { None };
-            acc.push(&Sample { task: i as u32, is_success, reward, termination_reason: Some("x"), step_count: Some(i as f64), ..Default::default() }, 0.5);
+            acc.push(
+                &Sample {
+                    task: i as u32,
+                    is_success,
+                    reward,
+                    termination_reason: Some("x"),
+                    step_count: Some(i as f64),
+                    ..Default::default()
+                },
+                0.5,
+            );
         }
         let s = acc.finish(&StatsConfig::default());
         assert_eq!(s["success_rule"]["is_success"], 1);

@@ -31,9 +31,9 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
+use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 pub use schema::{summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
-use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,7 +148,9 @@ async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::Sch
 /// are cores on small machines), within a bounded memory (beyond it, Lance writes the
 /// index in several partitions, all searched).
 fn full_text_index() -> lancedb::index::scalar::FtsIndexBuilder {
-    lancedb::index::scalar::FtsIndexBuilder::default().num_workers(lance_compute_threads()).memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
+    lancedb::index::scalar::FtsIndexBuilder::default()
+        .num_workers(lance_compute_threads())
+        .memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
 }
 
 /// The memory the full-text index build may use, all workers together. For 1M demo
@@ -174,7 +176,11 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
         }
     }
     if !has(summaries, schema::EMBED_TEXT).await? {
-        let added = summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema())).execute().await;
+        let added = summaries
+            .add_columns()
+            .transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema()))
+            .execute()
+            .await;
         settle(added, has(summaries, schema::EMBED_TEXT)).await?;
     }
     if has(summaries, schema::SEARCH_TEXT).await? {
@@ -187,7 +193,11 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
         settle(dropped, async { Ok(!has(summaries, schema::SEARCH_TEXT).await?) }).await?;
     }
     if !has(payloads, schema::SEARCH_TEXT).await? {
-        let added = payloads.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_text_schema())).execute().await;
+        let added = payloads
+            .add_columns()
+            .transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_text_schema()))
+            .execute()
+            .await;
         settle(added, has(payloads, schema::SEARCH_TEXT)).await?;
     }
     Ok(())
@@ -222,7 +232,13 @@ impl Store {
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         migrate(&summaries, &payloads).await?;
-        Ok(Store { uri: uri.to_string(), summaries, payloads, search_text_complete: Arc::new(AtomicBool::new(false)), commit_lock: Arc::default() })
+        Ok(Store {
+            uri: uri.to_string(),
+            summaries,
+            payloads,
+            search_text_complete: Arc::new(AtomicBool::new(false)),
+            commit_lock: Arc::default(),
+        })
     }
 
     pub fn uri(&self) -> &str {
@@ -289,13 +305,14 @@ impl Store {
         let now = now_micros();
         // Records parsed from JSON carry their texts (derived while their steps were
         // checked); any other is derived here, off the async workers, as it walks every step.
-        let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) = tokio::task::spawn_blocking(move || {
-            let mut rows = rows;
-            let texts = rows.iter_mut().map(Trajectory::take_texts).map(|t| (t.search, t.embed)).unzip();
-            (rows, texts)
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
+        let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) =
+            tokio::task::spawn_blocking(move || {
+                let mut rows = rows;
+                let texts = rows.iter_mut().map(Trajectory::take_texts).map(|t| (t.search, t.embed)).unzip();
+                (rows, texts)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
         // Both batches are built first, and the records and texts dropped, so that only
         // the Arrow copies are held while Lance encodes the payloads.
         let payloads = payloads_batch(&rows, &search_texts, write_id)?;
@@ -339,14 +356,25 @@ impl Store {
         // The summary row and every payload stored under the id, read at the same time
         // (rather than the payload after learning its write_id: one round trip, not two).
         let summary = async {
-            let batches: Vec<RecordBatch> = self.summaries.query().only_if(id_filter(id)).select(Select::columns(&cols)).limit(1).execute().await?.try_collect().await?;
+            let batches: Vec<RecordBatch> = self
+                .summaries
+                .query()
+                .only_if(id_filter(id))
+                .select(Select::columns(&cols))
+                .limit(1)
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
             Ok::<_, StoreError>(batches)
         };
         let just_this = [id];
         let (batches, mut payloads) = futures::try_join!(summary, self.payload_rows(&just_this, |_| true))?;
         let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
         let write_id = Columns::new(&batch).i64("write_id")?.value(0);
-        let payload = payloads.remove(&(id.to_string(), write_id)).ok_or_else(|| StoreError::Corrupt(format!("the steps of {id} are missing")))?;
+        let payload = payloads
+            .remove(&(id.to_string(), write_id))
+            .ok_or_else(|| StoreError::Corrupt(format!("the steps of {id} are missing")))?;
         Ok(Some(assemble(&batch, 0, payload)?))
     }
 
@@ -375,14 +403,24 @@ impl Store {
     }
 
     /// The payloads stored under `ids` whose (id, write_id) passes `keep`.
-    async fn payload_rows(&self, ids: &[&str], keep: impl Fn(&(String, i64)) -> bool) -> Result<HashMap<(String, i64), Payload>> {
+    async fn payload_rows(
+        &self,
+        ids: &[&str],
+        keep: impl Fn(&(String, i64)) -> bool,
+    ) -> Result<HashMap<(String, i64), Payload>> {
         let mut out = HashMap::with_capacity(ids.len());
         let filter = ids_filter(ids.iter().copied());
         let cols = ["trajectory_id", "write_id", "task", "steps", "extra"];
         let mut stream = self.payloads.query().only_if(filter).select(Select::columns(&cols)).execute().await?;
         while let Some(b) = stream.try_next().await? {
             let c = Columns::new(&b);
-            let (id, wid, task, steps, extra) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("task")?, c.large_str("steps")?, c.large_str("extra")?);
+            let (id, wid, task, steps, extra) = (
+                c.str("trajectory_id")?,
+                c.i64("write_id")?,
+                c.large_str("task")?,
+                c.large_str("steps")?,
+                c.large_str("extra")?,
+            );
             for i in 0..b.num_rows() {
                 let key = (id.value(i).to_string(), wid.value(i));
                 if keep(&key) {
@@ -399,7 +437,14 @@ impl Store {
     }
 
     /// One page of summary rows in a total order: `sort` (nulls last), then id ascending.
-    pub async fn list(&self, filter: Option<String>, sort: &str, descending: bool, offset: u64, limit: u64) -> Result<Vec<Summary>> {
+    pub async fn list(
+        &self,
+        filter: Option<String>,
+        sort: &str,
+        descending: bool,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Summary>> {
         // Two steps, because Lance sorts whole rows: ordering the full projection of a
         // large table would decode every column of every matching row. First the page's
         // ids, sorting only the sort column and the id; then those rows, by the id index.
@@ -411,13 +456,18 @@ impl Store {
             None => self.page_boundary(sort, descending, offset + limit).await?,
         };
         let sort_col = sort.to_string();
-        let mut ordering = vec![if descending { ColumnOrdering::desc_nulls_last(sort_col) } else { ColumnOrdering::asc_nulls_last(sort_col) }];
+        let mut ordering = vec![if descending {
+            ColumnOrdering::desc_nulls_last(sort_col)
+        } else {
+            ColumnOrdering::asc_nulls_last(sort_col)
+        }];
         let mut columns = vec![sort];
         if sort != "trajectory_id" {
             ordering.push(ColumnOrdering::asc_nulls_last("trajectory_id".to_string()));
             columns.push("trajectory_id");
         }
-        let mut q = self.summaries.query().select(Select::columns(&columns)).order_by(Some(ordering)).limit(limit as usize);
+        let mut q =
+            self.summaries.query().select(Select::columns(&columns)).order_by(Some(ordering)).limit(limit as usize);
         if offset > 0 {
             q = q.offset(offset as usize);
         }
@@ -435,7 +485,15 @@ impl Store {
             return Ok(Vec::new());
         }
         let in_list = ids.iter().map(|id| string_literal(id)).collect::<Vec<_>>().join(", ");
-        let batches: Vec<RecordBatch> = self.summaries.query().select(Select::columns(SUMMARY_COLUMNS)).only_if(format!("trajectory_id IN ({in_list})")).execute().await?.try_collect().await?;
+        let batches: Vec<RecordBatch> = self
+            .summaries
+            .query()
+            .select(Select::columns(SUMMARY_COLUMNS))
+            .only_if(format!("trajectory_id IN ({in_list})"))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
         let mut by_id: HashMap<String, Summary> = HashMap::with_capacity(ids.len());
         for b in &batches {
             for row in summaries_from_batch(b)? {
@@ -453,15 +511,25 @@ impl Store {
         if window == 0 || window > MAX_WINDOW || sort == "trajectory_id" {
             return Ok(None);
         }
-        let first = if descending { ColumnOrdering::desc_nulls_last(sort.to_string()) } else { ColumnOrdering::asc_nulls_last(sort.to_string()) };
-        let q = self.summaries.query().select(Select::columns(&[sort])).order_by(Some(vec![first])).limit(window as usize);
+        let first = if descending {
+            ColumnOrdering::desc_nulls_last(sort.to_string())
+        } else {
+            ColumnOrdering::asc_nulls_last(sort.to_string())
+        };
+        let q =
+            self.summaries.query().select(Select::columns(&[sort])).order_by(Some(vec![first])).limit(window as usize);
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let Some(last) = batches.iter().rev().find(|b| b.num_rows() > 0) else { return Ok(None) };
         if (rows as u64) < window {
             return Ok(None);
         }
-        Ok(bound_condition(&format!("`{sort}`"), if descending { ">=" } else { "<=" }, last.column(0).as_ref(), last.num_rows() - 1))
+        Ok(bound_condition(
+            &format!("`{sort}`"),
+            if descending { ">=" } else { "<=" },
+            last.column(0).as_ref(),
+            last.num_rows() - 1,
+        ))
     }
 
     /// The exact number of rows that match.
@@ -471,7 +539,11 @@ impl Store {
 
     /// The named summary columns of every matching row, streamed in batches (for
     /// statistics and exports; never reads steps).
-    pub async fn scan(&self, filter: Option<String>, columns: &[&str]) -> Result<impl futures::Stream<Item = Result<RecordBatch>>> {
+    pub async fn scan(
+        &self,
+        filter: Option<String>,
+        columns: &[&str],
+    ) -> Result<impl futures::Stream<Item = Result<RecordBatch>>> {
         let mut q = self.summaries.query().select(Select::columns(columns));
         if let Some(f) = filter {
             q = q.only_if(f);
@@ -480,7 +552,12 @@ impl Store {
     }
 
     /// Streams whole trajectories that match, `chunk` at a time, in bounded memory.
-    pub async fn for_each_trajectory(&self, filter: Option<String>, chunk: usize, mut f: impl FnMut(Trajectory) -> Result<()>) -> Result<u64> {
+    pub async fn for_each_trajectory(
+        &self,
+        filter: Option<String>,
+        chunk: usize,
+        mut f: impl FnMut(Trajectory) -> Result<()>,
+    ) -> Result<u64> {
         let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
         cols.push("write_id");
         let mut q = self.summaries.query().select(Select::columns(&cols));
@@ -494,10 +571,13 @@ impl Store {
                 let part = batch.slice(start, chunk.min(batch.num_rows() - start));
                 let c = Columns::new(&part);
                 let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
-                let keys: Vec<(String, i64)> = (0..part.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i))).collect();
+                let keys: Vec<(String, i64)> =
+                    (0..part.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i))).collect();
                 let mut payloads = self.payloads_for(&keys).await?;
                 for (i, key) in keys.iter().enumerate() {
-                    let payload = payloads.remove(key).ok_or_else(|| StoreError::Corrupt(format!("the steps of {} are missing", key.0)))?;
+                    let payload = payloads
+                        .remove(key)
+                        .ok_or_else(|| StoreError::Corrupt(format!("the steps of {} are missing", key.0)))?;
                     f(assemble(&part, i, payload)?)?;
                     n += 1;
                 }
@@ -525,7 +605,8 @@ impl Store {
             update = update.column("tags", format!("arrow_cast(make_array({}), 'List(Utf8)')", items.join(",")));
         }
         if let Some(notes) = &patch.notes {
-            update = update.column("notes", notes.as_deref().map_or_else(|| "CAST(NULL AS string)".to_string(), string_literal));
+            update = update
+                .column("notes", notes.as_deref().map_or_else(|| "CAST(NULL AS string)".to_string(), string_literal));
         }
         let result = update.execute().await?;
         if result.rows_updated == 0 {
@@ -581,7 +662,8 @@ impl Store {
             let started = std::time::Instant::now();
             let made = retry_on_conflict(|| async move {
                 // A conflict means another process indexed the table first: look again.
-                let indexed: HashSet<String> = table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
+                let indexed: HashSet<String> =
+                    table.list_indices().await?.into_iter().flat_map(|i| i.columns).collect();
                 if indexed.contains(column) {
                     return Ok(false);
                 }
@@ -589,7 +671,10 @@ impl Store {
             })
             .await?;
             if made {
-                created.push(IndexCreated { name: format!("{}.{column}", table.name()), seconds: started.elapsed().as_secs_f64() });
+                created.push(IndexCreated {
+                    name: format!("{}.{column}", table.name()),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
             }
         }
         Ok(created)
@@ -601,11 +686,21 @@ impl Store {
     /// more than the import itself; `optimize` folds it once, and until then full-text
     /// search also scans the rows the index does not cover yet (results stay complete).
     pub async fn refresh_summary_indexes(&self) -> Result<()> {
-        let names: Vec<String> = self.summaries.list_indices().await?.into_iter().filter(|i| i.columns.iter().any(|c| c == "trajectory_id")).map(|i| i.name).collect();
+        let names: Vec<String> = self
+            .summaries
+            .list_indices()
+            .await?
+            .into_iter()
+            .filter(|i| i.columns.iter().any(|c| c == "trajectory_id"))
+            .map(|i| i.name)
+            .collect();
         if names.is_empty() {
             return Ok(());
         }
-        optimize_with_retry(&self.summaries, || OptimizeAction::Index(OptimizeOptions::default().index_names(names.clone()))).await?;
+        optimize_with_retry(&self.summaries, || {
+            OptimizeAction::Index(OptimizeOptions::default().index_names(names.clone()))
+        })
+        .await?;
         Ok(())
     }
 
@@ -615,7 +710,12 @@ impl Store {
         // Orphans first: the backfill would derive their text for nothing.
         let orphan_payloads_removed = self.remove_orphan_payloads().await?;
         let search_texts_filled = self.fill_missing_search_text().await?;
-        let mut report = OptimizeReport { indexes_created: self.ensure_indexes(true).await?, search_texts_filled, orphan_payloads_removed, ..Default::default() };
+        let mut report = OptimizeReport {
+            indexes_created: self.ensure_indexes(true).await?,
+            search_texts_filled,
+            orphan_payloads_removed,
+            ..Default::default()
+        };
         // Summaries are narrow: merging small fragments is cheap and makes scans faster,
         // but only up to 65,536 rows, because filling embeddings rewrites the embedding
         // column of every fragment it touches: with one fragment of 1M rows, each commit
@@ -624,14 +724,21 @@ impl Store {
         // (single-record writes) are merged; rewriting gigabytes of steps would buy
         // nothing.
         for (table, target_rows) in [(&self.summaries, 1 << 16), (&self.payloads, 1024)] {
-            let compact = || OptimizeAction::Compact { options: CompactionOptions { target_rows_per_fragment: target_rows, ..Default::default() }, remap_options: None };
+            let compact = || OptimizeAction::Compact {
+                options: CompactionOptions { target_rows_per_fragment: target_rows, ..Default::default() },
+                remap_options: None,
+            };
             let stats = optimize_with_retry(table, compact).await?;
             if let Some(c) = stats.compaction {
                 report.fragments_removed += c.fragments_removed as u64;
                 report.fragments_added += c.fragments_added as u64;
             }
             optimize_with_retry(table, || OptimizeAction::Index(OptimizeOptions::default())).await?;
-            let prune = || OptimizeAction::Prune { older_than: Some(chrono_duration(keep_versions_for)), delete_unverified: Some(false), error_if_tagged_old_versions: Some(false) };
+            let prune = || OptimizeAction::Prune {
+                older_than: Some(chrono_duration(keep_versions_for)),
+                delete_unverified: Some(false),
+                error_if_tagged_old_versions: Some(false),
+            };
             let pruned = optimize_with_retry(table, prune).await?;
             if let Some(p) = pruned.prune {
                 report.old_versions_removed += p.old_versions;
@@ -698,7 +805,12 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 /// Another writer committed first (two imports finishing at once both building an index,
 /// compaction beside an import). Maintenance steps are then simply retried.
 fn is_commit_conflict(e: &lancedb::Error) -> bool {
-    matches!(e, lancedb::Error::Lance { source: lance::Error::RetryableCommitConflict { .. } | lance::Error::CommitConflict { .. } })
+    matches!(
+        e,
+        lancedb::Error::Lance {
+            source: lance::Error::RetryableCommitConflict { .. } | lance::Error::CommitConflict { .. }
+        }
+    )
 }
 
 const MAINTENANCE_ATTEMPTS: u32 = 5;
@@ -722,7 +834,10 @@ where
     }
 }
 
-async fn optimize_with_retry(table: &Table, action: impl Fn() -> OptimizeAction) -> Result<lancedb::table::OptimizeStats> {
+async fn optimize_with_retry(
+    table: &Table,
+    action: impl Fn() -> OptimizeAction,
+) -> Result<lancedb::table::OptimizeStats> {
     retry_on_conflict(|| table.optimize(action())).await
 }
 
@@ -837,7 +952,9 @@ fn bound_condition(name: &str, op: &str, column: &dyn arrow_array::Array, i: usi
     match column.data_type() {
         DataType::Int64 => return Some(int_condition(name, op, column.as_primitive::<Int64Type>().value(i))),
         // Rust prints the shortest text that parses back to the same f64.
-        DataType::Float64 => Some(column.as_primitive::<Float64Type>().value(i)).filter(|v| v.is_finite()).map(|v| format!("{v:?}")),
+        DataType::Float64 => {
+            Some(column.as_primitive::<Float64Type>().value(i)).filter(|v| v.is_finite()).map(|v| format!("{v:?}"))
+        }
         DataType::Boolean => Some(column.as_boolean().value(i).to_string()),
         DataType::Utf8 => Some(string_literal(column.as_string::<i32>().value(i))),
         DataType::LargeUtf8 => Some(string_literal(column.as_string::<i64>().value(i))),

@@ -14,8 +14,12 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder,
+};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use trajstore_model::{Summary, Trajectory};
 
@@ -27,9 +31,28 @@ pub const PAYLOADS: &str = "payloads";
 /// Summary columns returned by list queries (everything but the filter-only `metadata_kv`
 /// and the internal `write_id`).
 pub const SUMMARY_COLUMNS: &[&str] = &[
-    "trajectory_id", "data_id", "agent_name", "training_id", "epoch_id", "iteration_id", "sample_id", "question",
-    "termination_reason", "reward", "toolcall_reward", "res_reward", "is_success", "step_count", "exec_time",
-    "is_bookmarked", "tags", "notes", "metadata", "source", "created_at", "updated_at",
+    "trajectory_id",
+    "data_id",
+    "agent_name",
+    "training_id",
+    "epoch_id",
+    "iteration_id",
+    "sample_id",
+    "question",
+    "termination_reason",
+    "reward",
+    "toolcall_reward",
+    "res_reward",
+    "is_success",
+    "step_count",
+    "exec_time",
+    "is_bookmarked",
+    "tags",
+    "notes",
+    "metadata",
+    "source",
+    "created_at",
+    "updated_at",
 ];
 
 fn list_field(name: &str) -> Field {
@@ -81,7 +104,12 @@ pub fn summaries_schema() -> SchemaRef {
 /// at 1 (level 3: 366 MB), and the import ran 1.3x faster; the search text, read only
 /// to build the full-text index, is kept at level -1 (+64 MB, a further 10%).
 fn bulky_text(name: &str, level: i32) -> Field {
-    let encoding = [("lance-encoding:compression".to_string(), "zstd".to_string()), ("lance-encoding:compression-level".to_string(), level.to_string())].into_iter().collect();
+    let encoding = [
+        ("lance-encoding:compression".to_string(), "zstd".to_string()),
+        ("lance-encoding:compression-level".to_string(), level.to_string()),
+    ]
+    .into_iter()
+    .collect();
     Field::new(name, DataType::LargeUtf8, true).with_metadata(encoding)
 }
 
@@ -103,7 +131,11 @@ pub const EMBEDDING: &str = "embedding";
 pub const EMBEDDING_DIM: i32 = 384;
 
 pub fn embedding_field() -> Field {
-    Field::new(EMBEDDING, DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), EMBEDDING_DIM), true)
+    Field::new(
+        EMBEDDING,
+        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), EMBEDDING_DIM),
+        true,
+    )
 }
 
 /// The similarity search columns of `summaries`, all null: added to stores created
@@ -183,7 +215,12 @@ fn lists(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Vec<String>) -> ArrayRe
 
 /// Summary rows for trajectories. `created_at`/`updated_at` fall back to `now`.
 /// `embed_texts` holds each row's embedding text (see `trajstore_model::text`).
-pub fn summaries_batch(rows: &[Trajectory], embed_texts: &[String], write_id: i64, now: i64) -> Result<RecordBatch, StoreError> {
+pub fn summaries_batch(
+    rows: &[Trajectory],
+    embed_texts: &[String],
+    write_id: i64,
+    now: i64,
+) -> Result<RecordBatch, StoreError> {
     let columns: Vec<ArrayRef> = vec![
         strings(rows, |r| Some(&r.trajectory_id)),
         strings(rows, |r| r.data_id.as_deref()),
@@ -234,7 +271,8 @@ pub fn payloads_batch(rows: &[Trajectory], search_texts: &[String], write_id: i6
         large_strings(rows, |r| Some(&r.steps_json)),
         large_strings(rows, |r| r.extra_json.as_deref()),
         {
-            let mut b = LargeStringBuilder::with_capacity(search_texts.len(), search_texts.iter().map(String::len).sum());
+            let mut b =
+                LargeStringBuilder::with_capacity(search_texts.len(), search_texts.iter().map(String::len).sum());
             search_texts.iter().for_each(|t| b.append_value(t));
             Arc::new(b.finish())
         },
@@ -303,11 +341,13 @@ pub fn string_list(a: &ListArray, i: usize) -> Vec<String> {
 /// Summary rows of a batch that holds [`SUMMARY_COLUMNS`].
 pub fn summaries_from_batch(batch: &RecordBatch) -> Result<Vec<Summary>, StoreError> {
     let c = Columns::new(batch);
-    let (id, data_id, agent, training) = (c.str("trajectory_id")?, c.str("data_id")?, c.str("agent_name")?, c.str("training_id")?);
+    let (id, data_id, agent, training) =
+        (c.str("trajectory_id")?, c.str("data_id")?, c.str("agent_name")?, c.str("training_id")?);
     let (epoch, iteration, sample) = (c.i64("epoch_id")?, c.i64("iteration_id")?, c.i64("sample_id")?);
     let (question, reason) = (c.str("question")?, c.str("termination_reason")?);
     let (reward, tc_reward, res_reward) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?);
-    let (success, steps, exec, bookmarked) = (c.bool("is_success")?, c.i64("step_count")?, c.f64("exec_time")?, c.bool("is_bookmarked")?);
+    let (success, steps, exec, bookmarked) =
+        (c.bool("is_success")?, c.i64("step_count")?, c.f64("exec_time")?, c.bool("is_bookmarked")?);
     let (tags, notes, metadata, source) = (c.list("tags")?, c.str("notes")?, c.str("metadata")?, c.str("source")?);
     let (created, updated) = (c.i64("created_at")?, c.i64("updated_at")?);
     (0..batch.num_rows())
@@ -331,7 +371,11 @@ pub fn summaries_from_batch(batch: &RecordBatch) -> Result<Vec<Summary>, StoreEr
                 is_bookmarked: bookmarked.value(i),
                 tags: string_list(tags, i),
                 notes: opt_str(notes, i),
-                metadata: metadata.is_valid(i).then(|| serde_json::from_str(metadata.value(i))).transpose().map_err(|e| StoreError::Corrupt(format!("metadata of {}: {e}", id.value(i))))?,
+                metadata: metadata
+                    .is_valid(i)
+                    .then(|| serde_json::from_str(metadata.value(i)))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("metadata of {}: {e}", id.value(i))))?,
                 source: opt_str(source, i),
                 created_at: opt_i64(created, i),
                 updated_at: opt_i64(updated, i),

@@ -22,15 +22,17 @@ use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
 use arrow_array::{Array, Float32Array, RecordBatch, RecordBatchIterator};
 use arrow_schema::{DataType, Field, Schema};
 use futures::TryStreamExt;
+use lance_index::scalar::inverted::query::{FtsQuery, MatchQuery, Operator};
+use lance_index::scalar::FullTextSearchQuery;
 use lancedb::index::vector::IvfHnswSqIndexBuilder;
 use lancedb::index::Index;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::DistanceType;
-use lance_index::scalar::inverted::query::{FtsQuery, MatchQuery, Operator};
-use lance_index::scalar::FullTextSearchQuery;
 use trajstore_model::Summary;
 
-use crate::schema::{embedding_field, summaries_from_batch, Columns, EMBEDDING, EMBEDDING_DIM, EMBED_TEXT, SEARCH_TEXT, SUMMARY_COLUMNS};
+use crate::schema::{
+    embedding_field, summaries_from_batch, Columns, EMBEDDING, EMBEDDING_DIM, EMBED_TEXT, SEARCH_TEXT, SUMMARY_COLUMNS,
+};
 use crate::{retry_on_conflict, Result, Store, StoreError};
 
 /// A full-text hit: the summary, its BM25 score and its steps (as JSON text) for
@@ -74,7 +76,13 @@ impl Store {
     /// rows that match `filter`. `matching_share` is the share of all rows that match
     /// `filter` (1 without one), as known to the caller: it sets how many candidates the
     /// first round draws.
-    pub async fn search_text(&self, query: &str, filter: Option<String>, limit: usize, matching_share: f64) -> Result<Vec<TextHit>> {
+    pub async fn search_text(
+        &self,
+        query: &str,
+        filter: Option<String>,
+        limit: usize,
+        matching_share: f64,
+    ) -> Result<Vec<TextHit>> {
         if limit == 0 || matching_share <= 0.0 {
             return Ok(Vec::new());
         }
@@ -95,7 +103,10 @@ impl Store {
         Ok(hits
             .into_iter()
             .map(|(summary, score, wid)| {
-                let steps_json = payloads.remove(&(summary.trajectory_id.clone(), wid)).map(|p| p.steps).unwrap_or_else(|| "[]".into());
+                let steps_json = payloads
+                    .remove(&(summary.trajectory_id.clone(), wid))
+                    .map(|p| p.steps)
+                    .unwrap_or_else(|| "[]".into());
                 TextHit { summary, score, steps_json }
             })
             .collect())
@@ -103,8 +114,17 @@ impl Store {
 
     /// The best `want` payload rows for `query`: (trajectory_id, write_id, BM25 score).
     async fn text_candidates(&self, query: &str, want: usize) -> Result<Vec<(String, i64, f32)>> {
-        let fts: FtsQuery = MatchQuery::new(query.to_string()).with_column(Some(SEARCH_TEXT.to_string())).with_fuzziness(Some(0)).with_operator(Operator::And).into();
-        let q = self.payloads.query().full_text_search(FullTextSearchQuery::new_query(fts)).select(Select::columns(&["trajectory_id", "write_id"])).limit(want);
+        let fts: FtsQuery = MatchQuery::new(query.to_string())
+            .with_column(Some(SEARCH_TEXT.to_string()))
+            .with_fuzziness(Some(0))
+            .with_operator(Operator::And)
+            .into();
+        let q = self
+            .payloads
+            .query()
+            .full_text_search(FullTextSearchQuery::new_query(fts))
+            .select(Select::columns(&["trajectory_id", "write_id"]))
+            .limit(want);
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         let mut out = Vec::with_capacity(want.min(1 << 16));
         for b in &batches {
@@ -121,7 +141,11 @@ impl Store {
 
     /// The candidates whose payload is their trajectory's current one and whose summary
     /// passes `filter`, with that summary: (summary, score, write_id).
-    async fn live_hits(&self, candidates: Vec<(String, i64, f32)>, filter: Option<&str>) -> Result<Vec<(Summary, f32, i64)>> {
+    async fn live_hits(
+        &self,
+        candidates: Vec<(String, i64, f32)>,
+        filter: Option<&str>,
+    ) -> Result<Vec<(Summary, f32, i64)>> {
         let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
         cols.push("write_id");
         let mut live: HashMap<String, (Summary, i64)> = HashMap::new();
@@ -131,7 +155,15 @@ impl Store {
                 Some(f) => format!("({f}) AND {ids}"),
                 None => ids,
             };
-            let batches: Vec<RecordBatch> = self.summaries.query().only_if(condition).select(Select::columns(&cols)).execute().await?.try_collect().await?;
+            let batches: Vec<RecordBatch> = self
+                .summaries
+                .query()
+                .only_if(condition)
+                .select(Select::columns(&cols))
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
             for b in &batches {
                 let wids = Columns::new(b).i64("write_id")?;
                 for (i, s) in summaries_from_batch(b)?.into_iter().enumerate() {
@@ -185,7 +217,15 @@ impl Store {
             for b in &batches {
                 let ids = Columns::new(b).str("trajectory_id")?;
                 let filter = crate::ids_filter((0..b.num_rows()).map(|i| ids.value(i)));
-                let found: Vec<RecordBatch> = self.summaries.query().only_if(filter).select(Select::columns(&["trajectory_id", "question"])).execute().await?.try_collect().await?;
+                let found: Vec<RecordBatch> = self
+                    .summaries
+                    .query()
+                    .only_if(filter)
+                    .select(Select::columns(&["trajectory_id", "question"]))
+                    .execute()
+                    .await?
+                    .try_collect()
+                    .await?;
                 for f in &found {
                     let c = Columns::new(f);
                     let (fid, q) = (c.str("trajectory_id")?, c.str("question")?);
@@ -203,12 +243,26 @@ impl Store {
                 for i in 0..b.num_rows() {
                     ids.append_value(id.value(i));
                     wids.append_value(wid.value(i));
-                    texts.append_value(trajstore_model::text::search_text_of(questions.get(id.value(i)).map(String::as_str), steps.value(i)));
+                    texts.append_value(trajstore_model::text::search_text_of(
+                        questions.get(id.value(i)).map(String::as_str),
+                        steps.value(i),
+                    ));
                 }
             }
             let full = crate::schema::payloads_schema();
-            let schema = std::sync::Arc::new(Schema::new(vec![full.field_with_name("trajectory_id")?.clone(), full.field_with_name("write_id")?.clone(), full.field_with_name(SEARCH_TEXT)?.clone()]));
-            let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(wids.finish()), std::sync::Arc::new(texts.finish())])?;
+            let schema = std::sync::Arc::new(Schema::new(vec![
+                full.field_with_name("trajectory_id")?.clone(),
+                full.field_with_name("write_id")?.clone(),
+                full.field_with_name(SEARCH_TEXT)?.clone(),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![
+                    std::sync::Arc::new(ids.finish()),
+                    std::sync::Arc::new(wids.finish()),
+                    std::sync::Arc::new(texts.finish()),
+                ],
+            )?;
             let updated = update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
             if updated == 0 {
                 // Nothing matched (rows removed meanwhile): do not loop on them.
@@ -221,15 +275,30 @@ impl Store {
     /// The stored embedding of one trajectory: `Ok(None)` when the id is unknown,
     /// `Ok(Some(None))` when it is not embedded yet.
     pub async fn embedding_of(&self, id: &str) -> Result<Option<Option<Vec<f32>>>> {
-        let batches: Vec<RecordBatch> =
-            self.summaries.query().only_if(crate::id_filter(id)).select(Select::columns(&[EMBEDDING])).limit(1).execute().await?.try_collect().await?;
+        let batches: Vec<RecordBatch> = self
+            .summaries
+            .query()
+            .only_if(crate::id_filter(id))
+            .select(Select::columns(&[EMBEDDING]))
+            .limit(1)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
         let Some(b) = batches.into_iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-        let col = b.column(0).as_any().downcast_ref::<arrow_array::FixedSizeListArray>().ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
+        let col = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeListArray>()
+            .ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
         if col.is_null(0) {
             return Ok(Some(None));
         }
         let v = col.value(0);
-        let f = v.as_any().downcast_ref::<Float32Array>().ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
+        let f = v
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| StoreError::Corrupt("embedding has an unexpected type".into()))?;
         Ok(Some(Some(f.values().to_vec())))
     }
 
@@ -238,9 +307,19 @@ impl Store {
     /// that matching rows may lack a vector, which adds that condition to the filter.
     /// `exact` compares the vector with every row instead of using the vector index: the
     /// reference that the index's recall is measured against.
-    pub async fn nearest(&self, vector: &[f32], filter: Option<String>, k: usize, some_unembedded: bool, exact: bool) -> Result<Vec<(Summary, f32)>> {
+    pub async fn nearest(
+        &self,
+        vector: &[f32],
+        filter: Option<String>,
+        k: usize,
+        some_unembedded: bool,
+        exact: bool,
+    ) -> Result<Vec<(Summary, f32)>> {
         if vector.len() != EMBEDDING_DIM as usize {
-            return Err(StoreError::Corrupt(format!("a query vector of dimension {} (the store holds {EMBEDDING_DIM})", vector.len())));
+            return Err(StoreError::Corrupt(format!(
+                "a query vector of dimension {} (the store holds {EMBEDDING_DIM})",
+                vector.len()
+            )));
         }
         let mut q = self.summaries.query().nearest_to(vector)?.column(EMBEDDING).distance_type(DistanceType::Cosine);
         let filter = if some_unembedded { Some(and(filter, &format!("{EMBEDDING} IS NOT NULL"))) } else { filter };
@@ -298,7 +377,13 @@ impl Store {
             for i in 0..b.num_rows() {
                 // Rows stored before the search columns existed have no embed_text:
                 // their question stands in.
-                let text = if texts.is_valid(i) { texts.value(i) } else if questions.is_valid(i) { questions.value(i) } else { "" };
+                let text = if texts.is_valid(i) {
+                    texts.value(i)
+                } else if questions.is_valid(i) {
+                    questions.value(i)
+                } else {
+                    ""
+                };
                 out.push(PendingRow { trajectory_id: ids.value(i).to_string(), embed_text: text.to_string() });
             }
         }
@@ -312,11 +397,18 @@ impl Store {
             return Ok(0);
         }
         let mut ids = StringBuilder::new();
-        let mut vecs = FixedSizeListBuilder::with_capacity(Float32Builder::with_capacity(rows.len() * EMBEDDING_DIM as usize), EMBEDDING_DIM, rows.len())
-            .with_field(std::sync::Arc::new(Field::new("item", DataType::Float32, true)));
+        let mut vecs = FixedSizeListBuilder::with_capacity(
+            Float32Builder::with_capacity(rows.len() * EMBEDDING_DIM as usize),
+            EMBEDDING_DIM,
+            rows.len(),
+        )
+        .with_field(std::sync::Arc::new(Field::new("item", DataType::Float32, true)));
         for (id, v) in rows {
             if v.len() != EMBEDDING_DIM as usize {
-                return Err(StoreError::Corrupt(format!("an embedding of dimension {} (the store holds {EMBEDDING_DIM})", v.len())));
+                return Err(StoreError::Corrupt(format!(
+                    "an embedding of dimension {} (the store holds {EMBEDDING_DIM})",
+                    v.len()
+                )));
             }
             ids.append_value(id);
             vecs.values().append_slice(v);
@@ -324,7 +416,8 @@ impl Store {
         }
         let id_field = crate::schema::summaries_schema().field_with_name("trajectory_id")?.clone();
         let schema = std::sync::Arc::new(Schema::new(vec![id_field, embedding_field()]));
-        let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(vecs.finish())])?;
+        let batch =
+            RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids.finish()), std::sync::Arc::new(vecs.finish())])?;
         update_columns(&self.summaries, &["trajectory_id"], batch).await
     }
 
@@ -332,7 +425,8 @@ impl Store {
     /// HNSW over scalar-quantised vectors); returns whether one was made. Later rows are
     /// folded in by `optimize` and searched exactly until then.
     pub async fn ensure_vector_index(&self, min_rows: u64) -> Result<bool> {
-        let indexed = self.summaries.list_indices().await?.into_iter().any(|i| i.columns.iter().any(|c| c == EMBEDDING));
+        let indexed =
+            self.summaries.list_indices().await?.into_iter().any(|i| i.columns.iter().any(|c| c == EMBEDDING));
         if indexed {
             return Ok(false);
         }
@@ -341,7 +435,13 @@ impl Store {
             return Ok(false);
         }
         retry_on_conflict(|| async {
-            self.summaries.create_index(&[EMBEDDING], Index::IvfHnswSq(IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine))).execute().await
+            self.summaries
+                .create_index(
+                    &[EMBEDDING],
+                    Index::IvfHnswSq(IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine)),
+                )
+                .execute()
+                .await
         })
         .await?;
         Ok(true)

@@ -10,9 +10,15 @@ fn traj(json: &str) -> Trajectory {
 
 fn sample() -> Vec<Trajectory> {
     vec![
-        traj(r#"{"trajectory_id":"a","data_id":"task-1","training_id":"run-1","epoch_id":0,"task":{"question":"50% of It's"},"reward":1.0,"tags":["x"],"metadata":{"model":"m1","t":0.5},"steps":[{"role":"user","content":"hi"}],"extra_field":[1]}"#),
-        traj(r#"{"trajectory_id":"b","data_id":"task_1","training_id":"run-2","epoch_id":1,"task":{"question":"other"},"reward":0.5,"tags":["y","x"],"termination_reason":"timeout"}"#),
-        traj(r#"{"trajectory_id":"c","data_id":"task-2","training_id":"run-1","epoch_id":2,"termination_reason":"success"}"#),
+        traj(
+            r#"{"trajectory_id":"a","data_id":"task-1","training_id":"run-1","epoch_id":0,"task":{"question":"50% of It's"},"reward":1.0,"tags":["x"],"metadata":{"model":"m1","t":0.5},"steps":[{"role":"user","content":"hi"}],"extra_field":[1]}"#,
+        ),
+        traj(
+            r#"{"trajectory_id":"b","data_id":"task_1","training_id":"run-2","epoch_id":1,"task":{"question":"other"},"reward":0.5,"tags":["y","x"],"termination_reason":"timeout"}"#,
+        ),
+        traj(
+            r#"{"trajectory_id":"c","data_id":"task-2","training_id":"run-1","epoch_id":2,"termination_reason":"success"}"#,
+        ),
     ]
 }
 
@@ -54,13 +60,22 @@ async fn insert_dedupe_get_filter_update_delete() {
     assert_eq!(ids(&store, &[("epoch_id_min", "1"), ("training_id", "run-*")]).await, ["b", "c"]);
 
     // Sort nulls last both ways, ties broken by id.
-    let desc: Vec<_> = store.list(None, "reward", true, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
+    let desc: Vec<_> =
+        store.list(None, "reward", true, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
     assert_eq!(desc, ["a", "b", "c"]);
-    let asc: Vec<_> = store.list(None, "reward", false, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
+    let asc: Vec<_> =
+        store.list(None, "reward", false, 0, 10).await.unwrap().into_iter().map(|r| r.trajectory_id).collect();
     assert_eq!(asc, ["b", "a", "c"]);
 
     let v0 = store.version().await.unwrap();
-    let commit = store.update("a", &Patch { is_bookmarked: Some(true), tags: Some(vec!["it's".into()]), notes: Some(Some("n'1".into())) }).await.unwrap().unwrap();
+    let commit = store
+        .update(
+            "a",
+            &Patch { is_bookmarked: Some(true), tags: Some(vec!["it's".into()]), notes: Some(Some("n'1".into())) },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(commit.version, v0 + 1, "one commit, reported");
     let patched = store.summary("a").await.unwrap().unwrap();
     assert_eq!(patched.updated_at, Some(commit.updated_at));
@@ -99,8 +114,12 @@ async fn a_store_with_the_earlier_search_layout_is_migrated_and_backfilled() {
     let dir = tempfile::tempdir().unwrap();
     let uri = dir.path().to_str().unwrap();
     let rows = vec![
-        traj(r#"{"trajectory_id":"old-1","task":{"question":"Where is the lighthouse?"},"steps":[{"role":"tool","content":"the keeper logged a storm"}]}"#),
-        traj(r#"{"trajectory_id":"old-2","task":{"question":"Count the boats"},"steps":[{"role":"assistant","content":"twelve boats"}]}"#),
+        traj(
+            r#"{"trajectory_id":"old-1","task":{"question":"Where is the lighthouse?"},"steps":[{"role":"tool","content":"the keeper logged a storm"}]}"#,
+        ),
+        traj(
+            r#"{"trajectory_id":"old-2","task":{"question":"Count the boats"},"steps":[{"role":"assistant","content":"twelve boats"}]}"#,
+        ),
     ];
     Store::open(uri).await.unwrap().insert(rows, InsertMode::Deduplicate).await.unwrap();
     // Rewind the layout to the earlier one.
@@ -109,7 +128,15 @@ async fn a_store_with_the_earlier_search_layout_is_migrated_and_backfilled() {
         let payloads = conn.open_table("payloads").execute().await.unwrap();
         payloads.drop_columns(&["search_text"]).await.unwrap();
         let summaries = conn.open_table("summaries").execute().await.unwrap();
-        summaries.add_columns().transform(lancedb::table::NewColumnTransform::SqlExpressions(vec![("search_text".into(), "question".into())])).execute().await.unwrap();
+        summaries
+            .add_columns()
+            .transform(lancedb::table::NewColumnTransform::SqlExpressions(vec![(
+                "search_text".into(),
+                "question".into(),
+            )]))
+            .execute()
+            .await
+            .unwrap();
     }
     let store = Store::open(uri).await.unwrap();
     let conn = lancedb::connect(uri).execute().await.unwrap();
@@ -133,7 +160,13 @@ async fn optimize_between_a_batch_s_payloads_and_its_commit_keeps_the_payloads()
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap()).await.unwrap();
     store.insert(vec![traj(r#"{"trajectory_id":"first"}"#)], InsertMode::Deduplicate).await.unwrap();
-    let staged = store.stage(vec![traj(r#"{"trajectory_id":"late","steps":[{"role":"user","content":"still here"}]}"#)], InsertMode::Deduplicate).await.unwrap();
+    let staged = store
+        .stage(
+            vec![traj(r#"{"trajectory_id":"late","steps":[{"role":"user","content":"still here"}]}"#)],
+            InsertMode::Deduplicate,
+        )
+        .await
+        .unwrap();
     let other = Store::open(dir.path().to_str().unwrap()).await.unwrap();
     assert_eq!(other.optimize(std::time::Duration::from_secs(3600)).await.unwrap().orphan_payloads_removed, 0);
     assert_eq!(store.commit(staged).await.unwrap().inserted, 1);

@@ -23,9 +23,15 @@ pub fn asset(name: &str) -> Option<Asset> {
         "app.js" => (include_bytes!("../assets/app.js"), "text/javascript; charset=utf-8"),
         "app.css" => (include_bytes!("../assets/app.css"), "text/css; charset=utf-8"),
         "favicon.svg" => (include_bytes!("../assets/favicon.svg"), "image/svg+xml"),
-        "vendor/chart.umd.min.js" => (include_bytes!(concat!(env!("OUT_DIR"), "/chart.umd.min.js")), "text/javascript; charset=utf-8"),
-        "vendor/marked.min.js" => (include_bytes!(concat!(env!("OUT_DIR"), "/marked.min.js")), "text/javascript; charset=utf-8"),
-        "vendor/purify.min.js" => (include_bytes!(concat!(env!("OUT_DIR"), "/purify.min.js")), "text/javascript; charset=utf-8"),
+        "vendor/chart.umd.min.js" => {
+            (include_bytes!(concat!(env!("OUT_DIR"), "/chart.umd.min.js")), "text/javascript; charset=utf-8")
+        }
+        "vendor/marked.min.js" => {
+            (include_bytes!(concat!(env!("OUT_DIR"), "/marked.min.js")), "text/javascript; charset=utf-8")
+        }
+        "vendor/purify.min.js" => {
+            (include_bytes!(concat!(env!("OUT_DIR"), "/purify.min.js")), "text/javascript; charset=utf-8")
+        }
         _ => return None,
     };
     Some(Asset { bytes, content_type })

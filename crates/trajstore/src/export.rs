@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -110,7 +112,12 @@ fn io(context: &str) -> impl Fn(std::io::Error) -> Error + '_ {
 impl Trajstore {
     /// Writes every trajectory matching `filters` to `out` (JSON Lines or Parquet).
     /// Returns the number written.
-    pub async fn export_to_writer<W: Write + Send>(&self, filters: &FilterSet, format: ExportFormat, out: W) -> Result<u64> {
+    pub async fn export_to_writer<W: Write + Send>(
+        &self,
+        filters: &FilterSet,
+        format: ExportFormat,
+        out: W,
+    ) -> Result<u64> {
         match format {
             ExportFormat::Jsonl | ExportFormat::Atif => {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -144,7 +151,9 @@ impl Trajstore {
                 Ok(n)
             }
             ExportFormat::Parquet => {
-                let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level"))).build();
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+                    .build();
                 let mut rows = ParquetRows { rows: Vec::new() };
                 let mut writer: Option<ArrowWriter<W>> = None;
                 let mut out = Some(out);
@@ -152,10 +161,19 @@ impl Trajstore {
                 let mut flush = |rows: &mut ParquetRows, writer: &mut Option<ArrowWriter<W>>| -> Result<()> {
                     let batch = rows.batch()?;
                     if writer.is_none() {
-                        let w = ArrowWriter::try_new(out.take().expect("writer made once"), batch.schema(), Some(props.clone())).map_err(|e| Error::Internal(e.to_string()))?;
+                        let w = ArrowWriter::try_new(
+                            out.take().expect("writer made once"),
+                            batch.schema(),
+                            Some(props.clone()),
+                        )
+                        .map_err(|e| Error::Internal(e.to_string()))?;
                         *writer = Some(w);
                     }
-                    writer.as_mut().expect("set above").write(&batch).map_err(|e| Error::Internal(format!("writing parquet: {e}")))
+                    writer
+                        .as_mut()
+                        .expect("set above")
+                        .write(&batch)
+                        .map_err(|e| Error::Internal(format!("writing parquet: {e}")))
                 };
                 let n = self
                     .store

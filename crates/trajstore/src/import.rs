@@ -80,7 +80,13 @@ pub struct ImportErrorEntry {
 
 impl From<ItemError> for ImportErrorEntry {
     fn from(e: ItemError) -> Self {
-        ImportErrorEntry { file: e.location.file.to_string(), line: e.location.line, index: e.location.index, field: e.field, message: e.message }
+        ImportErrorEntry {
+            file: e.location.file.to_string(),
+            line: e.location.line,
+            index: e.location.index,
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
@@ -129,7 +135,12 @@ impl ParseOutcome {
 }
 
 /// Reads every input; sends batches to `tx` when given (else only validates).
-fn parse_inputs(inputs: &[Input], opts: &ImportOptions, progress: &ImportProgress, tx: Option<tokio::sync::mpsc::Sender<Batch>>) -> Result<ParseOutcome> {
+fn parse_inputs(
+    inputs: &[Input],
+    opts: &ImportOptions,
+    progress: &ImportProgress,
+    tx: Option<tokio::sync::mpsc::Sender<Batch>>,
+) -> Result<ParseOutcome> {
     let mut outcome = ParseOutcome::default();
     let mut rows = Vec::with_capacity(opts.batch_rows);
     let mut bytes = 0usize;
@@ -173,8 +184,10 @@ fn spool_stdin(inputs: Vec<Input>) -> Result<(Vec<Input>, Option<tempfile::Named
     if !inputs.contains(&Input::Stdin) {
         return Ok((inputs, None));
     }
-    let mut file = tempfile::NamedTempFile::new().map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
-    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
+    let mut file =
+        tempfile::NamedTempFile::new().map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        .map_err(|source| Error::Io { context: "spooling stdin".into(), source })?;
     let path = file.path().to_path_buf();
     let inputs = inputs.into_iter().map(|i| if i == Input::Stdin { Input::File(path.clone()) } else { i }).collect();
     Ok((inputs, Some(file)))
@@ -199,12 +212,17 @@ impl ImportReport {
     }
 }
 
-type Staging = std::collections::VecDeque<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::StagedBatch>>>;
+type Staging =
+    std::collections::VecDeque<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::StagedBatch>>>;
 type Committing = Option<tokio::task::JoinHandle<trajstore_store::Result<trajstore_store::InsertOutcome>>>;
 
 /// Waits for the oldest staged batch and for the commit under way, then starts that
 /// batch's commit; returns the outcome of the commit that finished.
-async fn commit_next(store: &trajstore_store::Store, staging: &mut Staging, committing: &mut Committing) -> Result<Option<trajstore_store::InsertOutcome>> {
+async fn commit_next(
+    store: &trajstore_store::Store,
+    staging: &mut Staging,
+    committing: &mut Committing,
+) -> Result<Option<trajstore_store::InsertOutcome>> {
     let staged = match staging.pop_front() {
         Some(h) => Some(h.await.map_err(|e| Error::Internal(e.to_string()))??),
         None => None,
@@ -223,21 +241,40 @@ async fn commit_next(store: &trajstore_store::Store, staging: &mut Staging, comm
 impl Trajstore {
     /// Imports the inputs. Bad records are reported with their place and the good ones
     /// are stored (unless `strict`); records already stored are skipped.
-    pub async fn import(&self, inputs: Vec<Input>, opts: ImportOptions, progress: Arc<ImportProgress>) -> Result<ImportReport> {
+    pub async fn import(
+        &self,
+        inputs: Vec<Input>,
+        opts: ImportOptions,
+        progress: Arc<ImportProgress>,
+    ) -> Result<ImportReport> {
         let started = Instant::now();
         let (inputs, spool) = if opts.strict { spool_stdin(inputs)? } else { (inputs, None) };
         progress.bytes_total.store(inputs.iter().filter_map(Input::size).sum(), Ordering::Relaxed);
         if opts.strict {
             let check = {
                 let (inputs, opts, progress) = (inputs.clone(), opts.clone(), progress.clone());
-                tokio::task::spawn_blocking(move || parse_inputs(&inputs, &opts, &ImportProgress { read: Arc::new(Progress::default()), ..Default::default() }, None).map(|o| (o, progress)))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))??
-                    .0
+                tokio::task::spawn_blocking(move || {
+                    parse_inputs(
+                        &inputs,
+                        &opts,
+                        &ImportProgress { read: Arc::new(Progress::default()), ..Default::default() },
+                        None,
+                    )
+                    .map(|o| (o, progress))
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??
+                .0
             };
             if check.failed > 0 {
                 progress.failed.store(check.failed, Ordering::Relaxed);
-                let mut report = ImportReport { failed: check.failed, errors: check.errors, files: check.files, seconds: started.elapsed().as_secs_f64(), ..Default::default() };
+                let mut report = ImportReport {
+                    failed: check.failed,
+                    errors: check.errors,
+                    files: check.files,
+                    seconds: started.elapsed().as_secs_f64(),
+                    ..Default::default()
+                };
                 label_stdin(&mut report, spool.as_ref());
                 return Ok(report);
             }
@@ -269,17 +306,18 @@ impl Trajstore {
         // half records.
         let mut staging = Staging::new();
         let mut committing: Committing = None;
-        let account = |out: Option<trajstore_store::InsertOutcome>, report: &mut ImportReport, mode: &mut InsertMode| {
-            if let Some(out) = out {
-                if out.skipped > 0 && *mode == InsertMode::DeduplicateOnCommit {
-                    *mode = InsertMode::Deduplicate;
+        let account =
+            |out: Option<trajstore_store::InsertOutcome>, report: &mut ImportReport, mode: &mut InsertMode| {
+                if let Some(out) = out {
+                    if out.skipped > 0 && *mode == InsertMode::DeduplicateOnCommit {
+                        *mode = InsertMode::Deduplicate;
+                    }
+                    report.imported += out.inserted;
+                    report.skipped += out.skipped;
+                    progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
+                    progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
                 }
-                report.imported += out.inserted;
-                report.skipped += out.skipped;
-                progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
-                progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
-            }
-        };
+            };
         let mut write_error: Option<Error> = None;
         let mut indexing: Option<tokio::task::JoinHandle<trajstore_store::Result<()>>> = None;
         while let Some(batch) = rx.recv().await {
@@ -288,7 +326,8 @@ impl Trajstore {
             // first batch is stored (below), and new rows are folded into the id index now
             // and then, so that the lookups of a long import do not scan an ever longer
             // unindexed tail.
-            let maintenance = if batches % INDEX_REFRESH_BATCHES == 0 { self.store.refresh_summary_indexes().await } else { Ok(()) };
+            let maintenance =
+                if batches % INDEX_REFRESH_BATCHES == 0 { self.store.refresh_summary_indexes().await } else { Ok(()) };
             if let Err(e) = maintenance {
                 write_error = Some(e.into());
                 break;
@@ -334,7 +373,10 @@ impl Trajstore {
         }
         // Dropping the receiver makes the parser stop at its next batch.
         drop(rx);
-        let parsed = tokio::task::spawn_blocking(move || parser.join()).await.map_err(|e| Error::Internal(e.to_string()))?.map_err(|_| Error::Internal("the parser thread panicked".into()))?;
+        let parsed = tokio::task::spawn_blocking(move || parser.join())
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|_| Error::Internal("the parser thread panicked".into()))?;
         if let Some(e) = write_error {
             return Err(e);
         }

@@ -49,9 +49,9 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
-pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
+pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
 pub use trajstore_model::{demo, Summary, Trajectory};
 pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField, FILTER_NAMES};
 pub use trajstore_store::{OptimizeReport, Patch};
@@ -118,7 +118,15 @@ impl Trajstore {
     /// which the benchmarks use to time uncached queries).
     pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
         let store = Store::open(uri).await?;
-        Ok(Trajstore { store, cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))), small_writes: Default::default(), optimize_every: OPTIMIZE_EVERY_ADDS, embedder: Default::default(), memory_index: None, stats_turn: Default::default() })
+        Ok(Trajstore {
+            store,
+            cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))),
+            small_writes: Default::default(),
+            optimize_every: OPTIMIZE_EVERY_ADDS,
+            embedder: Default::default(),
+            memory_index: None,
+            stats_turn: Default::default(),
+        })
     }
 
     /// Keeps an in-memory copy of the summary rows that answers lists, totals and
@@ -185,7 +193,9 @@ impl Trajstore {
             // With the current in-memory index, the summary row is at hand: read only the
             // payload (one indexed lookup instead of two).
             if let Some(s) = self.snapshot(self.store.version().await?).await {
-                let Some(row) = s.row_of(id) else { return Err(Error::NotFound { what: format!("trajectory {id:?}") }) };
+                let Some(row) = s.row_of(id) else {
+                    return Err(Error::NotFound { what: format!("trajectory {id:?}") });
+                };
                 let summary = s.summary_batch(&[row as u32])?;
                 if let Some(t) = self.store.get_given_summary(&summary).await? {
                     return Ok(t);
@@ -224,14 +234,20 @@ impl Trajstore {
     /// Changes bookmark, tags or notes; returns the new summary row.
     pub async fn update(&self, id: &str, patch: &Patch) -> Result<Summary> {
         if let Some(tags) = &patch.tags {
-            if let Some((i, problem)) = tags.iter().enumerate().find_map(|(i, tag)| trajstore_model::tag_problem(tag).map(|p| (i, p))) {
+            if let Some((i, problem)) =
+                tags.iter().enumerate().find_map(|(i, tag)| trajstore_model::tag_problem(tag).map(|p| (i, p)))
+            {
                 return Err(Error::invalid(format!("tags[{i}]"), problem));
             }
         }
         // Readers that see this commit before the in-memory index follows it wait for that
         // (milliseconds) instead of each querying Lance or starting a full re-read.
         let _pending = self.memory_index.as_ref().map(|slot| slot.update_pending());
-        let commit = self.store.update(id, patch).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
+        let commit = self
+            .store
+            .update(id, patch)
+            .await?
+            .ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?;
         let mut row = None;
         if let Some(slot) = &self.memory_index {
             // Bring the in-memory index along (cheaper than reading every row again).
@@ -241,7 +257,9 @@ impl Trajstore {
         drop(_pending);
         let row = match row {
             Some(row) => row,
-            None => self.store.summary(id).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?,
+            None => {
+                self.store.summary(id).await?.ok_or_else(|| Error::NotFound { what: format!("trajectory {id:?}") })?
+            }
         };
         self.note_small_write(false).await?;
         Ok(row)

@@ -93,7 +93,14 @@ impl Trajstore {
                 let req = req.clone();
                 crate::on_blocking_thread(move || {
                     let matches = s.select(&req.filters)?;
-                    let rows = s.page(&matches, req.sort, req.order, req.cursor.as_ref(), req.offset() as usize, fetch as usize);
+                    let rows = s.page(
+                        &matches,
+                        req.sort,
+                        req.order,
+                        req.cursor.as_ref(),
+                        req.offset() as usize,
+                        fetch as usize,
+                    );
                     Some(s.summaries(&rows).map(|rows| (rows, matches.len() as u64)))
                 })
                 .await?
@@ -104,18 +111,43 @@ impl Trajstore {
         let (mut rows, total) = match from_memory {
             Some(found) => found,
             None => futures::try_join!(
-                async { Ok::<_, crate::Error>(self.store.list(req.where_sql(), req.sort.column(), descending, req.offset(), fetch).await?) },
+                async {
+                    Ok::<_, crate::Error>(
+                        self.store.list(req.where_sql(), req.sort.column(), descending, req.offset(), fetch).await?,
+                    )
+                },
                 self.count(&req.filters)
             )?,
         };
-        let more = if req.cursor.is_some() { rows.len() as u64 > req.page_size } else { req.offset() + (rows.len() as u64) < total };
+        let more = if req.cursor.is_some() {
+            rows.len() as u64 > req.page_size
+        } else {
+            req.offset() + (rows.len() as u64) < total
+        };
         rows.truncate(req.page_size as usize);
         let next_cursor = match rows.last() {
-            Some(last) if more => Some(Cursor { sort: req.sort, order: req.order, value: sort_value(last, req.sort), id: last.trajectory_id.clone() }.encode()),
+            Some(last) if more => Some(
+                Cursor {
+                    sort: req.sort,
+                    order: req.order,
+                    value: sort_value(last, req.sort),
+                    id: last.trajectory_id.clone(),
+                }
+                .encode(),
+            ),
             _ => None,
         };
-        let bytes: usize = rows.iter().map(|r| 400 + r.question.as_ref().map_or(0, String::len) + r.notes.as_ref().map_or(0, String::len)).sum();
-        let page = Arc::new(Page { data: rows, total, page: req.cursor.is_none().then_some(req.page), page_size: req.page_size, next_cursor });
+        let bytes: usize = rows
+            .iter()
+            .map(|r| 400 + r.question.as_ref().map_or(0, String::len) + r.notes.as_ref().map_or(0, String::len))
+            .sum();
+        let page = Arc::new(Page {
+            data: rows,
+            total,
+            page: req.cursor.is_none().then_some(req.page),
+            page_size: req.page_size,
+            next_cursor,
+        });
         self.cache.insert(version, &key, Cached::Page(page.clone()), bytes + key.len());
         Ok(page)
     }

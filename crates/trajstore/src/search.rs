@@ -117,7 +117,11 @@ impl Trajstore {
             None => 1.0,
             Some(_) => {
                 let total = self.count(&FilterSet::default()).await?;
-                if total == 0 { 0.0 } else { self.count(filters).await? as f64 / total as f64 }
+                if total == 0 {
+                    0.0
+                } else {
+                    self.count(filters).await? as f64 / total as f64
+                }
             }
         };
         let hits = self.store.search_text(q, filters.to_sql(), limit, share).await?;
@@ -178,7 +182,10 @@ impl Trajstore {
         // whole vector column and cost more than the indexed search itself.
         let not_embedded = self.not_embedded(filters).await?;
         let hits = self.store.nearest(vector, sql, k, not_embedded > 0, exact).await?;
-        Ok(SimilarResults { data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(), not_embedded })
+        Ok(SimilarResults {
+            data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(),
+            not_embedded,
+        })
     }
 
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
@@ -204,7 +211,13 @@ impl Trajstore {
     /// rows in all (`None`: until none is left), calling `progress` after each commit.
     /// Each distinct text of a batch is embedded once. Builds the vector index once
     /// enough rows are embedded ([`trajstore_store::VECTOR_INDEX_MIN_ROWS`]).
-    pub async fn embed_pending(&self, source: EmbedTextSource, batch: usize, max: Option<u64>, mut progress: impl FnMut(&EmbedProgress)) -> Result<EmbedProgress> {
+    pub async fn embed_pending(
+        &self,
+        source: EmbedTextSource,
+        batch: usize,
+        max: Option<u64>,
+        mut progress: impl FnMut(&EmbedProgress),
+    ) -> Result<EmbedProgress> {
         let embedder = self.embedder()?;
         let mut p = EmbedProgress::default();
         let batch = batch.clamp(1, 65_536);
@@ -233,7 +246,8 @@ impl Trajstore {
             .await
             .map_err(|e| Error::Internal(format!("embedding task failed: {e}")))??;
             p.distinct_texts += vectors.len() as u64;
-            let updates: Vec<(String, Vec<f32>)> = rows.iter().zip(&slot).map(|(r, &s)| (r.trajectory_id.clone(), vectors[s].clone())).collect();
+            let updates: Vec<(String, Vec<f32>)> =
+                rows.iter().zip(&slot).map(|(r, &s)| (r.trajectory_id.clone(), vectors[s].clone())).collect();
             self.store.set_embeddings(&updates).await?;
             p.embedded += rows.len() as u64;
             p.remaining = self.store.count_not_embedded(None).await?;
@@ -250,7 +264,15 @@ impl Trajstore {
 
 fn check_dim(e: &dyn Embedder) -> Result<()> {
     if e.dim() != trajstore_store::EMBEDDING_DIM as usize {
-        return Err(Error::invalid("embedder", format!("{} makes vectors of dimension {}; the store holds {}", e.name(), e.dim(), trajstore_store::EMBEDDING_DIM)));
+        return Err(Error::invalid(
+            "embedder",
+            format!(
+                "{} makes vectors of dimension {}; the store holds {}",
+                e.name(),
+                e.dim(),
+                trajstore_store::EMBEDDING_DIM
+            ),
+        ));
     }
     Ok(())
 }
@@ -296,7 +318,9 @@ fn snippet(text: &str, terms: &[String]) -> String {
         .iter()
         .filter_map(|t| {
             let t: Vec<char> = t.chars().collect();
-            (!t.is_empty() && t.len() <= lower.len()).then(|| lower.windows(t.len()).position(|w| w == t.as_slice())).flatten()
+            (!t.is_empty() && t.len() <= lower.len())
+                .then(|| lower.windows(t.len()).position(|w| w == t.as_slice()))
+                .flatten()
         })
         .min()
         .unwrap_or(0);

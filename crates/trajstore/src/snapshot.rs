@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
+};
 use arrow_schema::{Field, Schema};
 use trajstore_query::{Cmp, Cursor, Filter, FilterSet, Order, SortField, SortValue};
 use trajstore_stats::FastMap;
@@ -123,7 +125,9 @@ pub(crate) fn contains_folded(hay: &str, needle_lower: &str) -> bool {
             return false;
         }
         let (h, n) = (hay.as_bytes(), needle_lower.as_bytes());
-        return n.is_empty() || (h.len() >= n.len() && h.windows(n.len()).any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b)));
+        return n.is_empty()
+            || (h.len() >= n.len()
+                && h.windows(n.len()).any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b)));
     }
     hay.to_lowercase().contains(needle_lower)
 }
@@ -144,7 +148,11 @@ fn int_key(v: i64) -> u64 {
 fn float_key(v: f64) -> u64 {
     // Arrow orders floats by total order; this is that order as unsigned integers.
     let b = v.to_bits();
-    if b >> 63 == 1 { !b } else { b ^ (1 << 63) }
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b ^ (1 << 63)
+    }
 }
 
 /// A row's position in a sort: nulls last, then the value (inverted when descending),
@@ -179,7 +187,11 @@ struct TagIndex {
 
 impl TagIndex {
     fn build(list: &ListArray) -> Result<TagIndex> {
-        let values = list.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::Internal("tags are not strings".into()))?;
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Internal("tags are not strings".into()))?;
         let dict = Dict::from_array(values);
         let raw = list.value_offsets();
         let mut offsets = Vec::with_capacity(list.len() + 1);
@@ -195,7 +207,9 @@ impl TagIndex {
     }
 
     fn bytes(&self) -> usize {
-        (self.offsets.len() + self.codes.len()) * 4 + self.dict.codes.len() * 4 + self.dict.values.iter().map(|v| v.len() + 16).sum::<usize>()
+        (self.offsets.len() + self.codes.len()) * 4
+            + self.dict.codes.len() * 4
+            + self.dict.values.iter().map(|v| v.len() + 16).sum::<usize>()
     }
 }
 
@@ -222,7 +236,13 @@ impl Snapshot {
             return Err(internal(&"too many rows"));
         }
         let col = |name: &str| batch.column_by_name(name).ok_or_else(|| internal(&format!("column {name} is missing")));
-        let str_col = |name: &str| col(name)?.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| internal(&format!("column {name} is not a string")));
+        let str_col = |name: &str| {
+            col(name)?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| internal(&format!("column {name} is not a string")))
+        };
 
         let question_array = str_col("question")?;
         let question = Dict::from_array(&question_array);
@@ -240,7 +260,11 @@ impl Snapshot {
         for (r, &row) in by_id.iter().enumerate() {
             id_rank[row as usize] = r as u32;
         }
-        let tag_list = col("tags")?.as_any().downcast_ref::<ListArray>().cloned().ok_or_else(|| internal(&"tags is not a list"))?;
+        let tag_list = col("tags")?
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .cloned()
+            .ok_or_else(|| internal(&"tags is not a list"))?;
         let tags = TagIndex::build(&tag_list)?;
 
         // Tasks: codes of data_id first, then of questions, then one per row.
@@ -277,11 +301,19 @@ impl Snapshot {
         columns[i] = Arc::new(Int64Array::new(values.into(), a.nulls().cloned()));
         if let Some(b) = patch.is_bookmarked {
             let a: &BooleanArray = self.array("is_bookmarked").ok_or_else(|| internal(&"is_bookmarked"))?;
-            columns[index("is_bookmarked")?] = Arc::new((0..n).map(|j| if j == row { Some(b) } else { a.is_valid(j).then(|| a.value(j)) }).collect::<BooleanArray>());
+            columns[index("is_bookmarked")?] = Arc::new(
+                (0..n)
+                    .map(|j| if j == row { Some(b) } else { a.is_valid(j).then(|| a.value(j)) })
+                    .collect::<BooleanArray>(),
+            );
         }
         if let Some(notes) = &patch.notes {
             let a: &StringArray = self.array("notes").ok_or_else(|| internal(&"notes"))?;
-            columns[index("notes")?] = Arc::new((0..n).map(|j| if j == row { notes.as_deref() } else { a.is_valid(j).then(|| a.value(j)) }).collect::<StringArray>());
+            columns[index("notes")?] = Arc::new(
+                (0..n)
+                    .map(|j| if j == row { notes.as_deref() } else { a.is_valid(j).then(|| a.value(j)) })
+                    .collect::<StringArray>(),
+            );
         }
         let mut tags = self.tags.clone();
         if let Some(new_tags) = &patch.tags {
@@ -294,7 +326,8 @@ impl Snapshot {
                     }
                 } else {
                     let v = a.value(j);
-                    let v = v.as_any().downcast_ref::<StringArray>().ok_or_else(|| internal(&"tags are not strings"))?;
+                    let v =
+                        v.as_any().downcast_ref::<StringArray>().ok_or_else(|| internal(&"tags are not strings"))?;
                     for k in 0..v.len() {
                         builder.values().append_option(v.is_valid(k).then(|| v.value(k)));
                     }
@@ -433,7 +466,9 @@ impl Snapshot {
                         pass[c as usize] = true;
                     }
                 }
-                Box::new(move |i| tags.codes[tags.offsets[i] as usize..tags.offsets[i + 1] as usize].iter().any(|&c| pass[c as usize]))
+                Box::new(move |i| {
+                    tags.codes[tags.offsets[i] as usize..tags.offsets[i + 1] as usize].iter().any(|&c| pass[c as usize])
+                })
             }
             Filter::Metadata { .. } => return None,
         })
@@ -464,7 +499,9 @@ impl Snapshot {
             return Box::new(move |i| pack(Some(id(i)), descending, 0));
         }
         if let Some(dict) = self.coded(column) {
-            return Box::new(move |i| pack((dict.codes[i] != NULL).then(|| 2 * dict.codes[i] as u64 + 1), descending, id(i)));
+            return Box::new(move |i| {
+                pack((dict.codes[i] != NULL).then(|| 2 * dict.codes[i] as u64 + 1), descending, id(i))
+            });
         }
         if let Some(a) = self.array::<Int64Array>(column) {
             return Box::new(move |i| pack(a.is_valid(i).then(|| int_key(a.value(i))), descending, id(i)));
@@ -481,7 +518,13 @@ impl Snapshot {
     /// The sort position of a cursor: rows after it have larger positions.
     fn cursor_key(&self, c: &Cursor) -> u128 {
         let ids = self.array::<StringArray>("trajectory_id").expect("the id column");
-        let id = half_rank(self.fixed.by_id.binary_search_by(|&r| ids.value(r as usize).cmp(&c.id)).map(|p| p as u32).map_err(|p| p as u32));
+        let id = half_rank(
+            self.fixed
+                .by_id
+                .binary_search_by(|&r| ids.value(r as usize).cmp(&c.id))
+                .map(|p| p as u32)
+                .map_err(|p| p as u32),
+        );
         let descending = c.order == Order::Desc;
         if c.sort == SortField::TrajectoryId {
             return pack(Some(id), descending, 0);
@@ -498,7 +541,15 @@ impl Snapshot {
 
     /// Rows `offset..offset+limit` of `rows` in the order (sort, order, id), after the
     /// cursor if there is one. A bounded heap keeps only the best `offset+limit`.
-    pub fn page(&self, rows: &[u32], sort: SortField, order: Order, cursor: Option<&Cursor>, offset: usize, limit: usize) -> Vec<u32> {
+    pub fn page(
+        &self,
+        rows: &[u32],
+        sort: SortField,
+        order: Order,
+        cursor: Option<&Cursor>,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<u32> {
         let key = self.sort_key(sort, order == Order::Desc);
         let after = cursor.map(|c| self.cursor_key(c));
         let window = offset.saturating_add(limit).min(rows.len());
@@ -530,7 +581,8 @@ impl Snapshot {
     /// The rows as one batch of every summary column (and `write_id`), in that order.
     pub fn summary_batch(&self, rows: &[u32]) -> Result<RecordBatch> {
         let indices = UInt32Array::from(rows.to_vec());
-        let taken = arrow_select::take::take_record_batch(&self.batch, &indices).map_err(|e| Error::Internal(e.to_string()))?;
+        let taken =
+            arrow_select::take::take_record_batch(&self.batch, &indices).map_err(|e| Error::Internal(e.to_string()))?;
         let question: StringArray = rows.iter().map(|&r| self.fixed.question.value(r as usize)).collect();
         let mut fields: Vec<Arc<Field>> = taken.schema().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new("question", arrow_schema::DataType::Utf8, true)));
@@ -615,7 +667,13 @@ impl SnapshotSlot {
     }
 
     pub fn info(&self, s: &Snapshot) -> crate::MemoryIndexInfo {
-        crate::MemoryIndexInfo { version: s.version, rows: s.rows(), bytes: s.memory_bytes(), builds: self.builds.load(Ordering::Relaxed), patches: self.patches.load(Ordering::Relaxed) }
+        crate::MemoryIndexInfo {
+            version: s.version,
+            rows: s.rows(),
+            bytes: s.memory_bytes(),
+            builds: self.builds.load(Ordering::Relaxed),
+            patches: self.patches.load(Ordering::Relaxed),
+        }
     }
 
     pub fn current(&self) -> Option<Arc<Snapshot>> {
@@ -655,9 +713,19 @@ mod tests {
     #[test]
     fn wildcards_and_folded_substrings() {
         for (p, v, want) in [
-            ("a*", "abc", true), ("*c", "abc", true), ("a*c", "abc", true), ("a*c", "ac", true), ("a*b*c", "abc", true),
-            ("a*b*c", "acb", false), ("*", "", true), ("ab", "ab", true), ("ab", "abc", false), ("a*a", "a", false),
-            ("*x*", "a\nxb", true), ("é*", "éa", true), ("%", "abc", false),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a*c", "abc", true),
+            ("a*c", "ac", true),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+            ("*", "", true),
+            ("ab", "ab", true),
+            ("ab", "abc", false),
+            ("a*a", "a", false),
+            ("*x*", "a\nxb", true),
+            ("é*", "éa", true),
+            ("%", "abc", false),
         ] {
             assert_eq!(wildcard_match(p, v), want, "{p:?} on {v:?}");
         }

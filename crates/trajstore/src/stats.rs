@@ -1,7 +1,6 @@
 //! Statistics over a filtered set: overall, per group, and curves over training.
 //! Reads only narrow summary columns; cached under the dataset version.
 
-
 use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -49,7 +48,13 @@ pub struct CurveRequest {
 
 fn group_column(name: &str, parameter: &str) -> Result<&'static str> {
     GROUP_COLUMNS.iter().map(|(c, _)| *c).find(|c| *c == name).ok_or_else(|| {
-        Error::invalid(parameter, format!("cannot group by {name:?}; choose from {}", GROUP_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")))
+        Error::invalid(
+            parameter,
+            format!(
+                "cannot group by {name:?}; choose from {}",
+                GROUP_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+            ),
+        )
     })
 }
 
@@ -81,7 +86,8 @@ fn parse_threshold(value: &str) -> Result<f64> {
 impl StatsRequest {
     /// Parses `group_by`, `k`, `success_threshold` and every filter from query pairs.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut req = StatsRequest { filters: FilterSet::default(), group_by: Vec::new(), ks: vec![1], success_threshold: 1.0 };
+        let mut req =
+            StatsRequest { filters: FilterSet::default(), group_by: Vec::new(), ks: vec![1], success_threshold: 1.0 };
         let mut filters = Vec::new();
         for (name, value) in pairs {
             match name {
@@ -110,7 +116,13 @@ impl StatsRequest {
 impl CurveRequest {
     /// Parses `x` (epoch_id or iteration_id), `series`, `k`, `success_threshold`, filters.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
-        let mut req = CurveRequest { filters: FilterSet::default(), x: "epoch_id", series: Some("training_id"), ks: vec![1], success_threshold: 1.0 };
+        let mut req = CurveRequest {
+            filters: FilterSet::default(),
+            x: "epoch_id",
+            series: Some("training_id"),
+            ks: vec![1],
+            success_threshold: 1.0,
+        };
         let mut filters = Vec::new();
         for (name, value) in pairs {
             match name {
@@ -118,7 +130,12 @@ impl CurveRequest {
                     req.x = match value {
                         "epoch_id" => "epoch_id",
                         "iteration_id" => "iteration_id",
-                        _ => return Err(Error::invalid(name, format!("expected epoch_id or iteration_id, got {value:?}"))),
+                        _ => {
+                            return Err(Error::invalid(
+                                name,
+                                format!("expected epoch_id or iteration_id, got {value:?}"),
+                            ))
+                        }
                     }
                 }
                 "series" if value.is_empty() || value == "none" => req.series = None,
@@ -219,7 +236,14 @@ struct StatsPass<'g> {
 
 impl<'g> StatsPass<'g> {
     fn new(group_by: &'g [&'static str], threshold: f64) -> Self {
-        StatsPass { group_by, tasks: TaskIds::default(), interners: group_by.iter().map(|_| Interner::default()).collect(), overall: Accumulator::default(), groups: FastMap::default(), threshold }
+        StatsPass {
+            group_by,
+            tasks: TaskIds::default(),
+            interners: group_by.iter().map(|_| Interner::default()).collect(),
+            overall: Accumulator::default(),
+            groups: FastMap::default(),
+            threshold,
+        }
     }
 
     /// Adds `rows` of `batch`. `task_of` gives each row's task id when the caller has
@@ -232,7 +256,8 @@ impl<'g> StatsPass<'g> {
             None => (Some(c.str("data_id")?), Some(c.str("question")?)),
         };
         let success: &BooleanArray = c.bool("is_success")?;
-        let (reward, tc, res, exec) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
+        let (reward, tc, res, exec) =
+            (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
         let steps: &Int64Array = c.i64("step_count")?;
         let reason = c.str("termination_reason")?;
         enum GroupCol<'a> {
@@ -242,7 +267,13 @@ impl<'g> StatsPass<'g> {
         let group_cols: Vec<GroupCol> = self
             .group_by
             .iter()
-            .map(|g| if GROUP_COLUMNS.iter().any(|(c, int)| c == g && *int) { c.i64(g).map(GroupCol::Int) } else { c.str(g).map(GroupCol::Str) })
+            .map(|g| {
+                if GROUP_COLUMNS.iter().any(|(c, int)| c == g && *int) {
+                    c.i64(g).map(GroupCol::Int)
+                } else {
+                    c.str(g).map(GroupCol::Str)
+                }
+            })
             .collect::<Result<_, _>>()?;
         for i in rows {
             let task = match (task_of, data_id, question) {
@@ -288,21 +319,40 @@ impl<'g> StatsPass<'g> {
 }
 
 impl Trajstore {
-    async fn grouped_stats(&self, version: u64, filters: &FilterSet, group_by: &[&'static str], cfg: &StatsConfig) -> Result<Grouped> {
+    async fn grouped_stats(
+        &self,
+        version: u64,
+        filters: &FilterSet,
+        group_by: &[&'static str],
+        cfg: &StatsConfig,
+    ) -> Result<Grouped> {
         if let Some(snapshot) = self.snapshot(version).await {
             let (filters, group_by, cfg) = (filters.clone(), group_by.to_vec(), cfg.clone());
             let from_memory = crate::on_blocking_thread(move || -> Option<Result<Grouped>> {
                 let rows = snapshot.select(&filters)?;
                 let mut pass = StatsPass::new(&group_by, cfg.success_threshold);
-                Some(pass.add(snapshot.batch(), rows.iter().map(|&r| r as usize), Some(snapshot.tasks())).map(|_| pass.finish(&cfg)))
+                Some(
+                    pass.add(snapshot.batch(), rows.iter().map(|&r| r as usize), Some(snapshot.tasks()))
+                        .map(|_| pass.finish(&cfg)),
+                )
             })
             .await?;
             if let Some(grouped) = from_memory {
                 return grouped;
             }
         }
-        let mut columns: Vec<&str> =
-            vec!["trajectory_id", "data_id", "question", "is_success", "reward", "toolcall_reward", "res_reward", "exec_time", "step_count", "termination_reason"];
+        let mut columns: Vec<&str> = vec![
+            "trajectory_id",
+            "data_id",
+            "question",
+            "is_success",
+            "reward",
+            "toolcall_reward",
+            "res_reward",
+            "exec_time",
+            "step_count",
+            "termination_reason",
+        ];
         for g in group_by {
             if !columns.contains(g) {
                 columns.push(g);
@@ -344,7 +394,12 @@ impl Trajstore {
             })
             .collect();
         let doc = Arc::new(serde_json::json!({"overall": grouped.overall, "groups": groups}));
-        self.cache.insert(version, &key, Cached::Json(doc.clone()), 2048 * (1 + doc["groups"].as_array().map_or(0, Vec::len)));
+        self.cache.insert(
+            version,
+            &key,
+            Cached::Json(doc.clone()),
+            2048 * (1 + doc["groups"].as_array().map_or(0, Vec::len)),
+        );
         Ok(doc)
     }
 
@@ -352,7 +407,14 @@ impl Trajstore {
     /// "reward_mean", "success_rate", "pass@k"...}]}`, sorted by series then x.
     pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Value>> {
         let version = self.store.version().await?;
-        let key = format!("curve|{:?}|{}|{:?}|{:?}|{}", req.filters.to_sql(), req.x, req.series, req.ks, req.success_threshold);
+        let key = format!(
+            "curve|{:?}|{}|{:?}|{:?}|{}",
+            req.filters.to_sql(),
+            req.x,
+            req.series,
+            req.ks,
+            req.success_threshold
+        );
         if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
@@ -373,7 +435,8 @@ impl Trajstore {
                 let mut p = Map::new();
                 p.insert("x".into(), key.last().cloned().unwrap_or(Value::Null));
                 p.insert("series".into(), if req.series.is_some() { key[0].clone() } else { Value::Null });
-                for k in ["count", "success_rate", "reward_mean", "reward_median", "step_count_mean", "exec_time_mean"] {
+                for k in ["count", "success_rate", "reward_mean", "reward_median", "step_count_mean", "exec_time_mean"]
+                {
                     p.insert(k.into(), stats[k].clone());
                 }
                 for k in &req.ks {
@@ -385,7 +448,12 @@ impl Trajstore {
             })
             .collect();
         let doc = Arc::new(serde_json::json!({"x": req.x, "series": req.series, "points": points}));
-        self.cache.insert(version, &key, Cached::Json(doc.clone()), 256 * (1 + doc["points"].as_array().map_or(0, Vec::len)));
+        self.cache.insert(
+            version,
+            &key,
+            Cached::Json(doc.clone()),
+            256 * (1 + doc["points"].as_array().map_or(0, Vec::len)),
+        );
         Ok(doc)
     }
 }

@@ -12,7 +12,12 @@ use serde_json::Value;
 use trajstore::{expand_inputs, ExportFormat, FilterSet, ImportOptions, ImportProgress, Input, Trajstore};
 
 fn realdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared/realdata"));
+    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../../shared/realdata")
+    });
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -33,7 +38,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn lines(bytes: &[u8]) -> Vec<Option<Value>> {
-    String::from_utf8_lossy(bytes).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).ok()).collect()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// (records, whole-file errors) that one source file should give, from its own layout.
@@ -48,8 +57,16 @@ fn expected(path: &Path, bytes: &[u8]) -> (usize, usize) {
         let d = doc();
         (d.get("logs").unwrap_or(&d).as_object().unwrap().len(), 0)
     } else if p.contains("/nemo-gym/") {
-        let rollouts = lines(bytes).into_iter().flatten().filter(|r| r.get("responses_create_params").is_some() || r.get("response").is_some_and(Value::is_object)).count();
-        if rollouts == 0 { (0, 1) } else { (rollouts, lines(bytes).len() - rollouts) }
+        let rollouts = lines(bytes)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("responses_create_params").is_some() || r.get("response").is_some_and(Value::is_object))
+            .count();
+        if rollouts == 0 {
+            (0, 1)
+        } else {
+            (rollouts, lines(bytes).len() - rollouts)
+        }
     } else if p.contains("/mini-swe-agent/trajs/") || p.contains("/swe-agent/") {
         (1, 0)
     } else if p.ends_with(".eval") {
@@ -85,7 +102,14 @@ async fn real_data_imports_once_with_its_labels() {
             records += n;
         }
     }
-    let tau_success = serde_json::from_slice::<Value>(&std::fs::read(root.join("tau-bench/gpt-4o-airline.json")).unwrap()).unwrap().as_array().unwrap().iter().filter(|r| r["reward"].as_f64() == Some(1.0)).count();
+    let tau_success =
+        serde_json::from_slice::<Value>(&std::fs::read(root.join("tau-bench/gpt-4o-airline.json")).unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["reward"].as_f64() == Some(1.0))
+            .count();
     let mut resolved = BTreeMap::new();
     for p in paths.iter().filter(|p| p.ends_with("report.json")) {
         let id = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
@@ -97,7 +121,10 @@ async fn real_data_imports_once_with_its_labels() {
     let store = Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
     let inputs = expand_inputs(&[root.display().to_string()]).unwrap();
     let first = import(&store, inputs.clone()).await;
-    println!("first import: imported {} skipped {} failed {} in {:.1} s", first.imported, first.skipped, first.failed, first.seconds);
+    println!(
+        "first import: imported {} skipped {} failed {} in {:.1} s",
+        first.imported, first.skipped, first.failed, first.seconds
+    );
     let mut per_format: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &first.files {
         *per_format.entry(f.format).or_default() += 1;
@@ -106,7 +133,10 @@ async fn real_data_imports_once_with_its_labels() {
     assert_eq!(first.imported, records as u64);
     assert_eq!(first.failed, file_errors as u64, "{:#?}", first.errors);
     assert!(first.errors.iter().all(|e| e.file.contains("/nemo-gym/")), "{:#?}", first.errors);
-    assert!(first.errors.iter().all(|e| e.message.contains("not a recognised trajectory file (tried: native, openai-chat,")));
+    assert!(first
+        .errors
+        .iter()
+        .all(|e| e.message.contains("not a recognised trajectory file (tried: native, openai-chat,")));
     assert!(first.files.iter().all(|f| f.format != "native"));
 
     let all = store.summaries(&FilterSet::default()).await.unwrap();
@@ -115,7 +145,8 @@ async fn real_data_imports_once_with_its_labels() {
         all.iter().filter(move |s| s.source.as_deref().is_some_and(|src| src.contains(dir)))
     }
     assert_eq!(from(&all, "/tau-bench/").filter(|s| s.is_success == Some(true)).count(), tau_success);
-    let labels: BTreeMap<String, bool> = from(&all, "/mini-swe-agent/").map(|s| (s.data_id.clone().unwrap(), s.is_success.unwrap())).collect();
+    let labels: BTreeMap<String, bool> =
+        from(&all, "/mini-swe-agent/").map(|s| (s.data_id.clone().unwrap(), s.is_success.unwrap())).collect();
     assert_eq!(labels, resolved);
 
     // A second import of the same folder finds every record already stored.
@@ -132,12 +163,18 @@ async fn real_data_imports_once_with_its_labels() {
     let export = |s: Trajstore| async move {
         let mut out = Vec::new();
         s.export_to_writer(&FilterSet::default(), ExportFormat::Jsonl, &mut out).await.unwrap();
-        let mut lines: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut lines: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         lines.sort_by(|a, b| a["trajectory_id"].as_str().cmp(&b["trajectory_id"].as_str()));
         lines
     };
     let (a, b) = (export(store.clone()).await, export(store2).await);
     assert_eq!(a.len(), b.len());
     let differing: Vec<&Value> = a.iter().zip(&b).filter(|(x, y)| x != y).map(|(x, _)| &x["trajectory_id"]).collect();
-    assert!(differing.is_empty(), "{} records differ after the ATIF round trip, e.g. {:?}", differing.len(), &differing[..differing.len().min(10)]);
+    assert!(
+        differing.is_empty(),
+        "{} records differ after the ATIF round trip, e.g. {:?}",
+        differing.len(),
+        &differing[..differing.len().min(10)]
+    );
 }

@@ -14,7 +14,9 @@ async fn ids_repeated_across_batches_are_stored_once_as_first_seen() {
     let mut out = std::fs::File::create(&file).unwrap();
     // 40 distinct ids; then 10 of them again (with other rewards and steps), then 3 once more.
     let line = |id: usize, copy: usize| {
-        format!(r#"{{"trajectory_id":"r{id:02}","reward":{copy},"steps":[{{"role":"user","content":"copy {copy} of {id}"}}]}}"#)
+        format!(
+            r#"{{"trajectory_id":"r{id:02}","reward":{copy},"steps":[{{"role":"user","content":"copy {copy} of {id}"}}]}}"#
+        )
     };
     for id in 0..40 {
         writeln!(out, "{}", line(id, 0)).unwrap();
@@ -46,6 +48,13 @@ async fn ids_repeated_across_batches_are_stored_once_as_first_seen() {
     }
 
     // Importing the file again stores nothing and counts every line as skipped.
-    let again = store.import(vec![Input::File(file)], ImportOptions { batch_rows: 7, ..Default::default() }, Arc::new(Default::default())).await.unwrap();
+    let again = store
+        .import(
+            vec![Input::File(file)],
+            ImportOptions { batch_rows: 7, ..Default::default() },
+            Arc::new(Default::default()),
+        )
+        .await
+        .unwrap();
     assert_eq!((again.imported, again.skipped), (0, 53));
 }

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use trajstore::demo::Rng;
 use trajstore::{ListRequest, Page, Summary, Trajectory, Trajstore};
 
-const ALPHABET: &[&str] = &["a", "b", "A", "'", "''", "\"", "\\", "%", "_", "*", "--", "\0", "\n", "é", "É", "ß", "😀", " ", ";", "x"];
+const ALPHABET: &[&str] =
+    &["a", "b", "A", "'", "''", "\"", "\\", "%", "_", "*", "--", "\0", "\n", "é", "É", "ß", "😀", " ", ";", "x"];
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -29,12 +30,20 @@ fn weird(rng: &mut Rng, max: u64) -> String {
 /// A value for a comma-separated list filter: no commas, no edge spaces, not empty.
 fn list_value(rng: &mut Rng) -> String {
     let s = weird(rng, 4).replace(',', "").trim().to_string();
-    if s.is_empty() { "v".to_string() } else { s }
+    if s.is_empty() {
+        "v".to_string()
+    } else {
+        s
+    }
 }
 
 /// `None` 15% of the time, else a value made by `make`.
 fn maybe<T>(rng: &mut Rng, make: impl FnOnce(&mut Rng) -> T) -> Option<T> {
-    if rng.f64() < 0.15 { None } else { Some(make(rng)) }
+    if rng.f64() < 0.15 {
+        None
+    } else {
+        Some(make(rng))
+    }
 }
 
 fn fixture() -> &'static Fixture {
@@ -64,7 +73,9 @@ fn fixture() -> &'static Fixture {
             for key in ["reward", "toolcall_reward", "res_reward", "exec_time"] {
                 // Few distinct values, so that ties (and the id tie-break) are common.
                 // -0.0 is stored as 0.0, so it ties with 0.0 on every path.
-                if let Some(v) = maybe(&mut rng, |r| if r.f64() < 0.1 { -0.0 } else { r.range(0, 8) as f64 / 4.0 - 0.5 }) {
+                if let Some(v) =
+                    maybe(&mut rng, |r| if r.f64() < 0.1 { -0.0 } else { r.range(0, 8) as f64 / 4.0 - 0.5 })
+                {
                     obj.insert(key.into(), v.into());
                 }
             }
@@ -97,7 +108,8 @@ fn fixture() -> &'static Fixture {
         records.retain(|r| seen.insert(r.trajectory_id.clone()));
         let rows: Vec<Summary> = records.iter().map(Summary::from).collect();
         rt.block_on(store.add(records)).unwrap();
-        let memory = rt.block_on(Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0)).unwrap().with_memory_index();
+        let memory =
+            rt.block_on(Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0)).unwrap().with_memory_index();
         let info = rt.block_on(memory.warm_memory_index()).unwrap().expect("built");
         assert_eq!(info.rows, rows.len());
         Fixture { rt, store, memory, rows, _dir: dir }
@@ -168,7 +180,9 @@ fn reference_match(r: &Summary, name: &str, value: &str) -> bool {
     let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>();
     match name {
         "data_id" | "agent_name" | "training_id" => string_field(r, name).is_some_and(|v| wildcard_match(value, v)),
-        "trajectory_id" | "question" => string_field(r, name).is_some_and(|v| v.to_lowercase().contains(&value.to_lowercase())),
+        "trajectory_id" | "question" => {
+            string_field(r, name).is_some_and(|v| v.to_lowercase().contains(&value.to_lowercase()))
+        }
         "termination_reason" => r.termination_reason.as_deref().is_some_and(|v| list().contains(&v)),
         "tags" => r.tags.iter().any(|t| list().contains(&t.as_str())),
         "is_bookmarked" => r.is_bookmarked == (value == "true"),
@@ -179,20 +193,27 @@ fn reference_match(r: &Summary, name: &str, value: &str) -> bool {
             let key = &n["metadata.".len()..];
             match r.metadata.as_ref().and_then(|m| m.get(key)) {
                 Some(serde_json::Value::String(s)) => s == value,
-                Some(serde_json::Value::Number(x)) => value.trim().parse::<f64>().is_ok_and(|v| v == x.as_f64().unwrap()),
+                Some(serde_json::Value::Number(x)) => {
+                    value.trim().parse::<f64>().is_ok_and(|v| v == x.as_f64().unwrap())
+                }
                 Some(serde_json::Value::Bool(b)) => value == b.to_string(),
                 _ => false,
             }
         }
         n => {
-            let (base, op) = n.rsplit_once('_').map(|(b, op)| if ["min", "max", "exact"].contains(&op) { (b, op) } else { (n, "eq") }).unwrap_or((n, "eq"));
+            let (base, op) = n
+                .rsplit_once('_')
+                .map(|(b, op)| if ["min", "max", "exact"].contains(&op) { (b, op) } else { (n, "eq") })
+                .unwrap_or((n, "eq"));
             let cmp = |x: f64, v: f64| match op {
                 "min" => x >= v,
                 "max" => x <= v,
                 _ => x == v,
             };
             match base {
-                "reward" | "toolcall_reward" | "res_reward" | "exec_time" => float_field(r, base).is_some_and(|x| cmp(x, value.parse().unwrap())),
+                "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
+                    float_field(r, base).is_some_and(|x| cmp(x, value.parse().unwrap()))
+                }
                 _ => int_field(r, base).is_some_and(|x| cmp(x as f64, value.parse::<i64>().unwrap() as f64)),
             }
         }
@@ -207,13 +228,21 @@ fn sort_key_cmp(a: &Summary, b: &Summary, sort: &str, desc: bool) -> Ordering {
             (Some(_), None) => Ordering::Less,
             (Some(x), Some(y)) => {
                 let o = cmp(&x, &y);
-                if desc { o.reverse() } else { o }
+                if desc {
+                    o.reverse()
+                } else {
+                    o
+                }
             }
         }
     }
     let primary = match sort {
-        "reward" | "toolcall_reward" | "res_reward" | "exec_time" => nulls_last(float_field(a, sort), float_field(b, sort), desc, |x, y| x.total_cmp(y)),
-        "epoch_id" | "iteration_id" | "sample_id" | "step_count" | "created_at" => nulls_last(int_field(a, sort), int_field(b, sort), desc, Ord::cmp),
+        "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
+            nulls_last(float_field(a, sort), float_field(b, sort), desc, |x, y| x.total_cmp(y))
+        }
+        "epoch_id" | "iteration_id" | "sample_id" | "step_count" | "created_at" => {
+            nulls_last(int_field(a, sort), int_field(b, sort), desc, Ord::cmp)
+        }
         "is_success" => nulls_last(a.is_success, b.is_success, desc, Ord::cmp),
         "is_bookmarked" => nulls_last(Some(a.is_bookmarked), Some(b.is_bookmarked), desc, Ord::cmp),
         s => nulls_last(string_field(a, s), string_field(b, s), desc, |x, y| x.cmp(y)),
@@ -223,7 +252,8 @@ fn sort_key_cmp(a: &Summary, b: &Summary, sort: &str, desc: bool) -> Ordering {
 }
 
 fn reference(filters: &[(String, String)], sort: &str, desc: bool) -> Vec<String> {
-    let mut rows: Vec<&Summary> = fixture().rows.iter().filter(|r| filters.iter().all(|(n, v)| reference_match(r, n, v))).collect();
+    let mut rows: Vec<&Summary> =
+        fixture().rows.iter().filter(|r| filters.iter().all(|(n, v)| reference_match(r, n, v))).collect();
     rows.sort_by(|a, b| sort_key_cmp(a, b, sort, desc));
     rows.into_iter().map(|r| r.trajectory_id.clone()).collect()
 }
@@ -241,7 +271,8 @@ fn string_value(field: &'static str) -> impl Strategy<Value = String> {
             let keep = chars.len().saturating_sub(cut);
             format!("{}*", chars[..keep].iter().collect::<String>())
         }),
-        (prop::sample::select(stored), 0usize..3).prop_map(|(s, cut)| format!("*{}", s.chars().skip(cut).collect::<String>())),
+        (prop::sample::select(stored), 0usize..3)
+            .prop_map(|(s, cut)| format!("*{}", s.chars().skip(cut).collect::<String>())),
         prop::collection::vec(prop::sample::select(ALPHABET), 0..4).prop_map(|v| v.concat()),
     ]
 }
@@ -256,7 +287,11 @@ fn substring_value(field: &'static str) -> impl Strategy<Value = String> {
             let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
             let piece = if piece.is_empty() { "a".to_string() } else { piece };
             // Vary the case: the match is case-insensitive.
-            if len % 2 == 0 { piece.to_uppercase() } else { piece }
+            if len % 2 == 0 {
+                piece.to_uppercase()
+            } else {
+                piece
+            }
         }),
         prop::collection::vec(prop::sample::select(ALPHABET), 1..3).prop_map(|v| v.concat()),
     ]
@@ -276,7 +311,16 @@ fn metadata_filter() -> impl Strategy<Value = (String, String)> {
     let pairs: Vec<(String, String)> = fixture()
         .rows
         .iter()
-        .flat_map(|r| r.metadata.as_ref().unwrap().as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect::<Vec<_>>())
+        .flat_map(|r| {
+            r.metadata
+                .as_ref()
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                .collect::<Vec<_>>()
+        })
         // `metadata.` with an empty key is rejected by the parser (tested there).
         .filter(|(k, _)| !k.is_empty())
         .collect();
@@ -288,31 +332,57 @@ fn metadata_filter() -> impl Strategy<Value = (String, String)> {
 }
 
 fn one_filter() -> impl Strategy<Value = (String, String)> {
-    let numeric = prop_oneof![
-        Just("reward"), Just("toolcall_reward"), Just("res_reward")
-    ]
-    .prop_flat_map(|f| (Just(f), prop::sample::select(vec!["_min", "_max", "_exact"]), -2i32..8))
-    // "-0" asks for 0.0, as stored.
-    .prop_map(|(f, op, v)| (format!("{f}{op}"), if v == -2 { "-0".to_string() } else { format!("{}", v as f64 / 4.0 - 0.5) }));
-    let ints = (prop::sample::select(vec!["epoch_id", "iteration_id", "sample_id"]), prop::sample::select(vec!["", "_min", "_max"]), prop_oneof![8 => -1i64..6, 1 => Just(i64::MIN), 1 => Just(i64::MAX)])
+    let numeric = prop_oneof![Just("reward"), Just("toolcall_reward"), Just("res_reward")]
+        .prop_flat_map(|f| (Just(f), prop::sample::select(vec!["_min", "_max", "_exact"]), -2i32..8))
+        // "-0" asks for 0.0, as stored.
+        .prop_map(|(f, op, v)| {
+            (format!("{f}{op}"), if v == -2 { "-0".to_string() } else { format!("{}", v as f64 / 4.0 - 0.5) })
+        });
+    let ints = (
+        prop::sample::select(vec!["epoch_id", "iteration_id", "sample_id"]),
+        prop::sample::select(vec!["", "_min", "_max"]),
+        prop_oneof![8 => -1i64..6, 1 => Just(i64::MIN), 1 => Just(i64::MAX)],
+    )
         .prop_map(|(f, op, v)| (format!("{f}{op}"), v.to_string()));
     prop_oneof![
-        prop::sample::select(vec!["data_id", "agent_name", "training_id"]).prop_flat_map(|f| (Just(f.to_string()), string_value(f))),
-        prop::sample::select(vec!["trajectory_id", "question"]).prop_flat_map(|f| (Just(f.to_string()), substring_value(f))),
-        prop::sample::select(vec!["termination_reason", "tags"]).prop_flat_map(|f| (Just(f.to_string()), list_filter_value(f))),
+        prop::sample::select(vec!["data_id", "agent_name", "training_id"])
+            .prop_flat_map(|f| (Just(f.to_string()), string_value(f))),
+        prop::sample::select(vec!["trajectory_id", "question"])
+            .prop_flat_map(|f| (Just(f.to_string()), substring_value(f))),
+        prop::sample::select(vec!["termination_reason", "tags"])
+            .prop_flat_map(|f| (Just(f.to_string()), list_filter_value(f))),
         numeric,
         ints,
-        (prop::sample::select(vec!["step_count_min", "step_count_max"]), 0i64..6).prop_map(|(f, v)| (f.to_string(), v.to_string())),
-        (prop::sample::select(vec!["exec_time_min", "exec_time_max"]), -2i32..8).prop_map(|(f, v)| (f.to_string(), (v as f64 / 4.0 - 0.5).to_string())),
-        (prop::sample::select(vec!["is_bookmarked", "is_success"]), any::<bool>()).prop_map(|(f, b)| (f.to_string(), b.to_string())),
-        (prop::sample::select(vec!["created_after", "created_before"]), 0i64..20).prop_map(|(f, h)| (f.to_string(), (1_700_000_000 + h * 3600).to_string())),
+        (prop::sample::select(vec!["step_count_min", "step_count_max"]), 0i64..6)
+            .prop_map(|(f, v)| (f.to_string(), v.to_string())),
+        (prop::sample::select(vec!["exec_time_min", "exec_time_max"]), -2i32..8)
+            .prop_map(|(f, v)| (f.to_string(), (v as f64 / 4.0 - 0.5).to_string())),
+        (prop::sample::select(vec!["is_bookmarked", "is_success"]), any::<bool>())
+            .prop_map(|(f, b)| (f.to_string(), b.to_string())),
+        (prop::sample::select(vec!["created_after", "created_before"]), 0i64..20)
+            .prop_map(|(f, h)| (f.to_string(), (1_700_000_000 + h * 3600).to_string())),
         metadata_filter(),
     ]
 }
 
 const SORTS: &[&str] = &[
-    "trajectory_id", "data_id", "agent_name", "training_id", "epoch_id", "iteration_id", "sample_id", "question", "termination_reason",
-    "reward", "toolcall_reward", "res_reward", "is_success", "step_count", "exec_time", "is_bookmarked", "created_at",
+    "trajectory_id",
+    "data_id",
+    "agent_name",
+    "training_id",
+    "epoch_id",
+    "iteration_id",
+    "sample_id",
+    "question",
+    "termination_reason",
+    "reward",
+    "toolcall_reward",
+    "res_reward",
+    "is_success",
+    "step_count",
+    "exec_time",
+    "is_bookmarked",
+    "created_at",
 ];
 
 /// Lists through Lance and through the in-memory index; both pages (every field of every
@@ -321,8 +391,16 @@ fn list_both(req: &ListRequest) -> std::sync::Arc<Page> {
     let f = fixture();
     let from_lance = f.rt.block_on(f.store.list(req)).unwrap();
     let from_memory = f.rt.block_on(f.memory.list(req)).unwrap();
-    assert_eq!(f.memory.memory_index().unwrap().version, f.rt.block_on(f.store.version()).unwrap(), "the index is current, so it answered");
-    assert_eq!(serde_json::to_value(&*from_memory).unwrap(), serde_json::to_value(&*from_lance).unwrap(), "in-memory index vs Lance for {req:?}");
+    assert_eq!(
+        f.memory.memory_index().unwrap().version,
+        f.rt.block_on(f.store.version()).unwrap(),
+        "the index is current, so it answered"
+    );
+    assert_eq!(
+        serde_json::to_value(&*from_memory).unwrap(),
+        serde_json::to_value(&*from_lance).unwrap(),
+        "in-memory index vs Lance for {req:?}"
+    );
     from_lance
 }
 
@@ -413,8 +491,15 @@ fn updates_patch_the_in_memory_index() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap();
         let lance = Trajstore::open_with_cache(path, 0, 0).await.unwrap();
-        let records: Vec<Trajectory> =
-            (0..40).map(|i| Trajectory::from_json(format!(r#"{{"trajectory_id":"t{i:02}","reward":{},"tags":["x"],"notes":"n{i}"}}"#, i % 3).as_bytes()).unwrap()).collect();
+        let records: Vec<Trajectory> = (0..40)
+            .map(|i| {
+                Trajectory::from_json(
+                    format!(r#"{{"trajectory_id":"t{i:02}","reward":{},"tags":["x"],"notes":"n{i}"}}"#, i % 3)
+                        .as_bytes(),
+                )
+                .unwrap()
+            })
+            .collect();
         lance.add(records).await.unwrap();
         let memory = Trajstore::open_with_cache(path, 0, 0).await.unwrap().with_memory_index();
         memory.warm_memory_index().await.unwrap().expect("built");
@@ -422,13 +507,21 @@ fn updates_patch_the_in_memory_index() {
             ("t03", Patch { is_bookmarked: Some(true), ..Default::default() }),
             ("t07", Patch { tags: Some(vec!["y".into(), "x".into()]), ..Default::default() }),
             ("t03", Patch { tags: Some(vec![]), notes: Some(None), ..Default::default() }),
-            ("t11", Patch { is_bookmarked: Some(true), tags: Some(vec!["z'".into()]), notes: Some(Some("new".into())) }),
+            (
+                "t11",
+                Patch { is_bookmarked: Some(true), tags: Some(vec!["z'".into()]), notes: Some(Some("new".into())) },
+            ),
             ("t03", Patch { is_bookmarked: Some(false), ..Default::default() }),
         ];
         for (n, (id, patch)) in patches.iter().enumerate() {
             let returned = memory.update(id, patch).await.unwrap();
-            assert_eq!(memory.memory_index().unwrap().version, lance.version().await.unwrap(), "patched in place after update {n}");
-            let stored = lance.summaries(&trajstore::FilterSet::parse([("trajectory_id", *id)]).unwrap()).await.unwrap();
+            assert_eq!(
+                memory.memory_index().unwrap().version,
+                lance.version().await.unwrap(),
+                "patched in place after update {n}"
+            );
+            let stored =
+                lance.summaries(&trajstore::FilterSet::parse([("trajectory_id", *id)]).unwrap()).await.unwrap();
             assert_eq!(vec![returned], stored, "the row update returns is the stored row");
             for pairs in [
                 vec![("is_bookmarked", "true")],
@@ -438,7 +531,11 @@ fn updates_patch_the_in_memory_index() {
             ] {
                 let req = ListRequest::parse(pairs.clone()).unwrap();
                 let (a, b) = (memory.list(&req).await.unwrap(), lance.list(&req).await.unwrap());
-                assert_eq!(serde_json::to_value(&*a).unwrap(), serde_json::to_value(&*b).unwrap(), "after update {n}, {pairs:?}");
+                assert_eq!(
+                    serde_json::to_value(&*a).unwrap(),
+                    serde_json::to_value(&*b).unwrap(),
+                    "after update {n}, {pairs:?}"
+                );
             }
         }
     });

@@ -10,17 +10,61 @@ use serde_json::json;
 use trajstore::search::{default_model_dir, HashEmbedder, MiniLm};
 use trajstore::{EmbedTextSource, FilterSet, Trajectory, Trajstore};
 
-const ACTIONS: &[&str] = &["Summarise", "Translate into French", "Count the words of", "Find the spelling mistakes in", "Rewrite politely", "Extract the dates from", "Classify the tone of", "List the people named in"];
-const OBJECTS: &[&str] = &["the quarterly sales report", "a customer complaint email", "the wedding speech draft", "the football match commentary", "a medieval poem", "the hospital discharge letter", "the rental contract", "a cooking blog post", "the weather forecast bulletin", "a job application letter", "the museum visitor guide", "the software release notes"];
-const PLACES: &[&str] = &["from Berlin", "about Tokyo", "for the Lisbon office", "about the Andes expedition", "from the Nairobi branch", "for the Oslo team", "about Montreal", "from the Cairo archive", "for the Sydney clinic", "about the Sahara trip", "from Reykjavik", "for the Mumbai startup"];
+const ACTIONS: &[&str] = &[
+    "Summarise",
+    "Translate into French",
+    "Count the words of",
+    "Find the spelling mistakes in",
+    "Rewrite politely",
+    "Extract the dates from",
+    "Classify the tone of",
+    "List the people named in",
+];
+const OBJECTS: &[&str] = &[
+    "the quarterly sales report",
+    "a customer complaint email",
+    "the wedding speech draft",
+    "the football match commentary",
+    "a medieval poem",
+    "the hospital discharge letter",
+    "the rental contract",
+    "a cooking blog post",
+    "the weather forecast bulletin",
+    "a job application letter",
+    "the museum visitor guide",
+    "the software release notes",
+];
+const PLACES: &[&str] = &[
+    "from Berlin",
+    "about Tokyo",
+    "for the Lisbon office",
+    "about the Andes expedition",
+    "from the Nairobi branch",
+    "for the Oslo team",
+    "about Montreal",
+    "from the Cairo archive",
+    "for the Sydney clinic",
+    "about the Sahara trip",
+    "from Reykjavik",
+    "for the Mumbai startup",
+];
 
 /// The originals that paraphrases must find, each unlike the generated ones.
 const ORIGINALS: &[(&str, &str)] = &[
     ("How do I replace the chain on a mountain bike?", "What are the steps to change a bicycle chain on an MTB?"),
-    ("Write a SQL query that returns the ten customers who spent the most last year.", "Give me SQL to list the top 10 clients by total spending in the previous year."),
-    ("Why does my sourdough bread come out flat and dense?", "My sourdough loaf never rises and ends up heavy and compact; what is wrong?"),
+    (
+        "Write a SQL query that returns the ten customers who spent the most last year.",
+        "Give me SQL to list the top 10 clients by total spending in the previous year.",
+    ),
+    (
+        "Why does my sourdough bread come out flat and dense?",
+        "My sourdough loaf never rises and ends up heavy and compact; what is wrong?",
+    ),
     ("Explain how vaccines train the immune system.", "In what way do vaccinations teach the body's immune defences?"),
-    ("Plan a three-day hiking itinerary in the Scottish Highlands.", "Suggest a 3 day walking trip through the highlands of Scotland."),
+    (
+        "Plan a three-day hiking itinerary in the Scottish Highlands.",
+        "Suggest a 3 day walking trip through the highlands of Scotland.",
+    ),
 ];
 
 fn record(id: &str, training: &str, question: &str, tool_output: &str, answer: &str) -> Trajectory {
@@ -49,7 +93,13 @@ fn corpus() -> Vec<Trajectory> {
             for p in PLACES {
                 let q = format!("{a} {o} {p}.");
                 let training = if n % 2 == 0 { "run-a" } else { "run-b" };
-                rows.push(record(&format!("gen-{n:05}"), training, &q, &format!("The file has {} lines of text {p}.", n % 97 + 3), "Done."));
+                rows.push(record(
+                    &format!("gen-{n:05}"),
+                    training,
+                    &q,
+                    &format!("The file has {} lines of text {p}.", n % 97 + 3),
+                    "Done.",
+                ));
                 n += 1;
             }
         }
@@ -79,7 +129,13 @@ async fn full_text_finds_a_phrase_in_one_tool_output_with_its_step_and_filters_a
     let mut rows = corpus();
     assert!(rows.len() > 1000);
     let needle = "The reactor coolant valve reported quasar overflow";
-    rows[777] = record("needle", "run-b", "Summarise the incident log.", &format!("line 1\n{needle} at 03:12\nline 3"), "Done.");
+    rows[777] = record(
+        "needle",
+        "run-b",
+        "Summarise the incident log.",
+        &format!("line 1\n{needle} at 03:12\nline 3"),
+        "Done.",
+    );
     let (_dir, store) = store_with(rows).await;
 
     let res = store.search_text("quasar overflow coolant", &FilterSet::default(), 10).await.unwrap();
@@ -119,11 +175,21 @@ async fn full_text_filters_reach_past_better_ranked_rows_and_skip_deleted_and_re
     let mut rows = Vec::new();
     // run-a: 600 rows that say "lighthouse" many times (high BM25 scores).
     for i in 0..600 {
-        rows.push(record(&format!("a-{i:03}"), "run-a", "Check the beacon.", &"lighthouse lamp lighthouse keeper lighthouse ".repeat(5), "Done."));
+        rows.push(record(
+            &format!("a-{i:03}"),
+            "run-a",
+            "Check the beacon.",
+            &"lighthouse lamp lighthouse keeper lighthouse ".repeat(5),
+            "Done.",
+        ));
     }
     // run-b: 300 rows, a third of the store, of which only 4 mention it once in a long text.
     for i in 0..300 {
-        let output = if i < 4 { format!("{} the lighthouse {}", "harbour wall survey ".repeat(40), "tide table ".repeat(40)) } else { "harbour wall survey".to_string() };
+        let output = if i < 4 {
+            format!("{} the lighthouse {}", "harbour wall survey ".repeat(40), "tide table ".repeat(40))
+        } else {
+            "harbour wall survey".to_string()
+        };
         rows.push(record(&format!("b-{i:03}"), "run-b", "Survey the harbour.", &output, "Done."));
     }
     let (_dir, store) = store_with(rows).await;
@@ -143,7 +209,10 @@ async fn full_text_filters_reach_past_better_ranked_rows_and_skip_deleted_and_re
     // though their old payloads (and search text) are still stored.
     store.delete("b-000").await.unwrap();
     store.delete("b-001").await.unwrap();
-    store.add(vec![record("b-001", "run-b", "Survey the harbour.", "harbour wall survey, redone", "Done.")]).await.unwrap();
+    store
+        .add(vec![record("b-001", "run-b", "Survey the harbour.", "harbour wall survey, redone", "Done.")])
+        .await
+        .unwrap();
     let res = store.search_text("lighthouse", &run_b, 10).await.unwrap();
     assert_eq!(ids(&res), vec!["b-002", "b-003"]);
     assert_eq!(store.search_text("lighthouse", &FilterSet::default(), 1000).await.unwrap().data.len(), 602);
@@ -165,26 +234,34 @@ async fn a_store_not_yet_embedded_answers_and_says_so_and_filters_apply_to_simil
     let (_dir, store) = store_with(rows).await;
     store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
 
-    let res = store.similar_to_text("Summarise the rental contract about Tokyo.", 5, &FilterSet::default()).await.unwrap();
+    let res =
+        store.similar_to_text("Summarise the rental contract about Tokyo.", 5, &FilterSet::default()).await.unwrap();
     assert!(res.data.is_empty());
     assert_eq!(res.not_embedded, total);
 
     let p = store.embed_pending(EmbedTextSource::default(), 300, Some(600), |_| {}).await.unwrap();
     assert_eq!(p.embedded, 600);
     assert_eq!(p.remaining, total - 600);
-    let res = store.similar_to_text("Summarise the rental contract about Tokyo.", 5, &FilterSet::default()).await.unwrap();
+    let res =
+        store.similar_to_text("Summarise the rental contract about Tokyo.", 5, &FilterSet::default()).await.unwrap();
     assert_eq!(res.data.len(), 5);
     assert_eq!(res.not_embedded, total - 600);
 
     let p = store.embed_pending(EmbedTextSource::default(), 1000, None, |_| {}).await.unwrap();
     assert_eq!(p.remaining, 0);
-    let res = store.similar_to_text("Summarise the rental contract about Tokyo.", 10, &filters(&[("training_id", "run-b")])).await.unwrap();
+    let res = store
+        .similar_to_text("Summarise the rental contract about Tokyo.", 10, &filters(&[("training_id", "run-b")]))
+        .await
+        .unwrap();
     assert_eq!(res.data.len(), 10);
     assert_eq!(res.not_embedded, 0);
     assert!(res.data.iter().all(|h| h.summary.training_id.as_deref() == Some("run-b")));
     assert!(res.data.windows(2).all(|w| w[0].distance <= w[1].distance));
     // The exact scan (the index's reference) agrees, filter included.
-    let exact = store.similar_to_text_exact("Summarise the rental contract about Tokyo.", 10, &filters(&[("training_id", "run-b")])).await.unwrap();
+    let exact = store
+        .similar_to_text_exact("Summarise the rental contract about Tokyo.", 10, &filters(&[("training_id", "run-b")]))
+        .await
+        .unwrap();
     let distances = |r: &trajstore::SimilarResults| r.data.iter().map(|h| h.distance).collect::<Vec<f32>>();
     assert_eq!(distances(&exact), distances(&res));
     assert!(exact.data.iter().all(|h| h.summary.training_id.as_deref() == Some("run-b")));
@@ -213,12 +290,20 @@ async fn paraphrased_questions_find_their_original_first_with_the_real_model() {
     assert_eq!(p.embedded, n as u64);
     for (i, (_, paraphrase)) in ORIGINALS.iter().enumerate() {
         let res = store.similar_to_text(paraphrase, 5, &FilterSet::default()).await.unwrap();
-        assert_eq!(res.data[0].summary.trajectory_id, format!("orig-{i}"), "{paraphrase}: {:?}", res.data.iter().map(|h| (&h.summary.question, h.distance)).collect::<Vec<_>>());
+        assert_eq!(
+            res.data[0].summary.trajectory_id,
+            format!("orig-{i}"),
+            "{paraphrase}: {:?}",
+            res.data.iter().map(|h| (&h.summary.question, h.distance)).collect::<Vec<_>>()
+        );
         // With a filter that excludes it, it is not returned at all.
         let res = store.similar_to_text(paraphrase, 5, &filters(&[("training_id", "run-b")])).await.unwrap();
         assert!(res.data.iter().all(|h| h.summary.training_id.as_deref() == Some("run-b")));
     }
     // A generated question's paraphrase finds it among its 1,151 near-neighbours.
-    let res = store.similar_to_text("Please give a summary of the wedding speech draft about Montreal", 3, &FilterSet::default()).await.unwrap();
+    let res = store
+        .similar_to_text("Please give a summary of the wedding speech draft about Montreal", 3, &FilterSet::default())
+        .await
+        .unwrap();
     assert_eq!(res.data[0].summary.question.as_deref(), Some("Summarise the wedding speech draft about Montreal."));
 }

@@ -36,7 +36,10 @@ fn edge_records() -> Vec<String> {
         add(&format!("all-{i}"), json!({"data_id": "all", "reward": 1.0 + i as f64 / 10.0}));
     }
     for i in 0..4 {
-        add(&format!("q-{i}"), json!({"task": {"question": "no data id"}, "reward": if i % 2 == 0 { 1.0 } else { 0.0 }, "termination_reason": "timeout"}));
+        add(
+            &format!("q-{i}"),
+            json!({"task": {"question": "no data id"}, "reward": if i % 2 == 0 { 1.0 } else { 0.0 }, "termination_reason": "timeout"}),
+        );
     }
     add("lonely", json!({"training_id": "solo", "reward": 0.25}));
     out
@@ -50,7 +53,11 @@ fn success(t: &Trajectory, threshold: f64) -> bool {
 }
 
 fn task_key(t: &Trajectory) -> String {
-    t.data_id.clone().map(|d| format!("d:{d}")).or_else(|| t.question.clone().map(|q| format!("q:{q}"))).unwrap_or_else(|| format!("t:{}", t.trajectory_id))
+    t.data_id
+        .clone()
+        .map(|d| format!("d:{d}"))
+        .or_else(|| t.question.clone().map(|q| format!("q:{q}")))
+        .unwrap_or_else(|| format!("t:{}", t.trajectory_id))
 }
 
 fn expected_stats(rows: &[&Trajectory], ks: &[u64], threshold: f64) -> HashMap<String, Value> {
@@ -95,7 +102,10 @@ fn expected_stats(rows: &[&Trajectory], ks: &[u64], threshold: f64) -> HashMap<S
         }
         let len = v.len();
         m.insert(format!("{name}_mean"), json!(v.iter().sum::<f64>() / len as f64));
-        m.insert(format!("{name}_median"), json!(if len % 2 == 1 { v[len / 2] } else { (v[len / 2 - 1] + v[len / 2]) / 2.0 }));
+        m.insert(
+            format!("{name}_median"),
+            json!(if len % 2 == 1 { v[len / 2] } else { (v[len / 2 - 1] + v[len / 2]) / 2.0 }),
+        );
         // Nearest rank: the smallest value with at least 90% of the values at or below it.
         let p90 = *v.iter().find(|&&x| v.iter().filter(|&&y| y <= x).count() as f64 >= 0.9 * len as f64).unwrap();
         m.insert(format!("{name}_p90"), json!(p90));
@@ -151,7 +161,12 @@ async fn statistics_equal_an_independent_computation() {
     };
 
     for threshold in [1.0, 0.5] {
-        let req = StatsRequest::parse([("group_by", "training_id,epoch_id"), ("k", "1,2,4,8"), ("success_threshold", &threshold.to_string())]).unwrap();
+        let req = StatsRequest::parse([
+            ("group_by", "training_id,epoch_id"),
+            ("k", "1,2,4,8"),
+            ("success_threshold", &threshold.to_string()),
+        ])
+        .unwrap();
         let doc = store.statistics(&req).await.unwrap();
         same_in_memory(&doc, &memory.statistics(&req).await.unwrap(), "grouped");
         let all: Vec<&Trajectory> = records.iter().collect();
@@ -169,7 +184,10 @@ async fn statistics_equal_an_independent_computation() {
             for (k, want) in expected_stats(&groups[&key], &ks, threshold) {
                 assert_close(&g[&k], &want, &format!("{key:?}.{k}"));
             }
-            assert_eq!(g["reward_histogram"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), groups[&key].iter().filter(|t| t.reward.is_some()).count() as u64);
+            assert_eq!(
+                g["reward_histogram"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+                groups[&key].iter().filter(|t| t.reward.is_some()).count() as u64
+            );
         }
     }
 
@@ -190,22 +208,34 @@ async fn statistics_equal_an_independent_computation() {
     let points = curve["points"].as_array().unwrap();
     let run1: Vec<&Value> = points.iter().filter(|p| p["series"] == "run-1").collect();
     assert_eq!(run1.iter().map(|p| p["x"].as_i64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
-    let e0: Vec<&Trajectory> = records.iter().filter(|t| t.training_id.as_deref() == Some("run-1") && t.epoch_id == Some(0)).collect();
+    let e0: Vec<&Trajectory> =
+        records.iter().filter(|t| t.training_id.as_deref() == Some("run-1") && t.epoch_id == Some(0)).collect();
     let want = expected_stats(&e0, &[4], 1.0);
     assert_close(&run1[0]["pass@4"], &want["pass@4"], "curve pass@4");
     assert_close(&run1[0]["success_rate"], &want["success_rate"], "curve success_rate");
 
     // A write is reflected on the next call, cache or not.
-    let before = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"].as_u64().unwrap();
+    let before = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
+        .as_u64()
+        .unwrap();
     store.add(vec![Trajectory::from_json(br#"{"trajectory_id":"late","reward":1}"#).unwrap()]).await.unwrap();
-    let after = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"].as_u64().unwrap();
+    let after = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
+        .as_u64()
+        .unwrap();
     assert_eq!(after, before + 1);
     // The in-memory handle, now a version behind, answers from Lance: never the old count.
-    let from_memory = memory.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"].as_u64().unwrap();
+    let from_memory = memory.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
+        .as_u64()
+        .unwrap();
     assert_eq!(from_memory, before + 1);
     assert!(store.cache_stats().hits + store.cache_stats().misses > 0);
 
-    for (pairs, parameter) in [(vec![("group_by", "steps")], "group_by"), (vec![("k", "0")], "k"), (vec![("success_threshold", "x")], "success_threshold"), (vec![("nope", "1")], "nope")] {
+    for (pairs, parameter) in [
+        (vec![("group_by", "steps")], "group_by"),
+        (vec![("k", "0")], "k"),
+        (vec![("success_threshold", "x")], "success_threshold"),
+        (vec![("nope", "1")], "nope"),
+    ] {
         assert_eq!(StatsRequest::parse(pairs).unwrap_err().parameter(), Some(parameter));
     }
 }
@@ -222,8 +252,17 @@ async fn many_small_writes_are_compacted() {
         store.add(vec![t]).await.unwrap();
     }
     let (summaries, payloads) = store.fragments().await.unwrap();
-    assert!(summaries <= 12 && payloads <= 12, "{summaries} and {payloads} fragments after {n} single-record writes: compaction ran");
-    let page = store.list(&trajstore::ListRequest::parse([("sort", "trajectory_id"), ("order", "asc"), ("page_size", "1000")]).unwrap()).await.unwrap();
+    assert!(
+        summaries <= 12 && payloads <= 12,
+        "{summaries} and {payloads} fragments after {n} single-record writes: compaction ran"
+    );
+    let page = store
+        .list(
+            &trajstore::ListRequest::parse([("sort", "trajectory_id"), ("order", "asc"), ("page_size", "1000")])
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(page.total, n);
     assert_eq!(page.data[0].trajectory_id, "s0000");
 }
@@ -234,7 +273,9 @@ async fn many_small_updates_are_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let every = 16;
     let store = Trajstore::open(dir.path().to_str().unwrap()).await.unwrap().with_optimize_every(every);
-    let rows: Vec<Trajectory> = (0..20).map(|i| Trajectory::from_json(format!(r#"{{"trajectory_id":"u{i:02}","reward":1}}"#).as_bytes()).unwrap()).collect();
+    let rows: Vec<Trajectory> = (0..20)
+        .map(|i| Trajectory::from_json(format!(r#"{{"trajectory_id":"u{i:02}","reward":1}}"#).as_bytes()).unwrap())
+        .collect();
     store.add(rows).await.unwrap();
     let n = 2 * every + 5;
     for i in 0..n {
@@ -244,7 +285,7 @@ async fn many_small_updates_are_compacted() {
     let (summaries, _) = store.fragments().await.unwrap();
     assert!(summaries <= 8, "{summaries} summary fragments after {n} updates: compaction ran");
     let bookmarked = store.count(&trajstore::FilterSet::parse([("is_bookmarked", "true")]).unwrap()).await.unwrap();
-    let expected = (0..20u64).filter(|r| (0..n).filter(|i| i % 20 == *r).last().is_some_and(|i| i % 2 == 0)).count() as u64;
+    let expected =
+        (0..20u64).filter(|r| (0..n).filter(|i| i % 20 == *r).last().is_some_and(|i| i % 2 == 0)).count() as u64;
     assert_eq!(bookmarked, expected, "each row keeps its last toggle");
 }
-
