@@ -8,26 +8,26 @@ use crate::Format;
 
 /// The keys seen at the start of a document.
 #[derive(Debug, Default)]
-struct Shape {
+pub(crate) struct Shape {
     /// The document (or its first line) is a JSON array; `keys` are its first element's.
-    array: bool,
+    pub(crate) array: bool,
     /// Keys of the first object (or of the first element of the top-level array).
-    keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
     /// The first object was read to its closing brace (not cut off by the prefix).
-    complete: bool,
+    pub(crate) complete: bool,
     /// Keys of the first value of that object that is itself an object (the records of
     /// a file that is a dict keyed by task, such as InterCode's).
-    inner: Vec<String>,
+    pub(crate) inner: Vec<String>,
 }
 
 impl Shape {
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.keys.iter().any(|k| k == key)
     }
-    fn any(&self, keys: &[&str]) -> bool {
+    pub(crate) fn any(&self, keys: &[&str]) -> bool {
         keys.iter().any(|k| self.has(k))
     }
-    fn inner_has(&self, key: &str) -> bool {
+    pub(crate) fn inner_has(&self, key: &str) -> bool {
         self.inner.iter().any(|k| k == key)
     }
 }
@@ -173,12 +173,28 @@ fn shape(bytes: &[u8]) -> Shape {
     shape
 }
 
-fn classify(s: &Shape) -> Option<Format> {
+/// The second-wave formats, each recognised by its own module (from the keys of the first
+/// record, or from the bytes where a format is not JSON); tried after the native check.
+const SECOND_WAVE: [(Format, fn(&Shape, &[u8]) -> bool); 8] = [
+    (Format::ClaudeCode, crate::claude_code::detect),
+    (Format::Codex, crate::codex::detect),
+    (Format::GeminiCli, crate::gemini_cli::detect),
+    (Format::Opencode, crate::opencode::detect),
+    (Format::Aider, crate::aider::detect),
+    (Format::Harbor, crate::harbor::detect),
+    (Format::Verifiers, crate::verifiers::detect),
+    (Format::Agentdojo, crate::agentdojo::detect),
+];
+
+fn classify(s: &Shape, bytes: &[u8]) -> Option<Format> {
     if s.has("schema_version") && s.has("steps") && s.has("agent") {
         return Some(Format::Atif);
     }
     if s.any(&["trajectory_id", "trajectories"]) {
         return Some(Format::Native);
+    }
+    if let Some((f, _)) = SECOND_WAVE.iter().find(|(_, detect)| detect(s, bytes)) {
+        return Some(*f);
     }
     // Before the agent formats: Responses rows may carry their own `trajectory` or `history`.
     if s.has("responses_create_params") || (s.has("response") && s.has("reward")) {
@@ -234,7 +250,7 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(b"PK\x03\x04") {
         return crate::zipfile::looks_like_inspect(bytes).then_some(Format::Inspect);
     }
-    if let Some(f) = classify(&shape(bytes)) {
+    if let Some(f) = classify(&shape(bytes), bytes) {
         return Some(f);
     }
     // One record per line whose first lines are not records: try the next ones.
@@ -245,7 +261,7 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
         let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         let line = &rest[..line_end];
         if line.first().is_some_and(|&b| b == b'{') {
-            if let Some(f) = classify(&shape(line)) {
+            if let Some(f) = classify(&shape(line), line) {
                 return Some(f);
             }
         }
@@ -262,7 +278,7 @@ pub fn detect_native_prefix(prefix: &[u8]) -> Option<bool> {
         return Some(false);
     }
     let s = shape(bytes);
-    match classify(&s) {
+    match classify(&s, bytes) {
         Some(Format::Native) => Some(true),
         // Keys of another format, but `trajectory_id` may still follow past the prefix.
         _ if !s.complete => None,

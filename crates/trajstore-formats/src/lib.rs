@@ -29,6 +29,16 @@ mod tau2;
 mod tau_bench;
 mod verl;
 
+// The second wave: coding-agent sessions, harness trials, RL environments, benchmarks.
+mod agentdojo;
+mod aider;
+mod claude_code;
+mod codex;
+mod gemini_cli;
+mod harbor;
+mod opencode;
+mod verifiers;
+
 use std::path::Path;
 
 pub use detect::{detect, detect_native_prefix};
@@ -49,11 +59,19 @@ pub enum Format {
     Openhands,
     Verl,
     Atif,
+    ClaudeCode,
+    Codex,
+    GeminiCli,
+    Opencode,
+    Aider,
+    Harbor,
+    Verifiers,
+    Agentdojo,
 }
 
 impl Format {
     /// Every format, in the order detection and error messages list them.
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 20] = [
         Format::Native,
         Format::OpenaiChat,
         Format::TauBench,
@@ -66,6 +84,14 @@ impl Format {
         Format::Openhands,
         Format::Verl,
         Format::Atif,
+        Format::ClaudeCode,
+        Format::Codex,
+        Format::GeminiCli,
+        Format::Opencode,
+        Format::Aider,
+        Format::Harbor,
+        Format::Verifiers,
+        Format::Agentdojo,
     ];
 
     /// The name used on the command line, over HTTP, in import reports and in ids.
@@ -83,6 +109,14 @@ impl Format {
             Format::Openhands => "openhands",
             Format::Verl => "verl",
             Format::Atif => "atif",
+            Format::ClaudeCode => "claude-code",
+            Format::Codex => "codex",
+            Format::GeminiCli => "gemini-cli",
+            Format::Opencode => "opencode",
+            Format::Aider => "aider",
+            Format::Harbor => "harbor",
+            Format::Verifiers => "verifiers",
+            Format::Agentdojo => "agentdojo",
         }
     }
 
@@ -102,6 +136,11 @@ impl Format {
             "sweagent" => "swe-agent",
             "mini-swe" | "minisweagent" => "mini-swe-agent",
             "inspect-ai" => "inspect",
+            "claude" | "claudecode" => "claude-code",
+            "codex-cli" => "codex",
+            "gemini" | "geminicli" => "gemini-cli",
+            "terminal-bench" => "harbor",
+            "prime-rl" => "verifiers",
             other => other,
         };
         Format::ALL
@@ -176,7 +215,22 @@ pub fn convert(format: Format, file: &SourceFile<'_>) -> Result<Vec<Converted>, 
         Format::Openhands => openhands::convert(&mut ctx, file),
         Format::Verl => verl::convert(&mut ctx, file),
         Format::Atif => atif::convert(&mut ctx, file),
+        Format::ClaudeCode => claude_code::convert(&mut ctx, file),
+        Format::Codex => codex::convert(&mut ctx, file),
+        Format::GeminiCli => gemini_cli::convert(&mut ctx, file),
+        Format::Opencode => opencode::convert(&mut ctx, file),
+        Format::Aider => aider::convert(&mut ctx, file),
+        Format::Harbor => harbor::convert(&mut ctx, file),
+        Format::Verifiers => verifiers::convert(&mut ctx, file),
+        Format::Agentdojo => agentdojo::convert(&mut ctx, file),
     }
+}
+
+/// True for a file that a directory walk leaves out because a format reads it together
+/// with another file (a label, a verifier report, a run's metadata): importing it on its
+/// own would fail or import a record twice.
+pub fn is_companion_file(path: &Path) -> bool {
+    mini_swe_agent::is_label_file(path) || harbor::is_companion(path) || verifiers::is_companion(path)
 }
 
 /// Native trajectory JSON as one ATIF document (for `trajstore export --format atif`).

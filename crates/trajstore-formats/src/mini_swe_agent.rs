@@ -16,6 +16,13 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
     Ok(vec![at_index(0, record(ctx, file, &doc))])
 }
 
+/// `logs/<instance_id>/report.json`: a SWE-bench evaluation report, read as the label of
+/// the trajectory of the same instance.
+pub(crate) fn is_label_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "report.json")
+        && path.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|n| n == "logs")
+}
+
 /// Where the report of `instance_id` may be: `<labels>/<id>/report.json`, then the
 /// `logs/<id>/report.json` of the folder holding `trajs/`.
 fn report_paths(file: &crate::SourceFile<'_>, instance_id: &str) -> Vec<PathBuf> {

@@ -29,19 +29,15 @@ impl Input {
 }
 
 /// File names that a directory walk picks up: JSON and JSON Lines (mini-swe-agent's
-/// `.traj.json` included), SWE-agent's `.traj` and Inspect's `.eval`. SWE-bench's
-/// `logs/<instance_id>/report.json` files are labels read with their trajectories, not
-/// trajectories, so they are left out.
+/// `.traj.json` included), SWE-agent's `.traj`, Inspect's `.eval` and Aider's Markdown
+/// chat history. Files a format reads together with another one (SWE-bench's
+/// `logs/<instance_id>/report.json` labels, a Harbor trial's files, a verifiers run's
+/// `metadata.json`) are left out: [`trajstore_formats::is_companion_file`].
 fn is_data_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let base = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(name);
-    [".jsonl", ".json", ".ndjson", ".traj", ".eval"].iter().any(|ext| base.ends_with(ext)) && !is_label_file(path)
-}
-
-/// `logs/<instance_id>/report.json`: a SWE-bench evaluation report.
-fn is_label_file(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == "report.json")
-        && path.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|n| n == "logs")
+    [".jsonl", ".json", ".ndjson", ".traj", ".eval", ".aider.chat.history.md"].iter().any(|ext| base.ends_with(ext))
+        && !trajstore_formats::is_companion_file(path)
 }
 
 fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), IngestError> {
@@ -60,8 +56,8 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), IngestError> {
 }
 
 /// Expands files, directories (walked recursively, sorted, picking `.jsonl`, `.json`,
-/// `.ndjson`, `.traj`, `.eval`, optionally `.gz`/`.zst`, and leaving out SWE-bench's
-/// `logs/*/report.json` labels), glob patterns and `-` (stdin). An argument that
+/// `.ndjson`, `.traj`, `.eval`, `.aider.chat.history.md`, optionally `.gz`/`.zst`, and
+/// leaving out the files a format reads with another, such as SWE-bench's labels), glob patterns and `-` (stdin). An argument that
 /// names nothing is an error, so a typo never imports silently nothing.
 pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, IngestError> {
     let mut out = Vec::new();
@@ -106,14 +102,22 @@ mod tests {
         let d = dir.path();
         std::fs::create_dir(d.join("sub")).unwrap();
         std::fs::create_dir_all(d.join("logs/x-1")).unwrap();
-        for name in
-            ["a.jsonl", "b.json.gz", "sub/c.ndjson.zst", "notes.txt", "logs/x-1/report.json", "run.traj", "log.eval"]
-        {
+        for name in [
+            "a.jsonl",
+            "b.json.gz",
+            "sub/c.ndjson.zst",
+            "notes.txt",
+            "logs/x-1/report.json",
+            "run.traj",
+            "log.eval",
+            ".aider.chat.history.md",
+            "README.md",
+        ] {
             std::fs::write(d.join(name), "").unwrap();
         }
         let got = expand_inputs(&[d.display().to_string()]).unwrap();
         let names: Vec<String> = got.iter().map(|i| i.label().rsplit('/').next().unwrap().to_string()).collect();
-        assert_eq!(names, ["a.jsonl", "b.json.gz", "log.eval", "run.traj", "c.ndjson.zst"]);
+        assert_eq!(names, [".aider.chat.history.md", "a.jsonl", "b.json.gz", "log.eval", "run.traj", "c.ndjson.zst"]);
         let got = expand_inputs(&[format!("{}/*.jsonl", d.display()), "-".into()]).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[1], Input::Stdin);

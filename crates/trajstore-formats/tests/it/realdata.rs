@@ -1,79 +1,15 @@
 //! Every file under the shared real-data folder (`TRAJSTORE_REALDATA`, default
 //! `../shared/realdata` beside the repository) is detected and converted, and the results
 //! are checked against values computed here from the source files with serde_json alone.
-//! Where the folder is absent the tests print why and pass.
+//! Where the folder is absent the tests print why and pass (fail under `CI=true`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
-use trajstore_formats::{convert, detect, Format, SourceFile};
-use trajstore_model::Trajectory;
+use trajstore_formats::{convert, Format, SourceFile};
 
-fn realdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TRAJSTORE_REALDATA").map(PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("../../../shared/realdata")
-    });
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: real data not found at {} (set TRAJSTORE_REALDATA to its folder)", dir.display());
-        None
-    }
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-fn files_under(root: &Path, sub: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    files(&root.join(sub), &mut out);
-    out
-}
-
-/// What converting one file gave: its format and each record (validated as native).
-struct Outcome {
-    format: Option<Format>,
-    records: Vec<Trajectory>,
-    errors: Vec<String>,
-}
-
-fn convert_file(path: &Path) -> Outcome {
-    let bytes = std::fs::read(path).unwrap();
-    let label = path.display().to_string();
-    let Some(format) = detect(&bytes) else {
-        return Outcome { format: None, records: vec![], errors: vec!["unrecognised".into()] };
-    };
-    let file = SourceFile { label: &label, path: Some(path), bytes: &bytes, labels_dir: None };
-    let mut out = Outcome { format: Some(format), records: vec![], errors: vec![] };
-    for c in convert(format, &file).unwrap_or_else(|e| panic!("{e}")) {
-        match c.record.and_then(|v| Trajectory::from_json(v.to_string().as_bytes())) {
-            Ok(t) => out.records.push(t),
-            Err(e) => out.errors.push(format!("{label} {:?}: {e}", c.position)),
-        }
-    }
-    out
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn meta(t: &Trajectory) -> Value {
-    t.metadata_json.as_deref().map(|m| serde_json::from_str(m).unwrap()).unwrap_or(Value::Null)
-}
+use crate::common::{convert_file, files, files_under, json, meta, realdata};
 
 #[test]
 fn tau_bench_runs_rewards_and_steps() {

@@ -1,44 +1,10 @@
 //! Each format's mapping, on a small hand-written file of its own (tests/fixtures/).
 
-use std::path::PathBuf;
-
 use serde_json::{json, Value};
-use trajstore_formats::{convert, detect, native_to_atif, Format, SourceFile};
+
+use crate::common::{fixture, ok, read};
+use trajstore_formats::{convert, native_to_atif, Format, SourceFile};
 use trajstore_model::Trajectory;
-
-/// The package directory as `cargo test` gives it at run time: the build directory is
-/// shared between clones, and a test binary built in another clone carries that clone's
-/// compile-time path.
-fn fixture(name: &str) -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("tests/fixtures")
-    .join(name)
-}
-
-/// Detects and converts a fixture; each item is the native record (parsed back through
-/// the model, as an import would) or the error text.
-fn read(name: &str, expected: Format) -> Vec<Result<(Trajectory, Value), String>> {
-    let path = fixture(name);
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(detect(&bytes), Some(expected), "{name}");
-    let file = SourceFile { label: name, path: Some(&path), bytes: &bytes, labels_dir: None };
-    convert(expected, &file)
-        .unwrap()
-        .into_iter()
-        .map(|c| {
-            let v = c.record.map_err(|e| e.to_string())?;
-            let t = Trajectory::from_json(v.to_string().as_bytes()).map_err(|e| e.to_string())?;
-            Ok((t, v))
-        })
-        .collect()
-}
-
-fn ok(r: &Result<(Trajectory, Value), String>) -> (&Trajectory, &Value) {
-    let (t, v) = r.as_ref().unwrap();
-    (t, v)
-}
 
 #[test]
 fn tau_bench() {

@@ -1,0 +1,1 @@
+//! The agentdojo format: its fixture (tests/fixtures/agentdojo/) and the real data.

@@ -1,0 +1,1 @@
+//! The aider format: its fixture (tests/fixtures/aider/) and the real data.

@@ -1,0 +1,1 @@
+//! The codex format: its fixture (tests/fixtures/codex/) and the real data.

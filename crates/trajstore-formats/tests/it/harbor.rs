@@ -1,0 +1,1 @@
+//! The harbor format: its fixture (tests/fixtures/harbor/) and the real data.

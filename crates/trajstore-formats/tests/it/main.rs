@@ -1,0 +1,15 @@
+//! The integration tests of trajstore-formats, in one test binary: a module per concern,
+//! and one per format of the second wave (each with its fixture and real-data checks).
+
+mod common;
+mod fixtures;
+mod realdata;
+
+mod agentdojo;
+mod aider;
+mod claude_code;
+mod codex;
+mod gemini_cli;
+mod harbor;
+mod opencode;
+mod verifiers;

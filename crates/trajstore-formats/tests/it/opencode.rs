@@ -1,0 +1,1 @@
+//! The opencode format: its fixture (tests/fixtures/opencode/) and the real data.

@@ -1,0 +1,1 @@
+//! The verifiers format: its fixture (tests/fixtures/verifiers/) and the real data.
