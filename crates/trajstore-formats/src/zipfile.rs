@@ -1,98 +1,42 @@
-//! Just enough of the zip format to read Inspect's `.eval` logs: the central directory,
-//! and members that are stored or deflated. Every offset is bounds-checked, so a damaged
-//! archive is an error, never a panic.
+//! Reading Inspect's `.eval` logs (zip archives of JSON members) through the `zip` crate,
+//! behind the two calls the Inspect module needs. A damaged archive or member is an error
+//! naming it, never a panic, and no member is inflated beyond a fixed size.
 
-use std::io::Read;
-
-struct Entry {
-    name: String,
-    method: u16,
-    compressed_size: u64,
-    local_header: u64,
-}
-
-pub struct Archive<'a> {
-    bytes: &'a [u8],
-    entries: Vec<Entry>,
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
+use std::io::{Cursor, Read};
 
 /// A member larger than this is refused (Inspect samples are kilobytes to megabytes).
 const MAX_MEMBER: u64 = 1 << 30;
 
+pub struct Archive<'a> {
+    zip: std::cell::RefCell<zip::ZipArchive<Cursor<&'a [u8]>>>,
+    names: Vec<String>,
+}
+
 impl<'a> Archive<'a> {
     pub fn open(bytes: &'a [u8]) -> Result<Self, String> {
-        const EOCD: u32 = 0x0605_4b50;
-        // The end-of-central-directory record is 22 bytes plus a comment of up to 64 KiB.
-        let lowest = bytes.len().saturating_sub(22 + 0xFFFF);
-        let eocd = (lowest..bytes.len().saturating_sub(21))
-            .rev()
-            .find(|&i| u32_at(bytes, i) == Some(EOCD))
-            .ok_or("no zip directory (truncated archive?)")?;
-        let count = u16_at(bytes, eocd + 10).ok_or("truncated zip directory")? as usize;
-        let mut at = u32_at(bytes, eocd + 16).ok_or("truncated zip directory")? as usize;
-        let mut entries = Vec::with_capacity(count);
-        for _ in 0..count {
-            if u32_at(bytes, at) != Some(0x0201_4b50) {
-                return Err("damaged zip directory".into());
-            }
-            let field = |off| u16_at(bytes, at + off).ok_or_else(|| "truncated zip directory".to_string());
-            let method = field(10)?;
-            let compressed_size = u32_at(bytes, at + 20).ok_or("truncated zip directory")? as u64;
-            let (name_len, extra_len, comment_len) = (field(28)? as usize, field(30)? as usize, field(32)? as usize);
-            let local_header = u32_at(bytes, at + 42).ok_or("truncated zip directory")? as u64;
-            let name = bytes.get(at + 46..at + 46 + name_len).ok_or("truncated zip directory")?;
-            if compressed_size == u32::MAX as u64 || local_header == u32::MAX as u64 {
-                return Err("zip64 archives are not supported".into());
-            }
-            entries.push(Entry {
-                name: String::from_utf8_lossy(name).into_owned(),
-                method,
-                compressed_size,
-                local_header,
-            });
-            at += 46 + name_len + extra_len + comment_len;
-        }
-        Ok(Archive { bytes, entries })
+        let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a readable zip archive: {e}"))?;
+        // In the archive's own order (Inspect's sample order), which `file_names` does not keep.
+        let names = (0..zip.len())
+            .filter_map(|i| zip.name_for_index(i))
+            .map(|n| n.map(|n| n.into_owned()).map_err(|e| format!("damaged zip directory: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Archive { zip: std::cell::RefCell::new(zip), names })
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| e.name.as_str())
+        self.names.iter().map(String::as_str)
     }
 
     /// The uncompressed content of member `name`.
     pub fn read(&self, name: &str) -> Result<Vec<u8>, String> {
-        let e = self.entries.iter().find(|e| e.name == name).ok_or_else(|| format!("{name}: no such member"))?;
-        let at = e.local_header as usize;
-        if u32_at(self.bytes, at) != Some(0x0403_4b50) {
-            return Err(format!("{name}: damaged member header"));
+        let mut zip = self.zip.borrow_mut();
+        let member = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+        let mut out = Vec::new();
+        member.take(MAX_MEMBER + 1).read_to_end(&mut out).map_err(|e| format!("{name}: {e}"))?;
+        if out.len() as u64 > MAX_MEMBER {
+            return Err(format!("{name}: member larger than {MAX_MEMBER} bytes"));
         }
-        let name_len = u16_at(self.bytes, at + 26).ok_or("truncated member")? as usize;
-        let extra_len = u16_at(self.bytes, at + 28).ok_or("truncated member")? as usize;
-        let start = at + 30 + name_len + extra_len;
-        let data = self
-            .bytes
-            .get(start..start + e.compressed_size as usize)
-            .ok_or_else(|| format!("{name}: truncated member"))?;
-        match e.method {
-            0 => Ok(data.to_vec()),
-            8 => {
-                let mut out = Vec::new();
-                flate2::read::DeflateDecoder::new(data)
-                    .take(MAX_MEMBER)
-                    .read_to_end(&mut out)
-                    .map_err(|err| format!("{name}: {err}"))?;
-                Ok(out)
-            }
-            m => Err(format!("{name}: unsupported compression method {m}")),
-        }
+        Ok(out)
     }
 }
 
@@ -100,4 +44,33 @@ impl<'a> Archive<'a> {
 pub fn looks_like_inspect(bytes: &[u8]) -> bool {
     Archive::open(bytes)
         .is_ok_and(|a| a.names().any(|n| n == "header.json" || n.starts_with("_journal/") || n.starts_with("samples/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fixture_in_order_and_refuses_damaged_archives() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/inspect.eval");
+        let bytes = std::fs::read(path).unwrap();
+        let archive = Archive::open(&bytes).unwrap();
+        let names: Vec<&str> = archive.names().collect();
+        assert!(names.contains(&"header.json"), "{names:?}");
+        assert!(serde_json::from_slice::<serde_json::Value>(&archive.read("header.json").unwrap()).is_ok());
+        assert!(archive.read("nope.json").unwrap_err().starts_with("nope.json: "));
+        assert!(looks_like_inspect(&bytes));
+        for cut in [10, bytes.len() / 2, bytes.len() - 5] {
+            assert!(!looks_like_inspect(&bytes[..cut]), "cut at {cut}");
+        }
+        let mut damaged = bytes.clone();
+        let mid = damaged.len() / 3;
+        damaged[mid..mid + 64].fill(0);
+        if let Ok(a) = Archive::open(&damaged) {
+            // The directory survived; a member whose data was hit must fail, not panic.
+            for name in names {
+                let _ = a.read(name);
+            }
+        }
+    }
 }
