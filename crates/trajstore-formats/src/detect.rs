@@ -175,7 +175,9 @@ fn shape(bytes: &[u8]) -> Shape {
 
 /// The second-wave formats, each recognised by its own module (from the keys of the first
 /// record, or from the bytes where a format is not JSON); tried after the native check.
-const SECOND_WAVE: [(Format, fn(&Shape, &[u8]) -> bool); 8] = [
+type Detector = fn(&Shape, &[u8]) -> bool;
+
+const SECOND_WAVE: [(Format, Detector); 8] = [
     (Format::ClaudeCode, crate::claude_code::detect),
     (Format::Codex, crate::codex::detect),
     (Format::GeminiCli, crate::gemini_cli::detect),

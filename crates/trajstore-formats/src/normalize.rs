@@ -379,7 +379,7 @@ pub fn tool_call(id: &Value, name: &Value, args: &Value, extra: Option<&Map<Stri
     call.insert("arguments".into(), arguments(args));
     if let Some(extra) = extra {
         for (k, v) in extra {
-            if !skip.contains(&k.as_str()) && !v.is_null() && !(k == "type" && v == "function") {
+            if !skip.contains(&k.as_str()) && !v.is_null() && (k != "type" || v != "function") {
                 call.insert(k.clone(), v.clone());
             }
         }

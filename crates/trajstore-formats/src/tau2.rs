@@ -60,7 +60,7 @@ fn simulation(
         Some(Value::Null) | None => Vec::new(),
         Some(_) => return Err(RecordError::new("messages", "expected a list of messages")),
     };
-    let mut b = ctx.new_record(&[sim_id.clone()]);
+    let mut b = ctx.new_record(std::slice::from_ref(&sim_id));
     if let Some(t) = &task_id {
         b.set("data_id", Value::String(t.clone()));
     }

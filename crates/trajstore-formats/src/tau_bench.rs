@@ -19,7 +19,7 @@ fn run_record(ctx: &mut Context<'_>, index: usize, run: &Value) -> Result<Value,
     let trial = obj.get("trial").and_then(as_id);
     let id = match (&task_id, &trial) {
         (Some(t), Some(k)) => ctx.id(&[t.clone(), k.clone()]),
-        (Some(t), None) => ctx.id(&[t.clone()]),
+        (Some(t), None) => ctx.id(std::slice::from_ref(t)),
         _ => ctx.id(&[format!("#{index}")]),
     };
     let traj = match obj.get("traj") {

@@ -247,7 +247,7 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
         agent = AGENTS[run as usize % AGENTS.len()],
         question = json_str(&question),
         exec_time = 2.0 + rng.f64() * 30.0 + tool_turns as f64 * 1.5,
-        env = if prompt % 2 == 0 { "swe" } else { "data" },
+        env = if prompt.is_multiple_of(2) { "swe" } else { "data" },
         steps = steps.join(","),
     )
 }

@@ -312,7 +312,7 @@ fn hex_digit_bytes(w: u64) -> u64 {
         (x + LOW_BITS * u64::from(0x80 - lo)) & !(x + LOW_BITS * u64::from(0x7f - hi)) & HIGH_BITS
     };
     // Setting bit 5 lower-cases letters and leaves digits (0x30-0x39) as they are.
-    (in_range(x, b'0', b'9') | in_range(x | LOW_BITS * 0x20, b'a', b'f')) & ascii
+    (in_range(x, b'0', b'9') | in_range(x | (LOW_BITS * 0x20), b'a', b'f')) & ascii
 }
 
 /// Byte classes for [`drop_hex_noise`]: one table lookup per byte.

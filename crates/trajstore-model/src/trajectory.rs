@@ -423,7 +423,7 @@ fn scan_steps(field: &str, raw: &RawValue, texts: &mut TextBuilder) -> Result<i6
             d.deserialize_any(self)
         }
     }
-    impl<'de, 's> OneStep<'s> {
+    impl<'s> OneStep<'s> {
         fn reject<E: de::Error>(self, kind: &'static str) -> Result<(), E> {
             *self.not_an_object = Some(kind);
             Err(E::custom("not a message object"))
