@@ -20,6 +20,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }
+# rustfmt and clippy are gates of the test command; they ship with the stable toolchain.
+for tool in fmt clippy; do
+  cargo "$tool" --version >/dev/null 2>&1 || rustup component add "$([ "$tool" = fmt ] && echo rustfmt || echo clippy)" || {
+    echo "setup: cargo $tool is required (rustup component add $([ "$tool" = fmt ] && echo rustfmt || echo clippy))" >&2; exit 1; }
+done
 
 # The web UI's browser libraries (Chart.js, marked, DOMPurify), embedded into the binary
 # at build time, and playwright-core for the browser tests (it never downloads a browser).

@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAJSTORE_SETUP_BROWSER=1 bash scripts/setup.sh   # also Debian's chromium for the UI tests
 . scripts/env.sh
+# Formatting and lints are gates: unformatted or lint-failing code fails the suite.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace "$@"
 # The web UI in headless Chromium against a real server (the debug binary built above).
 # Screenshots land in $TRAJSTORE_E2E_ARTIFACTS (default $CARGO_TARGET_DIR/e2e-artifacts).

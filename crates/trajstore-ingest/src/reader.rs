@@ -55,6 +55,9 @@ impl fmt::Display for ItemError {
     }
 }
 
+// Records are nearly every item: boxing them to shrink the rare variants would cost an
+// allocation per record on the import path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Item {
     Record(Location, Trajectory),
