@@ -134,9 +134,10 @@ impl Steps {
         let Some(first) = produced.first_mut() else { return Ok(()) };
         merge(first, line_extras(obj, &[]));
         merge(first, line_extras(msg, &["role", "content"]));
-        let summary = obj.get("isCompactSummary") == Some(&Value::Bool(true))
-            || (first["role"] == "user" && plain_text(&first["content"]).starts_with(CONTINUED));
-        if summary && first["role"] == "user" {
+        let is_user = first.get("role").and_then(Value::as_str) == Some("user");
+        let opening = first.get("content").map(plain_text).unwrap_or_default();
+        let summary = obj.get("isCompactSummary") == Some(&Value::Bool(true)) || opening.starts_with(CONTINUED);
+        if summary && is_user {
             first.insert("is_compaction_summary".into(), Value::Bool(true));
             if let Some(meta) = self.pending_compaction.take() {
                 first.insert("compact_metadata".into(), meta);
