@@ -202,6 +202,9 @@ impl SessionMeta {
                 }
             }
         }
+        // A sub-agent's session names the session that spawned it.
+        let parent = first.get("source").and_then(|s| s.pointer("/subagent/thread_spawn/parent_thread_id"));
+        b.meta("parent_session_id", parent.cloned().unwrap_or(Value::Null));
         if !self.resumes.is_empty() {
             b.meta("resumes", Value::Array(self.resumes.clone()));
         }

@@ -187,6 +187,8 @@ fn codex_forked_file_is_one_trajectory_of_its_own_session() {
     assert!(t.trajectory_id.ends_with(":019b0000-0000-7000-8000-00000000000b"));
     let m = meta(t);
     assert_eq!(m["forked_from_id"], "019b0000-0000-7000-8000-00000000000a");
+    assert_eq!(m["parent_session_id"], "019b0000-0000-7000-8000-00000000000a");
+    assert_eq!(m["source"]["subagent"]["thread_spawn"]["depth"], 1);
     let others = m["other_sessions"].as_array().unwrap();
     assert_eq!(others.len(), 1);
     assert_eq!(others[0]["id"], "019b0000-0000-7000-8000-00000000000a");
