@@ -179,8 +179,7 @@ impl Pass {
             ["summary", "content"].iter().filter_map(|k| p.get(*k)).map(plain_text).filter(|t| !t.is_empty()).collect();
         // Reasoning starts a model response: an open step that already said anything is done.
         let fresh = self.open.as_ref().is_some_and(|s| {
-            !s["content"].is_null()
-                || ["tool_calls", "reasoning_content", "reasoning"].iter().any(|k| s.contains_key(*k))
+            has_content(s) || ["tool_calls", "reasoning_content", "reasoning"].iter().any(|k| s.contains_key(*k))
         });
         let step = self.assistant(fresh, ts, turn);
         if !text.is_empty() {
@@ -196,7 +195,7 @@ impl Pass {
         let (rest, turn) = self.rest(p, &["type", "role", "content"]);
         let body = blocks(p.get("content").unwrap_or(&Value::Null));
         if role == "assistant" {
-            let fresh = self.open.as_ref().is_some_and(|s| !s["content"].is_null() || s.contains_key("tool_calls"));
+            let fresh = self.open.as_ref().is_some_and(|s| has_content(s) || s.contains_key("tool_calls"));
             let step = self.assistant(fresh, ts, turn);
             step.insert("content".into(), body);
             merge(step, rest);
@@ -304,7 +303,10 @@ impl Pass {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     let mut event = Map::new();
-                    event.insert(payload["type"].as_str().unwrap_or("event").to_string(), Value::Object(kept));
+                    event.insert(
+                        payload.get("type").and_then(Value::as_str).unwrap_or("event").to_string(),
+                        Value::Object(kept),
+                    );
                     self.steps[i].insert("event".into(), Value::Object(event));
                 }
                 None => self.out.events.push(Value::Object(payload)),
@@ -326,6 +328,10 @@ impl Pass {
             applied.iter().filter(|(t, _, _)| t == last_turn).map(|(_, _, input)| input.as_str()).collect();
         Some(inputs.join("\n"))
     }
+}
+
+fn has_content(step: &Map<String, Value>) -> bool {
+    step.get("content").is_some_and(|c| !c.is_null())
 }
 
 fn stamp(step: &mut Map<String, Value>, ts: Option<&str>, turn: Option<String>) {

@@ -390,3 +390,36 @@ fn codex_detector_claims_only_rollout_files() {
     }
     assert!(claimed > 0);
 }
+
+#[test]
+fn codex_odd_values_never_panic() {
+    let lines = [
+        r#"{"timestamp":5,"type":"session_meta","payload":{"id":42,"timestamp":"not a time","base_instructions":"text"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:00Z","type":"turn_context","payload":{"turn_id":7,"model":3}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:01Z","type":"response_item","payload":{"type":"message","role":"user","content":"plain text"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:02Z","type":"response_item","payload":{"type":"function_call","name":5,"arguments":7}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:03Z","type":"response_item","payload":{"type":"function_call_output","call_id":null,"output":{"a":1}}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:04Z","type":"response_item","payload":{"type":"reasoning","summary":"thinking"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05Z","type":"event_msg","payload":{"type":"token_count","info":"x"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:06Z","type":"event_msg","payload":{"type":"patch_apply_end","call_id":3}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:07Z","type":"event_msg","payload":{"type":"task_complete","duration_ms":"slow"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:08Z","type":"something_new","payload":{"x":1}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:09Z","type":"response_item","payload":{"type":"image_generation_call","result":"r"}}"#,
+        r#"{"type":7,"payload":{}}"#,
+    ]
+    .join("\n");
+    let file = SourceFile { label: "odd", path: None, bytes: lines.as_bytes(), labels_dir: None };
+    let out = convert(Format::Codex, &file).unwrap();
+    assert_eq!(out.len(), 2);
+    let record = out[0].record.as_ref().unwrap();
+    let t = trajstore_model::Trajectory::from_json(record.to_string().as_bytes()).unwrap();
+    assert!(t.trajectory_id.ends_with(":42"));
+    assert_eq!(t.question.as_deref(), Some("plain text"));
+    let m = meta(&t);
+    assert_eq!(m["created_at"], "not a time");
+    assert_eq!(m["other_lines"][0]["type"], "something_new");
+    assert_eq!(m["events"][0]["type"], "patch_apply_end");
+    let steps: Vec<Value> = serde_json::from_str(&t.steps_json).unwrap();
+    assert_eq!(steps.last().unwrap()["type"], "image_generation_call");
+    assert!(out[1].record.as_ref().is_err_and(|e| e.field.as_deref() == Some("type")));
+}
