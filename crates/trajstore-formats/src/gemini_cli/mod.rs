@@ -68,8 +68,9 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
 pub(crate) fn detect(shape: &Shape, _bytes: &[u8]) -> bool {
     (shape.has("projectHash") && shape.any(&["sessionId", "startTime", "lastUpdated", "messages"]))
         || (shape.has("sessionId") && shape.has("startTime") && shape.any(&["lastUpdated", "messages"]))
-        // A document whose keys were sorted and cut inside `messages` by a prefix.
-        || (!shape.complete && shape.keys == ["kind", "lastUpdated", "messages"])
+        // A document whose keys were sorted (`kind`, `lastUpdated`, `messages`, ...) and
+        // cut inside `messages` by a prefix.
+        || (shape.has("messages") && shape.has("lastUpdated") && shape.any(&["kind", "startTime"]))
 }
 
 /// True for a file a directory walk leaves out because this format reads it with another.

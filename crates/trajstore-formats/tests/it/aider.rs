@@ -219,3 +219,21 @@ fn detection_stays_in_its_folder() {
         assert_eq!(detect(&bytes) == Some(Format::Aider), is_history, "{}", path.display());
     }
 }
+
+#[test]
+fn cut_files_never_panic() {
+    let mut paths = vec![crate::common::fixture("aider/project.aider.chat.history.md")];
+    if let Some(root) = realdata() {
+        paths.extend(aider_files(&root));
+    }
+    for path in paths {
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in (0..bytes.len()).step_by(bytes.len() / 40 + 1) {
+            let file = SourceFile { label: "cut", path: None, bytes: &bytes[..cut], labels_dir: None };
+            // Cut inside a UTF-8 sequence or a fence: still sessions, or an error for the file.
+            if let Ok(out) = convert(Format::Aider, &file) {
+                assert!(out.iter().all(|c| c.record.is_ok()));
+            }
+        }
+    }
+}

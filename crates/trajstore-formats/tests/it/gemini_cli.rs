@@ -316,3 +316,21 @@ fn real_ids_are_stable_and_detection_stays_in_its_folder() {
     // The fixtures are found where the tests expect them.
     assert!(fixture("gemini_cli/session.json").is_file());
 }
+
+#[test]
+fn cut_files_never_panic() {
+    let mut paths = vec![fixture("gemini_cli/session.json"), fixture("gemini_cli/session.jsonl")];
+    if let Some(root) = realdata() {
+        paths.extend(gemini_files(&root));
+    }
+    for path in paths {
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in (0..bytes.len()).step_by(bytes.len() / 40 + 1) {
+            let file = SourceFile { label: "cut", path: None, bytes: &bytes[..cut], labels_dir: None };
+            // An error for the file or per record is fine; a panic is not.
+            if let Ok(out) = convert(Format::GeminiCli, &file) {
+                assert!(!out.is_empty());
+            }
+        }
+    }
+}
