@@ -29,8 +29,10 @@ pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Ve
         Ok(Value::Array(docs)) => Ok(docs.iter().enumerate().map(|(i, d)| at_index(i, session(ctx, d))).collect()),
         Ok(doc) => Ok(vec![at_index(0, session(ctx, &doc))]),
         Err(whole) => {
+            // A document cut short (or pretty-printed and broken) is one error for the
+            // file, not one per line: only a first line that is a document makes it JSONL.
             let lines = json_lines(file.bytes);
-            if lines.len() < 2 {
+            if lines.len() < 2 || !lines[0].1.as_ref().is_ok_and(Value::is_object) {
                 return Err(whole);
             }
             Ok(lines.into_iter().map(|(n, parsed)| at_line(n, parsed.and_then(|d| session(ctx, &d)))).collect())

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use trajstore_formats::{convert, detect, Format, SourceFile};
 use trajstore_model::{parse_timestamp, Trajectory};
 
-use crate::common::{convert_file, files, files_under, json, meta, ok, read, realdata};
+use crate::common::{convert_file, files, files_under, fixture, json, meta, ok, read, realdata};
 
 #[test]
 fn fixture_session_maps_every_part() {
@@ -120,6 +120,22 @@ fn detection_leaves_look_alikes_alone() {
     assert_ne!(detect(bare), Some(Format::Opencode));
     let file = SourceFile { label: "x", path: None, bytes: b"{not json", labels_dir: None };
     assert!(convert(Format::Opencode, &file).is_err());
+    // A pretty-printed document cut short is one error for the file, not one per line.
+    let cut = &std::fs::read(fixture("opencode/parent.json")).unwrap()[..2000];
+    assert!(convert(Format::Opencode, &SourceFile { label: "x", path: None, bytes: cut, labels_dir: None }).is_err());
+}
+
+#[test]
+fn a_list_of_session_documents() {
+    let parent = json(&fixture("opencode/parent.json"));
+    let child = json(&fixture("opencode/child.json"));
+    let bytes = serde_json::to_vec(&json!([parent, child])).unwrap();
+    assert_eq!(detect(&bytes), Some(Format::Opencode));
+    let out =
+        convert(Format::Opencode, &SourceFile { label: "x", path: None, bytes: &bytes, labels_dir: None }).unwrap();
+    let ids: Vec<String> = out.iter().map(|c| c.record.as_ref().unwrap()["trajectory_id"].to_string()).collect();
+    assert!(ids[0].ends_with(":ses_parent01\"") && ids[1].ends_with(":ses_child01\""), "{ids:?}");
+    assert_eq!((out[0].position.index, out[1].position.index), (Some(0), Some(1)));
 }
 
 /// What the test expects from one session document, computed with serde_json alone.
