@@ -11,7 +11,33 @@
 //!   by the instance id). `success` is `passed`, `failure` is `failed`; the group it came
 //!   from is kept as `group`, so the report can be rebuilt from the list.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+
+/// `results.tests[]` of a CTRF report; entries without a name are skipped (CTRF requires
+/// one, and a test with no name cannot be told apart from the others).
+pub(crate) fn ctrf_tests(report: &Value) -> Option<Vec<Value>> {
+    let tests = report.pointer("/results/tests")?.as_array()?;
+    Some(
+        tests
+            .iter()
+            .filter_map(|t| {
+                let name = t.get("name").and_then(Value::as_str)?;
+                let mut out = Map::new();
+                out.insert("name".into(), json!(name));
+                out.insert(
+                    "status".into(),
+                    t.get("status").filter(|s| s.is_string()).cloned().unwrap_or(json!("other")),
+                );
+                for key in ["message", "trace", "duration"] {
+                    if let Some(v) = t.get(key).filter(|v| !v.is_null()) {
+                        out.insert(key.into(), v.clone());
+                    }
+                }
+                Some(Value::Object(out))
+            })
+            .collect(),
+    )
+}
 
 /// `tests_status` of a SWE-bench report, group by group in the report's order.
 pub(crate) fn swebench_tests(report: &Value) -> Option<Vec<Value>> {
