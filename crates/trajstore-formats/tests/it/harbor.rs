@@ -443,3 +443,16 @@ fn the_detector_claims_no_file_of_the_other_folders() {
     }
     println!("harbor: none of {n} other files claimed");
 }
+
+#[test]
+fn a_trial_result_uploaded_alone_keeps_its_id_and_label() {
+    let path = fixture(&format!("{JOB}/hello-world__AAAAAAA/result.json"));
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SourceFile { label: "upload", path: None, bytes: &bytes, labels_dir: None };
+    let got = convert(Format::Harbor, &file).unwrap();
+    assert_eq!(got.len(), 1, "no folder around it: no subagent either");
+    let v = got[0].record.as_ref().unwrap();
+    assert_eq!(v["trajectory_id"], json!(ids(&trial("hello-world__AAAAAAA"))[0]));
+    assert_eq!((&v["steps"], &v["reward"], v.get("sample_id")), (&json!([]), &json!(1.0), None));
+    Trajectory::from_json(v.to_string().as_bytes()).unwrap();
+}
