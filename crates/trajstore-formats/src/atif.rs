@@ -46,7 +46,7 @@ fn atif_content(v: &Value) -> Value {
     content(v)
 }
 
-fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value, RecordError> {
+pub(crate) fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value, RecordError> {
     let obj = object(value)?;
     let atif_steps = obj
         .get("steps")

@@ -29,6 +29,9 @@ mod tau2;
 mod tau_bench;
 mod verl;
 
+// Verifier reports (CTRF, SWE-bench) as `metadata.verifier_tests`, for several formats.
+mod verifier;
+
 // The second wave: coding-agent sessions, harness trials, RL environments, benchmarks.
 mod agentdojo;
 mod aider;

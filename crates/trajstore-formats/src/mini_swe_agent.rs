@@ -2,7 +2,9 @@
 //! "mini-swe-agent-1", info: {exit_status, submission, model_stats, config}, messages:
 //! [{role, content, extra}]}`. Its success label lives apart, in SWE-bench's
 //! `logs/<instance_id>/report.json` (`{resolved, ...}`, or keyed by the instance id):
-//! looked up in the labels directory given, else in the `logs/` beside `trajs/`.
+//! looked up in the labels directory given, else in the `logs/` beside `trajs/`. The
+//! report's `tests_status` becomes `metadata.verifier_tests`, a diff in `info.submission`
+//! `metadata.patch`.
 
 use std::path::{Path, PathBuf};
 
@@ -69,7 +71,10 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
             "model",
             info.get("config").and_then(|c| c.pointer("/model/model_name")).cloned().unwrap_or(Value::Null),
         );
-        b.meta_rest(info, &["exit_status"]);
+        let patch = info.get("submission").and_then(crate::verifier::patch);
+        let used_as_patch: &[&str] = if patch.is_some() { &["exit_status", "submission"] } else { &["exit_status"] };
+        b.meta("patch", patch.unwrap_or(Value::Null));
+        b.meta_rest(info, used_as_patch);
     }
     // The task is the first user message (the issue, inside the instance template).
     if let Some(first_user) = messages.iter().find(|m| m["role"] == "user") {
@@ -82,6 +87,12 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
                 b.set_bool("is_success", Some(resolved));
                 // SWE-bench's reward is exactly resolved or not.
                 b.set("reward", Value::from(if resolved { 1.0 } else { 0.0 }));
+            }
+            // The tests move to `verifier_tests`; the rest of the report stays as it was.
+            let mut report = report;
+            if let Some(tests) = crate::verifier::swebench_tests(&report) {
+                b.meta("verifier_tests", Value::Array(tests));
+                report.as_object_mut().map(|r| r.remove("tests_status"));
             }
             b.meta("report", report);
         }

@@ -3,7 +3,7 @@
 //! submission, model_stats}, environment, replay_config}`. The steps are the `history`
 //! (the conversation the model saw, with tool calls in function-calling runs); the
 //! per-turn `state` and `execution_time` of `trajectory` stay in metadata. A file with no
-//! history is built from `trajectory`.
+//! history is built from `trajectory`. A diff in `info.submission` becomes `metadata.patch`.
 
 use serde_json::{Map, Value};
 
@@ -59,7 +59,11 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
     b.meta("model", replay.pointer("/agent/model/name").cloned().unwrap_or(Value::Null));
     if let Some(info) = obj.get("info").and_then(Value::as_object) {
         b.set_id("termination_reason", info.get("exit_status").unwrap_or(&Value::Null));
-        b.meta_rest(info, &["exit_status"]);
+        // A diff submitted is the run's patch; other submissions (CTF flags) stay as they are.
+        let patch = info.get("submission").and_then(crate::verifier::patch);
+        let used_as_patch: &[&str] = if patch.is_some() { &["exit_status", "submission"] } else { &["exit_status"] };
+        b.meta("patch", patch.unwrap_or(Value::Null));
+        b.meta_rest(info, used_as_patch);
     }
     if let Some(turns) = turns {
         let times: Vec<f64> = turns.iter().filter_map(|t| t.get("execution_time").and_then(Value::as_f64)).collect();

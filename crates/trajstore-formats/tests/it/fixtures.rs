@@ -114,6 +114,11 @@ fn mini_swe_agent_with_labels_beside_and_given() {
     assert_eq!((t.termination_reason.as_deref(), t.agent_name.as_deref()), (Some("Submitted"), Some("mini-swe-agent")));
     assert_eq!(v["metadata"]["model"], "openrouter/google/gemini-3-pro-preview");
     assert_eq!(v["steps"][2]["extra"]["response"]["id"], "gen-1");
+    // The report's tests become verifier_tests (with their group); the diff submitted is the patch.
+    assert_eq!(v["metadata"]["verifier_tests"], json!([{"name": "t1", "status": "passed", "group": "FAIL_TO_PASS"}]));
+    assert_eq!(v["metadata"]["report"], json!({"patch_exists": true, "resolved": true}));
+    assert_eq!(v["metadata"]["patch"], "diff --git a/x b/x");
+    assert!(v["metadata"].get("submission").is_none());
     // Elsewhere, without labels: no success label; with --labels: found there.
     let dir = tempfile::tempdir().unwrap();
     let moved = dir.path().join("x.traj.json");
@@ -141,6 +146,8 @@ fn swe_agent() {
     assert_eq!(v["steps"][3]["tool_call_id"], "call_f");
     assert_eq!(v["metadata"]["trajectory"][0], json!({"execution_time": 0.5, "state": "{\"open_file\": \"n/a\"}"}));
     assert_eq!(v["metadata"]["model"], "gpt-4o");
+    // "diff" alone is no unified diff: it stays the submission, no patch is made up.
+    assert_eq!((v["metadata"].get("patch"), &v["metadata"]["submission"]), (None, &json!("diff")));
 }
 
 #[test]

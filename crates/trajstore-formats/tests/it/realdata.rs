@@ -161,6 +161,16 @@ fn mini_swe_agent_labels_from_reports() {
         assert_eq!(t.step_count as usize, source["messages"].as_array().unwrap().len());
         assert_eq!(t.data_id.as_deref(), Some(id));
         assert_eq!(t.termination_reason.as_deref(), source["info"]["exit_status"].as_str());
+        // Every test of the report's tests_status, each once, as passed or failed.
+        let status = &report.get(id).unwrap_or(&report)["tests_status"];
+        let count = |key: &str| -> usize {
+            status.as_object().unwrap().values().map(|g| g[key].as_array().map_or(0, Vec::len)).sum()
+        };
+        let tests = meta(t)["verifier_tests"].as_array().cloned().unwrap_or_default();
+        assert_eq!(tests.iter().filter(|x| x["status"] == "passed").count(), count("success"), "{id}");
+        assert_eq!(tests.iter().filter(|x| x["status"] == "failed").count(), count("failure"), "{id}");
+        let submission = source["info"]["submission"].as_str().filter(|s| s.contains("diff --git"));
+        assert_eq!(meta(t)["patch"].as_str(), submission, "{id}");
         n += 1;
     }
     println!("mini-swe-agent: {n} trajectories");
@@ -169,6 +179,7 @@ fn mini_swe_agent_labels_from_reports() {
 #[test]
 fn swe_agent_histories() {
     let Some(root) = realdata() else { return };
+    let mut patches = 0;
     for path in files_under(&root, "swe-agent") {
         let source = json(&path);
         let out = convert_file(&path);
@@ -177,7 +188,17 @@ fn swe_agent_histories() {
         let t = &out.records[0];
         assert_eq!(t.step_count as usize, source["history"].as_array().unwrap().len());
         assert_eq!(t.termination_reason.as_deref(), source.pointer("/info/exit_status").and_then(Value::as_str));
+        // A diff submitted is the patch; a flag or an answer is not.
+        let submission = source.pointer("/info/submission").and_then(Value::as_str);
+        let diff = submission.filter(|s| s.contains("diff --git"));
+        assert_eq!(meta(t)["patch"].as_str(), diff, "{}", path.display());
+        if diff.is_none() {
+            assert_eq!(meta(t)["submission"].as_str(), submission, "{}", path.display());
+        }
+        patches += usize::from(diff.is_some());
     }
+    println!("swe-agent: {patches} patches");
+    assert!(patches > 0);
 }
 
 /// The letter grades of a `.json` eval log's samples, by the log's first scorer.
@@ -278,7 +299,9 @@ fn every_real_file_is_read_and_ids_are_unique_across_files() {
     let mut per_format: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for path in all {
         let name = path.to_string_lossy();
-        if name.ends_with("README.md") || name.ends_with("report.json") {
+        // As a directory walk does: companion files are read with the file they belong to
+        // (a Harbor job's files stand for its trials, whose ids they share).
+        if name.ends_with("README.md") || name.ends_with("report.json") || trajstore_formats::is_companion_file(&path) {
             continue;
         }
         let out = convert_file(&path);
