@@ -19,6 +19,7 @@
 //! call it names (by function and arguments), so every result carries its call's id.
 
 use serde_json::{Map, Value};
+use trajstore_model::parse_timestamp;
 
 use crate::detect::Shape;
 use crate::normalize::{
@@ -154,15 +155,22 @@ fn outcome(b: &mut crate::normalize::Builder, obj: &Map<String, Value>) {
     // i.e. the attacker's goal was reached; AgentDojo also writes true when there was no
     // injection task and when the run failed on an API error.
     b.keep("security", obj.get("security").unwrap_or(&Value::Null));
-    if let Some(d) = obj.get("duration") {
-        b.set_number("exec_time", d);
+    match obj.get("duration") {
+        Some(d) if d.as_f64().is_some_and(f64::is_finite) => {
+            b.set_number("exec_time", d);
+        }
+        Some(other) => {
+            b.keep("duration", other);
+        }
+        None => {}
     }
     if let Some(e) = obj.get("error").filter(|e| !e.is_null()) {
         b.set("termination_reason", Value::String("error".into()));
         b.keep("error", e);
     }
-    if let Some(t) = obj.get("evaluation_timestamp").filter(|t| !t.is_null()) {
-        // Local time without a zone, read as UTC; the text stays in metadata as written.
+    // Local time without a zone, read as UTC; the text stays in metadata as written (and
+    // is all there is when it does not read as a time).
+    if let Some(t) = obj.get("evaluation_timestamp").filter(|t| t.as_str().and_then(parse_timestamp).is_some()) {
         b.created_at(t);
     }
 }
@@ -347,13 +355,14 @@ fn content_step(role: &str, value: &Value) -> Map<String, Value> {
         }
     }
     let content = if others {
-        Value::Array(
+        // Through the shared normaliser, so that a stray number or string becomes a text block.
+        crate::normalize::content(&Value::Array(
             blocks
                 .iter()
                 .filter(|b| b.get("type").and_then(Value::as_str) != Some("thinking"))
                 .map(native_block)
                 .collect(),
-        )
+        ))
     } else if texts.is_empty() {
         Value::Null
     } else {

@@ -158,6 +158,52 @@ fn agentdojo_detection_is_specific() {
     assert_ne!(detect(br#"{"suite_name":"s","user_task_id":"u","score":1}"#), Some(Format::Agentdojo));
 }
 
+#[test]
+fn agentdojo_odd_values_never_panic() {
+    // A list of runs: odd content, calls that are not objects, results naming nothing.
+    let bytes = br#"[
+      {"suite_name":"s","user_task_id":7,"messages":[
+        {"role":"user","content":[3,"bare",{"type":"text","content":"t"},{"type":"image","url":"u"}]},
+        {"role":"assistant","content":[{"type":"thinking","content":"hm","id":null}],"tool_calls":["f",{"function":"g","arguments":"{\"a\": 1}"}]},
+        {"role":"tool","content":5,"tool_call":"x","error":{"kind":"E"}},
+        {"role":"tool","content":null},
+        {"role":"tool","content":"late","tool_call_id":"nobody"}],
+       "utility":"yes","security":null,"duration":"long","evaluation_timestamp":"yesterday"},
+      {"suite_name":3,"user_task_id":"u","messages":[]},
+      {"suite_name":"s","user_task_id":"u","messages":[{"role":"assistant","content":"x","tool_calls":{"a":1}}]},
+      "not a run"
+    ]"#;
+    let file = SourceFile { label: "odd", path: None, bytes, labels_dir: None };
+    let got = convert(Format::Agentdojo, &file).unwrap();
+    assert_eq!(got.len(), 4);
+    let v = got[0].record.as_ref().unwrap();
+    let t = trajstore_model::Trajectory::from_json(v.to_string().as_bytes()).unwrap();
+    assert_eq!((t.data_id.as_deref(), t.is_success, t.exec_time), (Some("s/7"), None, None));
+    let m = meta(&t);
+    assert_eq!((m["utility"].as_str(), m["duration"].as_str()), (Some("yes"), Some("long")));
+    assert_eq!(
+        (m["evaluation_timestamp"].as_str(), m.get("created_at"), t.created_at.is_some()),
+        (Some("yesterday"), None, false)
+    );
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["content"][0], json!({"type": "text", "text": "3"}));
+    assert_eq!(steps[0]["content"][2], json!({"type": "text", "text": "t"}));
+    assert_eq!((steps[1]["content"].is_null(), steps[1]["reasoning_content"].as_str()), (true, Some("hm")));
+    assert_eq!(steps[1]["tool_calls"][1], json!({"id": "call_1", "name": "g", "arguments": {"a": 1}}));
+    // Results without ids pair with the earliest unanswered calls; an unknown id stays.
+    assert_eq!((steps[2]["tool_call_id"].as_str(), steps[2]["is_error"].as_bool()), (Some("call_0"), Some(true)));
+    assert_eq!(steps[3]["tool_call_id"], "call_1");
+    assert_eq!(steps[4]["tool_call_id"], "nobody");
+    assert!(got[1].record.as_ref().unwrap_err().to_string().contains("suite_name"));
+    assert!(got[2].record.as_ref().unwrap_err().to_string().contains("messages[0].tool_calls"));
+    assert!(got[3].record.is_err());
+    // Not JSON at all: per-line errors; nothing: an error for the file.
+    let file = SourceFile { label: "junk", path: None, bytes: b"{\"suite_name\": \n", labels_dir: None };
+    assert!(convert(Format::Agentdojo, &file).unwrap().iter().all(|c| c.record.is_err()));
+    let file = SourceFile { label: "empty", path: None, bytes: b"  \n", labels_dir: None };
+    assert!(convert(Format::Agentdojo, &file).is_err());
+}
+
 /// What the test expects of one run, computed from the source with serde_json alone.
 fn check_run(path: &Path, t: &trajstore_model::Trajectory, steps: &[Value]) {
     let src = json(path);
