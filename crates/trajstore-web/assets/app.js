@@ -425,6 +425,193 @@ function prettyArgs(args) {
   return JSON.stringify(args, null, 2);
 }
 
+// ---------------------------------------------------------------------------------------
+// What a harness saw: patches rendered as diffs, the verifier's tests, reasoning folded.
+// All of it is text from the data: every line goes in through textContent, never as HTML.
+
+/** A unified diff (git or plain) or Codex's apply_patch envelope. */
+function looksLikePatch(text) {
+  if (typeof text !== 'string' || text.length < 10) return false;
+  return /^\*\*\* Begin Patch/m.test(text) || /^diff --git /m.test(text) || (/^--- .*\n\+\+\+ /m.test(text) && /^@@/m.test(text));
+}
+
+const UNIFIED_HEADER = /^(diff |index |--- |\+\+\+ |(new|deleted) file mode|old mode|new mode|(dis)?similarity index|rename (from|to) |copy (from|to) |Binary files )/;
+const HUNK_RANGE = /^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@/;
+
+function bodyKind(line) {
+  if (line.startsWith('+')) return 'add';
+  if (line.startsWith('-')) return 'del';
+  if (line.startsWith('\\')) return 'meta'; // "\ No newline at end of file"
+  return 'ctx';
+}
+
+/**
+ * [kind, line] for each line of a patch; kind is file, hunk, add, del, ctx or meta.
+ * A unified hunk ends where its header's line counts say, so a removed line that reads
+ * "-- x" (shown as "--- x") is not taken for a file header. Codex's patches have no
+ * counts ("@@" alone or "@@ def f"), but there every header starts with "***".
+ */
+function patchLineKinds(text) {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const out = [];
+  let codex = false, loose = false, oldLeft = 0, newLeft = 0;
+  for (const line of lines) {
+    let kind;
+    if (oldLeft > 0 || newLeft > 0) {
+      kind = bodyKind(line);
+      if (kind !== 'add' && kind !== 'meta') oldLeft--;
+      if (kind !== 'del' && kind !== 'meta') newLeft--;
+    } else if (/^\*\*\* (Begin|End) Patch/.test(line)) {
+      codex = line.startsWith('*** Begin'); kind = 'meta';
+    } else if (codex && line.startsWith('*** ')) {
+      kind = line.startsWith('*** End of File') ? 'meta' : 'file';
+    } else if (line.startsWith('@@')) {
+      kind = 'hunk';
+      const m = codex ? null : line.match(HUNK_RANGE);
+      if (m) { oldLeft = m[1] === undefined ? 1 : Number(m[1]); newLeft = m[2] === undefined ? 1 : Number(m[2]); }
+      loose = !m; // a hunk without counts runs to the next header
+    } else if (codex || (loose && !line.startsWith('diff '))) {
+      kind = bodyKind(line); // Codex's "*** Add File" body has no "@@" before it
+    } else {
+      loose = false;
+      kind = UNIFIED_HEADER.test(line) ? 'file' : 'meta';
+    }
+    out.push([kind, line]);
+  }
+  return out;
+}
+
+const PATCH_PREVIEW_LINES = 400;
+
+/** A patch as a diff: one row per line, coloured by kind; long patches show their start. */
+function diffView(text) {
+  const lines = patchLineKinds(text);
+  const count = (kind) => lines.filter(([k]) => k === kind).length;
+  const starts = lines.filter(([k, l]) => k === 'file' && /^(diff --git |\*\*\* (Update|Add|Delete) File: )/.test(l)).length;
+  const files = starts || lines.filter(([k, l]) => k === 'file' && l.startsWith('+++ ')).length;
+  const row = ([kind, line]) => h(`div.${kind}`, null, line);
+  const view = h('div.patch', null, lines.slice(0, PATCH_PREVIEW_LINES).map(row));
+  const summary = h('div.small.muted.patch-summary', null, `${fmt.count(files)} ${files === 1 ? 'file' : 'files'} · +${fmt.count(count('add'))} −${fmt.count(count('del'))}`);
+  if (lines.length <= PATCH_PREVIEW_LINES) return h('div', null, summary, view);
+  const btn = h('button.link.small', null, `Show all ${fmt.count(lines.length)} lines`);
+  btn.addEventListener('click', () => { add(view, lines.slice(PATCH_PREVIEW_LINES).map(row)); btn.parentElement.remove(); });
+  return h('div', null, summary, view, h('div.fold-note', null, btn));
+}
+
+/** The final patch of the run (metadata.patch) in a panel of its own. */
+function patchPanel(patch) {
+  if (typeof patch !== 'string' || !patch.trim()) return null;
+  return h('section.panel', { id: 'patch', 'aria-label': 'Patch', style: 'margin-top:12px' }, h('h3', null, 'Patch'), diffView(patch));
+}
+
+/**
+ * The patch a tool call carries, as {patch, rest} (rest: its other arguments, or null),
+ * or null. apply_patch takes it as {"input": ...} or a bare string; any other tool counts
+ * when an argument, or a string in an argument list (Codex's shell ["apply_patch", ...]),
+ * looks like a patch.
+ */
+function patchArgument(name, args) {
+  let v = args;
+  if (typeof v === 'string') { try { v = JSON.parse(v); } catch { /* a bare string */ } }
+  const isApply = /(^|[.:/])apply_patch$/.test(String(name));
+  if (typeof v === 'string') return isApply || looksLikePatch(v) ? { patch: v, rest: null } : null;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
+  const entries = Object.entries(v);
+  const pick = (isApply && entries.find(([k, x]) => (k === 'input' || k === 'patch') && typeof x === 'string'))
+    || entries.find(([, x]) => looksLikePatch(x))
+    || entries.find(([, x]) => Array.isArray(x) && x.some(looksLikePatch));
+  if (!pick) return null;
+  const [key, value] = pick;
+  const rest = Object.assign({}, v);
+  let patch = value;
+  if (Array.isArray(value)) {
+    patch = value.find(looksLikePatch);
+    rest[key] = value.map((x) => (x === patch ? '(the patch, shown below)' : x));
+  } else delete rest[key];
+  return { patch, rest: Object.keys(rest).length ? rest : null };
+}
+
+/** passed, failed (failed or errored) or other (skipped, xfail, anything else). */
+function testOutcome(status) {
+  const s = status.toLowerCase();
+  if (s === 'passed' || s === 'pass') return 'passed';
+  if (s === 'failed' || s === 'fail' || s === 'error') return 'failed';
+  return 'other';
+}
+
+function verifierTest(raw) {
+  const t = raw && typeof raw === 'object' ? raw : { name: String(raw) };
+  const status = t.status === undefined || t.status === null || t.status === '' ? 'unknown' : String(t.status);
+  const message = t.message === undefined || t.message === null ? '' : typeof t.message === 'string' ? t.message : JSON.stringify(t.message, null, 2);
+  return { name: String(t.name ?? '(unnamed)'), status, outcome: testOutcome(status), message };
+}
+
+function testItem(t) {
+  const badge = h(`span.badge.${t.outcome}`, null, t.status);
+  const name = h('span.mono.test-name', null, t.name);
+  const attrs = { dataset: { status: t.status, outcome: t.outcome } };
+  // A message (often a long traceback) stays folded under the test's name.
+  if (!t.message) return h('li', attrs, badge, name);
+  return h('li', attrs, h('details', null, h('summary', null, badge, name), folded(t.message)));
+}
+
+/** metadata.verifier_tests: counts, then the tests, failures first (the sort is stable). */
+function verifierPanel(raw) {
+  if (!Array.isArray(raw) || !raw.length) return null;
+  const tests = raw.map(verifierTest);
+  const rank = { failed: 0, other: 1, passed: 2 };
+  const sorted = [...tests].sort((a, b) => rank[a.outcome] - rank[b.outcome]);
+  const chip = (outcome) => {
+    const n = tests.filter((t) => t.outcome === outcome).length;
+    return h(`span.badge.${outcome}`, { dataset: { count: n, outcome } }, `${fmt.count(n)} ${outcome}`);
+  };
+  return h('section.panel.verifier', { id: 'verifier', 'aria-label': 'Verifier', style: 'margin-top:12px' },
+    h('h3', null, 'Verifier'),
+    h('div.verifier-counts', null, chip('passed'), chip('failed'), chip('other')),
+    h('ul.tests', null, sorted.map(testItem)));
+}
+
+const REASONING_BLOCKS = new Set(['thinking', 'reasoning', 'redacted_thinking']);
+const isReasoningBlock = (b) => b !== null && typeof b === 'object' && REASONING_BLOCKS.has(b.type);
+
+function reasoningBlockText(b) {
+  if (b.type === 'redacted_thinking') return '[redacted by the provider]';
+  for (const k of ['thinking', 'reasoning', 'text']) if (typeof b[k] === 'string') return b[k];
+  // OpenAI's reasoning items carry their text in summary (and content) lists.
+  const parts = [...(Array.isArray(b.summary) ? b.summary : []), ...(Array.isArray(b.content) ? b.content : [])];
+  if (parts.length) return parts.map((p) => (typeof p === 'string' ? p : p && p.text) || '').filter(Boolean).join('\n\n');
+  return JSON.stringify(b, null, 2);
+}
+
+/** A step's reasoning (reasoning_content, thinking/reasoning blocks) apart from what it said. */
+function splitReasoning(step) {
+  const parts = [];
+  const rc = step.reasoning_content;
+  if (typeof rc === 'string') { if (rc.trim()) parts.push(rc); } else if (rc !== undefined && rc !== null) parts.push(JSON.stringify(rc, null, 2));
+  let content = step.content;
+  if (Array.isArray(content) && content.some(isReasoningBlock)) {
+    parts.push(...content.filter(isReasoningBlock).map(reasoningBlockText));
+    content = content.filter((b) => !isReasoningBlock(b));
+  }
+  return { content, reasoning: parts.join('\n\n') };
+}
+
+/** Reasoning is often longer than the answer: folded by default, one click away. */
+function reasoningDetails(text) {
+  if (!text) return null;
+  return h('details.reasoning', null, h('summary', null, 'Reasoning', h('span.muted', null, ` · ${fmt.count(text.length)} chars`)),
+    h('div.reasoning-text', null, text));
+}
+
+function renderToolCall(c) {
+  const name = c.name || (c.function && c.function.name) || 'tool';
+  const args = c.arguments !== undefined ? c.arguments : c.function && c.function.arguments;
+  const found = patchArgument(name, args);
+  const body = found ? [found.rest ? folded(prettyArgs(found.rest)) : null, diffView(found.patch)] : folded(prettyArgs(args ?? {}));
+  return h(`div.toolcall${found ? '.patch-call' : ''}`, null, h('div.name', null, `${name}(…)`, c.id ? h('span.muted', null, `  ${c.id}`) : null), body);
+}
+
 function renderStep(step, i) {
   const role = String(step.role || 'unknown');
   const roleClass = ['system', 'user', 'assistant', 'tool'].includes(role) ? role : role === 'function' ? 'tool' : '';
@@ -433,14 +620,11 @@ function renderStep(step, i) {
     step.tool_call_id ? h('span.mono', null, `↩ ${step.tool_call_id}`) : null,
     step.reward !== undefined && step.reward !== null ? h('span.reward-chip', null, `reward ${fmt.num(step.reward)}`) : null,
     step.timestamp ? h('span', null, fmt.time(step.timestamp)) : null);
-  const text = contentText(step.content);
+  const { content, reasoning } = splitReasoning(step);
+  const text = contentText(content);
   const body = text === '' ? null : role === 'assistant' ? markdown(text) : folded(text);
-  const calls = (step.tool_calls || []).map((c) => {
-    const name = c.name || (c.function && c.function.name) || 'tool';
-    const args = c.arguments !== undefined ? c.arguments : c.function && c.function.arguments;
-    return h('div.toolcall', null, h('div.name', null, `${name}(…)`, c.id ? h('span.muted', null, `  ${c.id}`) : null), folded(prettyArgs(args ?? {})));
-  });
-  return h(`article.step.${roleClass || 'other'}`, { id: `step-${i}`, dataset: { step: i } }, head, body, calls);
+  const calls = (step.tool_calls || []).map(renderToolCall);
+  return h(`article.step.${roleClass || 'other'}`, { id: `step-${i}`, dataset: { step: i } }, head, reasoningDetails(reasoning), body, calls);
 }
 
 const SUMMARY_FIELDS = [
@@ -511,7 +695,8 @@ async function detailPage(id, params) {
     h('div.edit-row', null, tagsInput, h('span')), h('div.edit-row', null, notesInput, h('div', null, save, h('div', null, saveState))));
   const index = h('nav.panel.step-index', { 'aria-label': 'Step index' });
   const stepList = h('div.steps', { id: 'steps' });
-  fill(root, h('div.detail', null, index, h('div', null, header, samples, similar, h('h2', { style: 'margin-top:16px' }, `${fmt.count(steps.length)} steps`),
+  const meta = t.metadata && typeof t.metadata === 'object' ? t.metadata : {};
+  fill(root, h('div.detail', null, index, h('div', null, header, verifierPanel(meta.verifier_tests), patchPanel(meta.patch), samples, similar, h('h2', { style: 'margin-top:16px' }, `${fmt.count(steps.length)} steps`),
     steps.length ? stepList : stateBox('empty', 'This trajectory has no steps.'))));
 
   // Steps render in chunks, one per frame, so the first screen appears at once and a
@@ -527,7 +712,7 @@ async function detailPage(id, params) {
     for (; rendered < Math.min(end, steps.length); rendered++) {
       const s = steps[rendered];
       add(frag, renderStep(s, rendered));
-      const preview = contentText(s.content).slice(0, 60) || ((s.tool_calls || [])[0] ? `→ ${(s.tool_calls[0].name || (s.tool_calls[0].function || {}).name || 'tool')}` : '');
+      const preview = contentText(splitReasoning(s).content).slice(0, 60) || ((s.tool_calls || [])[0] ? `→ ${(s.tool_calls[0].name || (s.tool_calls[0].function || {}).name || 'tool')}` : '');
       const a = h('a', { href: `#step-${rendered}`, title: preview }, h('b', null, `${rendered} `), `${s.role || ''}: ${preview}`);
       indexItems.push(a); add(idx, a);
     }
