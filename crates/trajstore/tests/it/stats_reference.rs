@@ -83,7 +83,8 @@ fn expected_stats(rows: &[&Trajectory], ks: &[u64], threshold: f64) -> HashMap<S
         m.insert(format!("pass^{k}"), mean(&hat));
         m.insert(format!("tasks_skipped@{k}"), json!(tasks.len() - eligible.len()));
     }
-    let metrics: [(&str, Box<dyn Fn(&Trajectory) -> Option<f64>>); 5] = [
+    type Metric = Box<dyn Fn(&Trajectory) -> Option<f64>>;
+    let metrics: [(&str, Metric); 5] = [
         ("reward", Box::new(|t| t.reward)),
         ("toolcall_reward", Box::new(|t| t.toolcall_reward)),
         ("res_reward", Box::new(|t| t.res_reward)),
