@@ -303,8 +303,17 @@ async fn import_with_progress(
     result
 }
 
+/// The server's log (each failed request, with its id and causes) goes to stderr; `RUST_LOG`
+/// chooses what else (the store's own crates are quiet by default).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("trajstore_server=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
 /// Runs the HTTP server until SIGTERM or Ctrl-C.
 async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
+    log_to_stderr();
     let addr: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| {

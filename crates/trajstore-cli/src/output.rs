@@ -10,9 +10,9 @@ pub const EXIT_PARTIAL: i32 = 3;
 
 pub fn exit_code(e: &Error) -> i32 {
     match e {
-        Error::InvalidParameter { .. } | Error::Input(_) => 2,
+        Error::InvalidParameter { .. } | Error::Input(_) | Error::Refused(_) => 2,
         Error::NotFound { .. } => 4,
-        Error::Store(_) | Error::Io { .. } | Error::Internal(_) | Error::Embed(_) => 1,
+        Error::Store(_) | Error::Io { .. } | Error::Internal(_) | Error::Embed(_) | Error::Unreadable(_) => 1,
     }
 }
 
@@ -71,14 +71,13 @@ fn num(v: Option<f64>) -> String {
 
 pub fn print_rows(rows: &[Summary]) {
     println!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} QUESTION",
         cell("TRAJECTORY", 28),
         cell("RUN", 10),
         cell("EP", 4),
         cell("REASON", 14),
         cell("REWARD", 7),
         cell("STEPS", 5),
-        "QUESTION"
     );
     for r in rows {
         println!(

@@ -1,14 +1,19 @@
-//! Background imports: a registry of tasks with live progress, and the path checks for
-//! files read on the server.
+//! Background imports: a registry of tasks with live progress.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use trajstore::{ImportOptions, ImportProgress, ImportReport, Input, Trajstore};
+use trajstore::{ImportOptions, ImportProgress, ImportReport, Input, ReadOptions, Trajstore};
 
-use crate::error::ApiError;
+/// One import to start: what to read, the name to report it under, and how to read it.
+pub struct Job {
+    pub input: Input,
+    pub source: String,
+    /// A spooled upload, removed when the import is done.
+    pub keep: Option<tempfile::TempPath>,
+    pub read: ReadOptions,
+}
 
 #[derive(Clone)]
 enum Status {
@@ -44,15 +49,9 @@ impl Imports {
         tasks.iter_mut().find(|t| t.id == id).map(f)
     }
 
-    /// Starts importing `input` in the background; `keep` (a spooled upload) lives until done.
-    pub async fn start(
-        &self,
-        store: Trajstore,
-        input: Input,
-        source: String,
-        keep: Option<tempfile::TempPath>,
-        read: trajstore::ReadOptions,
-    ) -> String {
+    /// Starts `job` in the background; its spooled upload lives until it is done.
+    pub async fn start(&self, store: Trajstore, job: Job) -> String {
+        let Job { input, source, keep, read } = job;
         let id = format!("import-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let progress = Arc::new(ImportProgress::default());
         {
@@ -123,34 +122,4 @@ impl Imports {
         let mut running = self.running.lock().await;
         while running.join_next().await.is_some() {}
     }
-}
-
-/// Resolves `requested` (with `..` and symbolic links) and accepts it only below one of
-/// `roots` (already canonical). No roots: server-side paths are refused.
-pub fn check_import_path(requested: &str, roots: &[PathBuf]) -> Result<PathBuf, ApiError> {
-    use axum::http::StatusCode;
-    if roots.is_empty() {
-        return Err(ApiError {
-            parameter: Some("path".into()),
-            ..ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "server-side imports are disabled: start the server with --import-root DIR",
-            )
-        });
-    }
-    let resolved = Path::new(requested).canonicalize().map_err(|e| ApiError {
-        parameter: Some("path".into()),
-        ..ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{requested}: {e}"))
-    })?;
-    if !roots.iter().any(|root| resolved.starts_with(root)) {
-        return Err(ApiError {
-            parameter: Some("path".into()),
-            ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{requested} is outside the import roots"))
-        });
-    }
-    if !resolved.is_file() {
-        return Err(ApiError::bad_request("path", format!("{requested} is not a file")));
-    }
-    Ok(resolved)
 }

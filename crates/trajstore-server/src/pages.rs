@@ -2,12 +2,13 @@
 //! The pages themselves are rendered in the browser from the JSON API.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
+use crate::reply;
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
@@ -28,11 +29,11 @@ async fn shell() -> Response {
 /// Assets change only with the binary, so the version and the size make a good ETag.
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     let Some(a) = trajstore_web::asset(&name) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no asset {name:?}")).into_response();
+        return ApiError::new(Code::NotFound, format!("no asset {name:?}")).into_response();
     };
     let etag = format!("\"{}-{}\"", trajstore_web::ASSET_VERSION, a.bytes.len());
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return StatusCode::NOT_MODIFIED.into_response();
+        return reply::not_modified();
     }
     (
         [

@@ -101,7 +101,7 @@ impl ParquetRows {
             ("steps", col!(LargeStringBuilder::new(), |r: &Trajectory| Some(r.steps_json.clone()))),
             ("extra", col!(LargeStringBuilder::new(), |r: &Trajectory| r.extra_json.clone())),
         ];
-        Ok(RecordBatch::try_from_iter(columns).map_err(|e| Error::Internal(e.to_string()))?)
+        RecordBatch::try_from_iter(columns).map_err(|e| Error::Internal(e.into()))
     }
 }
 
@@ -166,14 +166,10 @@ impl Trajstore {
                             batch.schema(),
                             Some(props.clone()),
                         )
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                        .map_err(|e| Error::Internal(e.into()))?;
                         *writer = Some(w);
                     }
-                    writer
-                        .as_mut()
-                        .expect("set above")
-                        .write(&batch)
-                        .map_err(|e| Error::Internal(format!("writing parquet: {e}")))
+                    writer.as_mut().expect("set above").write(&batch).map_err(|e| Error::internal("writing parquet", e))
                 };
                 let n = self
                     .store
@@ -194,7 +190,7 @@ impl Trajstore {
                 if !rows.rows.is_empty() || writer.is_none() {
                     flush(&mut rows, &mut writer)?;
                 }
-                writer.expect("written").close().map_err(|e| Error::Internal(format!("writing parquet: {e}")))?;
+                writer.expect("written").close().map_err(|e| Error::internal("writing parquet", e))?;
                 Ok(n)
             }
         }

@@ -224,11 +224,11 @@ async fn commit_next(
     committing: &mut Committing,
 ) -> Result<Option<trajstore_store::InsertOutcome>> {
     let staged = match staging.pop_front() {
-        Some(h) => Some(h.await.map_err(|e| Error::Internal(e.to_string()))??),
+        Some(h) => Some(h.await.map_err(|e| Error::Internal(e.into()))??),
         None => None,
     };
     let finished = match committing.take() {
-        Some(previous) => Some(previous.await.map_err(|e| Error::Internal(e.to_string()))??),
+        Some(previous) => Some(previous.await.map_err(|e| Error::Internal(e.into()))??),
         None => None,
     };
     if let Some(staged) = staged {
@@ -263,7 +263,7 @@ impl Trajstore {
                     .map(|o| (o, progress))
                 })
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))??
+                .map_err(|e| Error::Internal(e.into()))??
                 .0
             };
             if check.failed > 0 {
@@ -326,8 +326,11 @@ impl Trajstore {
             // first batch is stored (below), and new rows are folded into the id index now
             // and then, so that the lookups of a long import do not scan an ever longer
             // unindexed tail.
-            let maintenance =
-                if batches % INDEX_REFRESH_BATCHES == 0 { self.store.refresh_summary_indexes().await } else { Ok(()) };
+            let maintenance = if batches.is_multiple_of(INDEX_REFRESH_BATCHES) {
+                self.store.refresh_summary_indexes().await
+            } else {
+                Ok(())
+            };
             if let Err(e) = maintenance {
                 write_error = Some(e.into());
                 break;
@@ -366,7 +369,7 @@ impl Trajstore {
             }
         }
         if let Some(indexing) = indexing {
-            let built = indexing.await.map_err(|e| Error::Internal(e.to_string()))?;
+            let built = indexing.await.map_err(|e| Error::Internal(e.into()))?;
             if let (Err(e), None) = (built, &write_error) {
                 write_error = Some(e.into());
             }
@@ -375,7 +378,7 @@ impl Trajstore {
         drop(rx);
         let parsed = tokio::task::spawn_blocking(move || parser.join())
             .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(e.into()))?
             .map_err(|_| Error::Internal("the parser thread panicked".into()))?;
         if let Some(e) = write_error {
             return Err(e);

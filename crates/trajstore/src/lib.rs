@@ -7,6 +7,7 @@
 //! `trajstore-query` (filters, sort, cursors, cache), `trajstore-store` (Lance),
 //! `trajstore-stats` (pass@k and aggregates).
 
+mod documents;
 mod error;
 mod export;
 mod import;
@@ -14,6 +15,7 @@ mod list;
 pub mod search;
 mod snapshot;
 mod stats;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,9 @@ use std::time::Duration;
 use trajstore_query::VersionedCache;
 use trajstore_store::Store;
 
-pub use error::{Error, Result};
+pub use documents::{slice_steps, AddReport, StepRange};
+pub use error::{BoxError, Error, Result};
+pub use upload::{check_import_file, check_labels_dir, spool_upload, PathRefused, SpooledUpload};
 
 /// Process settings for a binary that imports or serves (the CLI and the benchmarks):
 /// * glibc gives each thread that allocates its own arena (up to 8 per core), and memory
@@ -95,7 +99,7 @@ pub struct MemoryIndexInfo {
 /// Runs CPU-bound work (over the in-memory index, say) off the async workers, so that
 /// other requests keep being served meanwhile.
 pub(crate) async fn on_blocking_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Internal(e.to_string()))
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Internal(e.into()))
 }
 
 /// Every this many small writes (`add`, `update`, `delete`), the write also optimizes:
@@ -223,7 +227,7 @@ impl Trajstore {
     /// first add of a handle also makes sure the indexes exist.
     async fn note_small_write(&self, is_add: bool) -> Result<()> {
         let calls = self.small_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if calls % self.optimize_every == 0 {
+        if calls.is_multiple_of(self.optimize_every) {
             self.optimize().await?;
         } else if calls == 1 && is_add {
             self.store.ensure_indexes(false).await?;

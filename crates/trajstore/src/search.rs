@@ -244,7 +244,7 @@ impl Trajstore {
                 e.embed(&refs)
             })
             .await
-            .map_err(|e| Error::Internal(format!("embedding task failed: {e}")))??;
+            .map_err(|e| Error::internal("the embedding task", e))??;
             p.distinct_texts += vectors.len() as u64;
             let updates: Vec<(String, Vec<f32>)> =
                 rows.iter().zip(&slot).map(|(r, &s)| (r.trajectory_id.clone(), vectors[s].clone())).collect();

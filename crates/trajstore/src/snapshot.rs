@@ -225,7 +225,7 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Builds from batches holding [`SUMMARY_COLUMNS`] (any number, any sizes).
     pub fn build(version: u64, batches: &[RecordBatch]) -> Result<Snapshot> {
-        let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("building the in-memory index: {e}"));
+        let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("building the in-memory index: {e}").into());
         let Some(first) = batches.first() else {
             return Err(Error::Internal("building the in-memory index: no batches".into()));
         };
@@ -289,7 +289,7 @@ impl Snapshot {
     /// This snapshot with one row's bookmark, tags or notes changed as `patch` says,
     /// labelled `version`: the commit that made exactly that change.
     pub fn patched(&self, version: u64, id: &str, patch: &Patch, updated_at: i64) -> Result<Snapshot> {
-        let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("patching the in-memory index: {e}"));
+        let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("patching the in-memory index: {e}").into());
         let row = self.row_of(id).ok_or_else(|| internal(&format!("{id:?} is not in it")))?;
         let n = self.rows;
         let mut columns: Vec<ArrayRef> = self.batch.columns().to_vec();
@@ -582,13 +582,13 @@ impl Snapshot {
     pub fn summary_batch(&self, rows: &[u32]) -> Result<RecordBatch> {
         let indices = UInt32Array::from(rows.to_vec());
         let taken =
-            arrow_select::take::take_record_batch(&self.batch, &indices).map_err(|e| Error::Internal(e.to_string()))?;
+            arrow_select::take::take_record_batch(&self.batch, &indices).map_err(|e| Error::Internal(e.into()))?;
         let question: StringArray = rows.iter().map(|&r| self.fixed.question.value(r as usize)).collect();
         let mut fields: Vec<Arc<Field>> = taken.schema().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new("question", arrow_schema::DataType::Utf8, true)));
         let mut columns: Vec<ArrayRef> = taken.columns().to_vec();
         columns.push(Arc::new(question));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Internal(e.to_string()))
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Internal(e.into()))
     }
 }
 

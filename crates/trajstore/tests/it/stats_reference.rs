@@ -83,7 +83,8 @@ fn expected_stats(rows: &[&Trajectory], ks: &[u64], threshold: f64) -> HashMap<S
         m.insert(format!("pass^{k}"), mean(&hat));
         m.insert(format!("tasks_skipped@{k}"), json!(tasks.len() - eligible.len()));
     }
-    let metrics: [(&str, Box<dyn Fn(&Trajectory) -> Option<f64>>); 5] = [
+    type Metric = Box<dyn Fn(&Trajectory) -> Option<f64>>;
+    let metrics: [(&str, Metric); 5] = [
         ("reward", Box::new(|t| t.reward)),
         ("toolcall_reward", Box::new(|t| t.toolcall_reward)),
         ("res_reward", Box::new(|t| t.res_reward)),
@@ -285,7 +286,6 @@ async fn many_small_updates_are_compacted() {
     let (summaries, _) = store.fragments().await.unwrap();
     assert!(summaries <= 8, "{summaries} summary fragments after {n} updates: compaction ran");
     let bookmarked = store.count(&trajstore::FilterSet::parse([("is_bookmarked", "true")]).unwrap()).await.unwrap();
-    let expected =
-        (0..20u64).filter(|r| (0..n).filter(|i| i % 20 == *r).last().is_some_and(|i| i % 2 == 0)).count() as u64;
+    let expected = (0..20u64).filter(|r| (0..n).rfind(|i| i % 20 == *r).is_some_and(|i| i % 2 == 0)).count() as u64;
     assert_eq!(bookmarked, expected, "each row keeps its last toggle");
 }

@@ -1,0 +1,41 @@
+//! The success statuses other than 200, so that handlers name what happened rather than a
+//! status (error statuses live in the code table of `error.rs`).
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use trajstore::AddReport;
+
+/// A JSON document that is already text (a stored record).
+pub fn json_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A background task was started; `doc` says how to follow it.
+pub fn accepted(doc: impl Serialize) -> Response {
+    (StatusCode::ACCEPTED, Json(doc)).into_response()
+}
+
+/// Done; nothing to say.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The report of adding records: 200 when all were taken, 207 when some were refused,
+/// 400 when all were.
+pub fn added(report: AddReport) -> Response {
+    let status = if report.failed == 0 {
+        StatusCode::OK
+    } else if report.all_failed() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    (status, Json(report)).into_response()
+}
+
+/// A not-modified answer to a conditional request.
+pub fn not_modified() -> Response {
+    StatusCode::NOT_MODIFIED.into_response()
+}

@@ -1,0 +1,88 @@
+//! The documents of requests that succeed.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use trajstore_server::ServerConfig;
+
+use crate::{app, call, get};
+
+const TWO: &str = r#"[{"trajectory_id":"a","reward":1,"steps":[{"role":"user","content":"x"},{"role":"assistant","content":"y"},{"role":"user","content":"z"}]},{"trajectory_id":"b","reward":0}]"#;
+
+#[tokio::test]
+async fn add_list_get_patch_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), ServerConfig::default()).await;
+    let r = call(&app, "POST", "/api/trajectories", &[], TWO.as_bytes()).await;
+    assert_eq!((r.status, r.json()), (StatusCode::OK, json!({"imported": 2, "skipped": 0, "failed": 0, "errors": []})));
+    let r = call(&app, "POST", "/api/trajectories", &[], br#"[{"trajectory_id":"a"},{"reward":1}]"#).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    assert_eq!((r.json()["skipped"].clone(), r.json()["errors"][0]["index"].clone()), (json!(1), json!(1)));
+
+    let page = get(&app, "/api/trajectories?sort=reward&order=desc").await.json();
+    assert_eq!((page["total"].clone(), page["data"][0]["trajectory_id"].clone()), (json!(2), json!("a")));
+
+    let r = get(&app, "/api/trajectories/a?steps=1:").await;
+    assert_eq!(r.headers["content-type"], "application/json");
+    let record = r.json();
+    assert_eq!(record["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(record["steps_range"], json!({"from": 1, "to": 3, "total": 3}));
+
+    let r = call(&app, "PATCH", "/api/trajectories/a", &[], br#"{"tags":["t"],"notes":"n"}"#).await;
+    assert_eq!(
+        (r.status, r.json()["tags"].clone(), r.json()["notes"].clone()),
+        (StatusCode::OK, json!(["t"]), json!("n"))
+    );
+    let r = call(&app, "PATCH", "/api/trajectories/a", &[], br#"{"notes":null}"#).await;
+    assert_eq!((r.status, r.json()["notes"].clone()), (StatusCode::OK, json!(null)));
+
+    let r = get(&app, "/api/compare?ids=a,nope").await.json();
+    assert_eq!((r["data"][0]["trajectory_id"].clone(), r["missing"].clone()), (json!("a"), json!(["nope"])));
+
+    let r = call(&app, "DELETE", "/api/trajectories/b", &[], b"").await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::NO_CONTENT, 0));
+}
+
+#[tokio::test]
+async fn every_answer_has_a_request_id_and_ids_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), ServerConfig::default()).await;
+    let first = get(&app, "/api/health").await;
+    assert_eq!((first.status, first.json()["status"].clone()), (StatusCode::OK, json!("ok")));
+    let second = get(&app, "/api/version").await;
+    let id = |r: &crate::Reply| r.headers[trajstore_server::REQUEST_ID].to_str().unwrap().to_string();
+    assert_ne!(id(&first), id(&second));
+    assert!(get(&app, "/").await.headers.contains_key(trajstore_server::REQUEST_ID), "the UI's pages too");
+}
+
+#[tokio::test]
+async fn an_upload_is_imported_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), ServerConfig::default()).await;
+    let body = b"{\"trajectory_id\":\"u1\"}\n{\"trajectory_id\":\"u2\"}\n";
+    let r = call(&app, "POST", "/api/imports", &[("x-filename", "mine.jsonl")], body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let task_id = r.json()["task_id"].as_str().unwrap().to_string();
+    let task = loop {
+        let task = get(&app, &format!("/api/imports/{task_id}")).await.json();
+        if task["status"] == "done" || task["status"] == "failed" {
+            break task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!((task["status"].clone(), task["result"]["imported"].clone()), (json!("done"), json!(2)), "{task}");
+    assert_eq!(task["result"]["files"][0]["path"], "mine.jsonl");
+    assert_eq!(get(&app, "/api/imports").await.json()["data"][0]["task_id"], json!(task_id));
+}
+
+#[tokio::test]
+async fn a_server_file_below_a_root_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("files");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("a.jsonl"), "{\"trajectory_id\":\"f1\"}\n").unwrap();
+    let config = ServerConfig { import_roots: vec![root.canonicalize().unwrap()], ..Default::default() };
+    let (app, _) = app(dir.path(), config).await;
+    let body = json!({"path": root.join("a.jsonl"), "format": "auto"}).to_string();
+    let r = call(&app, "POST", "/api/imports", &[("content-type", "application/json")], body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&r.body));
+}
