@@ -147,6 +147,26 @@ async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::Sch
 /// (its default is half; see [`configure_lance`] for why that is one more than there
 /// are cores on small machines), within a bounded memory (beyond it, Lance writes the
 /// index in several partitions, all searched).
+/// The kinds of scalar index the store keeps, one per indexed column.
+#[derive(Clone, Copy)]
+enum IndexKind {
+    BTree,
+    Bitmap,
+    LabelList,
+    FullText,
+}
+
+impl IndexKind {
+    fn builder(self) -> Index {
+        match self {
+            IndexKind::BTree => Index::BTree(BTreeIndexBuilder::default()),
+            IndexKind::Bitmap => Index::Bitmap(BitmapIndexBuilder::default()),
+            IndexKind::LabelList => Index::LabelList(LabelListIndexBuilder::default()),
+            IndexKind::FullText => Index::FTS(full_text_index()),
+        }
+    }
+}
+
 fn full_text_index() -> lancedb::index::scalar::FtsIndexBuilder {
     lancedb::index::scalar::FtsIndexBuilder::default()
         .num_workers(lance_compute_threads())
@@ -634,21 +654,22 @@ impl Store {
         if self.summaries.count_rows(None).await? == 0 {
             return Ok(created);
         }
-        let wanted: Vec<(&Table, &str, fn() -> Index)> = vec![
-            (&self.summaries, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "data_id", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "training_id", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "created_at", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "reward", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "epoch_id", || Index::BTree(BTreeIndexBuilder::default())),
-            (&self.summaries, "termination_reason", || Index::Bitmap(BitmapIndexBuilder::default())),
-            (&self.summaries, "agent_name", || Index::Bitmap(BitmapIndexBuilder::default())),
-            (&self.summaries, "is_bookmarked", || Index::Bitmap(BitmapIndexBuilder::default())),
-            (&self.summaries, "tags", || Index::LabelList(LabelListIndexBuilder::default())),
-            (&self.summaries, "metadata_kv", || Index::LabelList(LabelListIndexBuilder::default())),
-            (&self.payloads, "trajectory_id", || Index::BTree(BTreeIndexBuilder::default())),
+        use IndexKind::{BTree, Bitmap, FullText, LabelList};
+        let wanted = [
+            (&self.summaries, "trajectory_id", BTree),
+            (&self.summaries, "data_id", BTree),
+            (&self.summaries, "training_id", BTree),
+            (&self.summaries, "created_at", BTree),
+            (&self.summaries, "reward", BTree),
+            (&self.summaries, "epoch_id", BTree),
+            (&self.summaries, "termination_reason", Bitmap),
+            (&self.summaries, "agent_name", Bitmap),
+            (&self.summaries, "is_bookmarked", Bitmap),
+            (&self.summaries, "tags", LabelList),
+            (&self.summaries, "metadata_kv", LabelList),
+            (&self.payloads, "trajectory_id", BTree),
             // Full-text search (BM25) over the derived search text.
-            (&self.payloads, schema::SEARCH_TEXT, || Index::FTS(full_text_index())),
+            (&self.payloads, schema::SEARCH_TEXT, FullText),
         ];
         let mut existing: HashMap<String, HashSet<String>> = HashMap::new();
         for table in [&self.summaries, &self.payloads] {
@@ -667,7 +688,7 @@ impl Store {
                 if indexed.contains(column) {
                     return Ok(false);
                 }
-                table.create_index(&[column], index()).execute().await.map(|()| true)
+                table.create_index(&[column], index.builder()).execute().await.map(|()| true)
             })
             .await?;
             if made {

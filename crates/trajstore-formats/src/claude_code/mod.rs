@@ -17,7 +17,7 @@
 //!
 //! A line that is not JSON (a transcript cut mid-write) or whose message cannot be read is
 //! an error at its line; the rest of its session still converts. See
-//! docs/formats-claude-code.md for the field-by-field mapping.
+//! docs/formats.md#claude-code for the field-by-field mapping.
 
 mod record;
 mod steps;

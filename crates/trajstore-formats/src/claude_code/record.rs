@@ -253,15 +253,18 @@ fn session_meta(b: &mut crate::normalize::Builder, g: &Group) {
 }
 
 /// Token sums over the API messages (each counted once, however many lines it spans),
+/// `input_tokens` counting all the prompt's tokens as the other importers do (Anthropic's
+/// own `input_tokens` leaves out the cached and cache-written part),
 /// the cost where the transcript has one (`costUSD`, older versions), and the model most
 /// used (`<synthetic>`, Claude Code's own placeholder messages, is no model).
 fn usage_meta(b: &mut crate::normalize::Builder, usage: &[super::steps::Usage]) {
     let sum = |key: &str| -> i64 { usage.iter().filter_map(|u| u.usage.as_ref()?.get(key)?.as_i64()).sum() };
     if usage.iter().any(|u| u.usage.is_some()) {
-        b.meta("input_tokens", Value::from(sum("input_tokens")));
+        let prompt = sum("input_tokens") + sum("cache_read_input_tokens") + sum("cache_creation_input_tokens");
+        b.meta("input_tokens", Value::from(prompt));
         b.meta("output_tokens", Value::from(sum("output_tokens")));
         b.meta("cache_read_tokens", Value::from(sum("cache_read_input_tokens")));
-        b.meta("cache_creation_tokens", Value::from(sum("cache_creation_input_tokens")));
+        b.meta("cache_write_tokens", Value::from(sum("cache_creation_input_tokens")));
     }
     if usage.iter().any(|u| u.cost.is_some()) {
         b.meta("cost", Value::from(usage.iter().filter_map(|u| u.cost).sum::<f64>()));

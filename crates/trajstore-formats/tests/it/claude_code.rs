@@ -59,8 +59,8 @@ fn older_transcript_with_summaries_costs_and_a_sidechain() {
     assert_eq!(m["summary"], "Round prices in the cart");
     assert_eq!(m["summaries"].as_array().unwrap().len(), 2);
     assert_eq!(
-        (&m["input_tokens"], &m["output_tokens"], &m["cache_read_tokens"], &m["cache_creation_tokens"]),
-        (&json!(970), &json!(175), &json!(1900), &json!(900))
+        (&m["input_tokens"], &m["output_tokens"], &m["cache_read_tokens"], &m["cache_write_tokens"]),
+        (&json!(970 + 1900 + 900), &json!(175), &json!(1900), &json!(900))
     );
     assert!((m["cost"].as_f64().unwrap() - 0.0128).abs() < 1e-9);
     assert_eq!((m["model"].as_str(), m.get("models")), (Some("claude-sonnet-4-20250514"), None));
@@ -121,8 +121,8 @@ fn newer_transcript_with_progress_sub_agent_and_compaction() {
     assert_eq!(steps[6]["compact_metadata"], json!({"trigger": "auto", "preTokens": 150000}));
     let m = meta(t);
     assert_eq!(
-        (&m["input_tokens"], &m["output_tokens"], &m["cache_read_tokens"], &m["cache_creation_tokens"]),
-        (&json!(22), &json!(178), &json!(11000), &json!(5300))
+        (&m["input_tokens"], &m["output_tokens"], &m["cache_read_tokens"], &m["cache_write_tokens"]),
+        (&json!(22 + 11000 + 5300), &json!(178), &json!(11000), &json!(5300))
     );
     assert_eq!(m["model"], "claude-opus-4-5-20251101");
     assert_eq!(m["models"], json!(["claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929"]));
@@ -358,11 +358,12 @@ fn real_sessions_steps_tool_pairs_tokens_and_times() {
                 .map(|s| s["tool_call_id"].as_str().unwrap().to_string())
                 .collect();
             assert_eq!(results, e.tool_results, "{key}");
+            let prompt = e.tokens("input_tokens") + e.tokens("cache_read_input_tokens") + e.tokens("cache_creation_input_tokens");
+            assert_eq!(m["input_tokens"].as_i64(), Some(prompt), "{key} input_tokens");
             for (ours, theirs) in [
-                ("input_tokens", "input_tokens"),
                 ("output_tokens", "output_tokens"),
                 ("cache_read_tokens", "cache_read_input_tokens"),
-                ("cache_creation_tokens", "cache_creation_input_tokens"),
+                ("cache_write_tokens", "cache_creation_input_tokens"),
             ] {
                 assert_eq!(m[ours].as_i64(), Some(e.tokens(theirs)), "{key} {ours}");
             }
