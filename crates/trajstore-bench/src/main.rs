@@ -387,8 +387,10 @@ async fn bench_stats(ns: &[u64]) {
         let curve = CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "1,8")]).unwrap();
         // Reference: the same grouping and counting over rows already in memory.
         let reference_grouped = || {
-            let mut groups: HashMap<(Option<&str>, Option<i64>), HashMap<&str, (u64, u64)>> = HashMap::new();
-            let mut rewards: HashMap<(Option<&str>, Option<i64>), Vec<f64>> = HashMap::new();
+            // (training_id, epoch_id) -> data_id -> (attempts, successes)
+            type Group<'a> = (Option<&'a str>, Option<i64>);
+            let mut groups: HashMap<Group, HashMap<&str, (u64, u64)>> = HashMap::new();
+            let mut rewards: HashMap<Group, Vec<f64>> = HashMap::new();
             for r in &rows {
                 let key = (r.training_id.as_deref(), r.epoch_id);
                 let ok = r.is_success.unwrap_or(r.reward.is_some_and(|x| x >= 1.0));

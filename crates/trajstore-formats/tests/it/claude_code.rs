@@ -358,7 +358,9 @@ fn real_sessions_steps_tool_pairs_tokens_and_times() {
                 .map(|s| s["tool_call_id"].as_str().unwrap().to_string())
                 .collect();
             assert_eq!(results, e.tool_results, "{key}");
-            let prompt = e.tokens("input_tokens") + e.tokens("cache_read_input_tokens") + e.tokens("cache_creation_input_tokens");
+            let prompt = e.tokens("input_tokens")
+                + e.tokens("cache_read_input_tokens")
+                + e.tokens("cache_creation_input_tokens");
             assert_eq!(m["input_tokens"].as_i64(), Some(prompt), "{key} input_tokens");
             for (ours, theirs) in [
                 ("output_tokens", "output_tokens"),
