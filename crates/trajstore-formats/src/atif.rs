@@ -216,7 +216,8 @@ pub(crate) fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> 
 }
 
 /// Text of native content for an ATIF message: strings as they are, text blocks joined.
-/// Blocks ATIF cannot hold as text (images, ...) are also kept whole in the step's extra.
+/// Blocks ATIF cannot hold as text (images, text blocks with more than their text, such as
+/// a `cache_control` mark) are also kept whole in the step's extra.
 fn message_text(v: &Value) -> (Value, bool) {
     match v {
         Value::String(s) => (Value::String(s.clone()), false),
@@ -224,7 +225,9 @@ fn message_text(v: &Value) -> (Value, bool) {
         Value::Null => (Value::String(String::new()), true),
         Value::Array(items)
             if items.iter().all(|i| {
-                i.get("type").and_then(Value::as_str) == Some("text") && i.get("text").is_some_and(Value::is_string)
+                i.as_object().is_some_and(|o| o.len() == 2)
+                    && i.get("type").and_then(Value::as_str) == Some("text")
+                    && i.get("text").is_some_and(Value::is_string)
             }) =>
         {
             (json!(items.iter().map(|i| json!({"type": "text", "text": i["text"]})).collect::<Vec<_>>()), false)

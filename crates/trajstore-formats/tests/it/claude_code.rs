@@ -166,7 +166,10 @@ fn newer_transcript_with_progress_sub_agent_and_compaction() {
     let roles: Vec<&str> = agent["steps"].as_array().unwrap().iter().map(|s| s["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
     assert_eq!(agent_t.question.as_deref(), Some("Review the retry change in client.go for bugs."));
-    assert_eq!((am["input_tokens"].clone(), am["output_tokens"].clone()), (json!(6), json!(65)));
+    assert_eq!(
+        (am["input_tokens"].clone(), am["output_tokens"].clone()),
+        (json!(3 + 2000 + 3 + 100 + 2000), json!(65))
+    );
 }
 
 #[test]

@@ -298,8 +298,9 @@ fn atif_in_and_native_round_trip() {
     let back = convert(Format::Atif, &file).unwrap().remove(0).record.unwrap();
     let back = Trajectory::from_json(back.to_string().as_bytes()).unwrap();
     assert_eq!(back, native);
-    // Tool calls without ids, with extra keys, with string arguments, and null content.
-    let odd = Trajectory::from_json(br#"{"trajectory_id":"t","reward":0.5,"steps":[{"role":"tool","content":"early"},{"role":"user","content":"go"},{"role":"tool","content":"a"},{"role":"tool","content":"b"},{"role":"assistant","content":null,"tool_calls":[{"name":"run","arguments":"ls -l","view":{"k":1}}]},{"role":"tool","content":[{"type":"image","url":"u"}],"name":"run"}]}"#).unwrap();
+    // Tool calls without ids, with extra keys, with string arguments, null content, and a
+    // text block with more than its text.
+    let odd = Trajectory::from_json(br#"{"trajectory_id":"t","reward":0.5,"steps":[{"role":"tool","content":"early"},{"role":"user","content":[{"type":"text","text":"go","cache_control":{"type":"ephemeral"}}]},{"role":"tool","content":"a"},{"role":"tool","content":"b"},{"role":"assistant","content":null,"tool_calls":[{"name":"run","arguments":"ls -l","view":{"k":1}}]},{"role":"tool","content":[{"type":"image","url":"u"}],"name":"run"}]}"#).unwrap();
     let bytes = native_to_atif(&odd).unwrap().to_string();
     let file = SourceFile { label: "odd.json", path: None, bytes: bytes.as_bytes(), labels_dir: None };
     let back = convert(Format::Atif, &file).unwrap().remove(0).record.unwrap();

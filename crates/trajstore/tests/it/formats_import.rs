@@ -63,10 +63,17 @@ const FIRST_WAVE: [&str; 8] = [
     "/openhands/",
 ];
 
+/// Whether a file lies in one of the first wave's folders (by its path under the real-data
+/// root: Harbor's folder also has a `golden/openhands/` inside).
+fn in_first_wave(root: &Path, file: &Path) -> bool {
+    let rel = format!("/{}", file.strip_prefix(root).unwrap_or(file).display());
+    FIRST_WAVE.iter().any(|dir| rel.starts_with(dir))
+}
+
 /// (records, errors) that one source file should give.
-fn expected(path: &Path, bytes: &[u8]) -> (usize, usize) {
+fn expected(root: &Path, path: &Path, bytes: &[u8]) -> (usize, usize) {
     let p = path.to_string_lossy();
-    if !FIRST_WAVE.iter().any(|dir| p.contains(dir)) {
+    if !in_first_wave(root, path) {
         return converted(path, bytes);
     }
     let doc = || serde_json::from_slice::<Value>(bytes).unwrap();
@@ -131,14 +138,18 @@ async fn real_data_imports_once_with_its_labels() {
     let inputs = expand_inputs(&[root.display().to_string()]).unwrap();
     let (mut records, mut file_errors) = (0, 0);
     let mut seen_contents = HashSet::new();
+    let folder =
+        |p: &Path| p.strip_prefix(&root).ok()?.components().next().map(|c| c.as_os_str().to_string_lossy().to_string());
+    let mut expected_per_folder: BTreeMap<String, usize> = BTreeMap::new();
     for input in &inputs {
         let Input::File(p) = input else { unreachable!("a folder expands to files") };
         let bytes = std::fs::read(p).unwrap();
-        let (n, errors) = expected(p, &bytes);
+        let (n, errors) = expected(&root, p, &bytes);
         file_errors += errors;
         // A byte-identical copy yields the same ids, so its records are skipped, not added.
         if seen_contents.insert(bytes) {
             records += n;
+            *expected_per_folder.entry(folder(p).unwrap_or_default()).or_default() += n;
         }
     }
     let tau_success =
@@ -168,11 +179,18 @@ async fn real_data_imports_once_with_its_labels() {
         *per_format.entry(f.format).or_default() += 1;
     }
     println!("files per format: {per_format:?}");
+    let all = store.summaries(&FilterSet::default()).await.unwrap();
+    let mut stored_per_folder: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &all {
+        let source = Path::new(s.source.as_deref().unwrap_or_default());
+        *stored_per_folder.entry(folder(source).unwrap_or_default()).or_default() += 1;
+    }
+    assert_eq!(stored_per_folder, expected_per_folder, "records per folder: stored (left), expected (right)");
     assert_eq!(first.imported, records as u64);
     assert_eq!(first.failed, file_errors as u64, "{:#?}", first.errors);
     let unrecognised =
         |e: &trajstore::ImportErrorEntry| e.message.contains("not a recognised trajectory file (tried: ");
-    let first_wave = |e: &trajstore::ImportErrorEntry| FIRST_WAVE.iter().any(|dir| e.file.contains(dir));
+    let first_wave = |e: &trajstore::ImportErrorEntry| in_first_wave(&root, Path::new(&e.file));
     assert!(first.errors.iter().filter(|e| first_wave(e)).all(|e| e.file.contains("/nemo-gym/") && unrecognised(e)));
     // Of the second wave's files, only the Entire CLI's own metadata is not a trajectory.
     assert!(
@@ -182,7 +200,6 @@ async fn real_data_imports_once_with_its_labels() {
     );
     assert!(first.files.iter().all(|f| f.format != "native"));
 
-    let all = store.summaries(&FilterSet::default()).await.unwrap();
     assert_eq!(all.len() as u64, first.imported);
     fn from<'a>(all: &'a [trajstore::Summary], dir: &'static str) -> impl Iterator<Item = &'a trajstore::Summary> {
         all.iter().filter(move |s| s.source.as_deref().is_some_and(|src| src.contains(dir)))
@@ -213,11 +230,32 @@ async fn real_data_imports_once_with_its_labels() {
     };
     let (a, b) = (export(store.clone()).await, export(store2).await);
     assert_eq!(a.len(), b.len());
-    let differing: Vec<&Value> = a.iter().zip(&b).filter(|(x, y)| x != y).map(|(x, _)| &x["trajectory_id"]).collect();
+    let differing: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .filter_map(|(x, y)| Some(format!("{}: {}", x["trajectory_id"], first_difference(x, y, "")?)))
+        .collect();
     assert!(
         differing.is_empty(),
-        "{} records differ after the ATIF round trip, e.g. {:?}",
+        "{} records differ after the ATIF round trip, e.g. {:#?}",
         differing.len(),
         &differing[..differing.len().min(10)]
     );
+}
+
+/// Where two JSON values first differ (a path and both values), if they do.
+fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
+            first_difference(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"))
+        }),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (x, y))| first_difference(x, y, &format!("{path}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => {
+            let cut = |v: &Value| v.to_string().chars().take(300).collect::<String>();
+            Some(format!("{path}: {} != {}", cut(a), cut(b)))
+        }
+    }
 }
