@@ -7,11 +7,15 @@ export class ApiError extends Error {
   constructor(status, body) {
     const e = (body && body.error) || {};
     super(e.message || `HTTP ${status}`);
-    this.status = status; this.code = e.code; this.parameter = e.parameter;
+    this.status = status;
+    this.code = e.code;
+    this.parameter = e.parameter;
   }
 }
 
-export function token() { return localStorage.getItem('trajstore-token') || ''; }
+export function token() {
+  return localStorage.getItem('trajstore-token') || '';
+}
 
 /** Calls the JSON API; throws ApiError with the server's message and parameter. */
 export async function api(path, options = {}) {
@@ -21,7 +25,11 @@ export async function api(path, options = {}) {
   if (res.status === 204) return null;
   const text = await res.text();
   let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
   if (!res.ok && res.status !== 207) {
     if (res.status === 401) askToken();
     throw new ApiError(res.status, body);
@@ -37,8 +45,20 @@ export function errorBox(err, what) {
 function askToken() {
   const banner = document.getElementById('banner');
   banner.hidden = false;
-  fill(banner, 
+  fill(
+    banner,
     'This server needs a token.',
     h('input', { type: 'password', placeholder: 'token', id: 'token-input' }),
-    h('button.primary', { onclick: () => { localStorage.setItem('trajstore-token', document.getElementById('token-input').value); banner.hidden = true; route(); } }, 'Use token'));
+    h(
+      'button.primary',
+      {
+        onclick: () => {
+          localStorage.setItem('trajstore-token', document.getElementById('token-input').value);
+          banner.hidden = true;
+          route();
+        },
+      },
+      'Use token',
+    ),
+  );
 }

@@ -10,7 +10,8 @@ export function h(spec, attrs, ...children) {
       if (v === undefined || v === null || v === false) continue;
       if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else if (k === 'text') el.textContent = v;
-      else if (k === 'html') el.innerHTML = v; // only ever given sanitised HTML
+      else if (k === 'html')
+        el.innerHTML = v; // only ever given sanitised HTML
       else if (k === 'dataset') Object.assign(el.dataset, v);
       else el.setAttribute(k, v === true ? '' : v);
     }
@@ -24,8 +25,14 @@ export function h(spec, attrs, ...children) {
 
 /** Children as given to h(): nested arrays flattened, null/undefined/false dropped. */
 const kids = (xs) => xs.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
-export function fill(el, ...xs) { el.replaceChildren(...kids(xs)); return el; }
-export function add(el, ...xs) { el.append(...kids(xs)); return el; }
+export function fill(el, ...xs) {
+  el.replaceChildren(...kids(xs));
+  return el;
+}
+export function add(el, ...xs) {
+  el.append(...kids(xs));
+  return el;
+}
 
 export const app = () => document.getElementById('app');
 export const stateBox = (kind, text) => h(`div.state.${kind}`, { role: kind === 'error' ? 'alert' : 'status' }, text);

@@ -9,52 +9,179 @@ function importTaskRow(task) {
   const total = task.bytes_total || 0;
   const done = task.bytes_done || 0;
   const result = task.result;
-  return h('div.panel', { dataset: { task: task.task_id, status: task.status }, style: 'margin-bottom:8px' },
-    h('div.toolbar', null, h('b', null, task.source || task.task_id), h(`span.pill.${task.status === 'done' ? 'success' : task.status === 'failed' ? 'error' : ''}`, { 'data-status': task.status }, task.status),
-      h('span.spacer'), h('span.small.muted', null, `${fmt.count(task.records_done || 0)} records · ${fmt.count(done)}${total ? ' / ' + fmt.count(total) : ''} bytes`)),
-    task.status === 'running' || task.status === 'queued' ? h('progress', { max: total || 1, value: total ? done : 0 }) : null,
-    result ? h('p.small', null, `Imported ${fmt.count(result.imported)}, skipped ${fmt.count(result.skipped)} duplicates, ${fmt.count(result.failed)} failed.`,
-      (result.files || []).length ? h('span.muted', { 'data-formats': (result.files || []).map((f) => f.format).join(',') }, ` Format: ${[...new Set(result.files.map((f) => f.format))].join(', ')}.`) : null) : null,
+  return h(
+    'div.panel',
+    { dataset: { task: task.task_id, status: task.status }, style: 'margin-bottom:8px' },
+    h(
+      'div.toolbar',
+      null,
+      h('b', null, task.source || task.task_id),
+      h(
+        `span.pill.${task.status === 'done' ? 'success' : task.status === 'failed' ? 'error' : ''}`,
+        { 'data-status': task.status },
+        task.status,
+      ),
+      h('span.spacer'),
+      h(
+        'span.small.muted',
+        null,
+        `${fmt.count(task.records_done || 0)} records · ${fmt.count(done)}${total ? ' / ' + fmt.count(total) : ''} bytes`,
+      ),
+    ),
+    task.status === 'running' || task.status === 'queued'
+      ? h('progress', { max: total || 1, value: total ? done : 0 })
+      : null,
+    result
+      ? h(
+          'p.small',
+          null,
+          `Imported ${fmt.count(result.imported)}, skipped ${fmt.count(result.skipped)} duplicates, ${fmt.count(result.failed)} failed.`,
+          (result.files || []).length
+            ? h(
+                'span.muted',
+                { 'data-formats': (result.files || []).map((f) => f.format).join(',') },
+                ` Format: ${[...new Set(result.files.map((f) => f.format))].join(', ')}.`,
+              )
+            : null,
+        )
+      : null,
     task.error ? h('p.small', { style: 'color:var(--bad)' }, task.error) : null,
-    result && result.errors && result.errors.length ? h('details', null, h('summary.small', null, `${result.errors.length} errors`),
-      h('table.grid', null, h('tbody', null, result.errors.slice(0, 200).map((e) => h('tr', null, h('td.mono.small', null, `${e.file}${e.line ? ':' + e.line : ''}${e.index !== null && e.index !== undefined ? '[' + e.index + ']' : ''}`), h('td.small', null, e.field || ''), h('td.small', null, e.message)))))) : null);
+    result && result.errors && result.errors.length
+      ? h(
+          'details',
+          null,
+          h('summary.small', null, `${result.errors.length} errors`),
+          h(
+            'table.grid',
+            null,
+            h(
+              'tbody',
+              null,
+              result.errors
+                .slice(0, 200)
+                .map((e) =>
+                  h(
+                    'tr',
+                    null,
+                    h(
+                      'td.mono.small',
+                      null,
+                      `${e.file}${e.line ? ':' + e.line : ''}${e.index !== null && e.index !== undefined ? '[' + e.index + ']' : ''}`,
+                    ),
+                    h('td.small', null, e.field || ''),
+                    h('td.small', null, e.message),
+                  ),
+                ),
+            ),
+          ),
+        )
+      : null,
+  );
 }
 
 export async function importPage() {
   const root = app();
   const list = h('div', { id: 'import-tasks' }, loading('imports'));
-  const fileInput = h('input', { type: 'file', id: 'import-file', accept: '.jsonl,.json,.ndjson,.gz,.zst,.traj,.eval' });
+  const fileInput = h('input', {
+    type: 'file',
+    id: 'import-file',
+    accept: '.jsonl,.json,.ndjson,.gz,.zst,.traj,.eval',
+  });
   const uploadState = h('p.small.muted');
   // The format names come from the API's own description, so the list cannot drift.
-  const formatSelect = h('select', { id: 'import-format', 'aria-label': 'Format' }, h('option', { value: 'auto' }, 'auto-detect'));
-  api('/api/openapi.json').then((spec) => {
-    const param = ((spec.paths['/api/imports'].post || {}).parameters || []).find((p) => p.name === 'format');
-    for (const name of ((param && param.schema.enum) || []).filter((n) => n !== 'auto')) add(formatSelect, h('option', { value: name }, name));
-  }).catch(() => {});
+  const formatSelect = h(
+    'select',
+    { id: 'import-format', 'aria-label': 'Format' },
+    h('option', { value: 'auto' }, 'auto-detect'),
+  );
+  api('/api/openapi.json')
+    .then((spec) => {
+      const param = ((spec.paths['/api/imports'].post || {}).parameters || []).find((p) => p.name === 'format');
+      for (const name of ((param && param.schema.enum) || []).filter((n) => n !== 'auto'))
+        add(formatSelect, h('option', { value: name }, name));
+    })
+    .catch(() => {});
   const upload = async (file) => {
     uploadState.textContent = `Uploading ${file.name}…`;
     try {
-      await api(`/api/imports?format=${encodeURIComponent(formatSelect.value)}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Filename': file.name }, body: file });
+      await api(`/api/imports?format=${encodeURIComponent(formatSelect.value)}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/octet-stream', 'X-Filename': file.name },
+        body: file,
+      });
       uploadState.textContent = `${file.name} uploaded; importing.`;
       refresh();
-    } catch (err) { uploadState.textContent = `Upload failed: ${err.message}`; }
+    } catch (err) {
+      uploadState.textContent = `Upload failed: ${err.message}`;
+    }
   };
   fileInput.addEventListener('change', () => fileInput.files[0] && upload(fileInput.files[0]));
   const drop = h('div.dropzone', null, 'Drop a JSONL, JSON, .gz or .zst file here, or ', fileInput);
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); });
-  const pathInput = h('input', { placeholder: '/data/rollouts.jsonl', style: 'width:100%', 'aria-label': 'Server path' });
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]);
+  });
+  const pathInput = h('input', {
+    placeholder: '/data/rollouts.jsonl',
+    style: 'width:100%',
+    'aria-label': 'Server path',
+  });
   const pathState = h('p.small.muted');
-  const pathForm = h('form', null, pathInput, h('p', null, h('button.primary', { type: 'submit' }, 'Import from server path')), pathState);
+  const pathForm = h(
+    'form',
+    null,
+    pathInput,
+    h('p', null, h('button.primary', { type: 'submit' }, 'Import from server path')),
+    pathState,
+  );
   pathForm.addEventListener('submit', async (e) => {
     e.preventDefault();
-    try { await api('/api/imports', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ path: pathInput.value, format: formatSelect.value }) }); pathState.textContent = 'Started.'; refresh(); } catch (err) { pathState.textContent = err.message; }
+    try {
+      await api('/api/imports', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ path: pathInput.value, format: formatSelect.value }),
+      });
+      pathState.textContent = 'Started.';
+      refresh();
+    } catch (err) {
+      pathState.textContent = err.message;
+    }
   });
-  fill(root, h('h1', null, 'Import'), h('div.toolbar', null, h('label', null, 'Format ', formatSelect), h('span.small.muted', null, 'auto-detect chooses per file from its content: native JSONL, OpenAI chat, tau-bench, tau2, InterCode, Responses, mini-swe-agent, SWE-agent, Inspect, OpenHands, verl, ATIF.')), h('div.import-grid', null,
-    h('section.panel', null, h('h2', null, 'Upload a file'), drop, uploadState),
-    h('section.panel', null, h('h2', null, 'A file on the server'), h('p.small.muted', null, 'Only below the directories the server was started with (--import-root).'), pathForm)),
-  h('h2', null, 'Recent imports'), list);
+  fill(
+    root,
+    h('h1', null, 'Import'),
+    h(
+      'div.toolbar',
+      null,
+      h('label', null, 'Format ', formatSelect),
+      h(
+        'span.small.muted',
+        null,
+        'auto-detect chooses per file from its content: native JSONL, OpenAI chat, tau-bench, tau2, InterCode, Responses, mini-swe-agent, SWE-agent, Inspect, OpenHands, verl, ATIF.',
+      ),
+    ),
+    h(
+      'div.import-grid',
+      null,
+      h('section.panel', null, h('h2', null, 'Upload a file'), drop, uploadState),
+      h(
+        'section.panel',
+        null,
+        h('h2', null, 'A file on the server'),
+        h('p.small.muted', null, 'Only below the directories the server was started with (--import-root).'),
+        pathForm,
+      ),
+    ),
+    h('h2', null, 'Recent imports'),
+    list,
+  );
   let timer = null;
   async function refresh() {
     clearTimeout(timer);
@@ -63,7 +190,9 @@ export async function importPage() {
       const tasks = doc.data || [];
       fill(list, ...(tasks.length ? tasks.map(importTaskRow) : [stateBox('empty', 'No imports yet.')]));
       if (tasks.some((t) => t.status === 'running' || t.status === 'queued')) timer = setTimeout(refresh, 400);
-    } catch (err) { fill(list, errorBox(err, 'imports')); }
+    } catch (err) {
+      fill(list, errorBox(err, 'imports'));
+    }
   }
   onLeave(() => clearTimeout(timer));
   refresh();

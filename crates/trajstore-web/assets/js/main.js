@@ -15,11 +15,16 @@ import { statsPage } from './statistics.js';
 
 function renderPage() {
   const path = location.pathname;
-  const section = path.startsWith('/statistics') ? 'statistics' : path.startsWith('/import') ? 'import' : 'trajectories';
+  const section = path.startsWith('/statistics')
+    ? 'statistics'
+    : path.startsWith('/import')
+      ? 'import'
+      : 'trajectories';
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === section));
   const params = new URLSearchParams(location.search);
   if (path === '/' || path === '/trajectories') return listPage(params);
-  if (path.startsWith('/trajectories/')) return detailPage(decodeURIComponent(path.slice('/trajectories/'.length)), params);
+  if (path.startsWith('/trajectories/'))
+    return detailPage(decodeURIComponent(path.slice('/trajectories/'.length)), params);
   if (path === '/compare') return comparePage(params);
   if (path === '/statistics') return statsPage(params);
   if (path === '/import') return importPage();
@@ -42,8 +47,13 @@ async function storeInfo() {
   try {
     const hl = await api('/api/health');
     document.getElementById('store-info').textContent = `dataset version ${hl.dataset_version}`;
-  } catch { /* the page itself reports errors */ }
+  } catch {
+    /* the page itself reports errors */
+  }
 }
 
 // Module scripts run after the document is parsed, before DOMContentLoaded.
-document.addEventListener('DOMContentLoaded', () => { route(); storeInfo(); });
+document.addEventListener('DOMContentLoaded', () => {
+  route();
+  storeInfo();
+});

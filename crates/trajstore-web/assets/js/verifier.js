@@ -15,7 +15,12 @@ function testOutcome(status) {
 function verifierTest(raw) {
   const t = raw && typeof raw === 'object' ? raw : { name: String(raw) };
   const status = t.status === undefined || t.status === null || t.status === '' ? 'unknown' : String(t.status);
-  const message = t.message === undefined || t.message === null ? '' : typeof t.message === 'string' ? t.message : JSON.stringify(t.message, null, 2);
+  const message =
+    t.message === undefined || t.message === null
+      ? ''
+      : typeof t.message === 'string'
+        ? t.message
+        : JSON.stringify(t.message, null, 2);
   return { name: String(t.name ?? '(unnamed)'), status, outcome: testOutcome(status), message };
 }
 
@@ -38,8 +43,11 @@ export function verifierPanel(raw) {
     const n = tests.filter((t) => t.outcome === outcome).length;
     return h(`span.badge.${outcome}`, { dataset: { count: n, outcome } }, `${fmt.count(n)} ${outcome}`);
   };
-  return h('section.panel.verifier', { id: 'verifier', 'aria-label': 'Verifier', style: 'margin-top:12px' },
+  return h(
+    'section.panel.verifier',
+    { id: 'verifier', 'aria-label': 'Verifier', style: 'margin-top:12px' },
     h('h3', null, 'Verifier'),
     h('div.verifier-counts', null, chip('passed'), chip('failed'), chip('other')),
-    h('ul.tests', null, sorted.map(testItem)));
+    h('ul.tests', null, sorted.map(testItem)),
+  );
 }
