@@ -86,6 +86,10 @@ export async function startServer({ trajectories = 1200 } = {}) {
   };
 }
 
+// Playwright's launch errors carry terminal colour codes.
+// eslint-disable-next-line no-control-regex
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
+
 const BROWSER_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -128,7 +132,7 @@ export async function launchBrowser() {
     } catch (e) {
       failures.push(
         `attempt ${i + 1} (${attempt.executablePath}): ${String(e.message)
-          .replace(/\x1b\[[0-9;]*m/g, '')
+          .replace(ANSI_COLOUR, '')
           .split('\n')
           .filter((l) => /signal=|exitCode=|error/i.test(l) && !/dbus/.test(l))
           .slice(0, 6)
