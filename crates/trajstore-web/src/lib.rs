@@ -42,6 +42,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "main.js",
     "nav.js",
     "patch.js",
+    "related.js",
     "search.js",
     "statistics.js",
     "steps.js",

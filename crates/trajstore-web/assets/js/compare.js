@@ -4,22 +4,41 @@ import { api, errorBox } from './api.js';
 import { add, app, fill, h, loading, stateBox } from './dom.js';
 import { contentText, fmt, prettyArgs } from './format.js';
 
-export async function comparePage(params) {
-  const root = app();
-  const ids = (params.get('ids') || '').split(',').filter(Boolean);
-  if (ids.length < 2) {
-    fill(root, stateBox('empty', 'Select two or more trajectories in the list to compare them.'));
-    return;
-  }
-  fill(root, loading(`${ids.length} trajectories`));
-  let doc;
-  try {
-    doc = await api(`/api/compare?ids=${ids.map(encodeURIComponent).join(',')}`);
-  } catch (err) {
-    fill(root, errorBox(err, 'the comparison'));
-    return;
-  }
-  const ts = doc.data;
+const COMPARED_FIELDS = [
+  ['training_id', 'Run'],
+  ['epoch_id', 'Epoch'],
+  ['sample_id', 'Sample'],
+  ['termination_reason', 'Termination'],
+  ['is_success', 'Success'],
+  ['reward', 'Reward'],
+  ['step_count', 'Steps'],
+  ['exec_time', 'Exec time'],
+];
+
+/** Step `s` of one trajectory, in a cell marked when the step rewards differ. */
+function stepCell(s, differ) {
+  if (!s) return h('div.cell.empty');
+  const calls = (s.tool_calls || [])
+    .map(
+      (c) =>
+        `→ ${c.name || (c.function || {}).name}(${prettyArgs(c.arguments ?? (c.function || {}).arguments ?? {}).slice(0, 200)})`,
+    )
+    .join('\n');
+  return h(
+    `div.cell${differ ? '.diff' : ''}`,
+    null,
+    h(
+      'div.step-head',
+      null,
+      h('span.role', null, s.role || ''),
+      s.reward !== undefined && s.reward !== null ? h('span', null, `reward ${fmt.num(s.reward)}`) : null,
+    ),
+    h('pre', null, (contentText(s.content).slice(0, 2000) + (calls ? '\n' + calls : '')).trim()),
+  );
+}
+
+/** One column per trajectory: its id, the compared fields, then its steps by index. */
+function compareGrid(ts) {
   const cols = `60px repeat(${ts.length}, minmax(240px, 1fr))`;
   const grid = h('div.compare', { style: `grid-template-columns:${cols}`, id: 'compare-grid' });
   const differs = (f) => new Set(ts.map((t) => JSON.stringify(t[f] ?? null))).size > 1;
@@ -38,16 +57,7 @@ export async function comparePage(params) {
       ),
     ),
   );
-  for (const [f, label] of [
-    ['training_id', 'Run'],
-    ['epoch_id', 'Epoch'],
-    ['sample_id', 'Sample'],
-    ['termination_reason', 'Termination'],
-    ['is_success', 'Success'],
-    ['reward', 'Reward'],
-    ['step_count', 'Steps'],
-    ['exec_time', 'Exec time'],
-  ]) {
+  for (const [f, label] of COMPARED_FIELDS) {
     const d = differs(f);
     add(
       grid,
@@ -67,29 +77,29 @@ export async function comparePage(params) {
     add(
       grid,
       h('div.idx', null, `#${i}`),
-      ts.map((t) => {
-        const s = (t.steps || [])[i];
-        if (!s) return h('div.cell.empty');
-        const calls = (s.tool_calls || [])
-          .map(
-            (c) =>
-              `→ ${c.name || (c.function || {}).name}(${prettyArgs(c.arguments ?? (c.function || {}).arguments ?? {}).slice(0, 200)})`,
-          )
-          .join('\n');
-        return h(
-          `div.cell${rewards.size > 1 ? '.diff' : ''}`,
-          null,
-          h(
-            'div.step-head',
-            null,
-            h('span.role', null, s.role || ''),
-            s.reward !== undefined && s.reward !== null ? h('span', null, `reward ${fmt.num(s.reward)}`) : null,
-          ),
-          h('pre', null, (contentText(s.content).slice(0, 2000) + (calls ? '\n' + calls : '')).trim()),
-        );
-      }),
+      ts.map((t) => stepCell((t.steps || [])[i], rewards.size > 1)),
     );
   }
+  return grid;
+}
+
+export async function comparePage(params) {
+  const root = app();
+  const ids = (params.get('ids') || '').split(',').filter(Boolean);
+  if (ids.length < 2) {
+    fill(root, stateBox('empty', 'Select two or more trajectories in the list to compare them.'));
+    return;
+  }
+  fill(root, loading(`${ids.length} trajectories`));
+  let doc;
+  try {
+    doc = await api(`/api/compare?ids=${ids.map(encodeURIComponent).join(',')}`);
+  } catch (err) {
+    fill(root, errorBox(err, 'the comparison'));
+    return;
+  }
+  const ts = doc.data;
+  const grid = compareGrid(ts);
   const missing = ids.filter((id) => !ts.some((t) => t.trajectory_id === id));
   fill(
     root,

@@ -1,13 +1,13 @@
-// One trajectory, step by step: its fields, verifier and patch panels, other samples of
-// its task, similar trajectories, and its steps rendered in chunks.
+// One trajectory, step by step: its fields, tags and notes, the verifier and patch panels,
+// then similar trajectories, other samples of its task and its steps (each module's own).
 
 import { api, errorBox } from './api.js';
-import { add, app, fill, h, loading, stateBox } from './dom.js';
-import { contentText, fmt, terminationPill } from './format.js';
+import { app, fill, h, loading, stateBox } from './dom.js';
+import { fmt } from './format.js';
 import { starButton } from './list.js';
-import { onLeave } from './nav.js';
 import { patchPanel } from './patch.js';
-import { renderStep, splitReasoning } from './steps.js';
+import { showNeighbours, showSamples, showSimilar } from './related.js';
+import { renderSteps } from './steps.js';
 import { verifierPanel } from './verifier.js';
 
 const SUMMARY_FIELDS = [
@@ -29,64 +29,7 @@ const SUMMARY_FIELDS = [
   ['updated_at', 'Updated'],
 ];
 
-/** Previous and next trajectory within the list the user came from (`from=` holds its query). */
-async function neighbours(id, fromQuery) {
-  const q = new URLSearchParams(fromQuery);
-  const size = Number(q.get('page_size') || 50);
-  const pageNo = Number(q.get('page') || 1);
-  q.set('page_size', String(size));
-  const pageOf = async (n) => {
-    const p = new URLSearchParams(q);
-    p.set('page', String(n));
-    return (await api(`/api/trajectories?${p}`)).data;
-  };
-  const rows = await pageOf(pageNo);
-  const i = rows.findIndex((r) => r.trajectory_id === id);
-  if (i < 0) return {};
-  let prev = rows[i - 1],
-    next = rows[i + 1],
-    prevPage = pageNo,
-    nextPage = pageNo;
-  if (!prev && pageNo > 1) {
-    prev = (await pageOf(pageNo - 1)).slice(-1)[0];
-    prevPage = pageNo - 1;
-  }
-  if (!next && rows.length === size) {
-    next = (await pageOf(pageNo + 1))[0];
-    nextPage = pageNo + 1;
-  }
-  const link = (r, n) => {
-    if (!r) return null;
-    const p = new URLSearchParams(q);
-    p.set('page', String(n));
-    return `/trajectories/${encodeURIComponent(r.trajectory_id)}?from=${encodeURIComponent(p.toString())}`;
-  };
-  return { prev: link(prev, prevPage), next: link(next, nextPage) };
-}
-
-export async function detailPage(id, params) {
-  const root = app();
-  fill(root, loading('the trajectory'));
-  const started = performance.now();
-  let t;
-  try {
-    t = await api(`/api/trajectories/${encodeURIComponent(id)}`);
-  } catch (err) {
-    fill(
-      root,
-      err.status === 404 ? stateBox('empty', `No trajectory with id “${id}”.`) : errorBox(err, 'the trajectory'),
-    );
-    return;
-  }
-  const fromQuery = params.get('from');
-  const steps = Array.isArray(t.steps) ? t.steps : [];
-  const back = h(
-    'a',
-    { href: `/trajectories${fromQuery ? '?' + fromQuery : ''}`, 'data-link': true },
-    '← Trajectories',
-  );
-  const nav = h('span.neighbors');
-  const star = starButton(t);
+function copyButton(t) {
   const copyBtn = h(
     'button',
     {
@@ -110,6 +53,11 @@ export async function detailPage(id, params) {
     },
     'Copy raw JSON',
   );
+  return copyBtn;
+}
+
+/** The tags and notes editors, as two rows, saved together by one button. */
+function editRows(id, t) {
   const tagsInput = h('input', {
     value: (t.tags || []).join(', '),
     'aria-label': 'Tags',
@@ -140,29 +88,34 @@ export async function detailPage(id, params) {
     },
     'Save tags and notes',
   );
-  const fields = h(
+  return [
+    h('div.edit-row', null, tagsInput, h('span')),
+    h('div.edit-row', null, notesInput, h('div', null, save, h('div', null, saveState))),
+  ];
+}
+
+function fieldValue(t, k) {
+  return typeof t[k] === 'boolean' ? (t[k] ? 'yes' : 'no') : k.endsWith('_at') ? fmt.time(t[k]) : String(t[k]);
+}
+
+function summaryFields(t) {
+  return h(
     'div.fields',
     null,
     SUMMARY_FIELDS.filter(([k]) => t[k] !== undefined && t[k] !== null).map(([k, label]) =>
-      h(
-        'div',
-        null,
-        h('span', null, label),
-        h(
-          'b',
-          null,
-          typeof t[k] === 'boolean' ? (t[k] ? 'yes' : 'no') : k.endsWith('_at') ? fmt.time(t[k]) : String(t[k]),
-        ),
-      ),
+      h('div', null, h('span', null, label), h('b', null, fieldValue(t, k))),
     ),
   );
-  const question = t.task && t.task.question ? h('div.question', null, String(t.task.question)) : null;
+}
+
+/** The record's other top-level fields, as JSON under a fold. */
+function extraFields(t) {
   const extraKeys = Object.keys(t).filter(
     (k) =>
       !['steps', 'messages', 'task', 'tags', 'notes', 'trajectory_id', 'is_bookmarked'].includes(k) &&
       !SUMMARY_FIELDS.some(([f]) => f === k),
   );
-  const extra = extraKeys.length
+  return extraKeys.length
     ? h(
         'details',
         null,
@@ -170,6 +123,54 @@ export async function detailPage(id, params) {
         h('pre', null, JSON.stringify(Object.fromEntries(extraKeys.map((k) => [k, t[k]])), null, 2)),
       )
     : null;
+}
+
+function headerPanel(id, t, fromQuery, nav) {
+  const back = h(
+    'a',
+    { href: `/trajectories${fromQuery ? '?' + fromQuery : ''}`, 'data-link': true },
+    '← Trajectories',
+  );
+  const star = starButton(t);
+  const copyBtn = copyButton(t);
+  const edit = editRows(id, t);
+  const question = t.task && t.task.question ? h('div.question', null, String(t.task.question)) : null;
+  return h(
+    'section.panel',
+    { 'aria-label': 'Trajectory' },
+    h('div.head-actions', null, back, h('span.spacer'), nav),
+    h('h1', null, star, ' ', h('span.mono', { id: 'trajectory-id' }, t.trajectory_id)),
+    question,
+    summaryFields(t),
+    extraFields(t),
+    h(
+      'div.head-actions',
+      null,
+      copyBtn,
+      h('a', { href: `/api/trajectories/${encodeURIComponent(id)}`, target: '_blank', class: 'small' }, 'JSON'),
+    ),
+    edit,
+  );
+}
+
+export async function detailPage(id, params) {
+  const root = app();
+  fill(root, loading('the trajectory'));
+  const started = performance.now();
+  let t;
+  try {
+    t = await api(`/api/trajectories/${encodeURIComponent(id)}`);
+  } catch (err) {
+    fill(
+      root,
+      err.status === 404 ? stateBox('empty', `No trajectory with id “${id}”.`) : errorBox(err, 'the trajectory'),
+    );
+    return;
+  }
+  const fromQuery = params.get('from');
+  const steps = Array.isArray(t.steps) ? t.steps : [];
+  const nav = h('span.neighbors');
+  const header = headerPanel(id, t, fromQuery, nav);
   const samples = h(
     'section.panel',
     { 'aria-label': 'Other samples of this task', style: 'margin-top:12px' },
@@ -180,23 +181,6 @@ export async function detailPage(id, params) {
     { 'aria-label': 'Similar trajectories', style: 'margin-top:12px', id: 'similar' },
     h('h3', null, 'Similar trajectories'),
     h('p.small.muted', null, 'Loading…'),
-  );
-  const header = h(
-    'section.panel',
-    { 'aria-label': 'Trajectory' },
-    h('div.head-actions', null, back, h('span.spacer'), nav),
-    h('h1', null, star, ' ', h('span.mono', { id: 'trajectory-id' }, t.trajectory_id)),
-    question,
-    fields,
-    extra,
-    h(
-      'div.head-actions',
-      null,
-      copyBtn,
-      h('a', { href: `/api/trajectories/${encodeURIComponent(id)}`, target: '_blank', class: 'small' }, 'JSON'),
-    ),
-    h('div.edit-row', null, tagsInput, h('span')),
-    h('div.edit-row', null, notesInput, h('div', null, save, h('div', null, saveState))),
   );
   const index = h('nav.panel.step-index', { 'aria-label': 'Step index' });
   const stepList = h('div.steps', { id: 'steps' });
@@ -220,217 +204,8 @@ export async function detailPage(id, params) {
       ),
     ),
   );
-
-  // Steps render in chunks, one per frame, so the first screen appears at once and a
-  // 300-step, multi-megabyte trajectory never blocks the page; `#step-N` waits for N.
-  let rendered = 0;
-  let alive = true;
-  onLeave(() => {
-    alive = false;
-  });
-  const indexItems = [];
-  const target = () => {
-    const m = location.hash.match(/^#step-(\d+)$/);
-    return m ? Number(m[1]) : -1;
-  };
-  const renderUpTo = (end) => {
-    const frag = document.createDocumentFragment();
-    const idx = document.createDocumentFragment();
-    for (; rendered < Math.min(end, steps.length); rendered++) {
-      const s = steps[rendered];
-      add(frag, renderStep(s, rendered));
-      const preview =
-        contentText(splitReasoning(s).content).slice(0, 60) ||
-        ((s.tool_calls || [])[0] ? `→ ${s.tool_calls[0].name || (s.tool_calls[0].function || {}).name || 'tool'}` : '');
-      const a = h(
-        'a',
-        { href: `#step-${rendered}`, title: preview },
-        h('b', null, `${rendered} `),
-        `${s.role || ''}: ${preview}`,
-      );
-      indexItems.push(a);
-      add(idx, a);
-    }
-    add(stepList, frag);
-    add(index, idx);
-  };
-  // Steps off screen are laid out at an estimated height (content-visibility), so the
-  // target moves as its neighbours render: scroll again until it stays put.
-  const jump = (tries = 8) => {
-    const n = target();
-    if (n < 0 || n >= rendered || !alive) return;
-    const el = document.getElementById(`step-${n}`);
-    const before = el.getBoundingClientRect().top;
-    if (Math.abs(before - 70) > 2) el.scrollIntoView();
-    if (tries > 0)
-      requestAnimationFrame(() => {
-        if (Math.abs(el.getBoundingClientRect().top - 70) > 2) jump(tries - 1);
-      });
-  };
-  renderUpTo(Math.max(30, target() + 1));
-  jump();
-  const more = () => {
-    if (!alive) return;
-    if (rendered < steps.length) {
-      renderUpTo(rendered + 60);
-      requestAnimationFrame(more);
-    } else {
-      window.trajstoreTiming = Object.assign(window.trajstoreTiming || {}, {
-        detailMs: performance.now() - started,
-        steps: steps.length,
-      });
-      document.body.dataset.stepsRendered = String(rendered);
-    }
-  };
-  if (rendered < steps.length) requestAnimationFrame(more);
-  else more();
-  const onHash = () => {
-    const n = target();
-    if (n >= rendered) renderUpTo(n + 1);
-    jump();
-  };
-  window.addEventListener('hashchange', onHash);
-  onLeave(() => window.removeEventListener('hashchange', onHash));
-
-  if (fromQuery)
-    neighbours(id, fromQuery)
-      .then(({ prev, next }) => {
-        fill(
-          nav,
-          prev
-            ? h('a', { href: prev, 'data-link': true, id: 'prev-trajectory' }, '‹ Previous')
-            : h('span.muted', null, '‹ Previous'),
-          next
-            ? h('a', { href: next, 'data-link': true, id: 'next-trajectory' }, 'Next ›')
-            : h('span.muted', null, 'Next ›'),
-        );
-      })
-      .catch(() => {});
-  api(`/api/trajectories/${encodeURIComponent(id)}/similar?k=10`)
-    .then((doc) => {
-      const rows = (doc.data || []).filter((r) => r.trajectory_id !== t.trajectory_id);
-      const note = doc.not_embedded
-        ? h(
-            'p.small.muted',
-            null,
-            `${fmt.count(doc.not_embedded)} trajectories are not embedded yet and cannot appear here.`,
-          )
-        : null;
-      if (!rows.length) {
-        fill(
-          similar,
-          h('h3', null, 'Similar trajectories'),
-          h('p.small.muted', null, 'No similar trajectories found.'),
-          note,
-        );
-        return;
-      }
-      fill(
-        similar,
-        h('h3', null, 'Similar trajectories'),
-        note,
-        h(
-          'div.table-wrap',
-          null,
-          h(
-            'table.grid',
-            null,
-            h(
-              'tbody',
-              null,
-              rows.map((r) =>
-                h(
-                  'tr',
-                  { dataset: { id: r.trajectory_id } },
-                  h(
-                    'td.mono',
-                    null,
-                    h(
-                      'a',
-                      { href: `/trajectories/${encodeURIComponent(r.trajectory_id)}`, 'data-link': true },
-                      r.trajectory_id,
-                    ),
-                  ),
-                  h('td.num.small', { title: 'cosine distance' }, fmt.num(r.distance, 3)),
-                  h('td.task', null, r.question || ''),
-                  h('td', null, terminationPill(r.termination_reason)),
-                  h('td.num', null, fmt.num(r.reward)),
-                ),
-              ),
-            ),
-          ),
-        ),
-      );
-    })
-    .catch((err) =>
-      fill(similar, h('h3', null, 'Similar trajectories'), h('p.small.muted', null, `Unavailable: ${err.message}`)),
-    );
-  if (t.data_id) {
-    const q = new URLSearchParams({
-      data_id: t.data_id.replace(/\*/g, '') === t.data_id ? t.data_id : '',
-      page_size: '50',
-      sort: 'sample_id',
-    });
-    api(`/api/trajectories?${q}`)
-      .then((p) => {
-        const others = p.data.filter((r) => r.trajectory_id !== t.trajectory_id);
-        if (!others.length) {
-          add(samples, h('p.muted.small', null, 'No other samples of this task.'));
-          return;
-        }
-        const ids = [t.trajectory_id, ...others.slice(0, 7).map((r) => r.trajectory_id)];
-        add(
-          samples,
-          h(
-            'div.toolbar',
-            null,
-            h('span.small', null, `${fmt.count(p.total - 1)} other samples`),
-            h(
-              'a',
-              { href: `/compare?ids=${ids.map(encodeURIComponent).join(',')}`, 'data-link': true },
-              'Compare with this one',
-            ),
-            h(
-              'a',
-              { href: `/trajectories?${new URLSearchParams({ data_id: t.data_id })}`, 'data-link': true },
-              'List them',
-            ),
-          ),
-          h(
-            'div.table-wrap',
-            null,
-            h(
-              'table.grid',
-              null,
-              h(
-                'tbody',
-                null,
-                others
-                  .slice(0, 10)
-                  .map((r) =>
-                    h(
-                      'tr',
-                      null,
-                      h(
-                        'td.mono',
-                        null,
-                        h(
-                          'a',
-                          { href: `/trajectories/${encodeURIComponent(r.trajectory_id)}`, 'data-link': true },
-                          r.trajectory_id,
-                        ),
-                      ),
-                      h('td', null, r.training_id || ''),
-                      h('td.num', null, `ep ${fmt.num(r.epoch_id)}`),
-                      h('td', null, terminationPill(r.termination_reason)),
-                      h('td.num', null, fmt.num(r.reward)),
-                    ),
-                  ),
-              ),
-            ),
-          ),
-        );
-      })
-      .catch((err) => add(samples, errorBox(err, 'other samples')));
-  } else add(samples, h('p.muted.small', null, 'This trajectory has no data_id.'));
+  renderSteps(steps, stepList, index, started);
+  if (fromQuery) showNeighbours(nav, id, fromQuery);
+  showSimilar(similar, id, t);
+  showSamples(samples, t);
 }

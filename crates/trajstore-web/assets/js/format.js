@@ -82,3 +82,8 @@ export function prettyArgs(args) {
   }
   return JSON.stringify(args, null, 2);
 }
+
+/** A link to a trajectory's page, by its id. */
+export function trajectoryLink(id) {
+  return h('a', { href: `/trajectories/${encodeURIComponent(id)}`, 'data-link': true }, id);
+}

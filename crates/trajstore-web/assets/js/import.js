@@ -5,6 +5,36 @@ import { add, app, fill, h, loading, stateBox } from './dom.js';
 import { fmt } from './format.js';
 import { onLeave } from './nav.js';
 
+/** An import's errors (the first 200): where, which field, what. */
+function importErrors(errors) {
+  const where = (e) =>
+    `${e.file}${e.line ? ':' + e.line : ''}${e.index !== null && e.index !== undefined ? '[' + e.index + ']' : ''}`;
+  return h(
+    'details',
+    null,
+    h('summary.small', null, `${errors.length} errors`),
+    h(
+      'table.grid',
+      null,
+      h(
+        'tbody',
+        null,
+        errors
+          .slice(0, 200)
+          .map((e) =>
+            h(
+              'tr',
+              null,
+              h('td.mono.small', null, where(e)),
+              h('td.small', null, e.field || ''),
+              h('td.small', null, e.message),
+            ),
+          ),
+      ),
+    ),
+  );
+}
+
 function importTaskRow(task) {
   const total = task.bytes_total || 0;
   const done = task.bytes_done || 0;
@@ -46,49 +76,12 @@ function importTaskRow(task) {
         )
       : null,
     task.error ? h('p.small', { style: 'color:var(--bad)' }, task.error) : null,
-    result && result.errors && result.errors.length
-      ? h(
-          'details',
-          null,
-          h('summary.small', null, `${result.errors.length} errors`),
-          h(
-            'table.grid',
-            null,
-            h(
-              'tbody',
-              null,
-              result.errors
-                .slice(0, 200)
-                .map((e) =>
-                  h(
-                    'tr',
-                    null,
-                    h(
-                      'td.mono.small',
-                      null,
-                      `${e.file}${e.line ? ':' + e.line : ''}${e.index !== null && e.index !== undefined ? '[' + e.index + ']' : ''}`,
-                    ),
-                    h('td.small', null, e.field || ''),
-                    h('td.small', null, e.message),
-                  ),
-                ),
-            ),
-          ),
-        )
-      : null,
+    result && result.errors && result.errors.length ? importErrors(result.errors) : null,
   );
 }
 
-export async function importPage() {
-  const root = app();
-  const list = h('div', { id: 'import-tasks' }, loading('imports'));
-  const fileInput = h('input', {
-    type: 'file',
-    id: 'import-file',
-    accept: '.jsonl,.json,.ndjson,.gz,.zst,.traj,.eval',
-  });
-  const uploadState = h('p.small.muted');
-  // The format names come from the API's own description, so the list cannot drift.
+/** The format choice; the names come from the API's own description, so the list cannot drift. */
+function formatChoice() {
   const formatSelect = h(
     'select',
     { id: 'import-format', 'aria-label': 'Format' },
@@ -101,6 +94,17 @@ export async function importPage() {
         add(formatSelect, h('option', { value: name }, name));
     })
     .catch(() => {});
+  return formatSelect;
+}
+
+/** Upload by file input or drag and drop; `started()` runs once the server has the file. */
+function uploadPanel(formatSelect, started) {
+  const fileInput = h('input', {
+    type: 'file',
+    id: 'import-file',
+    accept: '.jsonl,.json,.ndjson,.gz,.zst,.traj,.eval',
+  });
+  const uploadState = h('p.small.muted');
   const upload = async (file) => {
     uploadState.textContent = `Uploading ${file.name}…`;
     try {
@@ -110,7 +114,7 @@ export async function importPage() {
         body: file,
       });
       uploadState.textContent = `${file.name} uploaded; importing.`;
-      refresh();
+      started();
     } catch (err) {
       uploadState.textContent = `Upload failed: ${err.message}`;
     }
@@ -127,6 +131,11 @@ export async function importPage() {
     drop.classList.remove('over');
     if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]);
   });
+  return h('section.panel', null, h('h2', null, 'Upload a file'), drop, uploadState);
+}
+
+/** Import from a path on the server; `started()` runs once the task is queued. */
+function serverPathPanel(formatSelect, started) {
   const pathInput = h('input', {
     placeholder: '/data/rollouts.jsonl',
     style: 'width:100%',
@@ -149,11 +158,24 @@ export async function importPage() {
         body: JSON.stringify({ path: pathInput.value, format: formatSelect.value }),
       });
       pathState.textContent = 'Started.';
-      refresh();
+      started();
     } catch (err) {
       pathState.textContent = err.message;
     }
   });
+  return h(
+    'section.panel',
+    null,
+    h('h2', null, 'A file on the server'),
+    h('p.small.muted', null, 'Only below the directories the server was started with (--import-root).'),
+    pathForm,
+  );
+}
+
+export async function importPage() {
+  const root = app();
+  const list = h('div', { id: 'import-tasks' }, loading('imports'));
+  const formatSelect = formatChoice();
   fill(
     root,
     h('h1', null, 'Import'),
@@ -167,18 +189,7 @@ export async function importPage() {
         'auto-detect chooses per file from its content: native JSONL, OpenAI chat, tau-bench, tau2, InterCode, Responses, mini-swe-agent, SWE-agent, Inspect, OpenHands, verl, ATIF.',
       ),
     ),
-    h(
-      'div.import-grid',
-      null,
-      h('section.panel', null, h('h2', null, 'Upload a file'), drop, uploadState),
-      h(
-        'section.panel',
-        null,
-        h('h2', null, 'A file on the server'),
-        h('p.small.muted', null, 'Only below the directories the server was started with (--import-root).'),
-        pathForm,
-      ),
-    ),
+    h('div.import-grid', null, uploadPanel(formatSelect, refresh), serverPathPanel(formatSelect, refresh)),
     h('h2', null, 'Recent imports'),
     list,
   );

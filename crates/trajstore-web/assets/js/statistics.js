@@ -29,6 +29,124 @@ function makeChart(canvas, config) {
   return chart;
 }
 
+/** The x axis and k choices (each a new URL) and a link to the JSON twin. */
+function statsControls(params, x, k, json) {
+  const set = (name) => (e) => {
+    const p = new URLSearchParams(params);
+    p.set(name, e.target.value);
+    navigate(`/statistics?${p}`);
+  };
+  return h(
+    'div.toolbar',
+    null,
+    h(
+      'label',
+      null,
+      'x axis ',
+      h(
+        'select',
+        { onchange: set('x') },
+        ['epoch_id', 'iteration_id'].map((v) => h('option', { value: v, selected: v === x }, v)),
+      ),
+    ),
+    h('label', null, 'k ', h('input', { value: k, size: 8, onchange: set('k') })),
+    h('span.spacer'),
+    h('a.small', { href: json, target: '_blank' }, 'JSON'),
+  );
+}
+
+function statCards(o, k) {
+  const ks = k
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return h(
+    'div.cards',
+    { id: 'stat-cards' },
+    h('div.card', null, h('span', null, 'Trajectories'), h('b', null, fmt.count(o.count))),
+    h('div.card', null, h('span', null, 'Tasks'), h('b', null, fmt.count(o.tasks))),
+    h('div.card', null, h('span', null, 'Success rate'), h('b', null, fmt.pct(o.success_rate))),
+    ks.map((kk) =>
+      h(
+        'div.card',
+        { title: `${fmt.count(o[`tasks_skipped@${kk}`])} tasks with fewer than ${kk} samples left out` },
+        h('span', null, `pass@${kk}`),
+        h('b', null, fmt.pct(o[`pass@${kk}`])),
+      ),
+    ),
+    h('div.card', null, h('span', null, 'Mean reward'), h('b', null, fmt.num(o.reward_mean))),
+    h('div.card', null, h('span', null, 'Median steps'), h('b', null, fmt.num(o.step_count_median))),
+  );
+}
+
+/** The curve's points as x labels and a `lines(key)` that makes one dataset per series. */
+function curveLines(curve) {
+  const series = new Map();
+  for (const pt of curve.points) {
+    const s = pt.series ?? '(none)';
+    if (!series.has(s)) series.set(s, []);
+    series.get(s).push(pt);
+  }
+  const xs = [...new Set(curve.points.map((p) => p.x))].sort((a, b) => a - b);
+  const lines = (key) =>
+    [...series].map(([name, pts], i) => ({
+      label: String(name),
+      data: xs.map((xv) => {
+        const p = pts.find((q2) => q2.x === xv);
+        return p ? p[key] : null;
+      }),
+      borderColor: chartColors(i),
+      backgroundColor: chartColors(i),
+      spanGaps: true,
+      tension: 0.2,
+    }));
+  return { xs, lines };
+}
+
+/** A bar chart of one dataset, without a legend. */
+function barChart(canvas, labels, data, colour) {
+  makeChart(canvas, {
+    type: 'bar',
+    data: { labels, datasets: [{ label: 'trajectories', data, backgroundColor: chartColors(colour) }] },
+    options: { plugins: { legend: { display: false } } },
+  });
+}
+
+function drawCharts(canvases, o, curve, steps) {
+  const { xs, lines } = curveLines(curve);
+  makeChart(canvases.reward, { type: 'line', data: { labels: xs, datasets: lines('reward_mean') } });
+  makeChart(canvases.success, {
+    type: 'line',
+    data: { labels: xs, datasets: lines('success_rate') },
+    options: { scales: { y: { min: 0, max: 1 } } },
+  });
+  const reasons = Object.entries(o.termination_reasons || {}).sort((a, b) => b[1] - a[1]);
+  barChart(
+    canvases.termination,
+    reasons.map((r) => r[0]),
+    reasons.map((r) => r[1]),
+    0,
+  );
+  const lo = o.reward_min ?? 0,
+    hi = o.reward_max ?? 1,
+    w = (hi - lo) / 10;
+  barChart(
+    canvases.histogram,
+    (o.reward_histogram || []).map((_, i) => `${fmt.num(lo + i * w, 2)}–${fmt.num(lo + (i + 1) * w, 2)}`),
+    o.reward_histogram || [],
+    2,
+  );
+  const stepGroups = (steps.groups || [])
+    .filter((g) => g.step_count !== null)
+    .sort((a, b) => a.step_count - b.step_count);
+  barChart(
+    canvases.steps,
+    stepGroups.map((g) => g.step_count),
+    stepGroups.map((g) => g.count),
+    4,
+  );
+}
+
 export async function statsPage(params) {
   const root = app();
   const x = params.get('x') || 'epoch_id';
@@ -59,132 +177,25 @@ export async function statsPage(params) {
     return;
   }
   const o = stats.overall;
-  const controls = h(
-    'div.toolbar',
-    null,
-    h(
-      'label',
-      null,
-      'x axis ',
-      h(
-        'select',
-        {
-          onchange: (e) => {
-            const p = new URLSearchParams(params);
-            p.set('x', e.target.value);
-            navigate(`/statistics?${p}`);
-          },
-        },
-        ['epoch_id', 'iteration_id'].map((v) => h('option', { value: v, selected: v === x }, v)),
-      ),
-    ),
-    h(
-      'label',
-      null,
-      'k ',
-      h('input', {
-        value: k,
-        size: 8,
-        onchange: (e) => {
-          const p = new URLSearchParams(params);
-          p.set('k', e.target.value);
-          navigate(`/statistics?${p}`);
-        },
-      }),
-    ),
-    h('span.spacer'),
-    h('a.small', { href: `/api/statistics?${q({ k })}`, target: '_blank' }, 'JSON'),
-  );
+  const controls = statsControls(params, x, k, `/api/statistics?${q({ k })}`);
   if (!o.count) {
     fill(content, controls, stateBox('empty', 'No trajectories match these filters.'));
     return;
   }
-  const ks = k
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const cards = h(
-    'div.cards',
-    { id: 'stat-cards' },
-    h('div.card', null, h('span', null, 'Trajectories'), h('b', null, fmt.count(o.count))),
-    h('div.card', null, h('span', null, 'Tasks'), h('b', null, fmt.count(o.tasks))),
-    h('div.card', null, h('span', null, 'Success rate'), h('b', null, fmt.pct(o.success_rate))),
-    ks.map((kk) =>
-      h(
-        'div.card',
-        { title: `${fmt.count(o[`tasks_skipped@${kk}`])} tasks with fewer than ${kk} samples left out` },
-        h('span', null, `pass@${kk}`),
-        h('b', null, fmt.pct(o[`pass@${kk}`])),
-      ),
-    ),
-    h('div.card', null, h('span', null, 'Mean reward'), h('b', null, fmt.num(o.reward_mean))),
-    h('div.card', null, h('span', null, 'Median steps'), h('b', null, fmt.num(o.step_count_median))),
-  );
-  const box = (title, id) => {
-    const c = h('canvas', { id });
-    return [h('div.panel', null, h('h2', null, title), h('div.chart-box', null, c)), c];
+  const canvases = {};
+  const box = (title, name) => {
+    canvases[name] = h('canvas', { id: `chart-${name}` });
+    return h('div.panel', null, h('h2', null, title), h('div.chart-box', null, canvases[name]));
   };
-  const [rewardBox, rewardCanvas] = box(`Mean reward by ${x}`, 'chart-reward');
-  const [successBox, successCanvas] = box(`Success rate by ${x}`, 'chart-success');
-  const [termBox, termCanvas] = box('Termination reasons', 'chart-termination');
-  const [histBox, histCanvas] = box('Reward histogram', 'chart-histogram');
-  const [stepBox, stepCanvas] = box('Step count distribution', 'chart-steps');
-  fill(content, controls, cards, h('div.charts', null, rewardBox, successBox, termBox, histBox, stepBox));
-
-  const series = new Map();
-  for (const pt of curve.points) {
-    const s = pt.series ?? '(none)';
-    if (!series.has(s)) series.set(s, []);
-    series.get(s).push(pt);
-  }
-  const xs = [...new Set(curve.points.map((p) => p.x))].sort((a, b) => a - b);
-  const lines = (key) =>
-    [...series].map(([name, pts], i) => ({
-      label: String(name),
-      data: xs.map((xv) => {
-        const p = pts.find((q2) => q2.x === xv);
-        return p ? p[key] : null;
-      }),
-      borderColor: chartColors(i),
-      backgroundColor: chartColors(i),
-      spanGaps: true,
-      tension: 0.2,
-    }));
-  makeChart(rewardCanvas, { type: 'line', data: { labels: xs, datasets: lines('reward_mean') } });
-  makeChart(successCanvas, {
-    type: 'line',
-    data: { labels: xs, datasets: lines('success_rate') },
-    options: { scales: { y: { min: 0, max: 1 } } },
-  });
-  const reasons = Object.entries(o.termination_reasons || {}).sort((a, b) => b[1] - a[1]);
-  makeChart(termCanvas, {
-    type: 'bar',
-    data: {
-      labels: reasons.map((r) => r[0]),
-      datasets: [{ label: 'trajectories', data: reasons.map((r) => r[1]), backgroundColor: chartColors(0) }],
-    },
-    options: { plugins: { legend: { display: false } } },
-  });
-  const lo = o.reward_min ?? 0,
-    hi = o.reward_max ?? 1,
-    w = (hi - lo) / 10;
-  makeChart(histCanvas, {
-    type: 'bar',
-    data: {
-      labels: (o.reward_histogram || []).map((_, i) => `${fmt.num(lo + i * w, 2)}–${fmt.num(lo + (i + 1) * w, 2)}`),
-      datasets: [{ label: 'trajectories', data: o.reward_histogram || [], backgroundColor: chartColors(2) }],
-    },
-    options: { plugins: { legend: { display: false } } },
-  });
-  const stepGroups = (steps.groups || [])
-    .filter((g) => g.step_count !== null)
-    .sort((a, b) => a.step_count - b.step_count);
-  makeChart(stepCanvas, {
-    type: 'bar',
-    data: {
-      labels: stepGroups.map((g) => g.step_count),
-      datasets: [{ label: 'trajectories', data: stepGroups.map((g) => g.count), backgroundColor: chartColors(4) }],
-    },
-    options: { plugins: { legend: { display: false } } },
-  });
+  const charts = h(
+    'div.charts',
+    null,
+    box(`Mean reward by ${x}`, 'reward'),
+    box(`Success rate by ${x}`, 'success'),
+    box('Termination reasons', 'termination'),
+    box('Reward histogram', 'histogram'),
+    box('Step count distribution', 'steps'),
+  );
+  fill(content, controls, statCards(o, k), charts);
+  drawCharts(canvases, o, curve, steps);
 }

@@ -1,8 +1,10 @@
-// One step of a trajectory: what it said (Markdown for the assistant), its reasoning
-// folded apart, and its tool calls, with patches shown as diffs.
+// A trajectory's steps: each with what it said (Markdown for the assistant), its
+// reasoning folded apart and its tool calls, patches shown as diffs; all of them rendered
+// in chunks with an index beside them.
 
-import { h } from './dom.js';
+import { add, h } from './dom.js';
 import { contentText, fmt, folded, prettyArgs } from './format.js';
+import { onLeave } from './nav.js';
 import { diffView, patchArgument } from './patch.js';
 
 const MARKDOWN_MAX = 100_000; // past this, plain text: Markdown of megabytes would stall the page
@@ -30,7 +32,7 @@ function reasoningBlockText(b) {
 }
 
 /** A step's reasoning (reasoning_content, thinking/reasoning blocks) apart from what it said. */
-export function splitReasoning(step) {
+function splitReasoning(step) {
   const parts = [];
   const rc = step.reasoning_content;
   if (typeof rc === 'string') {
@@ -70,7 +72,7 @@ function renderToolCall(c) {
   );
 }
 
-export function renderStep(step, i) {
+function renderStep(step, i) {
   const role = String(step.role || 'unknown');
   const roleClass = ['system', 'user', 'assistant', 'tool'].includes(role) ? role : role === 'function' ? 'tool' : '';
   const head = h(
@@ -97,4 +99,79 @@ export function renderStep(step, i) {
     body,
     calls,
   );
+}
+
+/** The step that `#step-N` in the URL points at, or -1. */
+function target() {
+  const m = location.hash.match(/^#step-(\d+)$/);
+  return m ? Number(m[1]) : -1;
+}
+
+/** The step's entry in the index: its number, role and the start of what it said. */
+function indexEntry(s, i) {
+  const preview =
+    contentText(splitReasoning(s).content).slice(0, 60) ||
+    ((s.tool_calls || [])[0] ? `→ ${s.tool_calls[0].name || (s.tool_calls[0].function || {}).name || 'tool'}` : '');
+  return h('a', { href: `#step-${i}`, title: preview }, h('b', null, `${i} `), `${s.role || ''}: ${preview}`);
+}
+
+/**
+ * Renders `steps` into `stepList` and their entries into `index`. Steps render in chunks,
+ * one per frame, so the first screen appears at once and a 300-step, multi-megabyte
+ * trajectory never blocks the page; `#step-N` waits for N. `started` is when the page
+ * began loading: the time to the last step goes to window.trajstoreTiming for the tests.
+ */
+export function renderSteps(steps, stepList, index, started) {
+  let rendered = 0;
+  let alive = true;
+  onLeave(() => {
+    alive = false;
+  });
+  const renderUpTo = (end) => {
+    const frag = document.createDocumentFragment();
+    const idx = document.createDocumentFragment();
+    for (; rendered < Math.min(end, steps.length); rendered++) {
+      add(frag, renderStep(steps[rendered], rendered));
+      add(idx, indexEntry(steps[rendered], rendered));
+    }
+    add(stepList, frag);
+    add(index, idx);
+  };
+  // Steps off screen are laid out at an estimated height (content-visibility), so the
+  // target moves as its neighbours render: scroll again until it stays put.
+  const jump = (tries = 8) => {
+    const n = target();
+    if (n < 0 || n >= rendered || !alive) return;
+    const el = document.getElementById(`step-${n}`);
+    const before = el.getBoundingClientRect().top;
+    if (Math.abs(before - 70) > 2) el.scrollIntoView();
+    if (tries > 0)
+      requestAnimationFrame(() => {
+        if (Math.abs(el.getBoundingClientRect().top - 70) > 2) jump(tries - 1);
+      });
+  };
+  renderUpTo(Math.max(30, target() + 1));
+  jump();
+  const more = () => {
+    if (!alive) return;
+    if (rendered < steps.length) {
+      renderUpTo(rendered + 60);
+      requestAnimationFrame(more);
+    } else {
+      window.trajstoreTiming = Object.assign(window.trajstoreTiming || {}, {
+        detailMs: performance.now() - started,
+        steps: steps.length,
+      });
+      document.body.dataset.stepsRendered = String(rendered);
+    }
+  };
+  if (rendered < steps.length) requestAnimationFrame(more);
+  else more();
+  const onHash = () => {
+    const n = target();
+    if (n >= rendered) renderUpTo(n + 1);
+    jump();
+  };
+  window.addEventListener('hashchange', onHash);
+  onLeave(() => window.removeEventListener('hashchange', onHash));
 }
