@@ -27,8 +27,9 @@ for tool in fmt clippy; do
 done
 
 # The web UI's browser libraries (Chart.js, marked, DOMPurify), embedded into the binary
-# at build time, and playwright-core for the browser tests (it never downloads a browser).
-# Pinned by package-lock.json; skipped when node_modules already matches it.
+# at build time, playwright-core for the browser tests (it never downloads a browser), and
+# prettier and eslint for the test command's JavaScript checks (devDependencies: never
+# --omit=dev here). Pinned by package-lock.json; skipped when node_modules already matches it.
 web=crates/trajstore-web
 if [ ! -f "$web/node_modules/.package-lock.json" ] || ! cmp -s "$web/package-lock.json" "$web/node_modules/.trajstore-lock"; then
   echo "setup: npm ci in $web" >&2

@@ -8,6 +8,8 @@ TRAJSTORE_SETUP_BROWSER=1 bash scripts/setup.sh   # also Debian's chromium for t
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace "$@"
+# The web UI's JavaScript: formatted by the pinned Prettier, clean under the pinned ESLint.
+(cd crates/trajstore-web && npm run --silent format:check && npm run --silent lint)
 # The web UI in headless Chromium against a real server (the debug binary built above).
 # Screenshots land in $TRAJSTORE_E2E_ARTIFACTS (default $CARGO_TARGET_DIR/e2e-artifacts).
 cargo build -p trajstore-cli

@@ -23,10 +23,15 @@ const total = (await (await fetch(`${base}/api/trajectories?page_size=1`)).json(
 console.log(`store: ${total} trajectories at ${base}`);
 await time('list, first rows (first visit)', '/trajectories', '#trajectory-table tbody tr');
 await time('list, first rows (again)', '/trajectories?page_size=50', '#trajectory-table tbody tr');
-await time('list, filtered + sorted by reward', '/trajectories?training_id=run-2&reward_min=0.5&sort=reward&order=desc', '#trajectory-table tbody tr');
+await time(
+  'list, filtered + sorted by reward',
+  '/trajectories?training_id=run-2&reward_min=0.5&sort=reward&order=desc',
+  '#trajectory-table tbody tr',
+);
 await time('statistics page, cards', '/statistics', '#stat-cards');
 if (id) {
-  const n = (await (await fetch(`${base}/api/trajectories/${encodeURIComponent(id)}?steps=0:0`)).json()).steps_range.total;
+  const n = (await (await fetch(`${base}/api/trajectories/${encodeURIComponent(id)}?steps=0:0`)).json()).steps_range
+    .total;
   await time(`trajectory ${id}, last of ${n} steps`, `/trajectories/${encodeURIComponent(id)}`, `#step-${n - 1}`);
 }
 await browser.close();

@@ -33,12 +33,22 @@ const CODEX_PATCH = [
 const REASONING = 'The parser returns None for empty input, but the test expects an empty list.';
 
 const RECORD = {
-  trajectory_id: 'harness-views-1', data_id: 'harness-views-task', agent_name: 'codex', training_id: 'e2e-views',
-  task: { question: 'Make parse("") return an empty list.' }, reward: 0, is_success: false, termination_reason: 'success',
+  trajectory_id: 'harness-views-1',
+  data_id: 'harness-views-task',
+  agent_name: 'codex',
+  training_id: 'e2e-views',
+  task: { question: 'Make parse("") return an empty list.' },
+  reward: 0,
+  is_success: false,
+  termination_reason: 'success',
   metadata: {
     verifier_tests: [
       { name: 'tests/test_parser.py::test_split', status: 'passed' },
-      { name: 'tests/test_parser.py::test_empty', status: 'failed', message: 'AssertionError: assert None == []\n  where None = parse("")' },
+      {
+        name: 'tests/test_parser.py::test_empty',
+        status: 'failed',
+        message: 'AssertionError: assert None == []\n  where None = parse("")',
+      },
       { name: 'tests/test_parser.py::test_unicode <img src=x onerror="window.__xss=1">', status: 'passed' },
     ],
     patch: PATCH,
@@ -46,16 +56,35 @@ const RECORD = {
   steps: [
     { role: 'system', content: 'You are Codex.' },
     { role: 'user', content: 'Make parse("") return an empty list.' },
-    { role: 'assistant', content: 'I will change the empty case.', reasoning_content: REASONING,
-      tool_calls: [{ id: 'call_1', name: 'apply_patch', arguments: { input: CODEX_PATCH } }] },
-    { role: 'tool', tool_call_id: 'call_1', name: 'apply_patch', content: 'Success. Updated the following files:\nM src/parser.py' },
-    { role: 'assistant', content: [{ type: 'thinking', thinking: 'The patch applied; the tests should pass now.' }, { type: 'text', text: 'Done.' }] },
+    {
+      role: 'assistant',
+      content: 'I will change the empty case.',
+      reasoning_content: REASONING,
+      tool_calls: [{ id: 'call_1', name: 'apply_patch', arguments: { input: CODEX_PATCH } }],
+    },
+    {
+      role: 'tool',
+      tool_call_id: 'call_1',
+      name: 'apply_patch',
+      content: 'Success. Updated the following files:\nM src/parser.py',
+    },
+    {
+      role: 'assistant',
+      content: [
+        { type: 'thinking', thinking: 'The patch applied; the tests should pass now.' },
+        { type: 'text', text: 'Done.' },
+      ],
+    },
   ],
 };
 
 before(async () => {
   server = await startServer({ trajectories: 20 });
-  const res = await fetch(`${server.base}/api/trajectories`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(RECORD) });
+  const res = await fetch(`${server.base}/api/trajectories`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(RECORD),
+  });
   assert.equal(res.status, 200, await res.text());
   browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
@@ -74,13 +103,25 @@ test('trajectory: verifier tests, the patch and apply_patch as diffs, reasoning 
   await page.waitForSelector('#step-4');
 
   // Verifier: counts, and the failed test first with its message folded.
-  const counts = await page.$$eval('#verifier .verifier-counts [data-outcome]', (els) => Object.fromEntries(els.map((e) => [e.dataset.outcome, Number(e.dataset.count)])));
+  const counts = await page.$$eval('#verifier .verifier-counts [data-outcome]', (els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.outcome, Number(e.dataset.count)])),
+  );
   assert.deepEqual(counts, { passed: 2, failed: 1, other: 0 });
-  const tests = await page.$$eval('#verifier ul.tests li', (lis) => lis.map((li) => ({ name: li.querySelector('.test-name').textContent, status: li.querySelector('.badge').textContent, outcome: li.dataset.outcome })));
+  const tests = await page.$$eval('#verifier ul.tests li', (lis) =>
+    lis.map((li) => ({
+      name: li.querySelector('.test-name').textContent,
+      status: li.querySelector('.badge').textContent,
+      outcome: li.dataset.outcome,
+    })),
+  );
   assert.deepEqual(tests, [
     { name: 'tests/test_parser.py::test_empty', status: 'failed', outcome: 'failed' },
     { name: 'tests/test_parser.py::test_split', status: 'passed', outcome: 'passed' },
-    { name: 'tests/test_parser.py::test_unicode <img src=x onerror="window.__xss=1">', status: 'passed', outcome: 'passed' },
+    {
+      name: 'tests/test_parser.py::test_unicode <img src=x onerror="window.__xss=1">',
+      status: 'passed',
+      outcome: 'passed',
+    },
   ]);
   const message = await page.$('#verifier li[data-outcome=failed] details');
   assert.equal(await message.evaluate((d) => d.open), false, 'the failure message is folded');
@@ -90,13 +131,28 @@ test('trajectory: verifier tests, the patch and apply_patch as diffs, reasoning 
   // The final patch as a diff: headers, hunk, one removed and one added line, context.
   assert.equal(await page.textContent('#patch .patch .del'), '-        return None');
   assert.equal(await page.textContent('#patch .patch .add'), '+        return []');
-  assert.deepEqual(await page.$$eval('#patch .patch > div', (ds) => ds.map((d) => d.className)),
-    ['file', 'file', 'file', 'file', 'hunk', 'ctx', 'del', 'add', 'ctx']);
+  assert.deepEqual(await page.$$eval('#patch .patch > div', (ds) => ds.map((d) => d.className)), [
+    'file',
+    'file',
+    'file',
+    'file',
+    'hunk',
+    'ctx',
+    'del',
+    'add',
+    'ctx',
+  ]);
   assert.match(await page.textContent('#patch .patch-summary'), /1 file · \+1 −1/);
-  assert.equal(await page.$eval('#patch .patch .add', (d) => getComputedStyle(d).fontFamily), await page.$eval('#patch .patch', (d) => getComputedStyle(d).fontFamily));
+  assert.equal(
+    await page.$eval('#patch .patch .add', (d) => getComputedStyle(d).fontFamily),
+    await page.$eval('#patch .patch', (d) => getComputedStyle(d).fontFamily),
+  );
   assert.match(await page.$eval('#patch .patch', (d) => getComputedStyle(d).fontFamily), /mono/i);
-  assert.notEqual(await page.$eval('#patch .patch .add', (d) => getComputedStyle(d).backgroundColor),
-    await page.$eval('#patch .patch .del', (d) => getComputedStyle(d).backgroundColor), 'added and removed lines differ in colour');
+  assert.notEqual(
+    await page.$eval('#patch .patch .add', (d) => getComputedStyle(d).backgroundColor),
+    await page.$eval('#patch .patch .del', (d) => getComputedStyle(d).backgroundColor),
+    'added and removed lines differ in colour',
+  );
 
   // Reasoning: a closed <details> that holds the text, opened by a click.
   const reasoning = await page.$('#step-2 details.reasoning');

@@ -14,7 +14,9 @@ before(async () => {
   browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await context.newPage();
-  page.on('pageerror', (e) => { throw e; });
+  page.on('pageerror', (e) => {
+    throw e;
+  });
 });
 
 after(async () => {
@@ -39,9 +41,15 @@ test('list: filter and sort through the panel and headers; rows match the API', 
   await page.waitForFunction(() => document.querySelector('th.sorted')?.textContent.includes('▼'));
   const url = new URL(page.url());
   assert.equal(url.searchParams.get('sort'), 'reward');
-  const expected = await apiJson(server.base, `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50`);
+  const expected = await apiJson(
+    server.base,
+    `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50`,
+  );
   assert.ok(expected.total > 0 && expected.total < 1200, `the filter narrows the set (total ${expected.total})`);
-  assert.deepEqual(await rowIds(), expected.data.map((r) => r.trajectory_id));
+  assert.deepEqual(
+    await rowIds(),
+    expected.data.map((r) => r.trajectory_id),
+  );
   assert.equal(await page.textContent('#total'), `${expected.total.toLocaleString('en-US')} trajectories`);
   // Every row honours the filter, and rewards descend.
   const rewards = expected.data.map((r) => r.reward);
@@ -50,8 +58,14 @@ test('list: filter and sort through the panel and headers; rows match the API', 
   await page.click('#next-page');
   await page.waitForURL(/page=2/);
   await page.waitForSelector('#trajectory-table');
-  const second = await apiJson(server.base, `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50&page=2`);
-  assert.deepEqual(await rowIds(), second.data.map((r) => r.trajectory_id));
+  const second = await apiJson(
+    server.base,
+    `/api/trajectories?training_id=run-2&reward_min=0.2&sort=reward&order=desc&page_size=50&page=2`,
+  );
+  assert.deepEqual(
+    await rowIds(),
+    second.data.map((r) => r.trajectory_id),
+  );
   await snap(page, 'list-filtered-sorted');
 });
 
@@ -59,10 +73,13 @@ test('list: the filter panel covers every filter the API accepts', async () => {
   await page.goto(`${server.base}/trajectories`);
   await page.waitForSelector('#trajectory-table');
   const spec = await apiJson(server.base, '/api/openapi.json');
-  const apiFilters = spec.paths['/api/trajectories'].get.parameters.map((p) => p.name).filter((n) => !['page', 'page_size', 'sort', 'order', 'cursor'].includes(n));
+  const apiFilters = spec.paths['/api/trajectories'].get.parameters
+    .map((p) => p.name)
+    .filter((n) => !['page', 'page_size', 'sort', 'order', 'cursor'].includes(n));
   const panel = await page.evaluate(() => window.trajstorePanelFilters());
   for (const name of apiFilters) assert.ok(panel.includes(name), `filter ${name} is missing from the panel`);
-  for (const name of panel.filter((n) => n !== 'metadata.KEY')) assert.ok(await page.$(`form.filters [name="${name}"]`), `no input for ${name}`);
+  for (const name of panel.filter((n) => n !== 'metadata.KEY'))
+    assert.ok(await page.$(`form.filters [name="${name}"]`), `no input for ${name}`);
 });
 
 test('list: empty and error states; keyboard j/k and Enter open a trajectory', async () => {
@@ -99,8 +116,13 @@ test('trajectory: a 320-step, 5 MB trajectory renders progressively and every st
   await page.waitForSelector('#step-319', { state: 'attached' });
   const lastMs = Date.now() - t0;
   const timing = await page.evaluate(() => window.trajstoreTiming);
-  console.log(`# 320-step trajectory: first step after ${firstMs} ms, last step reachable after ${lastMs} ms (in-page ${Math.round(timing.detailMs)} ms)`);
-  writeFileSync(join(ARTIFACTS, 'long-trajectory-timing.txt'), `first_step_ms=${firstMs}\nlast_step_ms=${lastMs}\nin_page_ms=${Math.round(timing.detailMs)}\n`);
+  console.log(
+    `# 320-step trajectory: first step after ${firstMs} ms, last step reachable after ${lastMs} ms (in-page ${Math.round(timing.detailMs)} ms)`,
+  );
+  writeFileSync(
+    join(ARTIFACTS, 'long-trajectory-timing.txt'),
+    `first_step_ms=${firstMs}\nlast_step_ms=${lastMs}\nin_page_ms=${Math.round(timing.detailMs)}\n`,
+  );
   assert.ok(lastMs < 10000, `the last step is reachable within 10 s (took ${lastMs} ms)`);
   assert.equal(await page.$$eval('.step', (s) => s.length), 320);
   // Markdown with code, tool calls with pretty arguments, folded long outputs.
@@ -114,7 +136,10 @@ test('trajectory: a 320-step, 5 MB trajectory renders progressively and every st
   // A deep link to a step.
   await page.goto(`${server.base}/trajectories/long-trajectory-1#step-250`);
   await page.waitForSelector('#step-250');
-  await page.waitForFunction(() => { const r = document.getElementById('step-250').getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; });
+  await page.waitForFunction(() => {
+    const r = document.getElementById('step-250').getBoundingClientRect();
+    return r.top >= 0 && r.top < window.innerHeight;
+  });
   await snap(page, 'trajectory-long');
   await page.goto(`${server.base}/trajectories/does-not-exist`);
   await page.waitForSelector('.state.empty');
@@ -122,14 +147,19 @@ test('trajectory: a 320-step, 5 MB trajectory renders progressively and every st
 });
 
 test('trajectory: bookmark, tags and notes persist after a reload', async () => {
-  const first = (await apiJson(server.base, '/api/trajectories?sort=trajectory_id&order=asc&page_size=1&is_bookmarked=false')).data[0];
+  const first = (
+    await apiJson(server.base, '/api/trajectories?sort=trajectory_id&order=asc&page_size=1&is_bookmarked=false')
+  ).data[0];
   await page.goto(`${server.base}/trajectories?sort=trajectory_id&order=asc&is_bookmarked=false&page_size=5`);
   await page.waitForSelector('#trajectory-table');
   await page.click(`tr[data-id="${first.trajectory_id}"] button.star`);
   await page.waitForSelector(`tr[data-id="${first.trajectory_id}"] button.star.on`);
   await page.reload();
   await page.waitForSelector('#trajectory-table');
-  assert.ok(!(await rowIds()).includes(first.trajectory_id), 'after the reload the bookmarked row no longer matches is_bookmarked=false');
+  assert.ok(
+    !(await rowIds()).includes(first.trajectory_id),
+    'after the reload the bookmarked row no longer matches is_bookmarked=false',
+  );
   const stored = await apiJson(server.base, `/api/trajectories/${encodeURIComponent(first.trajectory_id)}`);
   assert.equal(stored.is_bookmarked, true);
   await page.goto(`${server.base}/trajectories/${encodeURIComponent(first.trajectory_id)}`);
@@ -156,7 +186,9 @@ test('compare: three trajectories selected in the list, side by side', async () 
   assert.equal(new URL(page.url()).searchParams.get('ids'), ids.join(','));
   const headers = await page.$$eval('#compare-grid a.mono', (as) => as.map((a) => a.textContent));
   assert.deepEqual(headers, ids);
-  const records = await Promise.all(ids.map((id) => apiJson(server.base, `/api/trajectories/${encodeURIComponent(id)}`)));
+  const records = await Promise.all(
+    ids.map((id) => apiJson(server.base, `/api/trajectories/${encodeURIComponent(id)}`)),
+  );
   const rewardsDiffer = new Set(records.map((r) => r.reward)).size > 1;
   const highlighted = await page.$$eval('#compare-grid .cell.diff[data-field=reward]', (c) => c.length);
   assert.equal(highlighted, rewardsDiffer ? 3 : 0, 'differing rewards are highlighted, equal ones are not');
@@ -168,16 +200,21 @@ test('statistics: cards and charts render with data points', async () => {
   await page.waitForSelector('#stat-cards');
   const stats = await apiJson(server.base, '/api/statistics?k=1,4,8');
   assert.match(await page.textContent('#stat-cards'), new RegExp(stats.overall.count.toLocaleString('en-US')));
-  const points = await page.evaluate(() => ['chart-reward', 'chart-success', 'chart-termination', 'chart-histogram', 'chart-steps'].map((id) => {
-    const chart = window.Chart.getChart(document.getElementById(id));
-    return chart ? chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0) : -1;
-  }));
+  const points = await page.evaluate(() =>
+    ['chart-reward', 'chart-success', 'chart-termination', 'chart-histogram', 'chart-steps'].map((id) => {
+      const chart = window.Chart.getChart(document.getElementById(id));
+      return chart ? chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0) : -1;
+    }),
+  );
   for (const n of points) assert.ok(n > 0, `every chart has data points (${points})`);
   // One line per training run.
   const curve = await apiJson(server.base, '/api/curves?x=epoch_id&series=training_id');
   const runs = new Set(curve.points.map((p) => p.series)).size;
   assert.ok(runs >= 3);
-  assert.equal(await page.evaluate(() => window.Chart.getChart(document.getElementById('chart-reward')).data.datasets.length), runs);
+  assert.equal(
+    await page.evaluate(() => window.Chart.getChart(document.getElementById('chart-reward')).data.datasets.length),
+    runs,
+  );
   await snap(page, 'statistics');
   await page.goto(`${server.base}/statistics?training_id=nobody`);
   await page.waitForSelector('.state.empty');
@@ -186,7 +223,9 @@ test('statistics: cards and charts render with data points', async () => {
 test('import: upload a small file and watch it complete', async () => {
   const before = (await apiJson(server.base, '/api/trajectories?page_size=1')).total;
   const file = join(server.dir, 'upload.jsonl');
-  const rows = [longTrajectory('uploaded-1', 6, 2000), longTrajectory('uploaded-2', 4, 1000)].map((t) => JSON.stringify(t));
+  const rows = [longTrajectory('uploaded-1', 6, 2000), longTrajectory('uploaded-2', 4, 1000)].map((t) =>
+    JSON.stringify(t),
+  );
   writeFileSync(file, rows.join('\n') + '\n{"not a trajectory": true}\n');
   await page.goto(`${server.base}/import`);
   await page.waitForSelector('#import-tasks');
@@ -197,8 +236,16 @@ test('import: upload a small file and watch it complete', async () => {
   assert.equal((await apiJson(server.base, '/api/trajectories?page_size=1')).total, before + 2);
   // Another format, detected from the content: a tau-bench results list.
   const tau = join(server.dir, 'airline.json');
-  const run = (task, reward) => ({ task_id: task, trial: 0, reward, info: { task: { instruction: `Cancel reservation ${task}` } },
-    traj: [{ role: 'user', content: 'cancel it' }, { role: 'assistant', content: 'Done.' }] });
+  const run = (task, reward) => ({
+    task_id: task,
+    trial: 0,
+    reward,
+    info: { task: { instruction: `Cancel reservation ${task}` } },
+    traj: [
+      { role: 'user', content: 'cancel it' },
+      { role: 'assistant', content: 'Done.' },
+    ],
+  });
   writeFileSync(tau, JSON.stringify([run(1, 1), run(2, 0)]));
   await page.waitForFunction(() => document.querySelectorAll('#import-format option').length > 5);
   await page.setInputFiles('#import-file', tau);
@@ -218,7 +265,10 @@ test('search: the search box finds a phrase inside a tool output and links to it
   const api = await apiJson(server.base, '/api/search?q=output%20250');
   assert.ok(api.data.length > 0, 'the API finds the phrase');
   const ids = await page.$$eval('#search-table tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
-  assert.deepEqual(ids, api.data.map((r) => r.trajectory_id));
+  assert.deepEqual(
+    ids,
+    api.data.map((r) => r.trajectory_id),
+  );
   const hit = api.data.find((r) => r.trajectory_id === 'long-trajectory-1');
   assert.ok(hit, 'the long trajectory is among the hits');
   assert.equal(hit.step, 251, 'the hit names the step holding the phrase');
@@ -235,9 +285,18 @@ test('search: the search box finds a phrase inside a tool output and links to it
 test('similar: the trajectory page lists the nearest trajectories by meaning', async () => {
   let embedded = true;
   try {
-    execFileSync(BIN, ['embed', '--db', server.db, '--max', '120', '--text-source', 'question'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (e) { embedded = false; console.log(`# embedding unavailable (${String(e.stderr).trim().split('\n').pop()}); checking the panel's error state`); }
-  const probe = await fetch(`${server.base}/api/similar?text=${encodeURIComponent('Fix the failing unit test in the parser module')}&k=3`);
+    execFileSync(BIN, ['embed', '--db', server.db, '--max', '120', '--text-source', 'question'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  } catch (e) {
+    embedded = false;
+    console.log(
+      `# embedding unavailable (${String(e.stderr).trim().split('\n').pop()}); checking the panel's error state`,
+    );
+  }
+  const probe = await fetch(
+    `${server.base}/api/similar?text=${encodeURIComponent('Fix the failing unit test in the parser module')}&k=3`,
+  );
   if (!embedded || !probe.ok) {
     await page.goto(`${server.base}/trajectories/long-trajectory-1`);
     await page.waitForSelector('#similar');
@@ -250,7 +309,10 @@ test('similar: the trajectory page lists the nearest trajectories by meaning', a
   await page.goto(`${server.base}/trajectories/${encodeURIComponent(anchor)}`);
   await page.waitForSelector('#similar table');
   const ids = await page.$$eval('#similar tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
-  assert.deepEqual(ids, expected.data.map((r) => r.trajectory_id));
+  assert.deepEqual(
+    ids,
+    expected.data.map((r) => r.trajectory_id),
+  );
   if (expected.not_embedded) assert.match(await page.textContent('#similar'), /not embedded yet/);
   await snap(page, 'similar');
 });

@@ -350,7 +350,7 @@ fn tokens_guard_writes_and_optionally_reads() {
     assert_eq!(get(&server, "/api/health").status, 200);
     // The UI's shell and assets hold no data: they load without the token, then ask for it.
     assert_eq!(get(&server, "/trajectories").status, 200);
-    assert_eq!(get(&server, "/assets/app.js").status, 200);
+    assert_eq!(get(&server, "/assets/js/main.js").status, 200);
     assert_eq!(get(&server, "/api/compare?ids=t").status, 401);
 }
 
@@ -483,14 +483,19 @@ fn web_ui_pages_assets_and_the_compare_twin() {
         let r = get(&server, page);
         assert_eq!(r.status, 200, "{page}");
         assert!(r.header("content-type").unwrap().starts_with("text/html"), "{page}");
-        assert!(String::from_utf8_lossy(&r.body).contains("/assets/app.js"));
+        assert!(String::from_utf8_lossy(&r.body).contains("/assets/js/main.js"));
     }
-    let js = get(&server, "/assets/app.js");
+    let js = get(&server, "/assets/js/main.js");
     assert_eq!((js.status, js.header("content-type")), (200, Some("text/javascript; charset=utf-8")));
     let etag = js.header("etag").unwrap().to_string();
-    assert_eq!(request(&server, "GET", "/assets/app.js", &[("If-None-Match", &etag)], b"").status, 304);
+    assert_eq!(request(&server, "GET", "/assets/js/main.js", &[("If-None-Match", &etag)], b"").status, 304);
     assert_eq!(get(&server, "/assets/../Cargo.toml").status, 404);
     assert_eq!(get(&server, "/assets/nope.js").status, 404);
+    // main.js imports the page modules from next to it, with the same headers.
+    let page = get(&server, "/assets/js/detail.js");
+    assert_eq!((page.status, page.header("content-type")), (200, Some("text/javascript; charset=utf-8")));
+    assert_eq!(page.header("cache-control"), js.header("cache-control"));
+    assert_eq!(get(&server, "/assets/js/../../Cargo.toml").status, 404);
     assert_eq!(get(&server, "/nope").status, 404);
 
     let both = get(&server, "/api/compare?ids=c-000002,missing,c-000000").json();

@@ -1,0 +1,111 @@
+// Compare: trajectories side by side, steps aligned by index, differences highlighted
+
+import { api, errorBox } from './api.js';
+import { add, app, fill, h, loading, stateBox } from './dom.js';
+import { contentText, fmt, prettyArgs } from './format.js';
+
+const COMPARED_FIELDS = [
+  ['training_id', 'Run'],
+  ['epoch_id', 'Epoch'],
+  ['sample_id', 'Sample'],
+  ['termination_reason', 'Termination'],
+  ['is_success', 'Success'],
+  ['reward', 'Reward'],
+  ['step_count', 'Steps'],
+  ['exec_time', 'Exec time'],
+];
+
+/** Step `s` of one trajectory, in a cell marked when the step rewards differ. */
+function stepCell(s, differ) {
+  if (!s) return h('div.cell.empty');
+  const calls = (s.tool_calls || [])
+    .map(
+      (c) =>
+        `→ ${c.name || (c.function || {}).name}(${prettyArgs(c.arguments ?? (c.function || {}).arguments ?? {}).slice(0, 200)})`,
+    )
+    .join('\n');
+  return h(
+    `div.cell${differ ? '.diff' : ''}`,
+    null,
+    h(
+      'div.step-head',
+      null,
+      h('span.role', null, s.role || ''),
+      s.reward !== undefined && s.reward !== null ? h('span', null, `reward ${fmt.num(s.reward)}`) : null,
+    ),
+    h('pre', null, (contentText(s.content).slice(0, 2000) + (calls ? '\n' + calls : '')).trim()),
+  );
+}
+
+/** One column per trajectory: its id, the compared fields, then its steps by index. */
+function compareGrid(ts) {
+  const cols = `60px repeat(${ts.length}, minmax(240px, 1fr))`;
+  const grid = h('div.compare', { style: `grid-template-columns:${cols}`, id: 'compare-grid' });
+  const differs = (f) => new Set(ts.map((t) => JSON.stringify(t[f] ?? null))).size > 1;
+  add(
+    grid,
+    h('div'),
+    ts.map((t) =>
+      h(
+        'div.cell',
+        null,
+        h(
+          'a.mono',
+          { href: `/trajectories/${encodeURIComponent(t.trajectory_id)}`, 'data-link': true },
+          t.trajectory_id,
+        ),
+      ),
+    ),
+  );
+  for (const [f, label] of COMPARED_FIELDS) {
+    const d = differs(f);
+    add(
+      grid,
+      h('div.idx', null, label),
+      ts.map((t) =>
+        h(
+          `div.cell${d ? '.diff' : ''}`,
+          { dataset: { field: f } },
+          t[f] === undefined || t[f] === null ? '–' : String(t[f]),
+        ),
+      ),
+    );
+  }
+  const n = Math.max(...ts.map((t) => (t.steps || []).length));
+  for (let i = 0; i < n; i++) {
+    const rewards = new Set(ts.map((t) => JSON.stringify(((t.steps || [])[i] || {}).reward ?? null)));
+    add(
+      grid,
+      h('div.idx', null, `#${i}`),
+      ts.map((t) => stepCell((t.steps || [])[i], rewards.size > 1)),
+    );
+  }
+  return grid;
+}
+
+export async function comparePage(params) {
+  const root = app();
+  const ids = (params.get('ids') || '').split(',').filter(Boolean);
+  if (ids.length < 2) {
+    fill(root, stateBox('empty', 'Select two or more trajectories in the list to compare them.'));
+    return;
+  }
+  fill(root, loading(`${ids.length} trajectories`));
+  let doc;
+  try {
+    doc = await api(`/api/compare?ids=${ids.map(encodeURIComponent).join(',')}`);
+  } catch (err) {
+    fill(root, errorBox(err, 'the comparison'));
+    return;
+  }
+  const ts = doc.data;
+  const grid = compareGrid(ts);
+  const missing = ids.filter((id) => !ts.some((t) => t.trajectory_id === id));
+  fill(
+    root,
+    h('h1', null, `Comparing ${ts.length} trajectories`),
+    missing.length ? stateBox('error', `Not found: ${missing.join(', ')}`) : null,
+    h('p.muted.small', null, 'Steps are aligned by index; highlighted cells differ between the trajectories.'),
+    grid,
+  );
+}

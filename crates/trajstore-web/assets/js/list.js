@@ -1,0 +1,266 @@
+// The trajectories list: a sortable, pageable table with bookmarks, selection for compare
+// and keyboard navigation; `q=` turns it into full-text search results.
+
+import { api, errorBox } from './api.js';
+import { app, fill, h, loading, stateBox } from './dom.js';
+import { filterPanel, filterParams } from './filters.js';
+import { fmt, terminationPill } from './format.js';
+import { navigate, onLeave } from './nav.js';
+import { searchForm, searchResults } from './search.js';
+
+const COLUMNS = [
+  ['trajectory_id', 'ID'],
+  ['question', 'Task'],
+  ['agent_name', 'Agent'],
+  ['training_id', 'Run'],
+  ['epoch_id', 'Ep', 'num'],
+  ['iteration_id', 'It', 'num'],
+  ['sample_id', 'S', 'num'],
+  ['termination_reason', 'Termination'],
+  ['reward', 'Reward', 'num'],
+  ['toolcall_reward', 'Tool rw', 'num'],
+  ['res_reward', 'Res rw', 'num'],
+  ['step_count', 'Steps', 'num'],
+  ['exec_time', 'Time', 'num'],
+  [null, 'Tags'],
+  ['created_at', 'Created'],
+];
+
+async function setBookmark(id, value) {
+  return api(`/api/trajectories/${encodeURIComponent(id)}`, {
+    method: 'PATCH',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ is_bookmarked: value }),
+  });
+}
+
+export function starButton(row) {
+  const b = h(
+    'button.star',
+    { title: 'Bookmark', 'aria-label': 'Bookmark', 'aria-pressed': String(!!row.is_bookmarked) },
+    row.is_bookmarked ? '★' : '☆',
+  );
+  b.classList.toggle('on', !!row.is_bookmarked);
+  b.addEventListener('click', async (e) => {
+    e.stopPropagation();
+    b.disabled = true;
+    try {
+      const updated = await setBookmark(row.trajectory_id, !row.is_bookmarked);
+      row.is_bookmarked = updated.is_bookmarked;
+      b.textContent = row.is_bookmarked ? '★' : '☆';
+      b.classList.toggle('on', row.is_bookmarked);
+      b.setAttribute('aria-pressed', String(row.is_bookmarked));
+    } catch (err) {
+      alert(`Bookmark not saved: ${err.message}`);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+function listToolbar(page, apiQuery, params, compareBtn, go) {
+  const pageSize = h(
+    'select',
+    { 'aria-label': 'Page size', onchange: (e) => go({ page_size: e.target.value, page: null }) },
+    [20, 50, 100, 200, 500].map((n) =>
+      h('option', { value: n, selected: Number(apiQuery.get('page_size')) === n }, `${n} per page`),
+    ),
+  );
+  return h(
+    'div.toolbar',
+    null,
+    h('span.total', { id: 'total' }, `${fmt.count(page.total)} trajectories`),
+    h('span.muted.small', null, 'j/k move · Enter open · x select'),
+    h('span.spacer'),
+    compareBtn,
+    pageSize,
+    h('a', { href: `/api/trajectories?${apiQuery}`, target: '_blank', class: 'small' }, 'JSON'),
+    h('a', { href: `/api/export?${filterParams(params)}`, class: 'small' }, 'Export JSONL'),
+  );
+}
+
+/** The column headers; a click sorts by the column, a second click reverses the order. */
+function headRow(sort, order, go) {
+  return h(
+    'tr',
+    null,
+    h('th', null, ''),
+    h('th', null, ''),
+    COLUMNS.map(([col, label, cls]) => {
+      if (!col) return h('th', null, label);
+      const th = h(
+        `th.sortable${cls ? '.' + cls : ''}`,
+        { dataset: { sort: col }, title: `Sort by ${col}` },
+        label,
+        col === sort ? (order === 'asc' ? ' ▲' : ' ▼') : '',
+      );
+      if (col === sort) th.classList.add('sorted');
+      th.addEventListener('click', () =>
+        go({ sort: col, order: col === sort && order === 'asc' ? 'desc' : 'asc', page: null }),
+      );
+      return th;
+    }),
+  );
+}
+
+/** A row's checkbox: it adds the row to `selected`, and compare needs two. */
+function selectBox(r, selected, compareBtn) {
+  const check = h('input', { type: 'checkbox', 'aria-label': 'Select for compare' });
+  check.addEventListener('click', (e) => e.stopPropagation());
+  check.addEventListener('change', () => {
+    if (check.checked) selected.add(r.trajectory_id);
+    else selected.delete(r.trajectory_id);
+    compareBtn.disabled = selected.size < 2;
+    compareBtn.textContent = `Compare selected (${selected.size})`;
+  });
+  return check;
+}
+
+function listRow(r, href, check) {
+  return h(
+    'tr',
+    { dataset: { id: r.trajectory_id, href } },
+    h('td', null, check),
+    h('td', null, starButton(r)),
+    h('td.id.mono', { title: r.trajectory_id }, h('a', { href, 'data-link': true }, r.trajectory_id)),
+    h('td.task', { title: r.question || '' }, r.question || h('span.muted', null, r.data_id || '')),
+    h('td', null, r.agent_name || ''),
+    h('td', null, r.training_id || ''),
+    h('td.num', null, fmt.num(r.epoch_id)),
+    h('td.num', null, fmt.num(r.iteration_id)),
+    h('td.num', null, fmt.num(r.sample_id)),
+    h('td', null, terminationPill(r.termination_reason)),
+    h('td.num', null, fmt.num(r.reward)),
+    h('td.num', null, fmt.num(r.toolcall_reward)),
+    h('td.num', null, fmt.num(r.res_reward)),
+    h('td.num', null, fmt.num(r.step_count)),
+    h('td.num', null, fmt.secs(r.exec_time)),
+    h(
+      'td',
+      null,
+      (r.tags || []).map((t) => h('span.pill', null, t)),
+    ),
+    h('td.small.muted', null, fmt.time(r.created_at)),
+  );
+}
+
+function pager(page, go) {
+  const p = page.page;
+  const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+  return h(
+    'nav.pager',
+    { 'aria-label': 'Pages' },
+    h('button', { disabled: p <= 1, onclick: () => go({ page: 1 }) }, '« First'),
+    h('button', { disabled: p <= 1, onclick: () => go({ page: p - 1 }), id: 'prev-page' }, '‹ Prev'),
+    h('span', { id: 'page-info' }, `Page ${fmt.count(p)} of ${fmt.count(pages)}`),
+    h('button', { disabled: p >= pages, onclick: () => go({ page: p + 1 }), id: 'next-page' }, 'Next ›'),
+    h('button', { disabled: p >= pages, onclick: () => go({ page: pages }) }, 'Last »'),
+  );
+}
+
+/**
+ * The active row (`sel=` keeps it in the URL) and the keys that move it: j/k move the
+ * active row, Enter opens it, x toggles its selection. Returns setActive(i).
+ */
+function activeRow(rows, page, params) {
+  let active = Math.max(
+    0,
+    page.data.findIndex((r) => r.trajectory_id === params.get('sel')),
+  );
+  function setActive(i) {
+    rows[active] && rows[active].classList.remove('active');
+    active = Math.max(0, Math.min(rows.length - 1, i));
+    rows[active].classList.add('active');
+    rows[active].scrollIntoView({ block: 'nearest' });
+    const p2 = new URLSearchParams(params);
+    p2.set('sel', page.data[active].trajectory_id);
+    history.replaceState(null, '', `/trajectories?${p2}`);
+  }
+  if (params.get('sel')) setActive(active);
+  else rows[0].classList.add('active');
+  const onKey = (e) => {
+    if (e.target.closest('input, textarea, select')) return;
+    if (e.key === 'j') setActive(active + 1);
+    else if (e.key === 'k') setActive(active - 1);
+    else if (e.key === 'Enter') navigate(rows[active].dataset.href);
+    else if (e.key === 'x') {
+      const c = rows[active].querySelector('input[type=checkbox]');
+      c.checked = !c.checked;
+      c.dispatchEvent(new Event('change'));
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  onLeave(() => document.removeEventListener('keydown', onKey));
+  return setActive;
+}
+
+export async function listPage(params) {
+  const root = app();
+  const listQuery = new URLSearchParams(params);
+  listQuery.delete('sel');
+  const go = (changes, replace = false) => {
+    const p = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null || v === '') p.delete(k);
+      else p.set(k, v);
+    }
+    navigate(`/trajectories?${p}`, replace);
+  };
+  const panel = filterPanel(params, (filters) => {
+    const p = new URLSearchParams(filters);
+    for (const k of ['sort', 'order', 'page_size']) if (params.get(k)) p.set(k, params.get(k));
+    navigate(`/trajectories?${p}`);
+  });
+  const content = h('section', { 'aria-label': 'Trajectories' }, loading('trajectories'));
+  fill(root, h('div.layout', null, panel, content));
+  const searchBox = searchForm(params);
+  if (params.get('q')) return searchResults(params, content, searchBox);
+
+  const apiQuery = new URLSearchParams(listQuery);
+  if (!apiQuery.get('page_size')) apiQuery.set('page_size', '50');
+  let page;
+  const started = performance.now();
+  try {
+    page = await api(`/api/trajectories?${apiQuery}`);
+  } catch (err) {
+    fill(content, errorBox(err, 'trajectories'));
+    return;
+  }
+  window.trajstoreTiming = Object.assign(window.trajstoreTiming || {}, { listMs: performance.now() - started });
+
+  const sort = params.get('sort') || 'created_at';
+  const order = params.get('order') || 'desc'; // the API's default
+  const selected = new Set();
+  const compareBtn = h(
+    'button',
+    { disabled: true, onclick: () => navigate(`/compare?ids=${[...selected].map(encodeURIComponent).join(',')}`) },
+    'Compare selected',
+  );
+  const toolbar = listToolbar(page, apiQuery, params, compareBtn, go);
+  if (!page.data.length) {
+    fill(
+      content,
+      searchBox,
+      toolbar,
+      stateBox('empty', page.total ? 'No rows on this page.' : 'No trajectories match these filters.'),
+    );
+    return;
+  }
+  const from = encodeURIComponent(listQuery.toString());
+  const rows = page.data.map((r) => {
+    const href = `/trajectories/${encodeURIComponent(r.trajectory_id)}?from=${from}`;
+    const tr = listRow(r, href, selectBox(r, selected, compareBtn));
+    tr.addEventListener('click', () => setActive(rows.indexOf(tr)));
+    tr.addEventListener('dblclick', () => navigate(href));
+    return tr;
+  });
+  const table = h(
+    'table.grid',
+    { id: 'trajectory-table' },
+    h('thead', null, headRow(sort, order, go)),
+    h('tbody', null, rows),
+  );
+  fill(content, searchBox, toolbar, h('div.table-wrap', null, table), pager(page, go));
+  const setActive = activeRow(rows, page, params);
+}
