@@ -14,7 +14,10 @@ mod request;
 pub mod sql;
 
 pub use cache::{CacheStats, VersionedCache};
-pub use filter::{metadata_entries, Cmp, Filter, FilterSet, FILTER_NAMES};
+pub use filter::{
+    contains_folded, metadata_entries, wildcard_match, AnyOf, BoolIs, Cmp, Coded, CodedLists, Columns, Contains,
+    Filter, FilterKind, FilterSet, FloatCmp, IntCmp, Metadata, RowTest, TagsAny, Wildcard, FILTER_NAMES, NULL_CODE,
+};
 pub use request::{Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
 
 /// A bad query parameter: which one, and what was expected.
