@@ -74,9 +74,10 @@ impl FilterKind for Wildcard {
             if self.pattern.contains('*') {
                 return Some(dict.test_each_value(|v| self.matches(Some(v))));
             }
-            // Without a `*` one value passes: a binary search finds its code.
-            let pass = dict.codes_of([self.pattern.as_str()]);
-            return Some(Box::new(move |i| dict.codes[i] != crate::NULL_CODE && pass[dict.codes[i] as usize]));
+            // Without a `*` one value passes: a binary search finds its code (never the
+            // null code), and rows compare codes.
+            let code = dict.find(&self.pattern).ok();
+            return Some(Box::new(move |i| Some(dict.codes[i]) == code));
         }
         let values = columns.strings(self.column)?;
         Some(Box::new(move |i| self.matches(values(i))))
