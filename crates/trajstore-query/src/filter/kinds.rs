@@ -302,7 +302,7 @@ fn list_has_any<'a>(col: &str, values: impl Iterator<Item = &'a str>) -> String 
 }
 
 /// `*` matches any run of characters; every other character matches itself.
-pub fn wildcard_match(pattern: &str, value: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, value: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
     let Some(last) = pattern.rfind('*').map(|p| &pattern[p + 1..]) else {
@@ -324,7 +324,7 @@ pub fn wildcard_match(pattern: &str, value: &str) -> bool {
 }
 
 /// `lower(hay)` contains `needle_lower` (already lower-cased), as SQL's `lower() LIKE`.
-pub fn contains_folded(hay: &str, needle_lower: &str) -> bool {
+pub(crate) fn contains_folded(hay: &str, needle_lower: &str) -> bool {
     if hay.is_ascii() {
         // ASCII text lower-cases to ASCII, so only an ASCII needle can occur in it; and
         // comparing byte by byte avoids allocating a lower-cased copy of every value.

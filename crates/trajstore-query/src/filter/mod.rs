@@ -12,10 +12,9 @@ mod kinds;
 mod metadata;
 
 pub use columns::{Coded, CodedLists, Columns, RowTest, NULL_CODE};
-pub use kinds::{
-    contains_folded, wildcard_match, AnyOf, BoolIs, Cmp, Contains, FilterKind, FloatCmp, IntCmp, Metadata, TagsAny,
-    Wildcard,
-};
+#[cfg(test)]
+use kinds::{contains_folded, wildcard_match};
+pub use kinds::{AnyOf, BoolIs, Cmp, Contains, FilterKind, FloatCmp, IntCmp, Metadata, TagsAny, Wildcard};
 pub use metadata::metadata_entries;
 
 use crate::QueryError;
