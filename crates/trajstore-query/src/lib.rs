@@ -2,7 +2,8 @@
 //!
 //! * [`FilterSet`]: the filter names of the old system (`reward_min`, `training_id`,
 //!   `metadata.KEY`, ...) parsed into typed filters and rendered as a SQL predicate in
-//!   which every user string is escaped (quotes doubled, LIKE's `%`, `_` and `\` escaped).
+//!   which every user string is escaped (quotes doubled, LIKE's `%`, `_` and `\` escaped),
+//!   or evaluated over rows held in memory ([`Columns`]); each kind defines both.
 //! * [`ListRequest`]: sort (from a fixed list of columns), order, page, page size and
 //!   keyset cursors.
 //! * [`VersionedCache`]: a bounded cache whose keys include the dataset version, so a
@@ -14,7 +15,10 @@ mod request;
 pub mod sql;
 
 pub use cache::{CacheStats, VersionedCache};
-pub use filter::{metadata_entries, Cmp, Filter, FilterSet, FILTER_NAMES};
+pub use filter::{
+    metadata_entries, AnyOf, BoolIs, Cmp, Coded, CodedLists, Columns, Contains, Filter, FilterKind, FilterSet,
+    FloatCmp, IntCmp, Metadata, RowTest, TagsAny, Wildcard, FILTER_NAMES, NULL_CODE,
+};
 pub use request::{Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
 
 /// A bad query parameter: which one, and what was expected.

@@ -1,6 +1,22 @@
-//! Filters: parsed from `name=value` pairs, rendered as one escaped SQL predicate.
+//! Filters: parsed from `name=value` pairs, rendered as one escaped SQL predicate for
+//! Lance, or evaluated over rows in memory (the server's in-memory index). Both come from
+//! the same definition: a kind in `kinds.rs` per kind of condition.
+//!
+//! Adding a filter name of an existing kind: a line in [`FILTER_NAMES`] and in
+//! [`Filter::parse`] (or `NUMERIC`). Adding a kind: a struct implementing
+//! [`FilterKind`] in `kinds.rs`, a variant of [`Filter`] and an arm in `each_kind!`
+//! (the compiler refuses a variant without one, and a kind without both renderings).
 
-use crate::sql::{column, float_literal, int_condition, like_escape, string_literal, wildcard_to_like};
+mod columns;
+mod kinds;
+mod metadata;
+
+pub use columns::{Coded, CodedLists, Columns, RowTest, NULL_CODE};
+#[cfg(test)]
+use kinds::{contains_folded, wildcard_match};
+pub use kinds::{AnyOf, BoolIs, Cmp, Contains, FilterKind, FloatCmp, IntCmp, Metadata, TagsAny, Wildcard};
+pub use metadata::metadata_entries;
+
 use crate::QueryError;
 
 /// Every filter name accepted (besides `metadata.KEY`), for help texts and the API docs.
@@ -73,65 +89,34 @@ const NUMERIC: &[(&str, &str, Cmp, Kind)] = &[
     ("sample_id_max", "sample_id", Cmp::Le, Kind::Int),
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmp {
-    Eq,
-    Ge,
-    Le,
-    Lt,
-}
-
-impl Cmp {
-    fn sql(self) -> &'static str {
-        match self {
-            Cmp::Eq => "=",
-            Cmp::Ge => ">=",
-            Cmp::Le => "<=",
-            Cmp::Lt => "<",
-        }
-    }
-}
-
-/// One typed condition on the summary table. `column` names are from a fixed set.
+/// One typed condition on the summary table. Column names are from a fixed set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    /// Exact match; `*` in the pattern matches any run of characters.
-    Wildcard {
-        column: &'static str,
-        pattern: String,
-    },
-    /// Case-insensitive substring, every character literal.
-    Contains {
-        column: &'static str,
-        needle: String,
-    },
-    /// Equal to any of the values.
-    AnyOf {
-        column: &'static str,
-        values: Vec<String>,
-    },
-    Float {
-        column: &'static str,
-        cmp: Cmp,
-        value: f64,
-    },
-    Int {
-        column: &'static str,
-        cmp: Cmp,
-        value: i64,
-    },
-    Bool {
-        column: &'static str,
-        value: bool,
-    },
-    /// The record carries at least one of the tags.
-    TagsAny(Vec<String>),
-    /// `metadata.KEY=VALUE`: the metadata value at KEY (dots walk nested objects) is the
-    /// string VALUE, or the number, boolean or null that VALUE spells.
-    Metadata {
-        key: String,
-        value: String,
-    },
+    Wildcard(Wildcard),
+    Contains(Contains),
+    AnyOf(AnyOf),
+    Float(FloatCmp),
+    Int(IntCmp),
+    Bool(BoolIs),
+    TagsAny(TagsAny),
+    Metadata(Metadata),
+}
+
+/// `$body` with `$kind` bound to the filter's kind: the one match over every variant,
+/// through which both renderings go.
+macro_rules! each_kind {
+    ($filter:expr, $kind:ident => $body:expr) => {
+        match $filter {
+            Filter::Wildcard($kind) => $body,
+            Filter::Contains($kind) => $body,
+            Filter::AnyOf($kind) => $body,
+            Filter::Float($kind) => $body,
+            Filter::Int($kind) => $body,
+            Filter::Bool($kind) => $body,
+            Filter::TagsAny($kind) => $body,
+            Filter::Metadata($kind) => $body,
+        }
+    };
 }
 
 /// The filters of one request; all of them must hold.
@@ -205,6 +190,24 @@ impl FilterSet {
             (None, None) => None,
         }
     }
+
+    /// The rows of `columns` matching every filter, in row order; `None` when a filter
+    /// cannot be evaluated over them (the caller then asks Lance).
+    pub fn select<C: Columns>(&self, columns: &C) -> Option<Vec<u32>> {
+        let tests: Vec<RowTest<'_>> = self.filters.iter().map(|f| f.row_test(columns)).collect::<Option<_>>()?;
+        let mut rows: Option<Vec<u32>> = None;
+        // The first test scans every row; the others only the rows still in.
+        for test in &tests {
+            rows = Some(match rows {
+                None => (0..columns.rows()).filter(|&i| test(i)).map(|i| i as u32).collect(),
+                Some(mut r) => {
+                    r.retain(|&i| test(i as usize));
+                    r
+                }
+            });
+        }
+        Some(rows.unwrap_or_else(|| (0..columns.rows() as u32).collect()))
+    }
 }
 
 impl Filter {
@@ -213,34 +216,35 @@ impl Filter {
             if key.is_empty() {
                 return Err(QueryError::new(name, "expected metadata.KEY=VALUE with a key"));
             }
-            return Ok(Filter::Metadata { key: key.to_string(), value: value.to_string() });
+            return Ok(Filter::Metadata(Metadata { key: key.to_string(), value: value.to_string() }));
         }
         if let Some(&(_, column, cmp, kind)) = NUMERIC.iter().find(|(n, ..)| *n == name) {
             return Ok(match kind {
-                Kind::Float => Filter::Float { column, cmp, value: parse_f64(name, value)? },
-                Kind::Int => Filter::Int { column, cmp, value: parse_i64(name, value)? },
+                Kind::Float => Filter::Float(FloatCmp { column, cmp, value: parse_f64(name, value)? }),
+                Kind::Int => Filter::Int(IntCmp { column, cmp, value: parse_i64(name, value)? }),
             });
         }
+        let wildcard = |column| Filter::Wildcard(Wildcard { column, pattern: value.to_string() });
         let filter = match name {
-            "data_id" => Filter::Wildcard { column: "data_id", pattern: value.to_string() },
-            "agent_name" => Filter::Wildcard { column: "agent_name", pattern: value.to_string() },
-            "training_id" => Filter::Wildcard { column: "training_id", pattern: value.to_string() },
+            "data_id" | "agent_name" | "training_id" => wildcard(column_named(name)),
             // Every text contains the empty string: refused rather than matching all rows.
             "trajectory_id" | "question" if value.is_empty() => {
                 return Err(QueryError::new(name, "expected some text to look for, got an empty value"))
             }
-            "trajectory_id" => Filter::Contains { column: "trajectory_id", needle: value.to_string() },
-            "question" => Filter::Contains { column: "question", needle: value.to_string() },
-            "termination_reason" => Filter::AnyOf { column: "termination_reason", values: parse_list(name, value)? },
-            "tags" => Filter::TagsAny(parse_list(name, value)?),
-            "is_bookmarked" => Filter::Bool { column: "is_bookmarked", value: parse_bool(name, value)? },
-            "is_success" => Filter::Bool { column: "is_success", value: parse_bool(name, value)? },
+            "trajectory_id" | "question" => Filter::Contains(Contains::new(column_named(name), value)),
+            "termination_reason" => {
+                Filter::AnyOf(AnyOf { column: "termination_reason", values: parse_list(name, value)? })
+            }
+            "tags" => Filter::TagsAny(TagsAny { tags: parse_list(name, value)? }),
+            "is_bookmarked" | "is_success" => {
+                Filter::Bool(BoolIs { column: column_named(name), value: parse_bool(name, value)? })
+            }
             "created_after" | "created_before" => {
                 let micros = trajstore_model::parse_timestamp(value).ok_or_else(|| {
                     QueryError::new(name, format!("expected epoch seconds or an RFC 3339 date, got {value:?}"))
                 })?;
                 let cmp = if name == "created_after" { Cmp::Ge } else { Cmp::Lt };
-                Filter::Int { column: "created_at", cmp, value: micros }
+                Filter::Int(IntCmp { column: "created_at", cmp, value: micros })
             }
             _ => {
                 return Err(QueryError::new(
@@ -253,101 +257,24 @@ impl Filter {
     }
 
     pub fn to_sql(&self) -> String {
-        match self {
-            Filter::Wildcard { column: c, pattern } if pattern.contains('*') => {
-                format!("{} LIKE {} ESCAPE '\\'", column(c), string_literal(&wildcard_to_like(pattern)))
-            }
-            Filter::Wildcard { column: c, pattern } => format!("{} = {}", column(c), string_literal(pattern)),
-            Filter::Contains { column: c, needle } => {
-                let pattern = format!("%{}%", like_escape(&needle.to_lowercase()));
-                format!("lower({}) LIKE {} ESCAPE '\\'", column(c), string_literal(&pattern))
-            }
-            Filter::AnyOf { column: c, values } => {
-                format!(
-                    "{} IN ({})",
-                    column(c),
-                    values.iter().map(|v| string_literal(v)).collect::<Vec<_>>().join(", ")
-                )
-            }
-            Filter::Float { column: c, cmp, value } => format!("{} {} {}", column(c), cmp.sql(), float_literal(*value)),
-            Filter::Int { column: c, cmp, value } => int_condition(&column(c), cmp.sql(), *value),
-            Filter::Bool { column: c, value } => format!("{} = {}", column(c), value),
-            Filter::TagsAny(tags) => list_has_any("tags", tags.iter().map(|t| t.as_str())),
-            Filter::Metadata { key, value } => {
-                let candidates = metadata_candidates(key, value);
-                list_has_any("metadata_kv", candidates.iter().map(|s| s.as_str()))
-            }
-        }
+        each_kind!(self, kind => kind.sql())
+    }
+
+    /// The in-memory test of this filter over `columns`; `None` when they lack a column it
+    /// needs.
+    pub fn row_test<'a, C: Columns>(&'a self, columns: &'a C) -> Option<RowTest<'a>> {
+        each_kind!(self, kind => kind.row_test(columns))
     }
 }
 
-fn list_has_any<'a>(col: &str, values: impl Iterator<Item = &'a str>) -> String {
-    let items: Vec<String> = values.map(string_literal).collect();
-    format!("array_has_any({}, make_array({}))", column(col), items.join(", "))
-}
-
-/// The canonical text of a scalar metadata value inside one `metadata_kv` entry.
-fn canonical_scalar(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(serde_json::to_string(s).expect("a str serialises")),
-        serde_json::Value::Number(n) => n.as_f64().map(|f| serde_json::to_string(&f).expect("finite")),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Null => Some("null".to_string()),
-        _ => None,
-    }
-}
-
-fn entry(key: &str, canonical: &str) -> String {
-    format!("{}:{canonical}", serde_json::to_string(key).expect("a str serialises"))
-}
-
-/// The `metadata_kv` column of a record: one entry per scalar value in its metadata,
-/// `"KEY":VALUE` with KEY the dotted path as a JSON string and VALUE canonical JSON
-/// (numbers as f64). Quoting the key keeps `a=b` entries unambiguous whatever the
-/// characters; arrays are not indexed.
-pub fn metadata_entries(metadata: &serde_json::Value) -> Vec<String> {
-    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Object(map) => {
-                for (k, child) in map {
-                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&path, child, out);
-                }
-            }
-            serde_json::Value::Array(_) => {}
-            scalar => {
-                if let Some(c) = canonical_scalar(scalar) {
-                    out.push(entry(prefix, &c));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if metadata.is_object() {
-        walk("", metadata, &mut out);
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// The entries that `metadata.KEY=VALUE` accepts: VALUE as a string, and as the number,
-/// boolean or null it spells.
-fn metadata_candidates(key: &str, value: &str) -> Vec<String> {
-    let mut out = vec![entry(key, &serde_json::to_string(value).expect("a str serialises"))];
-    if let Ok(f) = value.trim().parse::<f64>() {
-        if f.is_finite() {
-            out.push(entry(key, &serde_json::to_string(&f).expect("finite")));
-        }
-    }
-    if matches!(value, "true" | "false" | "null") {
-        out.push(entry(key, value));
-    }
-    out
+/// A filter name that is also its column's name, as the `'static` column name.
+fn column_named(name: &str) -> &'static str {
+    FILTER_NAMES.iter().copied().find(|n| *n == name).expect("a filter named after its column")
 }
 
 #[cfg(test)]
 mod tests {
+    use super::metadata::metadata_candidates;
     use super::*;
 
     fn sql(pairs: &[(&str, &str)]) -> String {
@@ -401,3 +328,6 @@ mod tests {
         assert!(!metadata_candidates("model", "1").contains(&r#""model":"q""#.to_string()));
     }
 }
+
+#[cfg(test)]
+mod kinds_tests;
