@@ -21,10 +21,14 @@ pub fn fixture(name: &str) -> PathBuf {
 /// Detects and converts a fixture; each item is the native record (parsed back through
 /// the model, as an import would) or the error text.
 pub fn read(name: &str, expected: Format) -> Vec<Result<(Trajectory, Value), String>> {
-    let path = fixture(name);
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(detect(&bytes), Some(expected), "{name}");
-    let file = SourceFile { label: name, path: Some(&path), bytes: &bytes, labels_dir: None };
+    read_path(&fixture(name), name, expected)
+}
+
+/// [`read`] for any file, labelled `label`.
+pub fn read_path(path: &Path, label: &str, expected: Format) -> Vec<Result<(Trajectory, Value), String>> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(detect(&bytes), Some(expected), "{label}");
+    let file = SourceFile { label, path: Some(path), bytes: &bytes, labels_dir: None };
     convert(expected, &file)
         .unwrap()
         .into_iter()

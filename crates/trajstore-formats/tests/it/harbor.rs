@@ -8,25 +8,13 @@ use serde_json::{json, Value};
 use trajstore_formats::{convert, detect, is_companion_file, Format, SourceFile};
 use trajstore_model::{parse_timestamp, Trajectory};
 
-use crate::common::{convert_file, files, files_under, fixture, json, meta, realdata};
+use crate::common::{convert_file, files, files_under, fixture, json, meta, read_path, realdata};
 
 const JOB: &str = "harbor/jobs/job-a";
 
 /// Each record of `path` (detected as `expected`), parsed back through the model, or the error.
 fn convert_path(path: &Path, expected: Format) -> Vec<Result<(Trajectory, Value), String>> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(detect(&bytes), Some(expected), "{}", path.display());
-    let label = path.display().to_string();
-    let file = SourceFile { label: &label, path: Some(path), bytes: &bytes, labels_dir: None };
-    convert(expected, &file)
-        .unwrap()
-        .into_iter()
-        .map(|c| {
-            let v = c.record.map_err(|e| e.to_string())?;
-            let t = Trajectory::from_json(v.to_string().as_bytes()).map_err(|e| e.to_string())?;
-            Ok((t, v))
-        })
-        .collect()
+    read_path(path, &path.display().to_string(), expected)
 }
 
 fn trial(name: &str) -> Vec<Result<(Trajectory, Value), String>> {
