@@ -16,8 +16,9 @@ pub mod sql;
 
 pub use cache::{CacheStats, VersionedCache};
 pub use filter::{
-    metadata_entries, AnyOf, BoolIs, Cmp, Coded, CodedLists, Columns, Contains, Filter, FilterKind, FilterSet,
-    FloatCmp, IntCmp, Metadata, RowTest, TagsAny, Wildcard, FILTER_NAMES, NULL_CODE,
+    filter_params, metadata_entries, AnyOf, BoolIs, Cmp, Coded, CodedLists, Columns, Contains, Filter, FilterKind,
+    FilterParam, FilterSet, FilterValue, FloatCmp, IntCmp, Metadata, RowTest, TagsAny, Wildcard, FILTER_NAMES,
+    NULL_CODE,
 };
 pub use request::{Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
 

@@ -57,7 +57,9 @@ pub use stats::{parse_ks, CurveRequest, StatsRequest};
 pub use trajstore_ingest as ingest;
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
 pub use trajstore_model::{demo, Summary, Trajectory};
-pub use trajstore_query::{CacheStats, FilterSet, ListRequest, Order, SortField, FILTER_NAMES};
+pub use trajstore_query::{
+    filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
+};
 pub use trajstore_store::{OptimizeReport, Patch};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.

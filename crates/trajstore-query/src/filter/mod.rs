@@ -57,6 +57,52 @@ pub const FILTER_NAMES: &[&str] = &[
     "metadata.KEY",
 ];
 
+/// The type of a filter's value, for documents that describe the filters (the API's
+/// OpenAPI document, help texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterValue {
+    /// Exact text; `*` matches any run of characters.
+    Wildcard,
+    /// Text looked for anywhere in the value, ignoring case.
+    Substring,
+    /// Comma-separated texts, any of which matches.
+    TextList,
+    Integer,
+    Number,
+    Boolean,
+    /// Epoch seconds or an RFC 3339 date.
+    Timestamp,
+}
+
+/// One accepted filter parameter (besides `metadata.KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterParam {
+    pub name: String,
+    pub value: FilterValue,
+}
+
+/// Every accepted filter parameter with the type of its value.
+pub fn filter_params() -> Vec<FilterParam> {
+    FILTER_NAMES
+        .iter()
+        .filter(|n| **n != "metadata.KEY")
+        .map(|&name| {
+            let value = match NUMERIC.iter().find(|(n, ..)| *n == name) {
+                Some((.., Kind::Float)) => FilterValue::Number,
+                Some((.., Kind::Int)) => FilterValue::Integer,
+                None => match name {
+                    "trajectory_id" | "question" => FilterValue::Substring,
+                    "termination_reason" | "tags" => FilterValue::TextList,
+                    "is_bookmarked" | "is_success" => FilterValue::Boolean,
+                    "created_after" | "created_before" => FilterValue::Timestamp,
+                    _ => FilterValue::Wildcard,
+                },
+            };
+            FilterParam { name: name.to_string(), value }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Float,
@@ -314,6 +360,21 @@ mod tests {
             let e = FilterSet::parse([(name, value)]).unwrap_err();
             assert_eq!(e.parameter, name, "{name}={value}: {e}");
         }
+    }
+
+    #[test]
+    fn every_documented_filter_parses_with_a_value_of_its_type() {
+        for p in filter_params() {
+            let value = match p.value {
+                FilterValue::Wildcard | FilterValue::Substring | FilterValue::TextList => "a",
+                FilterValue::Integer => "3",
+                FilterValue::Number => "0.5",
+                FilterValue::Boolean => "true",
+                FilterValue::Timestamp => "2026-01-01T00:00:00Z",
+            };
+            Filter::parse(&p.name, value).unwrap_or_else(|e| panic!("{}={value}: {e}", p.name));
+        }
+        assert_eq!(filter_params().len(), FILTER_NAMES.len() - 1);
     }
 
     #[test]
