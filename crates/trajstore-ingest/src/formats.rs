@@ -57,13 +57,7 @@ pub fn read_input_with(
     emit: &mut dyn FnMut(Item) -> bool,
 ) -> Result<(), IngestError> {
     let file: Arc<str> = input.label().into();
-    let file_error = |message: String| {
-        Item::Error(ItemError {
-            location: Location { file: file.clone(), line: None, index: None },
-            field: None,
-            message,
-        })
-    };
+    let file_error = |message: String| file_error(&file, message);
     let mut reader = open(input, progress)?;
     let mut head = Vec::new();
     if let Err(e) = (&mut reader).take(SNIFF_BYTES).read_to_end(&mut head) {
@@ -106,16 +100,31 @@ pub fn read_input_with(
         read_native(Box::new(Cursor::new(bytes)), file, progress, emit);
         return Ok(());
     }
+    read_converted(format, input, &file, bytes, opts, progress, emit);
+    Ok(())
+}
+
+/// Converts a whole file of another format and emits its records in order.
+fn read_converted(
+    format: Format,
+    input: &Input,
+    file: &Arc<str>,
+    bytes: Vec<u8>,
+    opts: &ReadOptions,
+    progress: &Progress,
+    emit: &mut dyn FnMut(Item) -> bool,
+) {
+    let file_error = |message: String| file_error(file, message);
     let path = match input {
         Input::File(p) => Some(p.as_path()),
         Input::Stdin => None,
     };
-    let source = SourceFile { label: &file, path, bytes: &bytes, labels_dir: opts.labels_dir.as_deref() };
+    let source = SourceFile { label: file, path, bytes: &bytes, labels_dir: opts.labels_dir.as_deref() };
     let converted = match convert(format, &source) {
         Ok(c) => c,
         Err(e) => {
-            emit(file_error(without_file(&e, &file)));
-            return Ok(());
+            emit(file_error(without_file(&e, file)));
+            return;
         }
     };
     drop(bytes);
@@ -130,7 +139,11 @@ pub fn read_input_with(
             break;
         }
     }
-    Ok(())
+}
+
+/// An error of a whole file (no line or index).
+fn file_error(file: &Arc<str>, message: String) -> Item {
+    Item::Error(ItemError { location: Location { file: file.clone(), line: None, index: None }, field: None, message })
 }
 
 /// The error's text without its leading `file: `, which the item's location already says.

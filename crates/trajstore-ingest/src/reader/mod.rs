@@ -6,11 +6,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use trajstore_model::{RawObject, RecordError, Trajectory};
 
 use crate::{IngestError, Input};
+
+mod lines;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const READ_BUFFER: usize = 1 << 20;
@@ -159,214 +161,12 @@ pub(crate) fn read_native(
     match first {
         None => {}
         Some(b'[') => read_array(reader, &file, progress, emit),
-        Some(_) => read_lines(reader, &file, progress, emit),
+        Some(_) => lines::read_lines(reader, &file, progress, emit),
     }
-}
-
-/// JSON Lines are parsed in chunks of about this many bytes (or [`CHUNK_LINES`] lines).
-/// While one chunk is read, the one before it is parsed, split across the cores, and
-/// then its items are emitted in input order.
-const CHUNK_BYTES: usize = 4 << 20;
-const CHUNK_LINES: usize = 2048;
-
-/// Threads that parse one chunk: parsing is the import's longest single task, and with
-/// one thread the writer waited for it at the start and end of every import.
-fn parse_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
-}
-
-/// Lines read back to back, with each line's number and byte range.
-#[derive(Default)]
-struct Chunk {
-    data: Vec<u8>,
-    lines: Vec<(u64, usize, usize)>,
-}
-
-impl Chunk {
-    fn is_full(&self) -> bool {
-        self.data.len() >= CHUNK_BYTES || self.lines.len() >= CHUNK_LINES
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.lines.clear();
-    }
-
-    /// Splits the lines into up to `threads` runs of about equal bytes (one line may hold
-    /// megabytes, so lines are not counted).
-    fn parts(&self, threads: usize) -> Vec<std::ops::Range<usize>> {
-        let share = self.data.len() / threads.max(1) + 1;
-        let mut parts = Vec::with_capacity(threads);
-        let mut first = 0;
-        while first < self.lines.len() {
-            let start = self.lines[first].1;
-            let n = self.lines[first..].iter().take_while(|l| l.1 < start + share).count().max(1);
-            parts.push(first..first + n);
-            first += n;
-        }
-        parts
-    }
-
-    fn parse(&self, part: std::ops::Range<usize>, file: &Arc<str>, progress: &Progress) -> Vec<Item> {
-        let mut items = Vec::with_capacity(part.len());
-        for &(line_no, start, end) in &self.lines[part] {
-            emit_document(&self.data[start..end], file, Some(line_no), progress, &mut |item| {
-                items.push(item);
-                true
-            });
-        }
-        items
-    }
-}
-
-/// One run of a chunk's lines: parsed on a thread, or (a line of a chunk's size or
-/// more, or when no thread could be started) parsed by the reader as it emits, so that a
-/// huge format-2 line streams its records instead of holding them all.
-enum Part<'scope> {
-    Thread(std::thread::ScopedJoinHandle<'scope, Vec<Item>>),
-    Streamed(std::ops::Range<usize>),
-}
-
-type Parsing<'scope> = (Arc<Chunk>, Vec<Part<'scope>>);
-
-fn read_lines(mut reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, emit: &mut dyn FnMut(Item) -> bool) {
-    let threads = parse_threads();
-    std::thread::scope(|scope| {
-        // Starts parsing a full chunk on `threads` threads.
-        let start = |chunk: Chunk| -> Parsing<'_> {
-            let chunk = Arc::new(chunk);
-            if threads <= 1 || chunk.lines.iter().any(|&(_, start, end)| end - start >= CHUNK_BYTES) {
-                let all = 0..chunk.lines.len();
-                return (chunk, vec![Part::Streamed(all)]);
-            }
-            let parts = chunk
-                .parts(threads)
-                .into_iter()
-                .map(|part| {
-                    let (shared, file) = (chunk.clone(), file.clone());
-                    let spawned = std::thread::Builder::new().name("trajstore-parse".into()).spawn_scoped(scope, {
-                        let part = part.clone();
-                        move || shared.parse(part, &file, progress)
-                    });
-                    spawned.map_or(Part::Streamed(part), Part::Thread)
-                })
-                .collect();
-            (chunk, parts)
-        };
-        // Emits a parsed chunk's items in order; returns its buffers for reuse, or None to stop.
-        let finish = |(chunk, parts): Parsing<'_>, emit: &mut dyn FnMut(Item) -> bool| -> Option<Chunk> {
-            for part in parts {
-                match part {
-                    Part::Thread(handle) => {
-                        // A parser that panicked is a bug: fail the import as the single parser did.
-                        let items = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                        for item in items {
-                            if !emit(item) {
-                                return None;
-                            }
-                        }
-                    }
-                    Part::Streamed(range) => {
-                        for &(line_no, start, end) in &chunk.lines[range] {
-                            if !emit_document(&chunk.data[start..end], file, Some(line_no), progress, emit) {
-                                return None;
-                            }
-                        }
-                    }
-                }
-            }
-            let mut chunk = Arc::try_unwrap(chunk).unwrap_or_default();
-            chunk.clear();
-            Some(chunk)
-        };
-        let mut chunk = Chunk::default();
-        let mut spare: Option<Chunk> = None;
-        let mut parsing: Option<Parsing<'_>> = None;
-        let mut line_no = 0u64;
-        // A line read ahead (the second, when the first does not close).
-        let mut pending: Option<Vec<u8>> = None;
-        loop {
-            let begin = chunk.data.len();
-            let read = match pending.take() {
-                Some(line) => {
-                    chunk.data.extend_from_slice(&line);
-                    Ok(line.len())
-                }
-                None => reader.read_until(b'\n', &mut chunk.data),
-            };
-            let at_end = matches!(read, Ok(0) | Err(_));
-            if matches!(read, Ok(n) if n > 0) {
-                line_no += 1;
-                let mut end = chunk.data.len();
-                while end > begin && matches!(chunk.data[end - 1], b'\n' | b'\r') {
-                    end -= 1;
-                }
-                let line = &chunk.data[begin..end];
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    chunk.data.truncate(begin);
-                } else if line_no == 1 && serde_json::from_slice::<IgnoredAny>(line).is_err_and(|e| e.is_eof()) {
-                    // A first line that does not close starts one pretty-printed document,
-                    // unless it holds more than an opening bracket and the second line is
-                    // a whole JSON object: then this is JSON Lines whose first record is
-                    // cut short, and the rest are read as lines. (`[` alone and then one
-                    // object per line is a list, even when the object is its only item.)
-                    let mut second = Vec::new();
-                    let _ = reader.read_until(b'\n', &mut second);
-                    let lone_opener = matches!(line.trim_ascii(), b"[" | b"{");
-                    let second_line = second.trim_ascii();
-                    let second_is_object =
-                        second_line.starts_with(b"{") && serde_json::from_slice::<IgnoredAny>(second_line).is_ok();
-                    if !lone_opener && second_is_object {
-                        if !emit_document(line, file, Some(1), progress, emit) {
-                            return;
-                        }
-                        chunk.data.truncate(begin);
-                        pending = Some(second);
-                        continue;
-                    }
-                    let mut doc = line.to_vec();
-                    doc.push(b'\n');
-                    doc.extend_from_slice(&second);
-                    if let Err(e) = reader.read_to_end(&mut doc) {
-                        let location = Location { file: file.clone(), line: Some(1), index: None };
-                        emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
-                        return;
-                    }
-                    emit_document(&doc, file, Some(1), progress, emit);
-                    return;
-                } else {
-                    chunk.lines.push((line_no, begin, end));
-                }
-            }
-            if at_end || chunk.is_full() {
-                // The chunk before this one was parsed while this one was read.
-                if let Some(previous) = parsing.take() {
-                    match finish(previous, emit) {
-                        Some(buffers) => spare = Some(buffers),
-                        None => return,
-                    }
-                }
-                let next = spare.take().unwrap_or_default();
-                parsing = Some(start(std::mem::replace(&mut chunk, next)));
-            }
-            if at_end {
-                if let Some(last) = parsing.take() {
-                    if finish(last, emit).is_none() {
-                        return;
-                    }
-                }
-                if let Err(e) = read {
-                    let location = Location { file: file.clone(), line: Some(line_no + 1), index: None };
-                    emit(Item::Error(ItemError { location, field: None, message: format!("read error: {e}") }));
-                }
-                return;
-            }
-        }
-    });
 }
 
 /// One JSON document holding a trajectory, or `{"trajectories": [...]}` (format 2).
-fn emit_document(
+pub(super) fn emit_document(
     bytes: &[u8],
     file: &Arc<str>,
     line: Option<u64>,
@@ -467,6 +267,7 @@ fn read_array(reader: Box<dyn BufRead>, file: &Arc<str>, progress: &Progress, em
 
 #[cfg(test)]
 mod tests {
+    use super::lines::{parse_threads, CHUNK_BYTES, CHUNK_LINES};
     use super::*;
     use std::io::Write;
 
