@@ -11,7 +11,7 @@ use trajstore::{
 };
 
 use crate::output::{self, print_json, EXIT_PARTIAL};
-use crate::{Cli, Command, FilterArgs};
+use crate::{Cli, Command, DemoArgs, ExportArgs, FilterArgs, ImportArgs, QueryArgs, StatsArgs};
 
 /// `NAME=VALUE` strings as pairs; the error names the flag.
 fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
@@ -31,223 +31,230 @@ pub(crate) fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
-    let json = cli.json;
+    let (db, json) = (cli.db.as_str(), cli.json);
     match cli.command {
-        Command::Import { paths, format, labels, strict, skip_duplicate_check, no_optimize } => {
-            let format =
-                trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
-            if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
-                return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
-            }
-            let inputs = expand_inputs(&paths)?;
-            let store = Trajstore::open(&cli.db).await?;
-            let read = trajstore::ReadOptions { format, labels_dir: labels };
-            let opts = ImportOptions {
-                strict,
-                skip_duplicate_check,
-                optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after },
-                read,
-                ..Default::default()
-            };
-            let report = import_with_progress(&store, inputs, opts, json).await?;
-            if json {
-                print_json(&report);
-            } else {
-                for f in report.files.iter().filter(|f| f.format != "native") {
-                    eprintln!("  {}: read as {}", f.path, f.format);
-                }
-                eprintln!(
-                    "imported {} · skipped {} (already stored) · failed {} · {:.2} s",
-                    report.imported, report.skipped, report.failed, report.seconds
-                );
-                for e in &report.errors {
-                    let place = match (e.line, e.index) {
-                        (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
-                        (Some(l), None) => format!("{}:{l}", e.file),
-                        (None, Some(i)) => format!("{}[{i}]", e.file),
-                        (None, None) => e.file.clone(),
-                    };
-                    eprintln!(
-                        "  {place}: {}{}",
-                        e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(),
-                        e.message
-                    );
-                }
-                if report.failed as usize > report.errors.len() {
-                    eprintln!("  … and {} more errors", report.failed as usize - report.errors.len());
-                }
-            }
-            Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
-        }
-        Command::Query { filters, sort, order, page, page_size, cursor } => {
-            let mut pairs = filter_pairs(&filters)?;
-            pairs.extend([
-                ("sort".into(), sort),
-                ("order".into(), order),
-                ("page".into(), page.to_string()),
-                ("page_size".into(), page_size.to_string()),
-            ]);
-            if let Some(c) = cursor {
-                pairs.push(("cursor".into(), c));
-            }
-            let req = ListRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-            let store = Trajstore::open(&cli.db).await?;
-            let page = store.list(&req).await?;
-            if json {
-                print_json(&*page);
-            } else {
-                output::print_rows(&page.data);
-                eprintln!(
-                    "{} of {} · page {} · sorted by {} {:?}",
-                    page.data.len(),
-                    page.total,
-                    page.page.map_or("(cursor)".into(), |p| p.to_string()),
-                    req.sort.column(),
-                    req.order
-                );
-                if let Some(c) = &page.next_cursor {
-                    eprintln!("next: --cursor {c}");
-                }
-            }
-            Ok(0)
-        }
-        Command::Show { id } => {
-            let store = Trajstore::open(&cli.db).await?;
-            let record = store.get(&id).await?.to_json();
-            if json {
-                println!("{record}");
-            } else {
-                match serde_json::from_str::<serde_json::Value>(&record) {
-                    Ok(value) => output::print_trajectory(&value),
-                    // Steps are stored as their text, which may hold a number beyond f64
-                    // (1e400): shown as stored rather than not at all.
-                    Err(e) => {
-                        eprintln!("note: shown as stored JSON ({e})");
-                        println!("{record}");
-                    }
-                }
-            }
-            Ok(0)
-        }
-        Command::Export { out, format, filters } => {
-            let filters = parse_filters(&filters)?;
-            let format = match format {
-                Some(f) => ExportFormat::parse(&f)
-                    .map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
-                None => ExportFormat::from_path(&out),
-            };
-            let store = Trajstore::open(&cli.db).await?;
-            if out.as_os_str() == "-" {
-                if json {
-                    return Err(Error::invalid("--json", "cannot be combined with export to stdout"));
-                }
-                store.export_to_writer(&filters, format, std::io::stdout()).await?;
-                return Ok(0);
-            }
-            let n = store.export_to_path(&filters, format, &out).await?;
-            if json {
-                print_json(
-                    &serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}),
-                );
-            } else {
-                eprintln!("exported {n} trajectories to {}", out.display());
-            }
-            Ok(0)
-        }
-        Command::Stats { filters, group_by, k, success_threshold, curve, series } => {
-            let mut pairs = filter_pairs(&filters)?;
-            pairs.extend([("k".to_string(), k), ("success_threshold".to_string(), success_threshold)]);
-            let store = Trajstore::open(&cli.db).await?;
-            if let Some(x) = curve {
-                pairs.extend([("x".to_string(), x), ("series".to_string(), series)]);
-                let req = CurveRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-                let doc = store.curve(&req).await?;
-                if json {
-                    print_json(&*doc);
-                } else {
-                    output::print_curve(&doc, &req.ks);
-                }
-                return Ok(0);
-            }
-            if let Some(g) = group_by {
-                pairs.push(("group_by".to_string(), g));
-            }
-            let req = StatsRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-            let doc = store.statistics(&req).await?;
-            if json {
-                print_json(&*doc);
-            } else {
-                output::print_stats(&doc, &req.group_by, &req.ks);
-            }
-            Ok(0)
-        }
-        Command::Optimize => {
-            let store = Trajstore::open(&cli.db).await?;
-            let r = store.optimize().await?;
-            if json {
-                print_json(&serde_json::json!({
-                    "indexes_created": r.indexes_created.iter().map(|i| serde_json::json!({"name": i.name, "seconds": i.seconds})).collect::<Vec<_>>(), "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
-                    "orphan_payloads_removed": r.orphan_payloads_removed, "old_versions_removed": r.old_versions_removed,
-                }));
-            } else {
-                eprintln!(
-                    "optimized: {} fragments compacted into {}, {} indexes created, {} unreachable payloads and {} old versions removed",
-                    r.fragments_removed, r.fragments_added, r.indexes_created.len(), r.orphan_payloads_removed, r.old_versions_removed
-                );
-            }
-            Ok(0)
-        }
-        Command::Similar { id, text, k, filters } => crate::search::similar(&cli.db, json, id, text, k, &filters).await,
-        Command::Search { text, limit, filters } => crate::search::search(&cli.db, json, &text, limit, &filters).await,
-        Command::Embed { text_source, batch, max } => {
-            crate::search::embed(&cli.db, json, &text_source, batch, max).await
-        }
+        Command::Import(args) => import(db, json, args).await,
+        Command::Query(args) => query(db, json, args).await,
+        Command::Show { id } => show(db, json, &id).await,
+        Command::Export(args) => export(db, json, args).await,
+        Command::Stats(args) => stats(db, json, args).await,
+        Command::Optimize => optimize(db, json).await,
+        Command::Similar { id, text, k, filters } => crate::search::similar(db, json, id, text, k, &filters).await,
+        Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
+        Command::Embed { text_source, batch, max } => crate::search::embed(db, json, &text_source, batch, max).await,
         Command::Serve { server } => {
-            let store = Trajstore::open(&cli.db).await?;
-            serve(store, server).await?;
+            serve(Trajstore::open(db).await?, server).await?;
             Ok(0)
         }
-        Command::Demo { trajectories, seed, no_serve, server } => {
-            let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
-            let dir = tempfile::tempdir()
-                .map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
-            let path = dir.path().join("demo.jsonl");
-            {
-                use std::io::Write;
-                let file = std::fs::File::create(&path)
-                    .map_err(|source| Error::Io { context: path.display().to_string(), source })?;
-                let mut w = std::io::BufWriter::new(file);
-                for line in cfg.lines() {
-                    writeln!(w, "{line}")
-                        .map_err(|source| Error::Io { context: path.display().to_string(), source })?;
-                }
-                w.flush().map_err(|source| Error::Io { context: path.display().to_string(), source })?;
-            }
-            let store = Trajstore::open(&cli.db).await?;
-            let report =
-                import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json)
-                    .await?;
-            if json {
-                print_json(&serde_json::json!({"db": cli.db, "generated": cfg.total(), "import": report}));
-            } else {
-                eprintln!(
-                    "demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}",
-                    cfg.total(),
-                    cfg.runs,
-                    cfg.epochs,
-                    cfg.prompts,
-                    cfg.samples_per_prompt,
-                    cli.db
-                );
-                eprintln!("imported {} · skipped {} · {:.2} s", report.imported, report.skipped, report.seconds);
-                eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", cli.db);
-            }
-            if !no_serve {
-                serve(store, server).await?;
-            }
-            Ok(0)
+        Command::Demo(args) => demo(db, json, args).await,
+    }
+}
+
+async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
+    let ImportArgs { paths, format, labels, strict, skip_duplicate_check, no_optimize } = args;
+    let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
+    if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
+    }
+    let inputs = expand_inputs(&paths)?;
+    let store = Trajstore::open(db).await?;
+    let read = trajstore::ReadOptions { format, labels_dir: labels };
+    let opts = ImportOptions {
+        strict,
+        skip_duplicate_check,
+        optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after },
+        read,
+        ..Default::default()
+    };
+    let report = import_with_progress(&store, inputs, opts, json).await?;
+    if json {
+        print_json(&report);
+    } else {
+        for f in report.files.iter().filter(|f| f.format != "native") {
+            eprintln!("  {}: read as {}", f.path, f.format);
+        }
+        eprintln!(
+            "imported {} · skipped {} (already stored) · failed {} · {:.2} s",
+            report.imported, report.skipped, report.failed, report.seconds
+        );
+        for e in &report.errors {
+            let place = match (e.line, e.index) {
+                (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
+                (Some(l), None) => format!("{}:{l}", e.file),
+                (None, Some(i)) => format!("{}[{i}]", e.file),
+                (None, None) => e.file.clone(),
+            };
+            eprintln!("  {place}: {}{}", e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
+        }
+        if report.failed as usize > report.errors.len() {
+            eprintln!("  … and {} more errors", report.failed as usize - report.errors.len());
         }
     }
+    Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
+}
+
+async fn query(db: &str, json: bool, args: QueryArgs) -> Result<i32> {
+    let QueryArgs { filters, sort, order, page, page_size, cursor } = args;
+    let mut pairs = filter_pairs(&filters)?;
+    pairs.extend([
+        ("sort".into(), sort),
+        ("order".into(), order),
+        ("page".into(), page.to_string()),
+        ("page_size".into(), page_size.to_string()),
+    ]);
+    if let Some(c) = cursor {
+        pairs.push(("cursor".into(), c));
+    }
+    let req = ListRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let store = Trajstore::open(db).await?;
+    let page = store.list(&req).await?;
+    if json {
+        print_json(&*page);
+    } else {
+        output::print_rows(&page.data);
+        eprintln!(
+            "{} of {} · page {} · sorted by {} {:?}",
+            page.data.len(),
+            page.total,
+            page.page.map_or("(cursor)".into(), |p| p.to_string()),
+            req.sort.column(),
+            req.order
+        );
+        if let Some(c) = &page.next_cursor {
+            eprintln!("next: --cursor {c}");
+        }
+    }
+    Ok(0)
+}
+
+async fn show(db: &str, json: bool, id: &str) -> Result<i32> {
+    let store = Trajstore::open(db).await?;
+    let record = store.get(id).await?.to_json();
+    if json {
+        println!("{record}");
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&record) {
+            Ok(value) => output::print_trajectory(&value),
+            // Steps are stored as their text, which may hold a number beyond f64
+            // (1e400): shown as stored rather than not at all.
+            Err(e) => {
+                eprintln!("note: shown as stored JSON ({e})");
+                println!("{record}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn export(db: &str, json: bool, args: ExportArgs) -> Result<i32> {
+    let ExportArgs { out, format, filters } = args;
+    let filters = parse_filters(&filters)?;
+    let format = match format {
+        Some(f) => ExportFormat::parse(&f)
+            .map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
+        None => ExportFormat::from_path(&out),
+    };
+    let store = Trajstore::open(db).await?;
+    if out.as_os_str() == "-" {
+        if json {
+            return Err(Error::invalid("--json", "cannot be combined with export to stdout"));
+        }
+        store.export_to_writer(&filters, format, std::io::stdout()).await?;
+        return Ok(0);
+    }
+    let n = store.export_to_path(&filters, format, &out).await?;
+    if json {
+        print_json(&serde_json::json!({"exported": n, "path": out, "format": format!("{format:?}").to_lowercase()}));
+    } else {
+        eprintln!("exported {n} trajectories to {}", out.display());
+    }
+    Ok(0)
+}
+
+async fn stats(db: &str, json: bool, args: StatsArgs) -> Result<i32> {
+    let StatsArgs { filters, group_by, k, success_threshold, curve, series } = args;
+    let mut pairs = filter_pairs(&filters)?;
+    pairs.extend([("k".to_string(), k), ("success_threshold".to_string(), success_threshold)]);
+    let store = Trajstore::open(db).await?;
+    if let Some(x) = curve {
+        pairs.extend([("x".to_string(), x), ("series".to_string(), series)]);
+        let req = CurveRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let doc = store.curve(&req).await?;
+        if json {
+            print_json(&*doc);
+        } else {
+            output::print_curve(&doc, &req.ks);
+        }
+        return Ok(0);
+    }
+    if let Some(g) = group_by {
+        pairs.push(("group_by".to_string(), g));
+    }
+    let req = StatsRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let doc = store.statistics(&req).await?;
+    if json {
+        print_json(&*doc);
+    } else {
+        output::print_stats(&doc, &req.group_by, &req.ks);
+    }
+    Ok(0)
+}
+
+async fn optimize(db: &str, json: bool) -> Result<i32> {
+    let store = Trajstore::open(db).await?;
+    let r = store.optimize().await?;
+    if json {
+        print_json(&serde_json::json!({
+            "indexes_created": r.indexes_created.iter().map(|i| serde_json::json!({"name": i.name, "seconds": i.seconds})).collect::<Vec<_>>(), "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
+            "orphan_payloads_removed": r.orphan_payloads_removed, "old_versions_removed": r.old_versions_removed,
+        }));
+    } else {
+        eprintln!(
+                "optimized: {} fragments compacted into {}, {} indexes created, {} unreachable payloads and {} old versions removed",
+                r.fragments_removed, r.fragments_added, r.indexes_created.len(), r.orphan_payloads_removed, r.old_versions_removed
+            );
+    }
+    Ok(0)
+}
+
+async fn demo(db: &str, json: bool, args: DemoArgs) -> Result<i32> {
+    let DemoArgs { trajectories, seed, no_serve, server } = args;
+    let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
+    let dir =
+        tempfile::tempdir().map_err(|source| Error::Io { context: "creating a temporary directory".into(), source })?;
+    let path = dir.path().join("demo.jsonl");
+    {
+        use std::io::Write;
+        let file =
+            std::fs::File::create(&path).map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+        let mut w = std::io::BufWriter::new(file);
+        for line in cfg.lines() {
+            writeln!(w, "{line}").map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+        }
+        w.flush().map_err(|source| Error::Io { context: path.display().to_string(), source })?;
+    }
+    let store = Trajstore::open(db).await?;
+    let report =
+        import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json).await?;
+    if json {
+        print_json(&serde_json::json!({"db": db, "generated": cfg.total(), "import": report}));
+    } else {
+        eprintln!(
+            "demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}",
+            cfg.total(),
+            cfg.runs,
+            cfg.epochs,
+            cfg.prompts,
+            cfg.samples_per_prompt,
+            db
+        );
+        eprintln!("imported {} · skipped {} · {:.2} s", report.imported, report.skipped, report.seconds);
+        eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", db);
+    }
+    if !no_serve {
+        serve(store, server).await?;
+    }
+    Ok(0)
 }
 
 /// Runs an import with an indicatif progress bar by bytes on a terminal.

@@ -63,80 +63,16 @@ pub struct ServeArgs {
 enum Command {
     /// Import trajectory files (native JSONL/JSON or the formats of agent frameworks and
     /// RL trainers; .gz, .zst; directories, globs, - for stdin).
-    Import {
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<String>,
-        /// Input format: auto (detected per file from its content) or one of native,
-        /// openai-chat, tau-bench, tau2, intercode, responses, mini-swe-agent, swe-agent,
-        /// inspect, openhands, verl, atif.
-        #[arg(long, default_value = "auto")]
-        format: String,
-        /// mini-swe-agent labels: a directory of `<instance_id>/report.json` (default: the
-        /// `logs/` folder beside `trajs/`).
-        #[arg(long, value_name = "DIR")]
-        labels: Option<PathBuf>,
-        /// Import nothing if any record is bad.
-        #[arg(long)]
-        strict: bool,
-        /// Do not look for ids already stored: only for a fresh store and one import of
-        /// unique ids (a repeated id is stored twice).
-        #[arg(long)]
-        skip_duplicate_check: bool,
-        /// Do not optimize the store after a large import.
-        #[arg(long)]
-        no_optimize: bool,
-    },
+    Import(ImportArgs),
     /// List trajectories: filtered, sorted over the whole set, paged.
-    Query {
-        #[command(flatten)]
-        filters: FilterArgs,
-        /// Sort column (trajectory_id, reward, created_at, step_count, ...).
-        #[arg(long, default_value = "created_at")]
-        sort: String,
-        #[arg(long, default_value = "desc")]
-        order: String,
-        #[arg(long, default_value_t = 1)]
-        page: u64,
-        #[arg(long, default_value_t = 20)]
-        page_size: u64,
-        /// Continue after the page that returned this next_cursor.
-        #[arg(long)]
-        cursor: Option<String>,
-    },
+    Query(QueryArgs),
     /// Show one trajectory with its steps.
     Show { id: String },
     /// Export every matching trajectory (JSONL, Parquet or ATIF, chosen by --format or the extension).
-    Export {
-        /// Output file, or - for stdout.
-        out: PathBuf,
-        /// jsonl (native), parquet, or atif (one ATIF v1.8 document per line).
-        #[arg(long)]
-        format: Option<String>,
-        #[command(flatten)]
-        filters: FilterArgs,
-    },
+    Export(ExportArgs),
     /// Success rate, pass@k, pass^k and reward statistics, overall and per group; or a
     /// curve over epochs or iterations with --curve.
-    Stats {
-        #[command(flatten)]
-        filters: FilterArgs,
-        /// Group by these columns (comma-separated): training_id, agent_name, data_id,
-        /// termination_reason, source, epoch_id, iteration_id, sample_id.
-        #[arg(long)]
-        group_by: Option<String>,
-        /// The k of pass@k and pass^k (comma-separated).
-        #[arg(long, default_value = "1")]
-        k: String,
-        /// Where is_success is absent, a trajectory succeeds when reward >= this.
-        #[arg(long, default_value = "1.0")]
-        success_threshold: String,
-        /// Points for a training curve over epoch_id or iteration_id.
-        #[arg(long)]
-        curve: Option<String>,
-        /// One curve per value of this column (with --curve).
-        #[arg(long, default_value = "training_id")]
-        series: String,
-    },
+    Stats(StatsArgs),
     /// Compact the store, update its indexes and prune old versions.
     Optimize,
     /// Trajectories similar in meaning to trajectory ID, or to --text TEXT.
@@ -176,18 +112,98 @@ enum Command {
         server: ServeArgs,
     },
     /// Generate realistic demo data, import it, and serve it.
-    Demo {
-        /// How many trajectories to generate.
-        #[arg(long, default_value_t = 2400)]
-        trajectories: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Import only; do not start the server.
-        #[arg(long)]
-        no_serve: bool,
-        #[command(flatten)]
-        server: ServeArgs,
-    },
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Input format: auto (detected per file from its content) or one of native,
+    /// openai-chat, tau-bench, tau2, intercode, responses, mini-swe-agent, swe-agent,
+    /// inspect, openhands, verl, atif, claude-code, codex, gemini-cli, opencode, aider,
+    /// harbor, verifiers, agentdojo (docs/formats.md).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// mini-swe-agent labels: a directory of `<instance_id>/report.json` (default: the
+    /// `logs/` folder beside `trajs/`).
+    #[arg(long, value_name = "DIR")]
+    pub labels: Option<PathBuf>,
+    /// Import nothing if any record is bad.
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not look for ids already stored: only for a fresh store and one import of
+    /// unique ids (a repeated id is stored twice).
+    #[arg(long)]
+    pub skip_duplicate_check: bool,
+    /// Do not optimize the store after a large import.
+    #[arg(long)]
+    pub no_optimize: bool,
+}
+
+#[derive(Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Sort column (trajectory_id, reward, created_at, step_count, ...).
+    #[arg(long, default_value = "created_at")]
+    pub sort: String,
+    #[arg(long, default_value = "desc")]
+    pub order: String,
+    #[arg(long, default_value_t = 1)]
+    pub page: u64,
+    #[arg(long, default_value_t = 20)]
+    pub page_size: u64,
+    /// Continue after the page that returned this next_cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Output file, or - for stdout.
+    pub out: PathBuf,
+    /// jsonl (native), parquet, or atif (one ATIF v1.8 document per line).
+    #[arg(long)]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Group by these columns (comma-separated): training_id, agent_name, data_id,
+    /// termination_reason, source, epoch_id, iteration_id, sample_id.
+    #[arg(long)]
+    pub group_by: Option<String>,
+    /// The k of pass@k and pass^k (comma-separated).
+    #[arg(long, default_value = "1")]
+    pub k: String,
+    /// Where is_success is absent, a trajectory succeeds when reward >= this.
+    #[arg(long, default_value = "1.0")]
+    pub success_threshold: String,
+    /// Points for a training curve over epoch_id or iteration_id.
+    #[arg(long)]
+    pub curve: Option<String>,
+    /// One curve per value of this column (with --curve).
+    #[arg(long, default_value = "training_id")]
+    pub series: String,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// How many trajectories to generate.
+    #[arg(long, default_value_t = 2400)]
+    pub trajectories: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Import only; do not start the server.
+    #[arg(long)]
+    pub no_serve: bool,
+    #[command(flatten)]
+    pub server: ServeArgs,
 }
 
 fn main() {
@@ -212,4 +228,22 @@ fn main() {
     // Lance may keep background tasks; leave without waiting for them.
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn import_help_names_every_format() {
+        let cli = Cli::command();
+        let import = cli.find_subcommand("import").expect("an import command");
+        let format = import.get_arguments().find(|a| a.get_id() == "format").expect("a --format flag");
+        let help = format.get_help().expect("help for --format").to_string();
+        for f in trajstore::Format::ALL {
+            assert!(help.contains(f.name()), "--format's help does not name {}", f.name());
+        }
+    }
 }
