@@ -72,6 +72,37 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1].as_secs_f64() * 1000.0
 }
 
+/// The request a client sends next, from its pseudo-random state `i`: a mix of cached
+/// list views, uncached deep pages, single trajectories and statistics (or only the
+/// cached views when not `mixed`).
+fn pick_request(i: u64, mixed: bool, ids: &[String]) -> (&'static str, String) {
+    let r = (i >> 33) % 100;
+    if !mixed || r < 50 {
+        // A handful of popular views: cached after their first request.
+        let views = [
+            "training_id=run-2&sort=reward&order=desc",
+            "termination_reason=error,timeout&sort=created_at",
+            "reward_min=0.5&epoch_id_min=2&sort=reward",
+            "sort=created_at&order=desc",
+        ];
+        ("list (cached views)", format!("/api/trajectories?{}&page_size=20", views[(i >> 20) as usize % views.len()]))
+    } else if r < 70 {
+        // Deep pages of filtered lists: almost always a cache miss.
+        (
+            "list (uncached pages)",
+            format!(
+                "/api/trajectories?training_id=run-{}&sort=reward&order=desc&page_size=20&page={}",
+                (i >> 13) % 3 + 1,
+                (i >> 17) % 500 + 1
+            ),
+        )
+    } else if r < 90 {
+        ("one trajectory", format!("/api/trajectories/{}", ids[(i >> 11) as usize % ids.len()]))
+    } else {
+        ("statistics", "/api/statistics?group_by=training_id,epoch_id&k=1,8".to_string())
+    }
+}
+
 /// Runs `clients` connections for `seconds`, each picking requests from `pick`.
 async fn run_phase(addr: &str, clients: usize, seconds: u64, ids: Arc<Vec<String>>, mixed: bool) -> (Recorder, f64) {
     let recorder = Arc::new(Mutex::new(Recorder::default()));
@@ -89,34 +120,7 @@ async fn run_phase(addr: &str, clients: usize, seconds: u64, ids: Arc<Vec<String
             let mut i = c as u64 * 7919;
             while !stop.load(Ordering::Relaxed) {
                 i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let r = (i >> 33) % 100;
-                let (name, path) = if !mixed || r < 50 {
-                    // A handful of popular views: cached after their first request.
-                    let views = [
-                        "training_id=run-2&sort=reward&order=desc",
-                        "termination_reason=error,timeout&sort=created_at",
-                        "reward_min=0.5&epoch_id_min=2&sort=reward",
-                        "sort=created_at&order=desc",
-                    ];
-                    (
-                        "list (cached views)",
-                        format!("/api/trajectories?{}&page_size=20", views[(i >> 20) as usize % views.len()]),
-                    )
-                } else if r < 70 {
-                    // Deep pages of filtered lists: almost always a cache miss.
-                    (
-                        "list (uncached pages)",
-                        format!(
-                            "/api/trajectories?training_id=run-{}&sort=reward&order=desc&page_size=20&page={}",
-                            (i >> 13) % 3 + 1,
-                            (i >> 17) % 500 + 1
-                        ),
-                    )
-                } else if r < 90 {
-                    ("one trajectory", format!("/api/trajectories/{}", ids[(i >> 11) as usize % ids.len()]))
-                } else {
-                    ("statistics", "/api/statistics?group_by=training_id,epoch_id&k=1,8".to_string())
-                };
+                let (name, path) = pick_request(i, mixed, &ids);
                 let t = Instant::now();
                 match conn.send("GET", &path, b"").await {
                     Ok(200) => local.entry(name).or_default().push(t.elapsed()),

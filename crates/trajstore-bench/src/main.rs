@@ -318,54 +318,20 @@ async fn bench_query(ns: &[u64]) {
             }),
         ];
         let filters = req(&four).filters;
+        let pages: [(&str, &[(&str, &str)]); 5] = [
+            ("page 1, no filter, sort created_at, with total", &no_filter),
+            ("page 1, 1 filter, sort reward desc, with total", &one),
+            ("page 1, 4 filters, sort reward desc, with total", &four),
+            ("page 500, 1 filter, sort reward desc", &p500_one),
+            ("page 500, 4 filters, sort reward desc", &p500_four),
+        ];
+        let ids: Vec<String> = rows.iter().step_by(rows.len() / 50 + 1).map(|r| r.trajectory_id.clone()).collect();
         for (mode, store) in [
             ("in-memory index (as `trajstore serve` answers)", &memory),
             ("Lance scans (as one-shot CLI commands answer)", &uncached),
         ] {
             println!("  -- {mode}");
-            let pages: [(&str, &[(&str, &str)]); 5] = [
-                ("page 1, no filter, sort created_at, with total", &no_filter),
-                ("page 1, 1 filter, sort reward desc, with total", &one),
-                ("page 1, 4 filters, sort reward desc, with total", &four),
-                ("page 500, 1 filter, sort reward desc", &p500_one),
-                ("page 500, 4 filters, sort reward desc", &p500_four),
-            ];
-            for (i, (label, pairs)) in pages.into_iter().enumerate() {
-                let r = time(30, || async {
-                    std::hint::black_box(store.list(&req(pairs)).await.unwrap());
-                })
-                .await;
-                line(label, r, Some(references[i]));
-            }
-            let r = time(30, || async {
-                std::hint::black_box(store.count(&filters).await.unwrap());
-            })
-            .await;
-            line("exact total alone, 4 filters", r, Some(references[5]));
-            let r = time(10, || async {
-                let mut cursor: Option<String> = None;
-                for _ in 0..10 {
-                    let mut p = one.to_vec();
-                    if let Some(c) = &cursor {
-                        p.push(("cursor", c.as_str()));
-                    }
-                    let page = store.list(&req(&p)).await.unwrap();
-                    cursor = page.next_cursor.clone();
-                }
-            })
-            .await;
-            line("10-page cursor walk, 1 filter (whole walk)", r, None);
-            let ids: Vec<String> = rows.iter().step_by(rows.len() / 50 + 1).map(|r| r.trajectory_id.clone()).collect();
-            let mut i = 0;
-            let r = time(50, || {
-                i += 1;
-                let id = ids[i % ids.len()].clone();
-                async move {
-                    std::hint::black_box(store.get(&id).await.unwrap());
-                }
-            })
-            .await;
-            line("one full trajectory by id (with steps)", r, None);
+            query_mode(store, &pages, &filters, &ids, &references).await;
         }
         println!("  -- either");
         let r = time(200, || async {
@@ -374,6 +340,53 @@ async fn bench_query(ns: &[u64]) {
         .await;
         line("cache hit (page 1, 4 filters)", r, None);
     }
+}
+
+/// The list, count, cursor and get timings of one store handle; `references[i]` is the
+/// in-memory reference of `pages[i]`, `references[5]` that of the count.
+async fn query_mode(
+    store: &Trajstore,
+    pages: &[(&str, &[(&str, &str)])],
+    filters: &trajstore::FilterSet,
+    ids: &[String],
+    references: &[(f64, f64)],
+) {
+    for (i, &(label, pairs)) in pages.iter().enumerate() {
+        let r = time(30, || async {
+            std::hint::black_box(store.list(&req(pairs)).await.unwrap());
+        })
+        .await;
+        line(label, r, Some(references[i]));
+    }
+    let r = time(30, || async {
+        std::hint::black_box(store.count(filters).await.unwrap());
+    })
+    .await;
+    line("exact total alone, 4 filters", r, Some(references[5]));
+    let one = pages[1].1;
+    let r = time(10, || async {
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let mut p = one.to_vec();
+            if let Some(c) = &cursor {
+                p.push(("cursor", c.as_str()));
+            }
+            let page = store.list(&req(&p)).await.unwrap();
+            cursor = page.next_cursor.clone();
+        }
+    })
+    .await;
+    line("10-page cursor walk, 1 filter (whole walk)", r, None);
+    let mut i = 0;
+    let r = time(50, || {
+        i += 1;
+        let id = ids[i % ids.len()].clone();
+        async move {
+            std::hint::black_box(store.get(&id).await.unwrap());
+        }
+    })
+    .await;
+    line("one full trajectory by id (with steps)", r, None);
 }
 
 async fn bench_stats(ns: &[u64]) {

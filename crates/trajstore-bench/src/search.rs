@@ -17,28 +17,7 @@ use crate::{data_file, import_child, line, time, work_dir};
 
 pub async fn bench_search(ns: &[u64]) {
     for &n in ns {
-        // A store of its own, imported without `optimize`, so that the index builds are
-        // timed here. The handle has a cache and the in-memory index, as the server's:
-        // search results are never cached, but counts (the filter's share of the rows,
-        // rows not embedded yet) are.
-        let (file, total, _) = data_file(n);
-        let db = work_dir().join(format!("search-{total}"));
-        println!("search, {total} trajectories");
-        if !db.join(".complete").exists() {
-            let _ = std::fs::remove_dir_all(&db);
-            let imported = import_child(&file, &db, &[]);
-            println!("  import (no optimize): {:.1} s", imported["import_s"].as_f64().unwrap());
-            let store = Trajstore::open(db.to_str().unwrap()).await.unwrap();
-            let t = Instant::now();
-            let report = store.optimize().await.unwrap();
-            println!("  optimize: {:.1} s, of which index builds:", t.elapsed().as_secs_f64());
-            for i in &report.indexes_created {
-                println!("    {:<40} {:>7.1} s", i.name, i.seconds);
-            }
-            std::fs::write(db.join(".complete"), "").unwrap();
-        }
-        let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
-        store.warm_memory_index().await.unwrap();
+        let store = search_store(n).await;
         let sample: Vec<String> = store
             .summaries(&FilterSet::default())
             .await
@@ -47,88 +26,132 @@ pub async fn bench_search(ns: &[u64]) {
             .take(2000)
             .map(|s| s.question.unwrap_or_default())
             .collect();
-        let dir = default_model_dir();
-        match MiniLm::load(&dir) {
-            Ok(m) => {
-                let texts: Vec<&str> = sample.iter().take(1024).map(String::as_str).collect();
-                let t = Instant::now();
-                m.embed(&texts).unwrap();
-                println!(
-                    "  embedding throughput, all-MiniLM-L6-v2 on this CPU: {:.0} texts/s ({} texts)",
-                    texts.len() as f64 / t.elapsed().as_secs_f64(),
-                    texts.len()
-                );
-            }
-            Err(e) => println!("  embedding throughput: not measured ({e})"),
-        }
-        let pending = store.not_embedded(&FilterSet::default()).await.unwrap();
-        if pending > 0 {
-            store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
-            let t = Instant::now();
-            let p = store.embed_pending(EmbedTextSource::default(), 65_536, None, |_| {}).await.unwrap();
-            println!("  filled {} vectors with the STAND-IN hashed embedder (not semantic) in {:.1} s, vector index build included", p.embedded, t.elapsed().as_secs_f64());
-        }
-        store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
-        let t = Instant::now();
-        store.optimize().await.unwrap();
-        println!("  optimize (FTS and vector indexes current): {:.1} s", t.elapsed().as_secs_f64());
-        let none = FilterSet::default();
-        let one = FilterSet::parse([("training_id", "run-2")]).unwrap();
-        let queries = [
-            "fix the failing unit test in the parser",
-            "write a sql query for the top customers",
-            "the tool returned an error",
-            "summarise the report",
-        ];
-        let mut i = 0;
-        // The reference: the same searches comparing the query with every stored vector.
-        let exact = time(5, || {
-            i += 1;
-            let (s, q) = (store.clone(), queries[i % queries.len()]);
-            async move {
-                std::hint::black_box(s.similar_to_text_exact(q, 10, &FilterSet::default()).await.unwrap());
-            }
-        })
-        .await;
-        let r = time(20, || {
-            i += 1;
-            let (s, q) = (store.clone(), queries[i % queries.len()]);
-            async move {
-                std::hint::black_box(s.similar_to_text(q, 10, &FilterSet::default()).await.unwrap());
-            }
-        })
-        .await;
-        line("similarity top-10 by text, no filter (ref: exact)", r, Some(exact));
-        recall(&store, &sample).await;
-        let r = time(20, || {
-            i += 1;
-            let (s, q, f) = (store.clone(), queries[i % queries.len()], one.clone());
-            async move {
-                std::hint::black_box(s.similar_to_text(q, 10, &f).await.unwrap());
-            }
-        })
-        .await;
-        line("similarity top-10 by text, training_id filter", r, None);
-        let words = ["parser", "error", "test", "database"];
-        let r = time(20, || {
-            i += 1;
-            let (s, q, f) = (store.clone(), words[i % words.len()], none.clone());
-            async move {
-                std::hint::black_box(s.search_text(q, &f, 20).await.unwrap());
-            }
-        })
-        .await;
-        line("full text, one word, top 20", r, None);
-        let r = time(20, || {
-            i += 1;
-            let (s, f) = (store.clone(), one.clone());
-            async move {
-                std::hint::black_box(s.search_text("failing unit test", &f, 20).await.unwrap());
-            }
-        })
-        .await;
-        line("full text, three words + filter, top 20", r, None);
+        embedding_throughput(&sample);
+        fill_stand_in_vectors(&store).await;
+        similarity_queries(&store, &sample).await;
+        full_text_queries(&store).await;
     }
+}
+
+/// A store of its own, imported without `optimize`, so that the index builds are timed
+/// here. The handle has a cache and the in-memory index, as the server's: search results
+/// are never cached, but counts (the filter's share of the rows, rows not embedded yet)
+/// are.
+async fn search_store(n: u64) -> Trajstore {
+    let (file, total, _) = data_file(n);
+    let db = work_dir().join(format!("search-{total}"));
+    println!("search, {total} trajectories");
+    if !db.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&db);
+        let imported = import_child(&file, &db, &[]);
+        println!("  import (no optimize): {:.1} s", imported["import_s"].as_f64().unwrap());
+        let store = Trajstore::open(db.to_str().unwrap()).await.unwrap();
+        let t = Instant::now();
+        let report = store.optimize().await.unwrap();
+        println!("  optimize: {:.1} s, of which index builds:", t.elapsed().as_secs_f64());
+        for i in &report.indexes_created {
+            println!("    {:<40} {:>7.1} s", i.name, i.seconds);
+        }
+        std::fs::write(db.join(".complete"), "").unwrap();
+    }
+    let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
+    store.warm_memory_index().await.unwrap();
+    store
+}
+
+/// The real model's throughput over stored questions.
+fn embedding_throughput(sample: &[String]) {
+    match MiniLm::load(&default_model_dir()) {
+        Ok(m) => {
+            let texts: Vec<&str> = sample.iter().take(1024).map(String::as_str).collect();
+            let t = Instant::now();
+            m.embed(&texts).unwrap();
+            println!(
+                "  embedding throughput, all-MiniLM-L6-v2 on this CPU: {:.0} texts/s ({} texts)",
+                texts.len() as f64 / t.elapsed().as_secs_f64(),
+                texts.len()
+            );
+        }
+        Err(e) => println!("  embedding throughput: not measured ({e})"),
+    }
+}
+
+/// Every row's vector from the hashed stand-in, then the indexes brought up to date.
+async fn fill_stand_in_vectors(store: &Trajstore) {
+    let pending = store.not_embedded(&FilterSet::default()).await.unwrap();
+    store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
+    if pending > 0 {
+        let t = Instant::now();
+        let p = store.embed_pending(EmbedTextSource::default(), 65_536, None, |_| {}).await.unwrap();
+        println!("  filled {} vectors with the STAND-IN hashed embedder (not semantic) in {:.1} s, vector index build included", p.embedded, t.elapsed().as_secs_f64());
+    }
+    let t = Instant::now();
+    store.optimize().await.unwrap();
+    println!("  optimize (FTS and vector indexes current): {:.1} s", t.elapsed().as_secs_f64());
+}
+
+const QUERIES: [&str; 4] = [
+    "fix the failing unit test in the parser",
+    "write a sql query for the top customers",
+    "the tool returned an error",
+    "summarise the report",
+];
+
+async fn similarity_queries(store: &Trajstore, sample: &[String]) {
+    let one = FilterSet::parse([("training_id", "run-2")]).unwrap();
+    let mut i = 0;
+    // The reference: the same searches comparing the query with every stored vector.
+    let exact = time(5, || {
+        i += 1;
+        let (s, q) = (store.clone(), QUERIES[i % QUERIES.len()]);
+        async move {
+            std::hint::black_box(s.similar_to_text_exact(q, 10, &FilterSet::default()).await.unwrap());
+        }
+    })
+    .await;
+    let r = time(20, || {
+        i += 1;
+        let (s, q) = (store.clone(), QUERIES[i % QUERIES.len()]);
+        async move {
+            std::hint::black_box(s.similar_to_text(q, 10, &FilterSet::default()).await.unwrap());
+        }
+    })
+    .await;
+    line("similarity top-10 by text, no filter (ref: exact)", r, Some(exact));
+    recall(store, sample).await;
+    let r = time(20, || {
+        i += 1;
+        let (s, q, f) = (store.clone(), QUERIES[i % QUERIES.len()], one.clone());
+        async move {
+            std::hint::black_box(s.similar_to_text(q, 10, &f).await.unwrap());
+        }
+    })
+    .await;
+    line("similarity top-10 by text, training_id filter", r, None);
+}
+
+async fn full_text_queries(store: &Trajstore) {
+    let none = FilterSet::default();
+    let one = FilterSet::parse([("training_id", "run-2")]).unwrap();
+    let words = ["parser", "error", "test", "database"];
+    let mut i = 0;
+    let r = time(20, || {
+        i += 1;
+        let (s, q, f) = (store.clone(), words[i % words.len()], none.clone());
+        async move {
+            std::hint::black_box(s.search_text(q, &f, 20).await.unwrap());
+        }
+    })
+    .await;
+    line("full text, one word, top 20", r, None);
+    let r = time(20, || {
+        let (s, f) = (store.clone(), one.clone());
+        async move {
+            std::hint::black_box(s.search_text("failing unit test", &f, 20).await.unwrap());
+        }
+    })
+    .await;
+    line("full text, three words + filter, top 20", r, None);
 }
 
 /// Recall@10 of the vector index: its top 10 against an exact scan of every vector, for
