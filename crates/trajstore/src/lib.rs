@@ -48,7 +48,7 @@ pub unsafe fn configure_process() {
     // SAFETY: as above.
     unsafe { trajstore_store::configure_lance() };
 }
-pub use export::ExportFormat;
+pub use export::{ExportChunk, ExportFormat};
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
