@@ -98,11 +98,17 @@ impl Trajstore {
 
     /// One whole trajectory as JSON text, or with only the steps in `steps`.
     pub async fn get_json(&self, id: &str, steps: Option<StepRange>) -> Result<String> {
-        let record = self.get(id).await?.to_json();
-        match steps {
-            None => Ok(record),
-            Some(range) => on_blocking_thread(move || slice_steps(&record, range)).await?,
-        }
+        // Serialising a whole record (megabytes of steps, maybe) is CPU work: off the
+        // async workers, like the slicing.
+        let record = self.get(id).await?;
+        on_blocking_thread(move || {
+            let record = record.to_json();
+            match steps {
+                None => Ok(record),
+                Some(range) => slice_steps(&record, range),
+            }
+        })
+        .await?
     }
 }
 
