@@ -37,7 +37,7 @@ pub async fn bench_search(ns: &[u64]) {
             }
             std::fs::write(db.join(".complete"), "").unwrap();
         }
-        let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
+        let store = Trajstore::builder(db.to_str().unwrap()).memory_index(true).open().await.unwrap();
         store.warm_memory_index().await.unwrap();
         let sample: Vec<String> = store
             .summaries(&FilterSet::default())

@@ -203,8 +203,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::search::embed(&cli.db, json, &text_source, batch, max).await
         }
         Command::Serve { server } => {
-            let store = Trajstore::open(&cli.db).await?;
-            serve(store, server).await?;
+            serve(&cli.db, server).await?;
             Ok(0)
         }
         Command::Demo { trajectories, seed, no_serve, server } => {
@@ -243,7 +242,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", cli.db);
             }
             if !no_serve {
-                serve(store, server).await?;
+                drop(store);
+                serve(&cli.db, server).await?;
             }
             Ok(0)
         }
@@ -312,7 +312,7 @@ fn log_to_stderr() {
 }
 
 /// Runs the HTTP server until SIGTERM or Ctrl-C.
-async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
+async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
     log_to_stderr();
     let addr: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
@@ -335,7 +335,7 @@ async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
         max_body_bytes: args.max_body_mb << 20,
         embed_in_background: args.embed,
     };
-    let store = if args.no_memory_index { store } else { store.with_memory_index() };
+    let store = Trajstore::builder(db).memory_index(!args.no_memory_index).open().await?;
     trajstore_server::serve(store, config, addr)
         .await
         .map_err(|source| Error::Io { context: format!("serving on {addr}"), source })

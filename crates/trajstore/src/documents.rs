@@ -92,7 +92,8 @@ impl Trajstore {
     /// records; the invalid ones are reported, the others stored.
     pub async fn add_json(&self, body: impl AsRef<[u8]> + Send + 'static) -> Result<AddReport> {
         let (good, errors) = on_blocking_thread(move || parse_body(body.as_ref())).await??;
-        let (imported, skipped) = if good.is_empty() { (0, 0) } else { self.add(good).await? };
+        let added = if good.is_empty() { Default::default() } else { self.add(good).await? };
+        let (imported, skipped) = (added.inserted, added.skipped);
         Ok(AddReport { imported, skipped, failed: errors.len(), errors })
     }
 
