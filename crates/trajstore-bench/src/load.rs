@@ -185,7 +185,7 @@ fn report(title: &str, mut rec: Recorder, rps: f64) {
 
 pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u64) {
     // As `trajstore serve` runs: with the in-memory index, read before the clients start.
-    let store = store.with_memory_index();
+    let store = Trajstore::builder(store.uri()).memory_index(true).open().await.unwrap();
     let t = std::time::Instant::now();
     let info = store.warm_memory_index().await.unwrap().expect("no writes while it is read");
     println!(

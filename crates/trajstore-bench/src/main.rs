@@ -198,12 +198,12 @@ async fn ensure_store(n: u64) -> (Trajstore, Trajstore, u64) {
         std::fs::write(&marker, "").unwrap();
     }
     let uri = db.to_str().unwrap();
-    (Trajstore::open_with_cache(uri, 0, 0).await.unwrap(), Trajstore::open(uri).await.unwrap(), total)
+    (Trajstore::builder(uri).cache(0, 0).open().await.unwrap(), Trajstore::open(uri).await.unwrap(), total)
 }
 
 /// An uncached handle answering from its in-memory index, as `trajstore serve` does.
 async fn memory_handle(uncached: &Trajstore) -> Trajstore {
-    let memory = Trajstore::open_with_cache(uncached.uri(), 0, 0).await.unwrap().with_memory_index();
+    let memory = Trajstore::builder(uncached.uri()).cache(0, 0).memory_index(true).open().await.unwrap();
     let t = Instant::now();
     let info = memory.warm_memory_index().await.unwrap().expect("no writes while it is read");
     println!(

@@ -54,7 +54,7 @@ async fn search_store(n: u64) -> Trajstore {
         }
         std::fs::write(db.join(".complete"), "").unwrap();
     }
-    let store = Trajstore::open(db.to_str().unwrap()).await.unwrap().with_memory_index();
+    let store = Trajstore::builder(db.to_str().unwrap()).memory_index(true).open().await.unwrap();
     store.warm_memory_index().await.unwrap();
     store
 }

@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
         Command::Embed { text_source, batch, max } => crate::search::embed(db, json, &text_source, batch, max).await,
         Command::Serve { server } => {
-            serve(Trajstore::open(db).await?, server).await?;
+            serve(db, server).await?;
             Ok(0)
         }
         Command::Demo(args) => demo(db, json, args).await,
@@ -252,7 +252,8 @@ async fn demo(db: &str, json: bool, args: DemoArgs) -> Result<i32> {
         eprintln!("try: trajstore query --db {} --filter reward_min=1 --sort exec_time", db);
     }
     if !no_serve {
-        serve(store, server).await?;
+        drop(store);
+        serve(db, server).await?;
     }
     Ok(0)
 }
@@ -319,7 +320,7 @@ fn log_to_stderr() {
 }
 
 /// Runs the HTTP server until SIGTERM or Ctrl-C.
-async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
+async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
     log_to_stderr();
     let addr: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
@@ -342,7 +343,7 @@ async fn serve(store: Trajstore, args: crate::ServeArgs) -> Result<()> {
         max_body_bytes: args.max_body_mb << 20,
         embed_in_background: args.embed,
     };
-    let store = if args.no_memory_index { store } else { store.with_memory_index() };
+    let store = Trajstore::builder(db).memory_index(!args.no_memory_index).open().await?;
     trajstore_server::serve(store, config, addr)
         .await
         .map_err(|source| Error::Io { context: format!("serving on {addr}"), source })

@@ -13,7 +13,7 @@ const EMBED_COMMIT_ROWS: usize = 16_384;
 /// wait for them. Without the model it says so once and stops.
 pub fn spawn_background_embedding(store: Trajstore, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = store.embedder() {
+        if let Err(e) = store.load_embedder().await {
             eprintln!("trajstore: similarity search is off: {e}");
             return;
         }

@@ -15,6 +15,7 @@
 
 mod schema;
 mod search;
+mod stream;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -569,41 +570,6 @@ impl Store {
             q = q.only_if(f);
         }
         Ok(q.execute().await?.map_err(StoreError::from))
-    }
-
-    /// Streams whole trajectories that match, `chunk` at a time, in bounded memory.
-    pub async fn for_each_trajectory(
-        &self,
-        filter: Option<String>,
-        chunk: usize,
-        mut f: impl FnMut(Trajectory) -> Result<()>,
-    ) -> Result<u64> {
-        let mut cols: Vec<&str> = SUMMARY_COLUMNS.to_vec();
-        cols.push("write_id");
-        let mut q = self.summaries.query().select(Select::columns(&cols));
-        if let Some(filter) = filter {
-            q = q.only_if(filter);
-        }
-        let mut stream = q.execute().await?;
-        let mut n = 0;
-        while let Some(batch) = stream.try_next().await? {
-            for start in (0..batch.num_rows()).step_by(chunk.max(1)) {
-                let part = batch.slice(start, chunk.min(batch.num_rows() - start));
-                let c = Columns::new(&part);
-                let (ids, wids) = (c.str("trajectory_id")?, c.i64("write_id")?);
-                let keys: Vec<(String, i64)> =
-                    (0..part.num_rows()).map(|i| (ids.value(i).to_string(), wids.value(i))).collect();
-                let mut payloads = self.payloads_for(&keys).await?;
-                for (i, key) in keys.iter().enumerate() {
-                    let payload = payloads
-                        .remove(key)
-                        .ok_or_else(|| StoreError::Corrupt(format!("the steps of {} are missing", key.0)))?;
-                    f(assemble(&part, i, payload)?)?;
-                    n += 1;
-                }
-            }
-        }
-        Ok(n)
     }
 
     /// The summary row of one trajectory.

@@ -92,17 +92,24 @@ impl Trajstore {
     /// records; the invalid ones are reported, the others stored.
     pub async fn add_json(&self, body: impl AsRef<[u8]> + Send + 'static) -> Result<AddReport> {
         let (good, errors) = on_blocking_thread(move || parse_body(body.as_ref())).await??;
-        let (imported, skipped) = if good.is_empty() { (0, 0) } else { self.add(good).await? };
+        let added = if good.is_empty() { Default::default() } else { self.add(good).await? };
+        let (imported, skipped) = (added.inserted, added.skipped);
         Ok(AddReport { imported, skipped, failed: errors.len(), errors })
     }
 
     /// One whole trajectory as JSON text, or with only the steps in `steps`.
     pub async fn get_json(&self, id: &str, steps: Option<StepRange>) -> Result<String> {
-        let record = self.get(id).await?.to_json();
-        match steps {
-            None => Ok(record),
-            Some(range) => on_blocking_thread(move || slice_steps(&record, range)).await?,
-        }
+        // Serialising a whole record (megabytes of steps, maybe) is CPU work: off the
+        // async workers, like the slicing.
+        let record = self.get(id).await?;
+        on_blocking_thread(move || {
+            let record = record.to_json();
+            match steps {
+                None => Ok(record),
+                Some(range) => slice_steps(&record, range),
+            }
+        })
+        .await?
     }
 }
 

@@ -8,13 +8,14 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
+use futures::{Stream, TryStreamExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use trajstore_model::Trajectory;
 use trajstore_query::FilterSet;
 
-use crate::{Error, Result, Trajstore};
+use crate::{on_blocking_thread, Error, Result, Trajstore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -47,8 +48,6 @@ impl ExportFormat {
         }
     }
 }
-
-const PARQUET_ROWS_PER_BATCH: usize = 1024;
 
 /// Builds Parquet record batches of whole trajectories.
 struct ParquetRows {
@@ -109,91 +108,171 @@ fn io(context: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io { context: context.to_string(), source }
 }
 
+/// Records read (and encoded) at a time: one payload lookup, one chunk of output.
+const EXPORT_CHUNK_ROWS: usize = 256;
+
+/// A Parquet row group is written out once its encoded columns reach this size, so an
+/// export of any size holds at most about this much of it in memory.
+const PARQUET_ROW_GROUP_BYTES: usize = 32 << 20;
+
+/// Turns trajectories into the bytes of one export format, a chunk at a time.
+enum Encoder {
+    /// One JSON document per line: the native record, or its ATIF document.
+    Lines { atif: bool },
+    /// An Arrow writer into a buffer that is drained after every chunk: it only fills when
+    /// a row group is flushed (the writer counts the bytes itself, so draining is safe).
+    Parquet { writer: Option<Box<ArrowWriter<Vec<u8>>>> },
+}
+
+impl Encoder {
+    fn new(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::Jsonl => Encoder::Lines { atif: false },
+            ExportFormat::Atif => Encoder::Lines { atif: true },
+            ExportFormat::Parquet => Encoder::Parquet { writer: None },
+        }
+    }
+
+    /// The bytes of `rows` (for Parquet, of the row groups completed so far).
+    fn encode(&mut self, rows: Vec<Trajectory>) -> Result<Vec<u8>> {
+        match self {
+            Encoder::Lines { atif } => lines(&rows, *atif),
+            Encoder::Parquet { writer } => {
+                let batch = ParquetRows { rows }.batch()?;
+                let w = match writer {
+                    Some(w) => w,
+                    None => writer.insert(Box::new(parquet_writer(&batch)?)),
+                };
+                w.write(&batch).map_err(|e| Error::internal("writing parquet", e))?;
+                if w.in_progress_size() >= PARQUET_ROW_GROUP_BYTES {
+                    w.flush().map_err(|e| Error::internal("writing parquet", e))?;
+                }
+                Ok(std::mem::take(w.inner_mut()))
+            }
+        }
+    }
+
+    /// The bytes that end the export (Parquet's last row group and footer).
+    fn finish(self) -> Result<Vec<u8>> {
+        match self {
+            Encoder::Lines { .. } => Ok(Vec::new()),
+            Encoder::Parquet { writer } => {
+                let mut w = match writer {
+                    Some(w) => *w,
+                    // No rows: one empty batch still gives the file its schema.
+                    None => {
+                        let batch = ParquetRows { rows: Vec::new() }.batch()?;
+                        let mut w = parquet_writer(&batch)?;
+                        w.write(&batch).map_err(|e| Error::internal("writing parquet", e))?;
+                        w
+                    }
+                };
+                w.finish().map_err(|e| Error::internal("writing parquet", e))?;
+                Ok(std::mem::take(w.inner_mut()))
+            }
+        }
+    }
+}
+
+fn parquet_writer(batch: &RecordBatch) -> Result<ArrowWriter<Vec<u8>>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .build();
+    ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(|e| Error::Internal(e.into()))
+}
+
+/// JSON Lines of `rows`: native records, or ATIF documents.
+fn lines(rows: &[Trajectory], atif: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for t in rows {
+        if atif {
+            let doc = trajstore_formats::native_to_atif(t).map_err(|e| {
+                let message = format!(
+                    "trajectory {:?} cannot be written as ATIF (its JSON does not read back: {e}); export it as jsonl",
+                    t.trajectory_id
+                );
+                Error::invalid("format", message)
+            })?;
+            out.extend_from_slice(doc.to_string().as_bytes());
+        } else {
+            out.extend_from_slice(t.to_json().as_bytes());
+        }
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// A piece of an export: its bytes and how many records it completes.
+#[derive(Debug, Default)]
+pub struct ExportChunk {
+    pub bytes: Vec<u8>,
+    pub records: u64,
+}
+
 impl Trajstore {
-    /// Writes every trajectory matching `filters` to `out` (JSON Lines or Parquet).
+    /// Every trajectory matching `filters`, whole, in storage order, in batches of a few
+    /// hundred. Nothing is read ahead of what the consumer pulls, so memory stays bounded
+    /// by one batch.
+    pub fn trajectory_batches(
+        &self,
+        filters: &FilterSet,
+    ) -> impl Stream<Item = Result<Vec<Trajectory>>> + Send + 'static {
+        let (store, sql) = (self.store.clone(), filters.to_sql());
+        futures::stream::once(async move { store.trajectories(sql, EXPORT_CHUNK_ROWS).await })
+            .try_flatten()
+            .map_err(Error::from)
+    }
+
+    /// Every trajectory matching `filters`, one at a time (see [`Trajstore::trajectory_batches`]).
+    pub fn trajectories(&self, filters: &FilterSet) -> impl Stream<Item = Result<Trajectory>> + Send + 'static {
+        self.trajectory_batches(filters).map_ok(|rows| futures::stream::iter(rows.into_iter().map(Ok))).try_flatten()
+    }
+
+    /// The export of every trajectory matching `filters`, as a stream of encoded chunks.
+    /// Each chunk is encoded on the blocking pool; the next is read only when this one is
+    /// taken (back-pressure). An error ends the stream: what came before is incomplete.
+    pub fn export_stream(
+        &self,
+        filters: &FilterSet,
+        format: ExportFormat,
+    ) -> impl Stream<Item = Result<ExportChunk>> + Send + 'static {
+        let rows = Box::pin(self.trajectory_batches(filters));
+        futures::stream::try_unfold((rows, Some(Encoder::new(format))), |(mut rows, encoder)| async move {
+            let Some(mut encoder) = encoder else { return Ok(None) };
+            match rows.try_next().await? {
+                Some(batch) => {
+                    let records = batch.len() as u64;
+                    let (encoder, bytes) = on_blocking_thread(move || {
+                        let bytes = encoder.encode(batch);
+                        (encoder, bytes)
+                    })
+                    .await?;
+                    Ok(Some((ExportChunk { bytes: bytes?, records }, (rows, Some(encoder)))))
+                }
+                None => {
+                    let bytes = on_blocking_thread(move || encoder.finish()).await??;
+                    Ok(Some((ExportChunk { bytes, records: 0 }, (rows, None))))
+                }
+            }
+        })
+    }
+
+    /// Writes every trajectory matching `filters` to `out` (JSON Lines, ATIF or Parquet).
     /// Returns the number written.
     pub async fn export_to_writer<W: Write + Send>(
         &self,
         filters: &FilterSet,
         format: ExportFormat,
-        out: W,
+        mut out: W,
     ) -> Result<u64> {
-        match format {
-            ExportFormat::Jsonl | ExportFormat::Atif => {
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-                let mut failure = None;
-                let n = self
-                    .store
-                    .for_each_trajectory(filters.to_sql(), 256, |t| {
-                        if failure.is_none() {
-                            let line = match format {
-                                ExportFormat::Atif => match trajstore_formats::native_to_atif(&t) {
-                                    Ok(doc) => doc.to_string(),
-                                    Err(e) => {
-                                        let message = format!("trajectory {:?} cannot be written as ATIF (its JSON does not read back: {e}); export it as jsonl", t.trajectory_id);
-                                        failure = Some(Error::invalid("format", message));
-                                        return Ok(());
-                                    }
-                                },
-                                _ => t.to_json(),
-                            };
-                            if let Err(e) = out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")) {
-                                failure = Some(io("writing the export")(e));
-                            }
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                out.flush().map_err(io("writing the export"))?;
-                Ok(n)
-            }
-            ExportFormat::Parquet => {
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
-                    .build();
-                let mut rows = ParquetRows { rows: Vec::new() };
-                let mut writer: Option<ArrowWriter<W>> = None;
-                let mut out = Some(out);
-                let mut failure: Option<Error> = None;
-                let mut flush = |rows: &mut ParquetRows, writer: &mut Option<ArrowWriter<W>>| -> Result<()> {
-                    let batch = rows.batch()?;
-                    if writer.is_none() {
-                        let w = ArrowWriter::try_new(
-                            out.take().expect("writer made once"),
-                            batch.schema(),
-                            Some(props.clone()),
-                        )
-                        .map_err(|e| Error::Internal(e.into()))?;
-                        *writer = Some(w);
-                    }
-                    writer.as_mut().expect("set above").write(&batch).map_err(|e| Error::internal("writing parquet", e))
-                };
-                let n = self
-                    .store
-                    .for_each_trajectory(filters.to_sql(), 256, |t| {
-                        rows.rows.push(t);
-                        if rows.rows.len() >= PARQUET_ROWS_PER_BATCH && failure.is_none() {
-                            if let Err(e) = flush(&mut rows, &mut writer) {
-                                failure = Some(e);
-                            }
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                // Always write at least one batch, so an empty export is a valid file.
-                if !rows.rows.is_empty() || writer.is_none() {
-                    flush(&mut rows, &mut writer)?;
-                }
-                writer.expect("written").close().map_err(|e| Error::internal("writing parquet", e))?;
-                Ok(n)
-            }
+        let mut chunks = std::pin::pin!(self.export_stream(filters, format));
+        let mut n = 0;
+        while let Some(chunk) = chunks.try_next().await? {
+            out.write_all(&chunk.bytes).map_err(io("writing the export"))?;
+            n += chunk.records;
         }
+        out.flush().map_err(io("writing the export"))?;
+        Ok(n)
     }
 
     /// Exports to a file, written beside it and renamed when complete, so a failed

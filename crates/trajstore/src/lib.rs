@@ -7,6 +7,7 @@
 //! `trajstore-query` (filters, sort, cursors, cache), `trajstore-store` (Lance),
 //! `trajstore-stats` (pass@k and aggregates).
 
+mod builder;
 mod documents;
 mod error;
 mod export;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use trajstore_query::VersionedCache;
 use trajstore_store::Store;
 
+pub use builder::TrajstoreBuilder;
 pub use documents::{slice_steps, AddReport, StepRange};
 pub use error::{BoxError, Error, Result};
 pub use upload::{check_import_file, check_labels_dir, spool_upload, PathRefused, SpooledUpload};
@@ -48,7 +50,7 @@ pub unsafe fn configure_process() {
     // SAFETY: as above.
     unsafe { trajstore_store::configure_lance() };
 }
-pub use export::ExportFormat;
+pub use export::{ExportChunk, ExportFormat};
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
@@ -60,7 +62,7 @@ pub use trajstore_model::{demo, Summary, Trajectory};
 pub use trajstore_query::{
     filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
 };
-pub use trajstore_store::{OptimizeReport, Patch};
+pub use trajstore_store::{InsertOutcome, OptimizeReport, Patch};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
 #[derive(Clone)]
@@ -84,6 +86,13 @@ pub struct Trajstore {
     memory_index: Option<Arc<snapshot::SnapshotSlot>>,
     /// Held while statistics are computed (see `stats.rs`).
     stats_turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// How many fragments (data files) each table has (see [`Trajstore::fragments`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Fragments {
+    pub summaries: u64,
+    pub payloads: u64,
 }
 
 /// What the in-memory index holds (for `GET /api/health`).
@@ -114,36 +123,15 @@ pub const OPTIMIZE_EVERY_ADDS: u64 = 256;
 pub const KEEP_VERSIONS_FOR: Duration = Duration::from_secs(600);
 
 impl Trajstore {
-    /// Opens (or creates) the store at `uri`: a directory path, or `s3://...` when built
-    /// with the `s3` feature.
+    /// The settings of the store at `uri` (a directory path, or `s3://...` when built
+    /// with the `s3` feature), to [`TrajstoreBuilder::open`].
+    pub fn builder(uri: &str) -> TrajstoreBuilder {
+        TrajstoreBuilder::new(uri)
+    }
+
+    /// Opens (or creates) the store at `uri` with the default settings.
     pub async fn open(uri: &str) -> Result<Self> {
-        Self::open_with_cache(uri, 4096, 256 << 20).await
-    }
-
-    /// Opens with a cache of at most `entries` results and `bytes` bytes (0 disables it,
-    /// which the benchmarks use to time uncached queries).
-    pub async fn open_with_cache(uri: &str, entries: usize, bytes: usize) -> Result<Self> {
-        let store = Store::open(uri).await?;
-        Ok(Trajstore {
-            store,
-            cache: Arc::new(VersionedCache::new(entries, bytes, Duration::from_secs(300))),
-            small_writes: Default::default(),
-            optimize_every: OPTIMIZE_EVERY_ADDS,
-            embedder: Default::default(),
-            memory_index: None,
-            stats_turn: Default::default(),
-        })
-    }
-
-    /// Keeps an in-memory copy of the summary rows that answers lists, totals and
-    /// statistics in milliseconds, for long-lived processes such as the server. Updates
-    /// through this handle patch it in place; after any other write (by any process) it
-    /// is read again in the background, and until then reads go to the store, so none
-    /// ever sees an old version. Costs about the size of the
-    /// summary columns in memory (each distinct question once).
-    pub fn with_memory_index(mut self) -> Self {
-        self.memory_index = Some(Default::default());
-        self
+        Self::builder(uri).open().await
     }
 
     /// Brings the in-memory index up to the current version now, waiting for it; `None`
@@ -184,9 +172,10 @@ impl Trajstore {
         Ok(self.store.version().await?)
     }
 
-    /// Fragments of the (summaries, payloads) tables: many means `optimize` is due.
-    pub async fn fragments(&self) -> Result<(u64, u64)> {
-        Ok(self.store.fragments().await?)
+    /// Fragments of the summaries and payloads tables: many means `optimize` is due.
+    pub async fn fragments(&self) -> Result<Fragments> {
+        let (summaries, payloads) = self.store.fragments().await?;
+        Ok(Fragments { summaries, payloads })
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -213,16 +202,10 @@ impl Trajstore {
 
     /// Adds trajectories given as values (the HTTP `POST` and the library API): each is
     /// validated like an imported record; de-duplicated like every import.
-    pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<(u64, u64)> {
+    pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<InsertOutcome> {
         let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
         self.note_small_write(true).await?;
-        Ok((out.inserted, out.skipped))
-    }
-
-    /// Optimizes after every `n` small writes instead of [`OPTIMIZE_EVERY_ADDS`].
-    pub fn with_optimize_every(mut self, n: u64) -> Self {
-        self.optimize_every = n.max(1);
-        self
+        Ok(out)
     }
 
     /// Counts one small commit; every `optimize_every` of them, optimizes. The

@@ -15,7 +15,7 @@ use serde::Serialize;
 use trajstore_model::Summary;
 use trajstore_query::FilterSet;
 
-use crate::{Error, Result, Trajstore};
+use crate::{on_blocking_thread, Error, Result, Trajstore};
 
 pub use trajstore_embed::{default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
 
@@ -100,6 +100,13 @@ impl Trajstore {
         Ok(e)
     }
 
+    /// [`Trajstore::embedder`] from async code: loading the model (reading and checking
+    /// some 90 MB) runs on the blocking pool, not on an async worker.
+    pub async fn load_embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let store = self.clone();
+        on_blocking_thread(move || store.embedder()).await?
+    }
+
     /// Full-text search: trajectories containing every term of `q` among those matching
     /// `filters`, best BM25 score first, at most `limit`.
     pub async fn search_text(&self, q: &str, filters: &FilterSet, limit: usize) -> Result<TextSearchResults> {
@@ -146,7 +153,7 @@ impl Trajstore {
             Some(None) => {
                 let t = self.get(id).await?;
                 let text = trajstore_model::text::embed_text(&t);
-                self.embed_one(&text)?
+                self.embed_one(text).await?
             }
         };
         let mut res = self.nearest(&vector, k + 1, filters, false).await?;
@@ -171,7 +178,7 @@ impl Trajstore {
             return Err(Error::invalid("text", "the text is empty"));
         }
         let k = check_limit("k", k)?;
-        let vector = self.embed_one(text)?;
+        let vector = self.embed_one(text.to_string()).await?;
         self.nearest(&vector, k, filters, exact).await
     }
 
@@ -188,9 +195,11 @@ impl Trajstore {
         })
     }
 
-    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        let e = self.embedder()?;
-        let mut v = e.embed(&[text])?;
+    /// The vector of one text, computed on the blocking pool (a model run is CPU work
+    /// that would stall every request on the same async worker).
+    async fn embed_one(&self, text: String) -> Result<Vec<f32>> {
+        let e = self.load_embedder().await?;
+        let mut v = on_blocking_thread(move || e.embed(&[text.as_str()])).await??;
         v.pop().ok_or_else(|| Error::Internal("the embedder returned nothing".into()))
     }
 
@@ -218,7 +227,7 @@ impl Trajstore {
         max: Option<u64>,
         mut progress: impl FnMut(&EmbedProgress),
     ) -> Result<EmbedProgress> {
-        let embedder = self.embedder()?;
+        let embedder = self.load_embedder().await?;
         let mut p = EmbedProgress::default();
         let batch = batch.clamp(1, 65_536);
         loop {
@@ -239,12 +248,11 @@ impl Trajstore {
             let (texts, slot) = trajstore_store::Store::distinct_texts(&rows);
             let e = embedder.clone();
             let owned: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
-            let vectors = tokio::task::spawn_blocking(move || {
+            let vectors = on_blocking_thread(move || {
                 let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
                 e.embed(&refs)
             })
-            .await
-            .map_err(|e| Error::internal("the embedding task", e))??;
+            .await??;
             p.distinct_texts += vectors.len() as u64;
             let updates: Vec<(String, Vec<f32>)> =
                 rows.iter().zip(&slot).map(|(r, &s)| (r.trajectory_id.clone(), vectors[s].clone())).collect();

@@ -4,6 +4,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
 use trajstore::{ExportFormat, FilterSet};
 
 use crate::error::{source_chain, ApiResult};
@@ -31,51 +32,18 @@ impl FromParams for ExportQuery {
     }
 }
 
-/// A `Write` that hands chunks to the HTTP body. It runs on the export's own thread,
-/// inside that thread's runtime, so it parks the thread with `futures`' executor (tokio's
-/// `blocking_send` refuses to run inside a runtime); the receiver lives on the server's
-/// runtime, so waiting here cannot deadlock.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 << 10 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        futures::executor::block_on(self.tx.send(Ok(chunk)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-/// Streamed with back-pressure (a channel of a few chunks), so memory stays bounded. A
-/// failure after the headers went out can only cut the body short; it is logged here.
+/// Streamed on the server's runtime from the store's stream of encoded chunks (each
+/// encoded on the blocking pool): hyper pulls the next chunk only when the last one is
+/// written, so memory stays bounded. A failure after the headers went out can only cut
+/// the body short; it is logged here.
 pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
     let ExportQuery { format, filters } = q;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    let store = s.store.clone();
-    std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => return drop(futures::executor::block_on(tx.send(Err(e)))),
-        };
-        let writer = ChannelWriter { tx: tx.clone(), buf: Vec::new() };
-        if let Err(e) = rt.block_on(store.export_to_writer(&filters, format, writer)) {
-            tracing::error!(error = %source_chain(&e).join("; caused by: "), "an export stopped part way");
-            let _ = futures::executor::block_on(tx.send(Err(std::io::Error::other(e.to_string()))));
-        }
-    });
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let stream = s
+        .store
+        .export_stream(&filters, format)
+        .try_filter(|chunk| std::future::ready(!chunk.bytes.is_empty()))
+        .map_ok(|chunk| Bytes::from(chunk.bytes))
+        .inspect_err(|e| tracing::error!(error = %source_chain(e).join("; caused by: "), "an export stopped part way"));
     let (content_type, name) = match format {
         ExportFormat::Jsonl => ("application/x-ndjson", "trajectories.jsonl"),
         ExportFormat::Parquet => ("application/vnd.apache.parquet", "trajectories.parquet"),

@@ -58,12 +58,8 @@ pub async fn search_text(State(s): State<AppState>, Query(q): Query<SearchQuery>
 }
 
 pub async fn similar_to_text(State(s): State<AppState>, Query(q): Query<SimilarTextQuery>) -> ApiResult<Response> {
-    // Embedding the query text is CPU work: keep it off the async workers.
-    let store = s.store.clone();
-    let res = tokio::task::spawn(async move { store.similar_to_text(&q.text, q.k, &q.filters).await })
-        .await
-        .map_err(|e| trajstore::Error::internal("the similarity search task", e))??;
-    Ok(Json(res).into_response())
+    // The library embeds the text on the blocking pool.
+    Ok(Json(s.store.similar_to_text(&q.text, q.k, &q.filters).await?).into_response())
 }
 
 pub async fn similar_to_id(

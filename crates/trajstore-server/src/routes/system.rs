@@ -9,10 +9,10 @@ use crate::{openapi, AppState};
 
 pub async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let version = s.store.version().await?;
-    let (summaries, payloads) = s.store.fragments().await?;
+    let fragments = s.store.fragments().await?;
     Ok(Json(json!({
         "status": "ok", "dataset_version": version, "cache": s.store.cache_stats(),
-        "fragments": {"summaries": summaries, "payloads": payloads}, "memory_index": s.store.memory_index(),
+        "fragments": fragments, "memory_index": s.store.memory_index(),
     })))
 }
 

@@ -4,6 +4,7 @@
 
 mod errors;
 mod happy;
+mod streams;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};

@@ -38,9 +38,9 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap().to_string();
         let records = RECORDS.iter().map(|r| Trajectory::from_json(r.as_bytes()).unwrap()).collect();
-        let lance = rt.block_on(Trajstore::open_with_cache(&path, 0, 0)).unwrap();
+        let lance = rt.block_on(Trajstore::builder(&path).cache(0, 0).open()).unwrap();
         rt.block_on(lance.add(records)).unwrap();
-        let memory = rt.block_on(Trajstore::open_with_cache(&path, 0, 0)).unwrap().with_memory_index();
+        let memory = rt.block_on(Trajstore::builder(&path).cache(0, 0).memory_index(true).open()).unwrap();
         rt.block_on(memory.warm_memory_index()).unwrap().expect("built");
         Fixture { rt, lance, memory, _dir: dir }
     })

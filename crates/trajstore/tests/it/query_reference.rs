@@ -108,8 +108,9 @@ fn fixture() -> &'static Fixture {
         records.retain(|r| seen.insert(r.trajectory_id.clone()));
         let rows: Vec<Summary> = records.iter().map(Summary::from).collect();
         rt.block_on(store.add(records)).unwrap();
-        let memory =
-            rt.block_on(Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0)).unwrap().with_memory_index();
+        let memory = rt
+            .block_on(Trajstore::builder(dir.path().to_str().unwrap()).cache(0, 0).memory_index(true).open())
+            .unwrap();
         let info = rt.block_on(memory.warm_memory_index()).unwrap().expect("built");
         assert_eq!(info.rows, rows.len());
         Fixture { rt, store, memory, rows, _dir: dir }
@@ -490,7 +491,7 @@ fn updates_patch_the_in_memory_index() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap();
-        let lance = Trajstore::open_with_cache(path, 0, 0).await.unwrap();
+        let lance = Trajstore::builder(path).cache(0, 0).open().await.unwrap();
         let records: Vec<Trajectory> = (0..40)
             .map(|i| {
                 Trajectory::from_json(
@@ -501,7 +502,7 @@ fn updates_patch_the_in_memory_index() {
             })
             .collect();
         lance.add(records).await.unwrap();
-        let memory = Trajstore::open_with_cache(path, 0, 0).await.unwrap().with_memory_index();
+        let memory = Trajstore::builder(path).cache(0, 0).memory_index(true).open().await.unwrap();
         memory.warm_memory_index().await.unwrap().expect("built");
         let patches = [
             ("t03", Patch { is_bookmarked: Some(true), ..Default::default() }),

@@ -153,7 +153,7 @@ async fn statistics_equal_an_independent_computation() {
     store.add(records.clone()).await.unwrap();
     let ks = [1u64, 2, 4, 8];
     // A second handle answering from its in-memory index must agree with Lance everywhere.
-    let memory = Trajstore::open_with_cache(dir.path().to_str().unwrap(), 0, 0).await.unwrap().with_memory_index();
+    let memory = Trajstore::builder(dir.path().to_str().unwrap()).cache(0, 0).memory_index(true).open().await.unwrap();
     let info = memory.warm_memory_index().await.unwrap().expect("built");
     assert_eq!((info.rows, info.version), (records.len(), store.version().await.unwrap()));
     let same_in_memory = |doc: &Value, from_memory: &Value, what: &str| {
@@ -246,13 +246,13 @@ async fn statistics_equal_an_independent_computation() {
 async fn many_small_writes_are_compacted() {
     let dir = tempfile::tempdir().unwrap();
     // A shorter interval than the default keeps the test quick; the mechanism is the same.
-    let store = Trajstore::open(dir.path().to_str().unwrap()).await.unwrap().with_optimize_every(32);
+    let store = Trajstore::builder(dir.path().to_str().unwrap()).optimize_every(32).open().await.unwrap();
     let n = 32 + 10;
     for i in 0..n {
         let t = Trajectory::from_json(format!(r#"{{"trajectory_id":"s{i:04}","reward":1}}"#).as_bytes()).unwrap();
         store.add(vec![t]).await.unwrap();
     }
-    let (summaries, payloads) = store.fragments().await.unwrap();
+    let trajstore::Fragments { summaries, payloads } = store.fragments().await.unwrap();
     assert!(
         summaries <= 12 && payloads <= 12,
         "{summaries} and {payloads} fragments after {n} single-record writes: compaction ran"
@@ -273,7 +273,7 @@ async fn many_small_updates_are_compacted() {
     // Bookmark toggles from a UI are small commits too, and get compacted the same way.
     let dir = tempfile::tempdir().unwrap();
     let every = 16;
-    let store = Trajstore::open(dir.path().to_str().unwrap()).await.unwrap().with_optimize_every(every);
+    let store = Trajstore::builder(dir.path().to_str().unwrap()).optimize_every(every).open().await.unwrap();
     let rows: Vec<Trajectory> = (0..20)
         .map(|i| Trajectory::from_json(format!(r#"{{"trajectory_id":"u{i:02}","reward":1}}"#).as_bytes()).unwrap())
         .collect();
@@ -283,7 +283,7 @@ async fn many_small_updates_are_compacted() {
         let patch = trajstore::Patch { is_bookmarked: Some(i % 2 == 0), ..Default::default() };
         store.update(&format!("u{:02}", i % 20), &patch).await.unwrap();
     }
-    let (summaries, _) = store.fragments().await.unwrap();
+    let summaries = store.fragments().await.unwrap().summaries;
     assert!(summaries <= 8, "{summaries} summary fragments after {n} updates: compaction ran");
     let bookmarked = store.count(&trajstore::FilterSet::parse([("is_bookmarked", "true")]).unwrap()).await.unwrap();
     let expected = (0..20u64).filter(|r| (0..n).rfind(|i| i % 20 == *r).is_some_and(|i| i % 2 == 0)).count() as u64;
