@@ -70,8 +70,9 @@ impl RecordError {
 }
 
 /// A trajectory as trajstore stores it: the known scalar fields typed, the bulky or free
-/// parts (`steps`, `task`, `metadata`, unknown fields) as JSON text.
-#[derive(Debug, Clone, PartialEq)]
+/// parts (`steps`, `task`, `metadata`, unknown fields) as JSON text. The summary
+/// columns among its fields are listed in [`crate::COLUMNS`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trajectory {
     pub trajectory_id: String,
     pub data_id: Option<String>,
@@ -481,34 +482,7 @@ impl Trajectory {
 
     /// Validates one record already split into entries.
     pub fn from_object(obj: &RawObject<'_>) -> Result<Self, RecordError> {
-        let mut t = Trajectory {
-            trajectory_id: String::new(),
-            data_id: None,
-            agent_name: None,
-            training_id: None,
-            epoch_id: None,
-            iteration_id: None,
-            sample_id: None,
-            question: None,
-            task_json: None,
-            steps_json: String::from("[]"),
-            termination_reason: None,
-            reward: None,
-            toolcall_reward: None,
-            res_reward: None,
-            is_success: None,
-            step_count: 0,
-            exec_time: None,
-            is_bookmarked: false,
-            tags: Vec::new(),
-            notes: None,
-            metadata_json: None,
-            source: None,
-            created_at: None,
-            updated_at: None,
-            extra_json: None,
-            texts: TextCache::default(),
-        };
+        let mut t = Trajectory { steps_json: String::from("[]"), ..Default::default() };
         let mut texts = TextBuilder::default();
         let mut id: Option<String> = None;
         let mut step_count: Option<i64> = None;
