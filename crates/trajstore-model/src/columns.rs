@@ -245,6 +245,7 @@ summary_columns! {
     trajectory_id: String = trajectory_id,              Str,     REQUIRED, F::Substring,              SORT,    Off,     LIST,   "id";
     data_id: Option<String> = data_id,                  Str,     NULL,     F::Wildcard,               SORT,    Off,     LIST,   "data";
     agent_name: Option<String> = agent_name,            Str,     NULL,     F::Wildcard,               SORT,    Off,     LIST,   "agent";
+    model: Option<String> = model,                      Str,     NULL,     F::Wildcard,               SORT,    Off,     LIST,   "model";
     training_id: Option<String> = training_id,          Str,     NULL,     F::Wildcard,               SORT,    Off,     LIST,   "training";
     epoch_id: Option<i64> = epoch_id,                   Int,     NULL,     F::Range(Exact::Bare),     SORT,    Off,     LIST,   "epoch";
     iteration_id: Option<i64> = iteration_id,           Int,     NULL,     F::Range(Exact::Bare),     SORT,    Off,     LIST,   "iter";
@@ -257,6 +258,9 @@ summary_columns! {
     is_success: Option<bool> = is_success,              Bool,    NULL,     F::Bool,                   SORT,    Off,     LIST,   "success";
     step_count: i64 = step_count,                       Int,     REQUIRED, F::Range(Exact::No),       SORT,    Summary, LIST,   "steps";
     exec_time: Option<f64> = exec_time,                 Float,   NULL,     F::Range(Exact::No),       SORT,    Summary, HIDDEN, "exec time";
+    input_tokens: Option<i64> = input_tokens,           Int,     NULL,     F::Range(Exact::No),       SORT,    Summary, LIST,   "in tokens";
+    output_tokens: Option<i64> = output_tokens,         Int,     NULL,     F::Range(Exact::No),       SORT,    Summary, LIST,   "out tokens";
+    cost: Option<f64> = cost,                           Float,   NULL,     F::Range(Exact::No),       SORT,    SummaryAndSum, LIST, "cost";
     is_bookmarked: bool = is_bookmarked,                Bool,    REQUIRED, F::Bool,                   SORT,    Off,     LIST,   "bookmarked";
     tags: Vec<String> = tags,                           StrList, REQUIRED, F::ListAny,                NO_SORT, Off,     LIST,   "tags";
     notes: Option<String> = notes,                      Str,     NULL,     F::Off,                    NO_SORT, Off,     HIDDEN, "notes";
