@@ -217,6 +217,10 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     let created = 1_767_225_600u64 + run as u64 * 864_000 + epoch as u64 * 86_400 + prompt as u64 * 10 + sample as u64;
     // One record in ten leaves out `is_success`, so statistics fall back to the reward rule.
     let is_success = if rng.f64() < 0.1 { String::new() } else { format!(r#""is_success":{success},"#) };
+    // Token counts follow the length of the run, without drawing from `rng` (which
+    // would change every later value).
+    let input_tokens = 900 + tool_turns as u64 * 1_400 + created % 700;
+    let output_tokens = 120 + tool_turns as u64 * 260 + (created % 97) * 3;
     let tags = match (success, rng.range(0, 9)) {
         (false, 0) => r#"["needs-review"]"#,
         (true, 1) => r#"["golden"]"#,
@@ -228,7 +232,7 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
             r#"{{"trajectory_id":"run-{run}-e{epoch}-p{prompt:05}-s{sample}","data_id":"task-{prompt:05}","agent_name":"{agent}","training_id":"run-{run}","#,
             r#""epoch_id":{epoch},"iteration_id":{iteration},"sample_id":{sample},"task":{{"question":{question},"difficulty":{difficulty:.3}}},"#,
             r#""termination_reason":"{termination}","reward":{reward},"toolcall_reward":{toolcall_reward},"res_reward":{res_reward},{is_success}"#,
-            r#""exec_time":{exec_time:.2},"tags":{tags},"metadata":{{"model":"qwen2.5-7b","temperature":1.0,"env":"{env}"}},"source":"demo","#,
+            r#""exec_time":{exec_time:.2},"model":"qwen2.5-7b","input_tokens":{input_tokens},"output_tokens":{output_tokens},"cost":{cost:.6},"tags":{tags},"metadata":{{"model":"qwen2.5-7b","temperature":1.0,"env":"{env}"}},"source":"demo","#,
             r#""created_at":{created},"steps":[{steps}]}}"#
         ),
         run = run + 1,
@@ -249,6 +253,9 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
         exec_time = 2.0 + rng.f64() * 30.0 + tool_turns as f64 * 1.5,
         env = if prompt.is_multiple_of(2) { "swe" } else { "data" },
         steps = steps.join(","),
+        input_tokens = input_tokens,
+        output_tokens = output_tokens,
+        cost = input_tokens as f64 * 4e-7 + output_tokens as f64 * 1.6e-6,
     )
 }
 

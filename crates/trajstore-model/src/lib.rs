@@ -7,12 +7,17 @@
 //!
 //! This crate does no I/O and knows nothing of storage.
 
+mod columns;
 pub mod demo;
 mod summary;
 pub mod text;
 mod time;
 mod trajectory;
 
-pub use summary::{Summary, SUMMARY_FIELDS};
+pub use columns::{
+    filter_names, Cell, CellField, CellValue, Column, ColumnFilter, ColumnType, Comparison, Exact, Statistic, Summary,
+    COLUMNS, COLUMN_NAMES, SORTABLE_COLUMNS, STATISTIC_COLUMNS,
+};
+pub use summary::SUMMARY_FIELDS;
 pub use time::{format_timestamp, parse_timestamp};
 pub use trajectory::{tag_problem, RawObject, RecordError, TextCache, Trajectory, KNOWN_FIELDS};

@@ -21,6 +21,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "trajectory_id",
     "data_id",
     "agent_name",
+    "model",
     "training_id",
     "epoch_id",
     "iteration_id",
@@ -33,6 +34,9 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "is_success",
     "step_count",
     "exec_time",
+    "input_tokens",
+    "output_tokens",
+    "cost",
     "is_bookmarked",
     "tags",
     "notes",
@@ -70,12 +74,15 @@ impl RecordError {
 }
 
 /// A trajectory as trajstore stores it: the known scalar fields typed, the bulky or free
-/// parts (`steps`, `task`, `metadata`, unknown fields) as JSON text.
-#[derive(Debug, Clone, PartialEq)]
+/// parts (`steps`, `task`, `metadata`, unknown fields) as JSON text. The summary
+/// columns among its fields are listed in [`crate::COLUMNS`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trajectory {
     pub trajectory_id: String,
     pub data_id: Option<String>,
     pub agent_name: Option<String>,
+    /// The model's name; from `metadata.model` when the record has no `model`.
+    pub model: Option<String>,
     pub training_id: Option<String>,
     pub epoch_id: Option<i64>,
     pub iteration_id: Option<i64>,
@@ -94,6 +101,11 @@ pub struct Trajectory {
     pub is_success: Option<bool>,
     pub step_count: i64,
     pub exec_time: Option<f64>,
+    /// Tokens read and written by the model, and what the run cost (the record's own
+    /// fields, else `metadata`'s entries of the same names).
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cost: Option<f64>,
     pub is_bookmarked: bool,
     pub tags: Vec<String>,
     pub notes: Option<String>,
@@ -481,34 +493,7 @@ impl Trajectory {
 
     /// Validates one record already split into entries.
     pub fn from_object(obj: &RawObject<'_>) -> Result<Self, RecordError> {
-        let mut t = Trajectory {
-            trajectory_id: String::new(),
-            data_id: None,
-            agent_name: None,
-            training_id: None,
-            epoch_id: None,
-            iteration_id: None,
-            sample_id: None,
-            question: None,
-            task_json: None,
-            steps_json: String::from("[]"),
-            termination_reason: None,
-            reward: None,
-            toolcall_reward: None,
-            res_reward: None,
-            is_success: None,
-            step_count: 0,
-            exec_time: None,
-            is_bookmarked: false,
-            tags: Vec::new(),
-            notes: None,
-            metadata_json: None,
-            source: None,
-            created_at: None,
-            updated_at: None,
-            extra_json: None,
-            texts: TextCache::default(),
-        };
+        let mut t = Trajectory { steps_json: String::from("[]"), ..Default::default() };
         let mut texts = TextBuilder::default();
         let mut id: Option<String> = None;
         let mut step_count: Option<i64> = None;
@@ -527,6 +512,10 @@ impl Trajectory {
                 "data_id" => t.data_id = id_field(key, raw)?,
                 "training_id" => t.training_id = id_field(key, raw)?,
                 "agent_name" => t.agent_name = string_field(key, raw)?,
+                "model" => t.model = string_field(key, raw)?,
+                "input_tokens" => t.input_tokens = int_field(key, raw)?,
+                "output_tokens" => t.output_tokens = int_field(key, raw)?,
+                "cost" => t.cost = float_field(key, raw)?,
                 "epoch_id" => t.epoch_id = int_field(key, raw)?,
                 "iteration_id" => t.iteration_id = int_field(key, raw)?,
                 "sample_id" => t.sample_id = int_field(key, raw)?,
@@ -611,6 +600,7 @@ impl Trajectory {
             None => return Err(RecordError::new("trajectory_id", "missing (a unique string id is required)")),
         };
         t.step_count = step_count.unwrap_or(derived_steps);
+        usage_from_metadata(&mut t);
         let texts = texts.finish(t.question.as_deref());
         t.texts = TextCache(Some((TextSource::of(&t), texts)));
         if !extra.is_empty() {
@@ -628,6 +618,7 @@ impl Trajectory {
         w.str("trajectory_id", Some(&self.trajectory_id));
         w.str("data_id", self.data_id.as_deref());
         w.str("agent_name", self.agent_name.as_deref());
+        w.str("model", self.model.as_deref());
         w.str("training_id", self.training_id.as_deref());
         w.num("epoch_id", self.epoch_id);
         w.num("iteration_id", self.iteration_id);
@@ -640,6 +631,9 @@ impl Trajectory {
         w.raw("is_success", self.is_success.map(|b| if b { "true" } else { "false" }));
         w.num("step_count", Some(self.step_count));
         w.float("exec_time", self.exec_time);
+        w.num("input_tokens", self.input_tokens);
+        w.num("output_tokens", self.output_tokens);
+        w.float("cost", self.cost);
         w.raw("is_bookmarked", Some(if self.is_bookmarked { "true" } else { "false" }));
         w.raw("tags", Some(&serde_json::to_string(&self.tags).expect("strings serialise")));
         w.str("notes", self.notes.as_deref());
@@ -657,6 +651,29 @@ impl Trajectory {
         }
         out.push('}');
         out
+    }
+}
+
+/// `model`, `input_tokens`, `output_tokens` and `cost` the record leaves out, taken from
+/// its metadata's entries of the same names, where importers of other formats put them
+/// (one place for every format). A value of the wrong type there is left alone.
+fn usage_from_metadata(t: &mut Trajectory) {
+    if t.model.is_some() && t.input_tokens.is_some() && t.output_tokens.is_some() && t.cost.is_some() {
+        return;
+    }
+    let Some(meta) = t.metadata_json.as_deref() else { return };
+    let Ok(meta) = RawObject::parse(meta.as_bytes()) else { return };
+    if t.model.is_none() {
+        t.model = meta.get("model").and_then(|v| string_field("model", v).ok().flatten());
+    }
+    if t.input_tokens.is_none() {
+        t.input_tokens = meta.get("input_tokens").and_then(|v| int_field("input_tokens", v).ok().flatten());
+    }
+    if t.output_tokens.is_none() {
+        t.output_tokens = meta.get("output_tokens").and_then(|v| int_field("output_tokens", v).ok().flatten());
+    }
+    if t.cost.is_none() {
+        t.cost = meta.get("cost").and_then(|v| float_field("cost", v).ok().flatten());
     }
 }
 

@@ -4,35 +4,18 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::sql::{column, float_literal, int_condition, string_literal};
+use trajstore_model::{ColumnType, SORTABLE_COLUMNS};
+
 use crate::{FilterSet, QueryError};
 
 pub const MAX_PAGE_SIZE: u64 = 1000;
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 
-/// The columns a list can be sorted by: a fixed list, so no user text reaches ORDER BY.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SortField {
-    TrajectoryId,
-    DataId,
-    AgentName,
-    TrainingId,
-    EpochId,
-    IterationId,
-    SampleId,
-    Question,
-    TerminationReason,
-    Reward,
-    ToolcallReward,
-    ResReward,
-    IsSuccess,
-    StepCount,
-    ExecTime,
-    IsBookmarked,
-    Source,
-    CreatedAt,
-    UpdatedAt,
-}
+/// A column a list can be sorted by: one of the sortable columns of the column table
+/// (`trajstore_model::COLUMNS`), so no user text reaches ORDER BY. Written as the
+/// column's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SortField(&'static str);
 
 /// The type of a sort column's values, which decides how a cursor value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,59 +27,29 @@ pub enum SortType {
 }
 
 impl SortField {
-    pub const ALL: &'static [SortField] = &[
-        SortField::TrajectoryId,
-        SortField::DataId,
-        SortField::AgentName,
-        SortField::TrainingId,
-        SortField::EpochId,
-        SortField::IterationId,
-        SortField::SampleId,
-        SortField::Question,
-        SortField::TerminationReason,
-        SortField::Reward,
-        SortField::ToolcallReward,
-        SortField::ResReward,
-        SortField::IsSuccess,
-        SortField::StepCount,
-        SortField::ExecTime,
-        SortField::IsBookmarked,
-        SortField::Source,
-        SortField::CreatedAt,
-        SortField::UpdatedAt,
-    ];
+    /// Every sortable column, in table order.
+    pub const ALL: &'static [SortField] = &{
+        let mut out = [SortField(""); SORTABLE_COLUMNS.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = SortField(SORTABLE_COLUMNS[i].name);
+            i += 1;
+        }
+        out
+    };
+    pub const TRAJECTORY_ID: SortField = SortField("trajectory_id");
+    pub const CREATED_AT: SortField = SortField("created_at");
 
     pub fn column(self) -> &'static str {
-        match self {
-            SortField::TrajectoryId => "trajectory_id",
-            SortField::DataId => "data_id",
-            SortField::AgentName => "agent_name",
-            SortField::TrainingId => "training_id",
-            SortField::EpochId => "epoch_id",
-            SortField::IterationId => "iteration_id",
-            SortField::SampleId => "sample_id",
-            SortField::Question => "question",
-            SortField::TerminationReason => "termination_reason",
-            SortField::Reward => "reward",
-            SortField::ToolcallReward => "toolcall_reward",
-            SortField::ResReward => "res_reward",
-            SortField::IsSuccess => "is_success",
-            SortField::StepCount => "step_count",
-            SortField::ExecTime => "exec_time",
-            SortField::IsBookmarked => "is_bookmarked",
-            SortField::Source => "source",
-            SortField::CreatedAt => "created_at",
-            SortField::UpdatedAt => "updated_at",
-        }
+        self.0
     }
 
     pub fn value_type(self) -> SortType {
-        use SortField::*;
-        match self {
-            TrajectoryId | DataId | AgentName | TrainingId | Question | TerminationReason | Source => SortType::Str,
-            EpochId | IterationId | SampleId | StepCount | CreatedAt | UpdatedAt => SortType::Int,
-            Reward | ToolcallReward | ResReward | ExecTime => SortType::Float,
-            IsSuccess | IsBookmarked => SortType::Bool,
+        match trajstore_model::Column::named(self.0).map(|c| c.ty) {
+            Some(ColumnType::Int | ColumnType::Time) => SortType::Int,
+            Some(ColumnType::Float) => SortType::Float,
+            Some(ColumnType::Bool) => SortType::Bool,
+            _ => SortType::Str,
         }
     }
 
@@ -110,6 +63,19 @@ impl SortField {
                 ),
             )
         })
+    }
+}
+
+impl Serialize for SortField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SortField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        SortField::parse(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -204,7 +170,7 @@ impl Cursor {
     pub fn keyset_sql(&self) -> String {
         let id = column("trajectory_id");
         let last_id = string_literal(&self.id);
-        if self.sort == SortField::TrajectoryId {
+        if self.sort == SortField::TRAJECTORY_ID {
             let op = if self.order == Order::Asc { ">" } else { "<" };
             return format!("{id} {op} {last_id}");
         }
@@ -238,7 +204,7 @@ impl Default for ListRequest {
     fn default() -> Self {
         ListRequest {
             filters: FilterSet::default(),
-            sort: SortField::CreatedAt,
+            sort: SortField::CREATED_AT,
             order: Order::Desc,
             page: 1,
             page_size: DEFAULT_PAGE_SIZE,
@@ -339,7 +305,10 @@ mod tests {
             ("training_id", "r"),
         ])
         .unwrap();
-        assert_eq!((r.page, r.page_size, r.sort, r.order, r.offset()), (3, 50, SortField::Reward, Order::Asc, 100));
+        assert_eq!(
+            (r.page, r.page_size, r.sort, r.order, r.offset()),
+            (3, 50, SortField::parse("reward").unwrap(), Order::Asc, 100)
+        );
         for (k, v) in [
             ("page", "0"),
             ("page_size", "1001"),
@@ -355,7 +324,12 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_render_keysets() {
-        let c = Cursor { sort: SortField::Reward, order: Order::Desc, value: SortValue::Float(2.0), id: "it's".into() };
+        let c = Cursor {
+            sort: SortField::parse("reward").unwrap(),
+            order: Order::Desc,
+            value: SortValue::Float(2.0),
+            id: "it's".into(),
+        };
         let back = Cursor::decode(&c.encode()).unwrap();
         assert_eq!(back, c);
         assert_eq!(
@@ -366,7 +340,7 @@ mod tests {
         assert_eq!(n.keyset_sql(), "`reward` IS NULL AND `trajectory_id` > 'it''s'");
         let mismatch = ListRequest::parse([("cursor", c.encode().as_str())]).unwrap_err();
         assert_eq!(mismatch.parameter, "cursor");
-        let wrong_type = Cursor { sort: SortField::EpochId, value: SortValue::Str("x".into()), ..c };
+        let wrong_type = Cursor { sort: SortField::parse("epoch_id").unwrap(), value: SortValue::Str("x".into()), ..c };
         assert!(Cursor::decode(&wrong_type.encode()).is_err());
     }
 }

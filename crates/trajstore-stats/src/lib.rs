@@ -22,6 +22,7 @@ use std::hash::BuildHasherDefault;
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
 
 use serde_json::{Map, Value};
+use trajstore_model::{Column, Statistic, STATISTIC_COLUMNS};
 
 /// pass@k for one task: `1 - C(n-c, k) / C(n, k)`, as the running product
 /// `1 - prod_{i=n-c+1..=n} (1 - k/i)`, which never forms a binomial coefficient.
@@ -73,16 +74,17 @@ impl Default for StatsConfig {
 pub struct Sample<'a> {
     pub task: u32,
     pub is_success: Option<bool>,
+    /// `reward`, for the success rule.
     pub reward: Option<f64>,
-    pub toolcall_reward: Option<f64>,
-    pub res_reward: Option<f64>,
-    pub exec_time: Option<f64>,
-    pub step_count: Option<f64>,
+    /// The value of each of [`METRICS`], in its order.
+    pub metrics: [Option<f64>; METRIC_COUNT],
     pub termination_reason: Option<&'a str>,
 }
 
-/// The numeric columns summarised, in output order.
-pub const METRICS: [&str; 5] = ["reward", "toolcall_reward", "res_reward", "exec_time", "step_count"];
+/// The numeric columns summarised, in output order: the statistic columns of the column
+/// table.
+pub const METRICS: &[&Column] = STATISTIC_COLUMNS;
+pub const METRIC_COUNT: usize = STATISTIC_COLUMNS.len();
 
 /// Collects samples of one group; [`Accumulator::finish`] computes its statistics.
 #[derive(Debug, Clone, Default)]
@@ -94,8 +96,8 @@ pub struct Accumulator {
     unlabelled: u64,
     /// task -> (samples, successes)
     tasks: FastMap<u32, (u64, u64)>,
-    values: [Vec<f64>; 5],
-    nulls: [u64; 5],
+    values: [Vec<f64>; METRIC_COUNT],
+    nulls: [u64; METRIC_COUNT],
     reasons: FastMap<String, u64>,
 }
 
@@ -120,7 +122,7 @@ impl Accumulator {
         let t = self.tasks.entry(s.task).or_insert((0, 0));
         t.0 += 1;
         t.1 += success as u64;
-        for (i, v) in [s.reward, s.toolcall_reward, s.res_reward, s.exec_time, s.step_count].into_iter().enumerate() {
+        for (i, v) in s.metrics.into_iter().enumerate() {
             match v {
                 Some(v) if v.is_finite() => self.values[i].push(v),
                 _ => self.nulls[i] += 1,
@@ -166,8 +168,13 @@ impl Accumulator {
             out.insert(format!("tasks_skipped@{k}"), (self.tasks.len() as u64 - used).into());
         }
         let mut histogram = (Vec::new(), Vec::new());
-        for (i, name) in METRICS.iter().enumerate() {
+        for (i, column) in METRICS.iter().enumerate() {
+            let name = column.name;
             let values = &mut self.values[i];
+            if column.statistic == Statistic::SummaryAndSum {
+                let sum = (!values.is_empty()).then(|| values.iter().sum::<f64>());
+                out.insert(format!("{name}_sum"), sum.map_or(Value::Null, Value::from));
+            }
             let summary = Summary::of(values);
             out.insert(format!("{name}_mean"), summary.mean.map_or(Value::Null, Value::from));
             out.insert(format!("{name}_median"), summary.median.map_or(Value::Null, Value::from));
@@ -175,7 +182,7 @@ impl Accumulator {
             out.insert(format!("{name}_min"), summary.min.map_or(Value::Null, Value::from));
             out.insert(format!("{name}_max"), summary.max.map_or(Value::Null, Value::from));
             out.insert(format!("{name}_nulls"), self.nulls[i].into());
-            if let (0, Some(lo), Some(hi)) = (i, summary.min, summary.max) {
+            if let ("reward", Some(lo), Some(hi)) = (name, summary.min, summary.max) {
                 histogram = histogram10(values, lo, hi);
             }
         }
@@ -331,6 +338,19 @@ mod tests {
         assert_eq!(s["samples_per_task_min"], 2);
     }
 
+    /// Metrics with `reward` and `step_count` set.
+    fn metrics(reward: Option<f64>, steps: f64) -> [Option<f64>; METRIC_COUNT] {
+        let mut m = [None; METRIC_COUNT];
+        for (i, c) in METRICS.iter().enumerate() {
+            match c.name {
+                "reward" => m[i] = reward,
+                "step_count" => m[i] = Some(steps),
+                _ => {}
+            }
+        }
+        m
+    }
+
     #[test]
     fn success_rules_percentiles_and_histogram() {
         let mut acc = Accumulator::default();
@@ -342,8 +362,7 @@ mod tests {
                     is_success,
                     reward,
                     termination_reason: Some("x"),
-                    step_count: Some(i as f64),
-                    ..Default::default()
+                    metrics: metrics(reward, i as f64),
                 },
                 0.5,
             );

@@ -32,8 +32,8 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
+pub use schema::{column_array, summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
 use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
-pub use schema::{summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +182,7 @@ const FULL_TEXT_INDEX_MEMORY_MB: u64 = 768;
 /// Brings a store written by an earlier trajstore to the current schema. Each step is a
 /// metadata-only commit, and a step another process finished first is not an error.
 ///
+/// * Stores from before a column of the column table: `summaries` gains it, all null.
 /// * Stores from before search: `summaries` gains the (null) similarity columns.
 /// * Stores whose search text lived in `summaries`: that column (and its index) is
 ///   dropped there, and `payloads` gains a null search text that `optimize` fills in.
@@ -195,6 +196,17 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
             Err(e) if !done.await? => Err(e.into()),
             _ => Ok(()),
         }
+    }
+    if let Some(missing) = schema::missing_columns_schema(summaries.schema().await?.as_ref()) {
+        // Columns of the column table added since the store was written: all null.
+        let names: Vec<String> = missing.fields().iter().map(|f| f.name().clone()).collect();
+        let added =
+            summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(missing)).execute().await;
+        settle(added, async {
+            let now = summaries.schema().await?;
+            Ok(names.iter().all(|n| now.field_with_name(n).is_ok()))
+        })
+        .await?;
     }
     if !has(summaries, schema::EMBED_TEXT).await? {
         let added = summaries
@@ -894,36 +906,14 @@ fn lance_compute_threads() -> usize {
 
 /// A whole trajectory from row `i` of a summary batch and its payload.
 fn assemble(batch: &RecordBatch, i: usize, payload: Payload) -> Result<Trajectory> {
-    use schema::{opt_bool, opt_f64, opt_i64, opt_str, string_list};
-    let c = Columns::new(batch);
-    Ok(Trajectory {
-        trajectory_id: c.str("trajectory_id")?.value(i).to_string(),
-        data_id: opt_str(c.str("data_id")?, i),
-        agent_name: opt_str(c.str("agent_name")?, i),
-        training_id: opt_str(c.str("training_id")?, i),
-        epoch_id: opt_i64(c.i64("epoch_id")?, i),
-        iteration_id: opt_i64(c.i64("iteration_id")?, i),
-        sample_id: opt_i64(c.i64("sample_id")?, i),
-        question: opt_str(c.str("question")?, i),
+    let mut t = Trajectory {
         task_json: payload.task,
         steps_json: payload.steps,
-        termination_reason: opt_str(c.str("termination_reason")?, i),
-        reward: opt_f64(c.f64("reward")?, i),
-        toolcall_reward: opt_f64(c.f64("toolcall_reward")?, i),
-        res_reward: opt_f64(c.f64("res_reward")?, i),
-        is_success: opt_bool(c.bool("is_success")?, i),
-        step_count: c.i64("step_count")?.value(i),
-        exec_time: opt_f64(c.f64("exec_time")?, i),
-        is_bookmarked: c.bool("is_bookmarked")?.value(i),
-        tags: string_list(c.list("tags")?, i),
-        notes: opt_str(c.str("notes")?, i),
-        metadata_json: opt_str(c.str("metadata")?, i),
-        source: opt_str(c.str("source")?, i),
-        created_at: opt_i64(c.i64("created_at")?, i),
-        updated_at: opt_i64(c.i64("updated_at")?, i),
         extra_json: payload.extra,
-        texts: Default::default(),
-    })
+        ..Default::default()
+    };
+    schema::set_summary_fields(&mut t, batch, i)?;
+    Ok(t)
 }
 
 /// The condition `name op value`, value being row `i` of `column` as a SQL literal

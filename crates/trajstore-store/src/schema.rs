@@ -21,81 +21,73 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use trajstore_model::{Summary, Trajectory};
+use trajstore_model::{Cell, CellValue, Column, ColumnType, Summary, Trajectory, COLUMNS};
 
 use crate::StoreError;
 
 pub const SUMMARIES: &str = "summaries";
 pub const PAYLOADS: &str = "payloads";
 
-/// Summary columns returned by list queries (everything but the filter-only `metadata_kv`
-/// and the internal `write_id`).
-pub const SUMMARY_COLUMNS: &[&str] = &[
-    "trajectory_id",
-    "data_id",
-    "agent_name",
-    "training_id",
-    "epoch_id",
-    "iteration_id",
-    "sample_id",
-    "question",
-    "termination_reason",
-    "reward",
-    "toolcall_reward",
-    "res_reward",
-    "is_success",
-    "step_count",
-    "exec_time",
-    "is_bookmarked",
-    "tags",
-    "notes",
-    "metadata",
-    "source",
-    "created_at",
-    "updated_at",
-];
+/// Summary columns returned by list queries: the column table's (everything but the
+/// filter-only `metadata_kv` and the internal `write_id` and similarity columns).
+pub const SUMMARY_COLUMNS: &[&str] = trajstore_model::COLUMN_NAMES;
+
+/// The entries of `metadata` as `"key":value` texts, for `metadata.KEY` filters.
+const METADATA_KV: &str = "metadata_kv";
 
 fn list_field(name: &str) -> Field {
     Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false)
 }
 
-pub fn summaries_schema() -> SchemaRef {
+/// The Arrow type of a column of the column table.
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Str | ColumnType::Json => DataType::Utf8,
+        ColumnType::Int | ColumnType::Time => DataType::Int64,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::StrList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+    }
+}
+
+/// The stored field of a column of the column table.
+pub fn column_field(c: &Column) -> Field {
+    let field = Field::new(c.name, arrow_type(c.ty), c.nullable);
+    if c.name != "trajectory_id" {
+        return field;
+    }
     // Declaring the id as the table's primary key makes `merge_insert` record the keys
     // it inserts in its transaction, so that Lance detects two concurrent imports
     // inserting the same new id and retries the later one (which then skips it).
     // Without it, both commits succeed and the id is stored twice.
-    let primary_key = [("lance-schema:unenforced-primary-key".to_string(), "true".to_string())].into_iter().collect();
-    Arc::new(Schema::new(vec![
-        Field::new("trajectory_id", DataType::Utf8, false).with_metadata(primary_key),
-        Field::new("data_id", DataType::Utf8, true),
-        Field::new("agent_name", DataType::Utf8, true),
-        Field::new("training_id", DataType::Utf8, true),
-        Field::new("epoch_id", DataType::Int64, true),
-        Field::new("iteration_id", DataType::Int64, true),
-        Field::new("sample_id", DataType::Int64, true),
-        Field::new("question", DataType::Utf8, true),
-        Field::new("termination_reason", DataType::Utf8, true),
-        Field::new("reward", DataType::Float64, true),
-        Field::new("toolcall_reward", DataType::Float64, true),
-        Field::new("res_reward", DataType::Float64, true),
-        Field::new("is_success", DataType::Boolean, true),
-        Field::new("step_count", DataType::Int64, false),
-        Field::new("exec_time", DataType::Float64, true),
-        Field::new("is_bookmarked", DataType::Boolean, false),
-        list_field("tags"),
-        Field::new("notes", DataType::Utf8, true),
-        // The metadata object as JSON text, and its scalar entries for `metadata.KEY` filters.
-        Field::new("metadata", DataType::Utf8, true),
-        list_field("metadata_kv"),
-        Field::new("source", DataType::Utf8, true),
-        // Microseconds since the Unix epoch, UTC.
-        Field::new("created_at", DataType::Int64, false),
-        Field::new("updated_at", DataType::Int64, false),
-        Field::new("write_id", DataType::Int64, false),
-        // Similarity search columns (see `search.rs` for why they live here).
-        Field::new(EMBED_TEXT, DataType::Utf8, true),
-        embedding_field(),
-    ]))
+    field.with_metadata([("lance-schema:unenforced-primary-key".to_string(), "true".to_string())].into())
+}
+
+pub fn summaries_schema() -> SchemaRef {
+    let mut fields = Vec::with_capacity(COLUMNS.len() + 4);
+    for c in COLUMNS {
+        fields.push(column_field(c));
+        if c.name == "metadata" {
+            // The scalar entries of the metadata object for `metadata.KEY` filters.
+            fields.push(list_field(METADATA_KV));
+        }
+    }
+    fields.push(Field::new("write_id", DataType::Int64, false));
+    // Similarity search columns (see `search.rs` for why they live here).
+    fields.push(Field::new(EMBED_TEXT, DataType::Utf8, true));
+    fields.push(embedding_field());
+    Arc::new(Schema::new(fields))
+}
+
+/// The columns of the column table that `schema` lacks, as a schema of nullable fields:
+/// added, all null, to a store written before they existed.
+pub fn missing_columns_schema(schema: &Schema) -> Option<SchemaRef> {
+    let missing: Vec<Field> = COLUMNS
+        .iter()
+        .filter(|c| schema.field_with_name(c.name).is_err())
+        .map(|c| column_field(c).with_nullable(true))
+        .collect();
+    (!missing.is_empty()).then(|| Arc::new(Schema::new(missing)))
 }
 
 /// A large, nullable text column, compressed with zstd at `level`. Lance's default for
@@ -186,23 +178,10 @@ fn ints(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Option<i64>) -> ArrayRef
     Arc::new(b.finish())
 }
 
-fn floats(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Option<f64>) -> ArrayRef {
-    let mut b = Float64Builder::with_capacity(rows.len());
-    for r in rows {
-        b.append_option(f(r));
-    }
-    Arc::new(b.finish())
-}
-
-fn bools(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Option<bool>) -> ArrayRef {
-    let mut b = BooleanBuilder::with_capacity(rows.len());
-    for r in rows {
-        b.append_option(f(r));
-    }
-    Arc::new(b.finish())
-}
-
-fn lists(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Vec<String>) -> ArrayRef {
+fn lists<'a, I: IntoIterator<Item = S>, S: AsRef<str>>(
+    rows: &'a [Trajectory],
+    f: impl Fn(&'a Trajectory) -> I,
+) -> ArrayRef {
     let mut b = ListBuilder::new(StringBuilder::new());
     for r in rows {
         for v in f(r) {
@@ -213,6 +192,38 @@ fn lists(rows: &[Trajectory], f: impl Fn(&Trajectory) -> Vec<String>) -> ArrayRe
     Arc::new(b.finish())
 }
 
+/// The Arrow array of one column of the column table over `rows`. A `Time` column
+/// falls back to the row's `created_at`, then to `now`.
+pub fn column_array(c: &Column, rows: &[Trajectory], now: i64) -> ArrayRef {
+    macro_rules! build {
+        ($builder:expr, $variant:ident, |$r:ident, $v:ident| $value:expr) => {{
+            let mut b = $builder;
+            for $r in rows {
+                match (c.get)($r) {
+                    Cell::$variant($v) => b.append_option($value),
+                    other => unreachable!("column {} holds {other:?}", c.name),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    match c.ty {
+        ColumnType::Str | ColumnType::Json => {
+            build!(StringBuilder::with_capacity(rows.len(), rows.len() * 16), Str, |_r, v| v)
+        }
+        ColumnType::Int => build!(Int64Builder::with_capacity(rows.len()), Int, |_r, v| v),
+        ColumnType::Time => {
+            build!(Int64Builder::with_capacity(rows.len()), Int, |r, v| Some(v.or(r.created_at).unwrap_or(now)))
+        }
+        ColumnType::Float => build!(Float64Builder::with_capacity(rows.len()), Float, |_r, v| v),
+        ColumnType::Bool => build!(BooleanBuilder::with_capacity(rows.len()), Bool, |_r, v| v),
+        ColumnType::StrList => lists(rows, |r| match (c.get)(r) {
+            Cell::List(v) => v,
+            other => unreachable!("column {} holds {other:?}", c.name),
+        }),
+    }
+}
+
 /// Summary rows for trajectories. `created_at`/`updated_at` fall back to `now`.
 /// `embed_texts` holds each row's embedding text (see `trajstore_model::text`).
 pub fn summaries_batch(
@@ -221,44 +232,24 @@ pub fn summaries_batch(
     write_id: i64,
     now: i64,
 ) -> Result<RecordBatch, StoreError> {
-    let columns: Vec<ArrayRef> = vec![
-        strings(rows, |r| Some(&r.trajectory_id)),
-        strings(rows, |r| r.data_id.as_deref()),
-        strings(rows, |r| r.agent_name.as_deref()),
-        strings(rows, |r| r.training_id.as_deref()),
-        ints(rows, |r| r.epoch_id),
-        ints(rows, |r| r.iteration_id),
-        ints(rows, |r| r.sample_id),
-        strings(rows, |r| r.question.as_deref()),
-        strings(rows, |r| r.termination_reason.as_deref()),
-        floats(rows, |r| r.reward),
-        floats(rows, |r| r.toolcall_reward),
-        floats(rows, |r| r.res_reward),
-        bools(rows, |r| r.is_success),
-        ints(rows, |r| Some(r.step_count)),
-        floats(rows, |r| r.exec_time),
-        bools(rows, |r| Some(r.is_bookmarked)),
-        lists(rows, |r| r.tags.clone()),
-        strings(rows, |r| r.notes.as_deref()),
-        strings(rows, |r| r.metadata_json.as_deref()),
-        lists(rows, |r| {
-            r.metadata_json
-                .as_deref()
-                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-                .map(|m| trajstore_query::metadata_entries(&m))
-                .unwrap_or_default()
-        }),
-        strings(rows, |r| r.source.as_deref()),
-        ints(rows, |r| Some(r.created_at.unwrap_or(now))),
-        ints(rows, |r| Some(r.updated_at.or(r.created_at).unwrap_or(now))),
-        ints(rows, |_| Some(write_id)),
-        {
-            let mut b = StringBuilder::with_capacity(embed_texts.len(), embed_texts.iter().map(String::len).sum());
-            embed_texts.iter().for_each(|t| b.append_value(t));
-            Arc::new(b.finish())
-        },
-        arrow_array::new_null_array(embedding_field().data_type(), rows.len()),
-    ];
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len() + 4);
+    for c in COLUMNS {
+        columns.push(column_array(c, rows, now));
+        if c.name == "metadata" {
+            columns.push(lists(rows, |r| {
+                r.metadata_json
+                    .as_deref()
+                    .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                    .map(|m| trajstore_query::metadata_entries(&m))
+                    .unwrap_or_default()
+            }));
+        }
+    }
+    columns.push(ints(rows, |_| Some(write_id)));
+    let mut b = StringBuilder::with_capacity(embed_texts.len(), embed_texts.iter().map(String::len).sum());
+    embed_texts.iter().for_each(|t| b.append_value(t));
+    columns.push(Arc::new(b.finish()));
+    columns.push(arrow_array::new_null_array(embedding_field().data_type(), rows.len()));
     Ok(RecordBatch::try_new(summaries_schema(), columns)?)
 }
 
@@ -317,18 +308,6 @@ impl<'a> Columns<'a> {
     }
 }
 
-pub fn opt_str(a: &StringArray, i: usize) -> Option<String> {
-    a.is_valid(i).then(|| a.value(i).to_string())
-}
-pub fn opt_i64(a: &Int64Array, i: usize) -> Option<i64> {
-    a.is_valid(i).then(|| a.value(i))
-}
-pub fn opt_f64(a: &Float64Array, i: usize) -> Option<f64> {
-    a.is_valid(i).then(|| a.value(i))
-}
-pub fn opt_bool(a: &BooleanArray, i: usize) -> Option<bool> {
-    a.is_valid(i).then(|| a.value(i))
-}
 pub fn string_list(a: &ListArray, i: usize) -> Vec<String> {
     if a.is_null(i) {
         return Vec::new();
@@ -338,48 +317,66 @@ pub fn string_list(a: &ListArray, i: usize) -> Vec<String> {
     (0..s.len()).filter(|&j| s.is_valid(j)).map(|j| s.value(j).to_string()).collect()
 }
 
-/// Summary rows of a batch that holds [`SUMMARY_COLUMNS`].
-pub fn summaries_from_batch(batch: &RecordBatch) -> Result<Vec<Summary>, StoreError> {
-    let c = Columns::new(batch);
-    let (id, data_id, agent, training) =
-        (c.str("trajectory_id")?, c.str("data_id")?, c.str("agent_name")?, c.str("training_id")?);
-    let (epoch, iteration, sample) = (c.i64("epoch_id")?, c.i64("iteration_id")?, c.i64("sample_id")?);
-    let (question, reason) = (c.str("question")?, c.str("termination_reason")?);
-    let (reward, tc_reward, res_reward) = (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?);
-    let (success, steps, exec, bookmarked) =
-        (c.bool("is_success")?, c.i64("step_count")?, c.f64("exec_time")?, c.bool("is_bookmarked")?);
-    let (tags, notes, metadata, source) = (c.list("tags")?, c.str("notes")?, c.str("metadata")?, c.str("source")?);
-    let (created, updated) = (c.i64("created_at")?, c.i64("updated_at")?);
-    (0..batch.num_rows())
-        .map(|i| {
-            Ok(Summary {
-                trajectory_id: id.value(i).to_string(),
-                data_id: opt_str(data_id, i),
-                agent_name: opt_str(agent, i),
-                training_id: opt_str(training, i),
-                epoch_id: opt_i64(epoch, i),
-                iteration_id: opt_i64(iteration, i),
-                sample_id: opt_i64(sample, i),
-                question: opt_str(question, i),
-                termination_reason: opt_str(reason, i),
-                reward: opt_f64(reward, i),
-                toolcall_reward: opt_f64(tc_reward, i),
-                res_reward: opt_f64(res_reward, i),
-                is_success: opt_bool(success, i),
-                step_count: steps.value(i),
-                exec_time: opt_f64(exec, i),
-                is_bookmarked: bookmarked.value(i),
-                tags: string_list(tags, i),
-                notes: opt_str(notes, i),
-                metadata: metadata
-                    .is_valid(i)
-                    .then(|| serde_json::from_str(metadata.value(i)))
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(format!("metadata of {}: {e}", id.value(i))))?,
-                source: opt_str(source, i),
-                created_at: opt_i64(created, i),
-                updated_at: opt_i64(updated, i),
-            })
+/// Row `i` of `array`, a column of the column table of type `ty`, as a cell value.
+fn cell_value(ty: ColumnType, array: &dyn Array, i: usize) -> Result<CellValue, StoreError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let wrong = || StoreError::Corrupt(format!("a column of type {ty:?} holds {}", array.data_type()));
+    Ok(match (ty, array.data_type()) {
+        (ColumnType::Str | ColumnType::Json, DataType::Utf8) => {
+            let a = array.as_string::<i32>();
+            CellValue::Str(a.is_valid(i).then(|| a.value(i).to_string()))
+        }
+        (ColumnType::Int | ColumnType::Time, DataType::Int64) => {
+            let a = array.as_primitive::<Int64Type>();
+            CellValue::Int(a.is_valid(i).then(|| a.value(i)))
+        }
+        (ColumnType::Float, DataType::Float64) => {
+            let a = array.as_primitive::<Float64Type>();
+            CellValue::Float(a.is_valid(i).then(|| a.value(i)))
+        }
+        (ColumnType::Bool, DataType::Boolean) => {
+            let a = array.as_boolean();
+            CellValue::Bool(a.is_valid(i).then(|| a.value(i)))
+        }
+        (ColumnType::StrList, DataType::List(_)) => CellValue::List(string_list(array.as_list::<i32>(), i)),
+        _ => return Err(wrong()),
+    })
+}
+
+/// The arrays of the column table's columns in `batch`, by name.
+fn table_arrays(batch: &RecordBatch) -> Result<Vec<(&'static Column, &ArrayRef)>, StoreError> {
+    COLUMNS
+        .iter()
+        .map(|c| {
+            let array = batch
+                .column_by_name(c.name)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {} is missing", c.name)))?;
+            Ok((c, array))
         })
         .collect()
+}
+
+/// Summary rows of a batch that holds [`SUMMARY_COLUMNS`].
+pub fn summaries_from_batch(batch: &RecordBatch) -> Result<Vec<Summary>, StoreError> {
+    let arrays = table_arrays(batch)?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let mut s = Summary::default();
+            for (c, array) in &arrays {
+                (c.summary_set)(&mut s, cell_value(c.ty, array.as_ref(), i)?)
+                    .map_err(|e| StoreError::Corrupt(format!("{} of {}: {e}", c.name, s.trajectory_id)))?;
+            }
+            Ok(s)
+        })
+        .collect()
+}
+
+/// The summary columns of row `i` of `batch` set in `t`.
+pub fn set_summary_fields(t: &mut Trajectory, batch: &RecordBatch, i: usize) -> Result<(), StoreError> {
+    for (c, array) in table_arrays(batch)? {
+        (c.set)(t, cell_value(c.ty, array.as_ref(), i)?)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", c.name)))?;
+    }
+    Ok(())
 }

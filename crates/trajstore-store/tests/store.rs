@@ -202,3 +202,38 @@ async fn racing_inserts_of_one_id_store_it_once_with_the_id_index_in_place() {
         assert_eq!(first.count(Some(format!("trajectory_id = '{id}'"))).await.unwrap(), 1, "{id} is stored once");
     }
 }
+
+// A store written before the newest columns of the column table opens with them null.
+const NEW: [&str; 4] = ["model", "input_tokens", "output_tokens", "cost"];
+
+#[tokio::test]
+async fn an_old_store_gains_the_new_columns_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    {
+        let store = Store::open(uri).await.unwrap();
+        let old = vec![traj(r#"{"trajectory_id":"old","reward":1,"steps":[{"role":"user","content":"hi"}]}"#)];
+        store.insert(old, InsertMode::Deduplicate).await.unwrap();
+    }
+    // The schema the current main writes: the table without the four columns.
+    let conn = lancedb::connect(uri).execute().await.unwrap();
+    let summaries = conn.open_table("summaries").execute().await.unwrap();
+    summaries.drop_columns(&NEW).await.unwrap();
+    assert!(summaries.schema().await.unwrap().field_with_name("cost").is_err());
+    drop((summaries, conn));
+
+    let store = Store::open(uri).await.unwrap();
+    let rows = store.list(None, "trajectory_id", false, 0, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].model.as_deref(), rows[0].cost, rows[0].input_tokens), (None, None, None));
+
+    let new = traj(r#"{"trajectory_id":"new","model":"m-1","input_tokens":10,"output_tokens":5,"cost":0.25}"#);
+    assert_eq!(store.insert(vec![new], InsertMode::Deduplicate).await.unwrap().inserted, 1);
+    let filter = FilterSet::parse([("cost_min", "0.1")]).unwrap().to_sql();
+    let rows = store.list(filter, "trajectory_id", false, 0, 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.trajectory_id.as_str()).collect::<Vec<_>>(), ["new"]);
+    assert_eq!((rows[0].model.as_deref(), rows[0].output_tokens, rows[0].cost), (Some("m-1"), Some(5), Some(0.25)));
+    let back = store.get("new").await.unwrap().unwrap();
+    assert_eq!((back.input_tokens, back.cost), (Some(10), Some(0.25)));
+    assert_eq!(store.count(FilterSet::parse([("model", "m-*")]).unwrap().to_sql()).await.unwrap(), 1);
+}

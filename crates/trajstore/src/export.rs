@@ -4,9 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, ListBuilder, StringBuilder,
-};
+use arrow_array::builder::LargeStringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use futures::{Stream, TryStreamExt};
 use parquet::arrow::ArrowWriter;
@@ -66,40 +64,14 @@ impl ParquetRows {
                 Arc::new(b.finish()) as ArrayRef
             }};
         }
-        let mut tags = ListBuilder::new(StringBuilder::new());
-        for r in &rows {
-            for t in &r.tags {
-                tags.values().append_value(t);
-            }
-            tags.append(true);
-        }
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            ("trajectory_id", col!(StringBuilder::new(), |r: &Trajectory| Some(r.trajectory_id.clone()))),
-            ("data_id", col!(StringBuilder::new(), |r: &Trajectory| r.data_id.clone())),
-            ("agent_name", col!(StringBuilder::new(), |r: &Trajectory| r.agent_name.clone())),
-            ("training_id", col!(StringBuilder::new(), |r: &Trajectory| r.training_id.clone())),
-            ("epoch_id", col!(Int64Builder::new(), |r: &Trajectory| r.epoch_id)),
-            ("iteration_id", col!(Int64Builder::new(), |r: &Trajectory| r.iteration_id)),
-            ("sample_id", col!(Int64Builder::new(), |r: &Trajectory| r.sample_id)),
-            ("question", col!(StringBuilder::new(), |r: &Trajectory| r.question.clone())),
-            ("termination_reason", col!(StringBuilder::new(), |r: &Trajectory| r.termination_reason.clone())),
-            ("reward", col!(Float64Builder::new(), |r: &Trajectory| r.reward)),
-            ("toolcall_reward", col!(Float64Builder::new(), |r: &Trajectory| r.toolcall_reward)),
-            ("res_reward", col!(Float64Builder::new(), |r: &Trajectory| r.res_reward)),
-            ("is_success", col!(BooleanBuilder::new(), |r: &Trajectory| r.is_success)),
-            ("step_count", col!(Int64Builder::new(), |r: &Trajectory| Some(r.step_count))),
-            ("exec_time", col!(Float64Builder::new(), |r: &Trajectory| r.exec_time)),
-            ("is_bookmarked", col!(BooleanBuilder::new(), |r: &Trajectory| Some(r.is_bookmarked))),
-            ("tags", Arc::new(tags.finish()) as ArrayRef),
-            ("notes", col!(StringBuilder::new(), |r: &Trajectory| r.notes.clone())),
-            ("metadata", col!(StringBuilder::new(), |r: &Trajectory| r.metadata_json.clone())),
-            ("source", col!(StringBuilder::new(), |r: &Trajectory| r.source.clone())),
-            ("created_at", col!(Int64Builder::new(), |r: &Trajectory| r.created_at)),
-            ("updated_at", col!(Int64Builder::new(), |r: &Trajectory| r.updated_at)),
+        // The summary columns of the column table, then the payload as JSON text.
+        let mut columns: Vec<(&str, ArrayRef)> =
+            trajstore_model::COLUMNS.iter().map(|c| (c.name, trajstore_store::column_array(c, &rows, 0))).collect();
+        columns.extend([
             ("task", col!(LargeStringBuilder::new(), |r: &Trajectory| r.task_json.clone())),
             ("steps", col!(LargeStringBuilder::new(), |r: &Trajectory| Some(r.steps_json.clone()))),
             ("extra", col!(LargeStringBuilder::new(), |r: &Trajectory| r.extra_json.clone())),
-        ];
+        ]);
         RecordBatch::try_from_iter(columns).map_err(|e| Error::Internal(e.into()))
     }
 }

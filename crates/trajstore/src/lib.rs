@@ -13,6 +13,7 @@ mod error;
 mod export;
 mod import;
 mod list;
+mod schema_doc;
 pub mod search;
 mod snapshot;
 mod stats;
@@ -53,6 +54,7 @@ pub unsafe fn configure_process() {
 pub use export::{ExportChunk, ExportFormat};
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
+pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
 pub use stats::{parse_ks, CurveRequest, StatsRequest};
 /// The readers, for callers that want records without storing them.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use trajstore_model::Summary;
+use trajstore_model::{Cell, Summary};
 use trajstore_query::{Cursor, ListRequest, Order, SortField, SortValue};
 
 use crate::{Cached, Result, Trajstore};
@@ -22,35 +22,13 @@ pub struct Page {
 }
 
 fn sort_value(row: &Summary, field: SortField) -> SortValue {
-    fn s(v: &Option<String>) -> SortValue {
-        v.clone().map_or(SortValue::Null, SortValue::Str)
-    }
-    fn i(v: Option<i64>) -> SortValue {
-        v.map_or(SortValue::Null, SortValue::Int)
-    }
-    fn f(v: Option<f64>) -> SortValue {
-        v.map_or(SortValue::Null, SortValue::Float)
-    }
-    match field {
-        SortField::TrajectoryId => SortValue::Str(row.trajectory_id.clone()),
-        SortField::DataId => s(&row.data_id),
-        SortField::AgentName => s(&row.agent_name),
-        SortField::TrainingId => s(&row.training_id),
-        SortField::Question => s(&row.question),
-        SortField::TerminationReason => s(&row.termination_reason),
-        SortField::Source => s(&row.source),
-        SortField::EpochId => i(row.epoch_id),
-        SortField::IterationId => i(row.iteration_id),
-        SortField::SampleId => i(row.sample_id),
-        SortField::StepCount => i(Some(row.step_count)),
-        SortField::CreatedAt => i(row.created_at),
-        SortField::UpdatedAt => i(row.updated_at),
-        SortField::Reward => f(row.reward),
-        SortField::ToolcallReward => f(row.toolcall_reward),
-        SortField::ResReward => f(row.res_reward),
-        SortField::ExecTime => f(row.exec_time),
-        SortField::IsSuccess => row.is_success.map_or(SortValue::Null, SortValue::Bool),
-        SortField::IsBookmarked => SortValue::Bool(row.is_bookmarked),
+    let Some(column) = trajstore_model::Column::named(field.column()) else { return SortValue::Null };
+    match (column.summary_get)(row) {
+        Cell::Str(v) => v.map_or(SortValue::Null, |v| SortValue::Str(v.to_string())),
+        Cell::Int(v) => v.map_or(SortValue::Null, SortValue::Int),
+        Cell::Float(v) => v.map_or(SortValue::Null, SortValue::Float),
+        Cell::Bool(v) => v.map_or(SortValue::Null, SortValue::Bool),
+        Cell::List(_) | Cell::Json(_) => SortValue::Null,
     }
 }
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
+use trajstore_model::ColumnType;
 use trajstore_query::FilterSet;
-use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig};
+use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig, METRICS};
 use trajstore_store::Columns;
 
 use crate::{Cached, Error, Result, Trajstore};
@@ -224,6 +225,21 @@ fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
 
+/// A numeric column statistics aggregate, as its Arrow array.
+enum Metric<'a> {
+    Int(&'a Int64Array),
+    Float(&'a Float64Array),
+}
+
+impl Metric<'_> {
+    fn value(&self, i: usize) -> Option<f64> {
+        match self {
+            Metric::Int(a) => a.is_valid(i).then(|| a.value(i) as f64),
+            Metric::Float(a) => opt_f64(a, i),
+        }
+    }
+}
+
 /// One pass of statistics over rows, overall and per group.
 struct StatsPass<'g> {
     group_by: &'g [&'static str],
@@ -256,9 +272,14 @@ impl<'g> StatsPass<'g> {
             None => (Some(c.str("data_id")?), Some(c.str("question")?)),
         };
         let success: &BooleanArray = c.bool("is_success")?;
-        let (reward, tc, res, exec) =
-            (c.f64("reward")?, c.f64("toolcall_reward")?, c.f64("res_reward")?, c.f64("exec_time")?);
-        let steps: &Int64Array = c.i64("step_count")?;
+        let reward = c.f64("reward")?;
+        let metrics: Vec<Metric> = METRICS
+            .iter()
+            .map(|m| match m.ty {
+                ColumnType::Int => c.i64(m.name).map(Metric::Int),
+                _ => c.f64(m.name).map(Metric::Float),
+            })
+            .collect::<Result<_, _>>()?;
         let reason = c.str("termination_reason")?;
         enum GroupCol<'a> {
             Str(&'a StringArray),
@@ -285,10 +306,7 @@ impl<'g> StatsPass<'g> {
                 task,
                 is_success: success.is_valid(i).then(|| success.value(i)),
                 reward: opt_f64(reward, i),
-                toolcall_reward: opt_f64(tc, i),
-                res_reward: opt_f64(res, i),
-                exec_time: opt_f64(exec, i),
-                step_count: steps.is_valid(i).then(|| steps.value(i) as f64),
+                metrics: std::array::from_fn(|m| metrics[m].value(i)),
                 termination_reason: opt_str(reason, i),
             };
             self.overall.push(&sample, self.threshold);
@@ -341,19 +359,9 @@ impl Trajstore {
                 return grouped;
             }
         }
-        let mut columns: Vec<&str> = vec![
-            "trajectory_id",
-            "data_id",
-            "question",
-            "is_success",
-            "reward",
-            "toolcall_reward",
-            "res_reward",
-            "exec_time",
-            "step_count",
-            "termination_reason",
-        ];
-        for g in group_by {
+        let mut columns: Vec<&str> =
+            vec!["trajectory_id", "data_id", "question", "is_success", "reward", "termination_reason"];
+        for g in METRICS.iter().map(|m| &m.name).chain(group_by) {
             if !columns.contains(g) {
                 columns.push(g);
             }

@@ -2,8 +2,9 @@
 //! Lance, or evaluated over rows in memory (the server's in-memory index). Both come from
 //! the same definition: a kind in `kinds.rs` per kind of condition.
 //!
-//! Adding a filter name of an existing kind: a line in [`FILTER_NAMES`] and in
-//! [`Filter::parse`] (or `NUMERIC`). Adding a kind: a struct implementing
+//! The column filters' names and kinds come from the column table
+//! (`trajstore_model::COLUMNS`): a column's `filter` says which parameters it has and
+//! [`Filter::parse`] maps each to its kind. Adding a kind: a struct implementing
 //! [`FilterKind`] in `kinds.rs`, a variant of [`Filter`] and an arm in `each_kind!`
 //! (the compiler refuses a variant without one, and a kind without both renderings).
 
@@ -17,45 +18,31 @@ use kinds::{contains_folded, wildcard_match};
 pub use kinds::{AnyOf, BoolIs, Cmp, Contains, FilterKind, FloatCmp, IntCmp, Metadata, TagsAny, Wildcard};
 pub use metadata::metadata_entries;
 
+use std::sync::LazyLock;
+
+use trajstore_model::{filter_names, Column, ColumnFilter, ColumnType, Comparison, COLUMNS};
+
 use crate::QueryError;
 
-/// Every filter name accepted (besides `metadata.KEY`), for help texts and the API docs.
-pub const FILTER_NAMES: &[&str] = &[
-    "data_id",
-    "agent_name",
-    "training_id",
-    "trajectory_id",
-    "question",
-    "termination_reason",
-    "reward_exact",
-    "reward_min",
-    "reward_max",
-    "toolcall_reward_exact",
-    "toolcall_reward_min",
-    "toolcall_reward_max",
-    "res_reward_exact",
-    "res_reward_min",
-    "res_reward_max",
-    "epoch_id",
-    "epoch_id_min",
-    "epoch_id_max",
-    "iteration_id",
-    "iteration_id_min",
-    "iteration_id_max",
-    "sample_id",
-    "sample_id_min",
-    "sample_id_max",
-    "is_bookmarked",
-    "is_success",
-    "step_count_min",
-    "step_count_max",
-    "exec_time_min",
-    "exec_time_max",
-    "created_after",
-    "created_before",
-    "tags",
-    "metadata.KEY",
-];
+/// One column filter parameter: its name, its column and the comparison it makes.
+struct ColumnParam {
+    name: String,
+    column: &'static Column,
+    cmp: Comparison,
+}
+
+/// Every column filter parameter, derived from the column table.
+static COLUMN_PARAMS: LazyLock<Vec<ColumnParam>> = LazyLock::new(|| {
+    COLUMNS
+        .iter()
+        .flat_map(|column| filter_names(column).into_iter().map(move |(name, cmp)| ColumnParam { name, column, cmp }))
+        .collect()
+});
+
+/// Every filter name accepted (the column filters of the column table, then
+/// `metadata.KEY`), for help texts and the API docs.
+pub static FILTER_NAMES: LazyLock<Vec<String>> =
+    LazyLock::new(|| COLUMN_PARAMS.iter().map(|p| p.name.clone()).chain(["metadata.KEY".to_string()]).collect());
 
 /// The type of a filter's value, for documents that describe the filters (the API's
 /// OpenAPI document, help texts).
@@ -83,57 +70,22 @@ pub struct FilterParam {
 
 /// Every accepted filter parameter with the type of its value.
 pub fn filter_params() -> Vec<FilterParam> {
-    FILTER_NAMES
+    COLUMN_PARAMS
         .iter()
-        .filter(|n| **n != "metadata.KEY")
-        .map(|&name| {
-            let value = match NUMERIC.iter().find(|(n, ..)| *n == name) {
-                Some((.., Kind::Float)) => FilterValue::Number,
-                Some((.., Kind::Int)) => FilterValue::Integer,
-                None => match name {
-                    "trajectory_id" | "question" => FilterValue::Substring,
-                    "termination_reason" | "tags" => FilterValue::TextList,
-                    "is_bookmarked" | "is_success" => FilterValue::Boolean,
-                    "created_after" | "created_before" => FilterValue::Timestamp,
-                    _ => FilterValue::Wildcard,
-                },
+        .map(|p| {
+            let value = match p.column.filter {
+                ColumnFilter::Wildcard => FilterValue::Wildcard,
+                ColumnFilter::Substring => FilterValue::Substring,
+                ColumnFilter::AnyOf | ColumnFilter::ListAny => FilterValue::TextList,
+                ColumnFilter::Bool => FilterValue::Boolean,
+                ColumnFilter::Time => FilterValue::Timestamp,
+                ColumnFilter::Range(_) if p.column.ty == ColumnType::Float => FilterValue::Number,
+                ColumnFilter::Range(_) | ColumnFilter::Off => FilterValue::Integer,
             };
-            FilterParam { name: name.to_string(), value }
+            FilterParam { name: p.name.clone(), value }
         })
         .collect()
 }
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Float,
-    Int,
-}
-
-/// Numeric filter names: (name, column, comparison, type).
-const NUMERIC: &[(&str, &str, Cmp, Kind)] = &[
-    ("reward_exact", "reward", Cmp::Eq, Kind::Float),
-    ("reward_min", "reward", Cmp::Ge, Kind::Float),
-    ("reward_max", "reward", Cmp::Le, Kind::Float),
-    ("toolcall_reward_exact", "toolcall_reward", Cmp::Eq, Kind::Float),
-    ("toolcall_reward_min", "toolcall_reward", Cmp::Ge, Kind::Float),
-    ("toolcall_reward_max", "toolcall_reward", Cmp::Le, Kind::Float),
-    ("res_reward_exact", "res_reward", Cmp::Eq, Kind::Float),
-    ("res_reward_min", "res_reward", Cmp::Ge, Kind::Float),
-    ("res_reward_max", "res_reward", Cmp::Le, Kind::Float),
-    ("exec_time_min", "exec_time", Cmp::Ge, Kind::Float),
-    ("exec_time_max", "exec_time", Cmp::Le, Kind::Float),
-    ("step_count_min", "step_count", Cmp::Ge, Kind::Int),
-    ("step_count_max", "step_count", Cmp::Le, Kind::Int),
-    ("epoch_id", "epoch_id", Cmp::Eq, Kind::Int),
-    ("epoch_id_min", "epoch_id", Cmp::Ge, Kind::Int),
-    ("epoch_id_max", "epoch_id", Cmp::Le, Kind::Int),
-    ("iteration_id", "iteration_id", Cmp::Eq, Kind::Int),
-    ("iteration_id_min", "iteration_id", Cmp::Ge, Kind::Int),
-    ("iteration_id_max", "iteration_id", Cmp::Le, Kind::Int),
-    ("sample_id", "sample_id", Cmp::Eq, Kind::Int),
-    ("sample_id_min", "sample_id", Cmp::Ge, Kind::Int),
-    ("sample_id_max", "sample_id", Cmp::Le, Kind::Int),
-];
 
 /// One typed condition on the summary table. Column names are from a fixed set.
 #[derive(Debug, Clone, PartialEq)]
@@ -264,42 +216,39 @@ impl Filter {
             }
             return Ok(Filter::Metadata(Metadata { key: key.to_string(), value: value.to_string() }));
         }
-        if let Some(&(_, column, cmp, kind)) = NUMERIC.iter().find(|(n, ..)| *n == name) {
-            return Ok(match kind {
-                Kind::Float => Filter::Float(FloatCmp { column, cmp, value: parse_f64(name, value)? }),
-                Kind::Int => Filter::Int(IntCmp { column, cmp, value: parse_i64(name, value)? }),
-            });
-        }
-        let wildcard = |column| Filter::Wildcard(Wildcard { column, pattern: value.to_string() });
-        let filter = match name {
-            "data_id" | "agent_name" | "training_id" => wildcard(column_named(name)),
+        let Some(param) = COLUMN_PARAMS.iter().find(|p| p.name == name) else {
+            return Err(QueryError::new(name, format!("unknown filter; known filters: {}", FILTER_NAMES.join(", "))));
+        };
+        let column = param.column.name;
+        let cmp = match param.cmp {
+            Comparison::Eq => Cmp::Eq,
+            Comparison::Ge => Cmp::Ge,
+            Comparison::Le => Cmp::Le,
+            Comparison::Lt => Cmp::Lt,
+        };
+        Ok(match param.column.filter {
+            ColumnFilter::Wildcard => Filter::Wildcard(Wildcard { column, pattern: value.to_string() }),
             // Every text contains the empty string: refused rather than matching all rows.
-            "trajectory_id" | "question" if value.is_empty() => {
+            ColumnFilter::Substring if value.is_empty() => {
                 return Err(QueryError::new(name, "expected some text to look for, got an empty value"))
             }
-            "trajectory_id" | "question" => Filter::Contains(Contains::new(column_named(name), value)),
-            "termination_reason" => {
-                Filter::AnyOf(AnyOf { column: "termination_reason", values: parse_list(name, value)? })
+            ColumnFilter::Substring => Filter::Contains(Contains::new(column, value)),
+            ColumnFilter::AnyOf => Filter::AnyOf(AnyOf { column, values: parse_list(name, value)? }),
+            ColumnFilter::ListAny => Filter::TagsAny(TagsAny { tags: parse_list(name, value)? }),
+            ColumnFilter::Bool => Filter::Bool(BoolIs { column, value: parse_bool(name, value)? }),
+            ColumnFilter::Range(_) if param.column.ty == ColumnType::Float => {
+                Filter::Float(FloatCmp { column, cmp, value: parse_f64(name, value)? })
             }
-            "tags" => Filter::TagsAny(TagsAny { tags: parse_list(name, value)? }),
-            "is_bookmarked" | "is_success" => {
-                Filter::Bool(BoolIs { column: column_named(name), value: parse_bool(name, value)? })
+            ColumnFilter::Range(_) | ColumnFilter::Off => {
+                Filter::Int(IntCmp { column, cmp, value: parse_i64(name, value)? })
             }
-            "created_after" | "created_before" => {
+            ColumnFilter::Time => {
                 let micros = trajstore_model::parse_timestamp(value).ok_or_else(|| {
                     QueryError::new(name, format!("expected epoch seconds or an RFC 3339 date, got {value:?}"))
                 })?;
-                let cmp = if name == "created_after" { Cmp::Ge } else { Cmp::Lt };
-                Filter::Int(IntCmp { column: "created_at", cmp, value: micros })
+                Filter::Int(IntCmp { column, cmp, value: micros })
             }
-            _ => {
-                return Err(QueryError::new(
-                    name,
-                    format!("unknown filter; known filters: {}", FILTER_NAMES.join(", ")),
-                ));
-            }
-        };
-        Ok(filter)
+        })
     }
 
     pub fn to_sql(&self) -> String {
@@ -311,11 +260,6 @@ impl Filter {
     pub fn row_test<'a, C: Columns>(&'a self, columns: &'a C) -> Option<RowTest<'a>> {
         each_kind!(self, kind => kind.row_test(columns))
     }
-}
-
-/// A filter name that is also its column's name, as the `'static` column name.
-fn column_named(name: &str) -> &'static str {
-    FILTER_NAMES.iter().copied().find(|n| *n == name).expect("a filter named after its column")
 }
 
 #[cfg(test)]

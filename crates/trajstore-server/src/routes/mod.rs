@@ -3,6 +3,7 @@
 
 mod export;
 mod imports;
+mod schema;
 mod search;
 mod stats;
 mod system;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/similar", get(search::similar_to_text))
         .route("/api/search", get(search::search_text))
         .route("/api/openapi.json", get(system::openapi))
+        .route("/api/schema", get(schema::schema))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(max_body));

@@ -86,3 +86,21 @@ async fn a_server_file_below_a_root_is_imported() {
     let r = call(&app, "POST", "/api/imports", &[("content-type", "application/json")], body.as_bytes()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&r.body));
 }
+
+#[tokio::test]
+async fn schema_lists_the_column_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path(), ServerConfig::default()).await;
+    let r = get(&app, "/api/schema").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    let columns = doc["columns"].as_array().unwrap();
+    assert_eq!(columns.len(), serde_json::to_value(trajstore::Summary::default()).unwrap().as_object().unwrap().len());
+    let reward = columns.iter().find(|c| c["name"] == "reward").unwrap();
+    assert_eq!(reward["type"], "float");
+    assert_eq!(reward["sortable"], true);
+    assert_eq!(reward["filters"][1], json!({"name": "reward_min", "value": "number"}));
+    assert!(reward["statistics"].as_array().unwrap().contains(&json!("reward_mean")));
+    assert!(doc["sort"].as_array().unwrap().contains(&json!("created_at")));
+    assert!(doc["filters"].as_array().unwrap().contains(&json!({"name": "created_after", "value": "timestamp"})));
+}

@@ -33,13 +33,21 @@ pub(crate) use slot::SnapshotSlot;
 
 use crate::{Error, Result, Summary};
 
-/// Columns the snapshot dictionary-codes (besides `question`, coded the same way).
-const CODED: [&str; 5] = ["data_id", "agent_name", "training_id", "termination_reason", "source"];
+/// Columns the snapshot dictionary-codes (besides `question`, coded the same way): the
+/// sortable text columns of the column table but the id (`data_id` among them).
+fn coded_columns() -> impl Iterator<Item = &'static str> {
+    trajstore_model::COLUMNS
+        .iter()
+        .filter(|c| c.ty == trajstore_model::ColumnType::Str && c.sortable)
+        .map(|c| c.name)
+        .filter(|n| !matches!(*n, "trajectory_id" | "question"))
+}
 
 /// What no update changes: shared between a snapshot and its patched successors.
 struct Fixed {
     question: Dict,
-    coded: [Dict; 5],
+    /// In the order of `coded_columns`.
+    coded: Vec<(&'static str, Dict)>,
     /// Rank of each row's trajectory_id in byte order, and the rows in that order.
     id_rank: Vec<u32>,
     by_id: Vec<u32>,
@@ -80,13 +88,8 @@ impl Snapshot {
 
         let question_array = str_col("question")?;
         let question = Dict::from_array(&question_array);
-        let coded = [
-            Dict::from_array(&str_col(CODED[0])?),
-            Dict::from_array(&str_col(CODED[1])?),
-            Dict::from_array(&str_col(CODED[2])?),
-            Dict::from_array(&str_col(CODED[3])?),
-            Dict::from_array(&str_col(CODED[4])?),
-        ];
+        let coded: Vec<(&'static str, Dict)> =
+            coded_columns().map(|c| Ok((c, Dict::from_array(&str_col(c)?)))).collect::<Result<_>>()?;
         let ids = str_col("trajectory_id")?;
         let mut by_id: Vec<u32> = (0..rows as u32).collect();
         by_id.sort_unstable_by(|&a, &b| ids.value(a as usize).cmp(ids.value(b as usize)));
@@ -102,7 +105,7 @@ impl Snapshot {
         let tags = TagIndex::build(&tag_list)?;
 
         // Tasks: codes of data_id first, then of questions, then one per row.
-        let data_ids = &coded[0];
+        let data_ids = &coded.iter().find(|(c, _)| *c == "data_id").ok_or_else(|| internal(&"data_id"))?.1;
         let base_q = data_ids.values.len() as u32;
         let base_row = base_q + question.values.len() as u32;
         let task = (0..rows)
@@ -220,7 +223,7 @@ impl Snapshot {
         let f = &self.fixed;
         self.batch.get_array_memory_size()
             + f.question.bytes()
-            + f.coded.iter().map(Dict::bytes).sum::<usize>()
+            + f.coded.iter().map(|(_, d)| d.bytes()).sum::<usize>()
             + self.tags.bytes()
             + (f.id_rank.len() + f.by_id.len() + f.task.len()) * 4
     }
@@ -229,7 +232,7 @@ impl Snapshot {
         if column == "question" {
             return Some(&self.fixed.question);
         }
-        CODED.iter().position(|c| *c == column).map(|i| &self.fixed.coded[i])
+        self.fixed.coded.iter().find(|(c, _)| *c == column).map(|(_, d)| d)
     }
 
     fn array<T: 'static>(&self, column: &str) -> Option<&T> {

@@ -46,7 +46,7 @@ impl Snapshot {
         let id_rank = &self.fixed.id_rank;
         let id = move |i: usize| 2 * id_rank[i] as u64 + 1;
         let column = sort.column();
-        if sort == SortField::TrajectoryId {
+        if sort == SortField::TRAJECTORY_ID {
             return Box::new(move |i| pack(Some(id(i)), descending, 0));
         }
         if let Some(dict) = self.dict(column) {
@@ -77,7 +77,7 @@ impl Snapshot {
                 .map_err(|p| p as u32),
         );
         let descending = c.order == Order::Desc;
-        if c.sort == SortField::TrajectoryId {
+        if c.sort == SortField::TRAJECTORY_ID {
             return pack(Some(id), descending, 0);
         }
         let value = match &c.value {
