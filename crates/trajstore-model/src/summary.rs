@@ -32,7 +32,7 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "updated_at",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub trajectory_id: String,
     pub data_id: Option<String>,
@@ -52,12 +52,15 @@ pub struct Summary {
     pub is_bookmarked: bool,
     pub tags: Vec<String>,
     pub notes: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub source: Option<String>,
     /// Microseconds since the epoch; written as RFC 3339.
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub created_at: Option<i64>,
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<i64>,
 }
 

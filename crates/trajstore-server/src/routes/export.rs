@@ -6,7 +6,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use trajstore::{ExportFormat, FilterSet};
 
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
+
 use crate::error::{source_chain, ApiResult};
+use crate::openapi::{enumeration, query, Filters};
 use crate::query::{FromParams, Params, Query};
 use crate::AppState;
 
@@ -28,6 +32,13 @@ impl FromParams for ExportQuery {
         }
         let filters = FilterSet::parse(filters).map_err(trajstore::Error::from)?;
         Ok(ExportQuery { format, filters })
+    }
+}
+
+impl IntoParams for ExportQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let formats = enumeration(ExportFormat::ALL.iter().map(|f| f.name()));
+        vec![query("format", false, formats, "the output format (default jsonl)")]
     }
 }
 
@@ -60,6 +71,9 @@ impl std::io::Write for ChannelWriter {
 
 /// Streamed with back-pressure (a channel of a few chunks), so memory stays bounded. A
 /// failure after the headers went out can only cut the body short; it is logged here.
+#[utoipa::path(get, path = "/api/export", tag = "trajectories", params(ExportQuery, Filters),
+    responses((status = 200, description = "every matching trajectory: JSON Lines (native or ATIF) or Parquet",
+        content((String = "application/x-ndjson"), (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
     let ExportQuery { format, filters } = q;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);

@@ -4,6 +4,7 @@
 
 mod errors;
 mod happy;
+mod openapi;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
