@@ -35,4 +35,13 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] || ! cmp -s "$web/package-loc
   echo "setup: npm ci in $web" >&2
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.trajstore-lock)
 fi
+# A Python virtual environment for the API's contract test (scripts/schemathesis.sh):
+# schemathesis, pinned, from PyPI. Outside the clone, so that a fresh clone (CI) reuses it.
+VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
+SCHEMATHESIS_VERSION=4.32.5
+if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 bash "$(dirname "$0")/fetch-model.sh" || echo "setup: the embedding model could not be installed; similarity tests that need it will be skipped" >&2

@@ -14,3 +14,5 @@ cargo test --workspace "$@"
 # Screenshots land in $TRAJSTORE_E2E_ARTIFACTS (default $CARGO_TARGET_DIR/e2e-artifacts).
 cargo build -p trajstore-cli
 TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" node --test crates/trajstore-web/e2e/
+# The API's contract: schemathesis against the generated OpenAPI document (see the script).
+bash scripts/schemathesis.sh

@@ -207,7 +207,7 @@ macro_rules! summary_columns {
     )*) => {
         /// The summary row: every column of [`COLUMNS`], in its order. Lists, queries and
         /// exports of "rows" return this shape.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
         pub struct Summary {
             $( $(#[$attr])* pub $name: $rust, )*
         }
@@ -264,12 +264,15 @@ summary_columns! {
     is_bookmarked: bool = is_bookmarked,                Bool,    REQUIRED, F::Bool,                   SORT,    Off,     LIST,   "bookmarked";
     tags: Vec<String> = tags,                           StrList, REQUIRED, F::ListAny,                NO_SORT, Off,     LIST,   "tags";
     notes: Option<String> = notes,                      Str,     NULL,     F::Off,                    NO_SORT, Off,     HIDDEN, "notes";
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value> = metadata_json, Json,   NULL,     F::Off,                    NO_SORT, Off,     HIDDEN, "metadata";
     source: Option<String> = source,                    Str,     NULL,     F::Off,                    SORT,    Off,     HIDDEN, "source";
     /// Microseconds since the epoch; written as RFC 3339.
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     created_at: Option<i64> = created_at,               Time,    REQUIRED, F::Time,                   SORT,    Off,     LIST,   "created";
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     updated_at: Option<i64> = updated_at,               Time,    REQUIRED, F::Off,                    SORT,    Off,     HIDDEN, "updated";
 }
 

@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{ApiError, Code};
 use crate::AppState;
 
+/// The endpoints that never need the token.
+pub const PUBLIC: &[&str] = &["/api/health", "/api/version", "/api/openapi.json"];
+
 /// Compares in time that depends only on the lengths, not on where the bytes differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
@@ -21,7 +24,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.config.token else { return next.run(request).await };
     let write = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let public = matches!(request.uri().path(), "/api/health" | "/api/version" | "/api/openapi.json");
+    let public = PUBLIC.contains(&request.uri().path());
     if !write && (public || !state.config.token_reads) {
         return next.run(request).await;
     }

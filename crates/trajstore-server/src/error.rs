@@ -29,6 +29,24 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, for the API document.
+    pub const ALL: &'static [Code] = &[
+        Code::InvalidParameter,
+        Code::InvalidInput,
+        Code::InvalidRequest,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::BodyTooLarge,
+        Code::UriTooLong,
+        Code::UnreadableRecord,
+        Code::Internal,
+        Code::Storage,
+        Code::Io,
+        Code::EmbeddingUnavailable,
+    ];
+
     /// The table: code string, status, default message.
     const fn spec(self) -> (&'static str, StatusCode, &'static str) {
         match self {
@@ -87,6 +105,47 @@ impl Code {
             _ => Code::InvalidRequest,
         }
     }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for Code {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Code::ALL.iter().map(|c| c.as_str())))
+            .description(Some("what went wrong, one of the API's error codes"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Code {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
+}
+
+/// The error document of every 4xx and 5xx answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorDocument<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ErrorDetail<'a> {
+    code: Code,
+    /// For a 5xx, the code's general message (the cause is in the server's log).
+    message: &'a str,
+    /// The parameter or body field at fault, when there is one.
+    parameter: Option<&'a str>,
+    /// Given with a 5xx: quote it to find the cause in the server's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 /// An error on its way to becoming a response.
@@ -171,11 +230,8 @@ pub fn source_chain(e: &dyn std::error::Error) -> Vec<String> {
 
 /// The error document; `request_id` is given for a 5xx.
 pub fn error_body(code: Code, message: &str, parameter: Option<&str>, request_id: Option<&str>) -> Response {
-    let mut error = serde_json::json!({"code": code.as_str(), "message": message, "parameter": parameter});
-    if let Some(id) = request_id {
-        error["request_id"] = id.into();
-    }
-    let mut r = (code.status(), axum::Json(serde_json::json!({ "error": error }))).into_response();
+    let doc = ErrorDocument { error: ErrorDetail { code, message, parameter, request_id } };
+    let mut r = (code.status(), axum::Json(doc)).into_response();
     if code == Code::Unauthorized {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     }
@@ -233,23 +289,7 @@ mod tests {
 
     #[test]
     fn codes_are_unique_and_statuses_are_errors() {
-        use Code::*;
-        let all = [
-            InvalidParameter,
-            InvalidInput,
-            InvalidRequest,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            MethodNotAllowed,
-            BodyTooLarge,
-            UriTooLong,
-            UnreadableRecord,
-            Internal,
-            Storage,
-            Io,
-            EmbeddingUnavailable,
-        ];
+        let all = Code::ALL;
         let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
         assert!(all.iter().all(|c| c.status().is_client_error() || c.status().is_server_error()));

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use trajstore::{ImportOptions, ImportProgress, ImportReport, Input, ReadOptions, Trajstore};
 
 /// One import to start: what to read, the name to report it under, and how to read it.
@@ -42,6 +42,35 @@ pub struct Imports {
 }
 
 const KEEP_TASKS: usize = 100;
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+/// An import task: its progress, and its report when done or its error when failed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportTask {
+    pub task_id: String,
+    /// The file on the server, or the name an upload was sent with.
+    pub source: String,
+    pub status: TaskStatus,
+    /// Seconds since the Unix epoch.
+    pub created_at: f64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub records_done: u64,
+    pub imported: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    #[schema(value_type = Option<ImportReport>)]
+    pub result: Option<Arc<ImportReport>>,
+    pub error: Option<String>,
+}
 
 impl Imports {
     fn with_task<R>(&self, id: &str, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
@@ -90,31 +119,38 @@ impl Imports {
         id
     }
 
-    fn describe(t: &Task) -> Value {
+    fn describe(t: &Task) -> ImportTask {
         let p = &t.progress;
         let (status, result, error) = match &t.status {
-            Status::Queued => ("queued", Value::Null, Value::Null),
-            Status::Running => ("running", Value::Null, Value::Null),
-            Status::Done(r) => ("done", serde_json::to_value(&**r).unwrap_or(Value::Null), Value::Null),
-            Status::Failed(e) => ("failed", Value::Null, Value::from(e.as_str())),
+            Status::Queued => (TaskStatus::Queued, None, None),
+            Status::Running => (TaskStatus::Running, None, None),
+            Status::Done(r) => (TaskStatus::Done, Some(r.clone()), None),
+            Status::Failed(e) => (TaskStatus::Failed, None, Some(e.clone())),
         };
         let created = t.created.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        json!({
-            "task_id": t.id, "source": t.source, "status": status, "created_at": created,
-            "bytes_done": p.read.bytes_read.load(Ordering::Relaxed), "bytes_total": p.bytes_total.load(Ordering::Relaxed),
-            "records_done": p.read.records.load(Ordering::Relaxed), "imported": p.imported.load(Ordering::Relaxed),
-            "skipped": p.skipped.load(Ordering::Relaxed), "failed": p.failed.load(Ordering::Relaxed),
-            "result": result, "error": error,
-        })
+        ImportTask {
+            task_id: t.id.clone(),
+            source: t.source.clone(),
+            status,
+            created_at: created,
+            bytes_done: p.read.bytes_read.load(Ordering::Relaxed),
+            bytes_total: p.bytes_total.load(Ordering::Relaxed),
+            records_done: p.read.records.load(Ordering::Relaxed),
+            imported: p.imported.load(Ordering::Relaxed),
+            skipped: p.skipped.load(Ordering::Relaxed),
+            failed: p.failed.load(Ordering::Relaxed),
+            result,
+            error,
+        }
     }
 
-    pub fn get(&self, id: &str) -> Option<Value> {
+    pub fn get(&self, id: &str) -> Option<ImportTask> {
         self.with_task(id, |t| Self::describe(t))
     }
 
-    pub fn list(&self) -> Value {
+    pub fn list(&self) -> Vec<ImportTask> {
         let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        Value::Array(tasks.iter().rev().map(Self::describe).collect())
+        tasks.iter().rev().map(Self::describe).collect()
     }
 
     /// Waits for every running import (after `cancel` was set, each stops after its batch).

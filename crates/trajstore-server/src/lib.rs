@@ -59,6 +59,11 @@ struct AppState {
     imports: Imports,
 }
 
+/// Every endpoint of the API as (method, path); the router is built from this list alone.
+pub fn endpoints() -> Vec<(axum::http::Method, &'static str)> {
+    routes::endpoints().into_iter().map(|e| (e.method, e.path)).collect()
+}
+
 /// The router with every endpoint, and the registry of its imports (which `serve_on`
 /// waits for on shutdown).
 pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {

@@ -8,6 +8,9 @@ use trajstore::{CurveRequest, FilterSet, ListRequest, StatsRequest};
 
 use crate::error::{ApiError, ApiResult};
 
+/// The most results a search or similarity query returns.
+pub const MAX_COUNT: usize = 1000;
+
 /// The query string as (name, value) pairs, decoded, in order.
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
@@ -62,13 +65,14 @@ impl Params {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// `name` as a count, `default` when it is not given.
+    /// `name` as a count from 1 to [`MAX_COUNT`], `default` when it is not given.
     pub fn count(&self, name: &str, default: usize) -> ApiResult<usize> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => {
-                v.parse().map_err(|_| ApiError::bad_request(name, format!("expected a positive integer, got {v:?}")))
-            }
+            Some(v) => match v.parse() {
+                Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(name, format!("expected an integer from 1 to {MAX_COUNT}, got {v:?}"))),
+            },
         }
     }
 

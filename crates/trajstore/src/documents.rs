@@ -8,7 +8,7 @@ use crate::{on_blocking_thread, Error, ImportErrorEntry, Result, Trajectory, Tra
 
 /// What adding a body of records did: the good ones are stored (or skipped as already
 /// there), the bad ones are listed by index and field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AddReport {
     pub imported: u64,
     pub skipped: u64,

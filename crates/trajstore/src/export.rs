@@ -28,13 +28,22 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "jsonl" => Ok(ExportFormat::Jsonl),
-            "parquet" => Ok(ExportFormat::Parquet),
-            "atif" => Ok(ExportFormat::Atif),
-            _ => Err(Error::invalid("format", format!("expected jsonl, parquet or atif, got {s:?}"))),
+    pub const ALL: &'static [ExportFormat] = &[ExportFormat::Jsonl, ExportFormat::Parquet, ExportFormat::Atif];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Parquet => "parquet",
+            ExportFormat::Atif => "atif",
         }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        ExportFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| Error::invalid("format", format!("expected jsonl, parquet or atif, got {s:?}")))
     }
 
     /// The format a file name asks for (`.parquet`, else JSON Lines).

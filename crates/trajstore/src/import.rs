@@ -69,7 +69,7 @@ pub struct ImportProgress {
     pub failed: AtomicU64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportErrorEntry {
     pub file: String,
     pub line: Option<u64>,
@@ -91,13 +91,13 @@ impl From<ItemError> for ImportErrorEntry {
 }
 
 /// One input file and the format it was read as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportedFile {
     pub path: String,
     pub format: &'static str,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub imported: u64,
     pub skipped: u64,

@@ -56,14 +56,17 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
-pub use stats::{parse_ks, CurveRequest, StatsRequest};
+pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_X, MAX_GROUP_BY};
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
-pub use trajstore_model::{demo, Summary, Trajectory};
+pub use trajstore_model::{demo, Column, Statistic, Summary, Trajectory};
 pub use trajstore_query::{
     filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
+    MAX_PAGE_SIZE,
 };
+/// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
+pub use trajstore_stats::METRICS as STAT_METRICS;
 pub use trajstore_store::{InsertOutcome, OptimizeReport, Patch};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
@@ -91,14 +94,14 @@ pub struct Trajstore {
 }
 
 /// How many fragments (data files) each table has (see [`Trajstore::fragments`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Fragments {
     pub summaries: u64,
     pub payloads: u64,
 }
 
 /// What the in-memory index holds (for `GET /api/health`).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct MemoryIndexInfo {
     /// The dataset version it was read at.
     pub version: u64,

@@ -9,7 +9,7 @@ use trajstore_query::{Cursor, ListRequest, Order, SortField, SortValue};
 use crate::{Cached, Result, Trajstore};
 
 /// One page: the document of `trajstore query --json` and `GET /api/trajectories`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub data: Vec<Summary>,
     /// Rows matching the filters (all pages together).

@@ -20,7 +20,7 @@ use crate::{on_blocking_thread, Error, Result, Trajstore};
 pub use trajstore_embed::{default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
 
 /// A similar trajectory: its summary row and its cosine distance (0 = same direction).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SimilarHit {
     #[serde(flatten)]
     pub summary: Summary,
@@ -28,7 +28,7 @@ pub struct SimilarHit {
 }
 
 /// The document of `trajstore similar --json` and the similarity endpoints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SimilarResults {
     pub data: Vec<SimilarHit>,
     /// Rows matching the filters that have no embedding yet (and so cannot be found).
@@ -37,7 +37,7 @@ pub struct SimilarResults {
 
 /// A full-text hit: summary row, BM25 score, the best-matching step (0-based; `null`
 /// when only the question matched) and a snippet around the match.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TextSearchHit {
     #[serde(flatten)]
     pub summary: Summary,
@@ -46,7 +46,7 @@ pub struct TextSearchHit {
     pub snippet: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TextSearchResults {
     pub data: Vec<TextSearchHit>,
 }

@@ -29,6 +29,18 @@ const GROUP_COLUMNS: &[(&str, bool)] = &[
 ];
 const MAX_GROUP_COLUMNS: usize = 4;
 
+/// The columns statistics can be grouped by (`group_by`, `series`) and whether each holds
+/// integers (else text), for documents.
+pub fn group_columns() -> &'static [(&'static str, bool)] {
+    GROUP_COLUMNS
+}
+
+/// The most columns one `group_by` may name.
+pub const MAX_GROUP_BY: usize = MAX_GROUP_COLUMNS;
+
+/// The x axes of curves.
+pub const CURVE_X: &[&str] = &["epoch_id", "iteration_id"];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRequest {
     pub filters: FilterSet,
@@ -128,10 +140,9 @@ impl CurveRequest {
         for (name, value) in pairs {
             match name {
                 "x" | "curve" => {
-                    req.x = match value {
-                        "epoch_id" => "epoch_id",
-                        "iteration_id" => "iteration_id",
-                        _ => {
+                    req.x = match CURVE_X.iter().find(|x| **x == value) {
+                        Some(x) => x,
+                        None => {
                             return Err(Error::invalid(
                                 name,
                                 format!("expected epoch_id or iteration_id, got {value:?}"),

@@ -7,7 +7,11 @@ use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use trajstore::{ExportFormat, FilterSet};
 
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
+
 use crate::error::{source_chain, ApiResult};
+use crate::openapi::{enumeration, query, Filters};
 use crate::query::{FromParams, Params, Query};
 use crate::AppState;
 
@@ -32,10 +36,20 @@ impl FromParams for ExportQuery {
     }
 }
 
+impl IntoParams for ExportQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let formats = enumeration(ExportFormat::ALL.iter().map(|f| f.name()));
+        vec![query("format", false, formats, "the output format (default jsonl)")]
+    }
+}
+
 /// Streamed on the server's runtime from the store's stream of encoded chunks (each
 /// encoded on the blocking pool): hyper pulls the next chunk only when the last one is
 /// written, so memory stays bounded. A failure after the headers went out can only cut
 /// the body short; it is logged here.
+#[utoipa::path(get, path = "/api/export", tag = "trajectories", params(ExportQuery, Filters),
+    responses((status = 200, description = "every matching trajectory: JSON Lines (native or ATIF) or Parquet",
+        content((String = "application/x-ndjson"), (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
     let ExportQuery { format, filters } = q;
     let stream = s

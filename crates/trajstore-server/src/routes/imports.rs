@@ -6,12 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use trajstore::{FormatChoice, Input, ReadOptions};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::imports::Job;
+use crate::imports::{ImportTask, Job};
+use crate::openapi::{enumeration, query};
 use crate::query::{json_body, Params};
 use crate::{reply, AppState};
 
@@ -19,12 +22,43 @@ use crate::{reply, AppState};
 const MAX_PATH_REQUEST: usize = 1 << 20;
 
 /// The body of a server-side import.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ServerFile {
+    /// A file or folder below one of the server's import roots (`serve --import-root`).
+    #[schema(required = true, nullable = false)]
     path: Option<String>,
+    #[schema(schema_with = input_format)]
     format: Option<String>,
+    /// Where mini-swe-agent's labels are, below an import root.
     labels: Option<String>,
+}
+
+/// `auto` or a format name.
+fn input_format() -> ObjectBuilder {
+    let names = std::iter::once("auto").chain(trajstore::Format::ALL.iter().map(|f| f.name()));
+    enumeration(names).description(Some("the input format; auto (the default) detects it per file"))
+}
+
+/// `?format=` of an upload.
+struct UploadQuery;
+
+impl IntoParams for UploadQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![query("format", false, input_format(), "the input format of an uploaded body")]
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Started {
+    /// Follow it at `/api/imports/{task_id}`.
+    task_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ImportTasks {
+    /// The most recent first.
+    data: Vec<ImportTask>,
 }
 
 /// The input format: `auto` (the default) or a format name; unknown names are a 400 that
@@ -71,9 +105,12 @@ async fn upload(headers: &HeaderMap, query: Option<&str>, body: Body) -> ApiResu
     Ok(Job { input: Input::File(spooled.path.to_path_buf()), source: name, keep: Some(spooled.path), read })
 }
 
-/// `POST /api/imports`: `{"path": ..., "format"?, "labels"?}` (JSON) for a file on the
-/// server, or the file itself as the body (any format, gzip or zstd; `?format=` names it),
-/// streamed to a temporary file first.
+/// Starts a background import: `{"path", "format"?, "labels"?}` (JSON) names a file on
+/// the server; any other body is the file itself (any format, gzip or zstd; `?format=`
+/// names it), streamed to a temporary file first.
+#[utoipa::path(post, path = "/api/imports", tag = "imports", params(UploadQuery),
+    request_body(content((ServerFile = "application/json"), (Vec<u8> = "application/octet-stream"))),
+    responses((status = 202, description = "the import started", body = Started)))]
 pub async fn start(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -86,9 +123,13 @@ pub async fn start(
         upload(&headers, uri.query(), body).await?
     };
     let task_id = s.imports.start(s.store.clone(), job).await;
-    Ok(reply::accepted(json!({"task_id": task_id})))
+    Ok(reply::accepted(Started { task_id }))
 }
 
+/// The status and progress of an import task.
+#[utoipa::path(get, path = "/api/imports/{task_id}", tag = "imports",
+    params(("task_id" = String, Path, description = "the task_id from POST /api/imports")),
+    responses((status = 200, description = "the task", body = ImportTask)))]
 pub async fn get_one(State(s): State<AppState>, Path(task_id): Path<String>) -> ApiResult<Response> {
     let task = s
         .imports
@@ -97,6 +138,9 @@ pub async fn get_one(State(s): State<AppState>, Path(task_id): Path<String>) -> 
     Ok(Json(task).into_response())
 }
 
+/// The import tasks of this server process (the most recent 100).
+#[utoipa::path(get, path = "/api/imports", tag = "imports",
+    responses((status = 200, description = "the tasks", body = ImportTasks)))]
 pub async fn list(State(s): State<AppState>) -> Response {
-    Json(json!({"data": s.imports.list()})).into_response()
+    Json(ImportTasks { data: s.imports.list() }).into_response()
 }

@@ -1,44 +1,112 @@
 //! The API's routes, one module per resource. Each handler reads its typed query or body,
 //! calls one library function and answers; errors become documents in `error.rs`.
+//!
+//! [`endpoints`] is the one list of the API's endpoints: the router is built from it
+//! alone, the OpenAPI document takes each endpoint's error codes from it, and a test
+//! checks that the document describes every one of them.
 
-mod export;
-mod imports;
-mod schema;
-mod search;
-mod stats;
-mod system;
-mod trajectories;
+pub(crate) mod export;
+pub(crate) mod imports;
+pub(crate) mod schema;
+pub(crate) mod search;
+pub(crate) mod stats;
+pub(crate) mod system;
+pub(crate) mod trajectories;
 
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use crate::error::{ApiError, Code};
 use crate::{auth, error, observe, pages, AppState};
 
+/// One endpoint: its method and path, the error codes its handler can answer with (the
+/// token check's `unauthorized` aside), and the handler.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub errors: &'static [Code],
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint<H: Handler<T, AppState>, T: 'static>(
+    method: Method,
+    path: &'static str,
+    errors: &'static [Code],
+    handler: H,
+) -> Endpoint {
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+    Endpoint { method, path, errors, handler: on(filter, handler) }
+}
+
+/// Every endpoint of the API.
+pub fn endpoints() -> Vec<Endpoint> {
+    use Code::*;
+    use Method as M;
+    vec![
+        endpoint(M::GET, "/api/trajectories", &[InvalidParameter, Storage, Internal], trajectories::list),
+        endpoint(M::POST, "/api/trajectories", &[InvalidParameter, BodyTooLarge, Storage, Internal], trajectories::add),
+        endpoint(
+            M::GET,
+            "/api/trajectories/{id}",
+            &[InvalidParameter, InvalidRequest, NotFound, UnreadableRecord, Storage, Internal],
+            trajectories::get_one,
+        ),
+        endpoint(
+            M::PATCH,
+            "/api/trajectories/{id}",
+            &[InvalidParameter, InvalidRequest, NotFound, BodyTooLarge, Storage, Internal],
+            trajectories::patch,
+        ),
+        endpoint(
+            M::DELETE,
+            "/api/trajectories/{id}",
+            &[InvalidRequest, NotFound, Storage, Internal],
+            trajectories::delete,
+        ),
+        endpoint(M::GET, "/api/compare", &[InvalidParameter, Storage, Internal], trajectories::compare),
+        endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
+        endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),
+        endpoint(M::GET, "/api/imports", &[], imports::list),
+        endpoint(
+            M::POST,
+            "/api/imports",
+            &[InvalidParameter, Forbidden, NotFound, BodyTooLarge, Io, Internal],
+            imports::start,
+        ),
+        endpoint(M::GET, "/api/imports/{task_id}", &[InvalidRequest, NotFound], imports::get_one),
+        endpoint(M::GET, "/api/export", &[InvalidParameter, Storage, Internal], export::export),
+        endpoint(M::GET, "/api/health", &[Storage, Internal], system::health),
+        endpoint(M::GET, "/api/version", &[], system::version),
+        endpoint(
+            M::GET,
+            "/api/trajectories/{id}/similar",
+            &[InvalidParameter, InvalidRequest, NotFound, EmbeddingUnavailable, Storage, Internal],
+            search::similar_to_id,
+        ),
+        endpoint(
+            M::GET,
+            "/api/similar",
+            &[InvalidParameter, EmbeddingUnavailable, Storage, Internal],
+            search::similar_to_text,
+        ),
+        endpoint(M::GET, "/api/search", &[InvalidParameter, Storage, Internal], search::search_text),
+        endpoint(M::GET, "/api/openapi.json", &[], system::openapi),
+        endpoint(M::GET, "/api/schema", &[], schema::schema),
+    ]
+}
+
 /// Every endpoint, with the token check, JSON error bodies and the request layer.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    let api = Router::new()
-        .route("/api/trajectories", get(trajectories::list).post(trajectories::add))
-        .route(
-            "/api/trajectories/{id}",
-            get(trajectories::get_one).patch(trajectories::patch).delete(trajectories::delete),
-        )
-        .route("/api/compare", get(trajectories::compare))
-        .route("/api/statistics", get(stats::statistics))
-        .route("/api/curves", get(stats::curves))
-        .route("/api/imports", get(imports::list).post(imports::start))
-        .route("/api/imports/{task_id}", get(imports::get_one))
-        .route("/api/export", get(export::export))
-        .route("/api/health", get(system::health))
-        .route("/api/version", get(system::version))
-        .route("/api/trajectories/{id}/similar", get(search::similar_to_id))
-        .route("/api/similar", get(search::similar_to_text))
-        .route("/api/search", get(search::search_text))
-        .route("/api/openapi.json", get(system::openapi))
-        .route("/api/schema", get(schema::schema))
+    let mut api = Router::new();
+    for e in endpoints() {
+        api = api.route(e.path, e.handler);
+    }
+    let api = api
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint; see /api/openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(DefaultBodyLimit::max(max_body));

@@ -6,9 +6,18 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use trajstore::FilterSet;
 
+use trajstore::{SimilarResults, TextSearchResults};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
+
 use crate::error::{ApiError, ApiResult};
-use crate::query::{FromParams, Params, Query};
+use crate::openapi::{integer, query, string, Filters};
+use crate::query::{FromParams, Params, Query, MAX_COUNT};
 use crate::AppState;
+
+fn how_many(name: &str, default: usize) -> Parameter {
+    query(name, false, integer(1, MAX_COUNT as i64), &format!("how many results (default {default})"))
+}
 
 /// `?q=WORDS&limit=N&<filters>`.
 pub struct SearchQuery {
@@ -22,6 +31,14 @@ impl FromParams for SearchQuery {
         let (p, filters) = p.split_filters(&["q", "limit"])?;
         let q = p.get("q").ok_or_else(|| ApiError::bad_request("q", "the search text is required"))?.to_string();
         Ok(SearchQuery { q, limit: p.count("limit", 20)?, filters })
+    }
+}
+
+impl IntoParams for SearchQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let q =
+            query("q", true, string(), "words that must all occur (question, messages, tool arguments and outputs)");
+        vec![q, how_many("limit", 20)]
     }
 }
 
@@ -40,6 +57,12 @@ impl FromParams for SimilarTextQuery {
     }
 }
 
+impl IntoParams for SimilarTextQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![query("text", true, string(), "the text to find trajectories similar to"), how_many("k", 10)]
+    }
+}
+
 /// `?k=N&<filters>`.
 pub struct SimilarIdQuery {
     k: usize,
@@ -53,15 +76,31 @@ impl FromParams for SimilarIdQuery {
     }
 }
 
+impl IntoParams for SimilarIdQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![how_many("k", 10)]
+    }
+}
+
+/// Full-text search (BM25): summary rows with a score, the best step and a snippet.
+#[utoipa::path(get, path = "/api/search", tag = "search", params(SearchQuery, Filters),
+    responses((status = 200, description = "the hits, best first", body = TextSearchResults)))]
 pub async fn search_text(State(s): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<Response> {
     Ok(Json(s.store.search_text(&q.q, &q.filters, q.limit).await?).into_response())
 }
 
+/// Trajectories similar in meaning to a text (needs the embedding model).
+#[utoipa::path(get, path = "/api/similar", tag = "search", params(SimilarTextQuery, Filters),
+    responses((status = 200, description = "the nearest trajectories", body = SimilarResults)))]
 pub async fn similar_to_text(State(s): State<AppState>, Query(q): Query<SimilarTextQuery>) -> ApiResult<Response> {
     // The library embeds the text on the blocking pool.
     Ok(Json(s.store.similar_to_text(&q.text, q.k, &q.filters).await?).into_response())
 }
 
+/// Trajectories similar in meaning to this one, itself excluded.
+#[utoipa::path(get, path = "/api/trajectories/{id}/similar", tag = "search",
+    params(("id" = String, Path, description = "the trajectory_id"), SimilarIdQuery, Filters),
+    responses((status = 200, description = "the nearest trajectories", body = SimilarResults)))]
 pub async fn similar_to_id(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -9,10 +9,18 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use trajstore::{ListRequest, Patch, StepRange};
 
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::ArrayBuilder;
+use utoipa::IntoParams;
+
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{comma_list, query, string, Filters, ListParams, Trajectory};
 use crate::query::{json_body, FromParams, Params, Query};
 use crate::{reply, AppState};
 
+/// A filtered, sorted page of summary rows, with the exact total.
+#[utoipa::path(get, path = "/api/trajectories", tag = "trajectories", params(ListParams, Filters),
+    responses((status = 200, description = "one page of summary rows", body = trajstore::Page)))]
 pub async fn list(State(s): State<AppState>, Query(req): Query<ListRequest>) -> ApiResult<Response> {
     Ok(Json(&*s.store.list(&req).await?).into_response())
 }
@@ -29,6 +37,18 @@ impl FromParams for GetQuery {
     }
 }
 
+impl IntoParams for GetQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        // Either side may be left out; at most 18 digits (a usize).
+        let range = string().pattern(Some("^[0-9]{0,18}:[0-9]{0,18}$"));
+        vec![query("steps", false, range, "FROM:TO (0-based, TO excluded): only these steps, with steps_range")]
+    }
+}
+
+/// One whole trajectory, or a slice of its steps.
+#[utoipa::path(get, path = "/api/trajectories/{id}", tag = "trajectories",
+    params(("id" = String, Path, description = "the trajectory_id"), GetQuery),
+    responses((status = 200, description = "the trajectory", body = Trajectory)))]
 pub async fn get_one(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -64,14 +84,29 @@ impl FromParams for CompareQuery {
     }
 }
 
-#[derive(serde::Serialize)]
+impl IntoParams for CompareQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        // An id holds no comma and is not only spaces (those are dropped as empty).
+        let id = string().pattern(Some(r"^[^,]*[^\s,][^,]*$"));
+        let ids = ArrayBuilder::new().items(id).min_items(Some(1)).max_items(Some(MAX_COMPARE));
+        vec![comma_list("ids", true, ids, "1 to 10 comma-separated trajectory ids")]
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct Comparison {
+    /// The trajectories found, in the order asked.
+    #[schema(value_type = Vec<Trajectory>)]
     data: Vec<Box<RawValue>>,
+    /// The ids not found.
     missing: Vec<String>,
 }
 
 /// The whole records, in the order asked, for the compare page; ids not found are listed
 /// under `missing`.
+/// Whole records of up to 10 trajectories, for side-by-side comparison.
+#[utoipa::path(get, path = "/api/compare", tag = "trajectories", params(CompareQuery),
+    responses((status = 200, description = "the trajectories found and the ids not found", body = Comparison)))]
 pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -> ApiResult<Response> {
     let mut found = Comparison { data: Vec::with_capacity(q.ids.len()), missing: Vec::new() };
     for id in q.ids {
@@ -86,20 +121,39 @@ pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -
     Ok(Json(found).into_response())
 }
 
-/// `POST /api/trajectories`: one object or an array; errors name the index and field.
+/// Adds one trajectory or an array of them (de-duplicated by trajectory_id); the records
+/// refused are listed by index and field.
+#[utoipa::path(post, path = "/api/trajectories", tag = "trajectories",
+    request_body(content = crate::openapi::NewTrajectories, content_type = "application/json"),
+    responses(
+        (status = 200, description = "every record stored or already there", body = trajstore::AddReport),
+        (status = 207, description = "some records refused (listed in errors)", body = trajstore::AddReport),
+        (status = 400, description = "every record refused", body = trajstore::AddReport)))]
 pub async fn add(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
     Ok(reply::added(s.store.add_json(body).await?))
 }
 
-/// The body of `PATCH /api/trajectories/{id}`.
-#[derive(Deserialize)]
+/// The body of `PATCH /api/trajectories/{id}`: at least one field.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct PatchBody {
+    /// Not null: leave it out to keep it.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     is_bookmarked: Option<bool>,
+    /// Not null: leave it out to keep them.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     tags: Option<Vec<String>>,
     /// `null` clears the notes; leaving the field out keeps them.
     #[serde(default, deserialize_with = "present")]
     notes: Option<Option<String>>,
+}
+
+/// A field that, when given, is not `null`.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A field given (even as `null`), told apart from one left out.
@@ -107,6 +161,10 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// Changes is_bookmarked, tags or notes; answers the summary row.
+#[utoipa::path(patch, path = "/api/trajectories/{id}", tag = "trajectories",
+    params(("id" = String, Path, description = "the trajectory_id")), request_body = PatchBody,
+    responses((status = 200, description = "the changed summary row", body = trajstore::Summary)))]
 pub async fn patch(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
     let body: PatchBody = json_body(&body)?;
     let patch = Patch { is_bookmarked: body.is_bookmarked, tags: body.tags, notes: body.notes };
@@ -116,6 +174,10 @@ pub async fn patch(State(s): State<AppState>, Path(id): Path<String>, body: Byte
     Ok(Json(s.store.update(&id, &patch).await?).into_response())
 }
 
+/// Deletes one trajectory.
+#[utoipa::path(delete, path = "/api/trajectories/{id}", tag = "trajectories",
+    params(("id" = String, Path, description = "the trajectory_id")),
+    responses((status = 204, description = "deleted")))]
 pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     s.store.delete(&id).await?;
     Ok(reply::no_content())

@@ -4,6 +4,7 @@
 
 mod errors;
 mod happy;
+mod openapi;
 mod streams;
 
 use axum::body::Body;
