@@ -43,6 +43,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "nav.js",
     "patch.js",
     "related.js",
+    "schema.js",
     "search.js",
     "statistics.js",
     "steps.js",

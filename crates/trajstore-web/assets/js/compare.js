@@ -3,17 +3,15 @@
 import { api, errorBox } from './api.js';
 import { add, app, fill, h, loading, stateBox } from './dom.js';
 import { contentText, fmt, prettyArgs } from './format.js';
+import { cellText, columns, title } from './schema.js';
 
-const COMPARED_FIELDS = [
-  ['training_id', 'Run'],
-  ['epoch_id', 'Epoch'],
-  ['sample_id', 'Sample'],
-  ['termination_reason', 'Termination'],
-  ['is_success', 'Success'],
-  ['reward', 'Reward'],
-  ['step_count', 'Steps'],
-  ['exec_time', 'Exec time'],
-];
+// The list's columns that describe an outcome or a place in a run; the id heads each
+// column and the texts are too long to compare in a cell.
+const NOT_COMPARED = ['trajectory_id', 'question', 'data_id', 'tags', 'is_bookmarked', 'created_at'];
+
+function comparedColumns() {
+  return columns().filter((c) => (c.in_list || c.name === 'sample_id') && !NOT_COMPARED.includes(c.name));
+}
 
 /** Step `s` of one trajectory, in a cell marked when the step rewards differ. */
 function stepCell(s, differ) {
@@ -57,16 +55,17 @@ function compareGrid(ts) {
       ),
     ),
   );
-  for (const [f, label] of COMPARED_FIELDS) {
+  for (const c of comparedColumns()) {
+    const f = c.name;
     const d = differs(f);
     add(
       grid,
-      h('div.idx', null, label),
+      h('div.idx', null, title(c)),
       ts.map((t) =>
         h(
           `div.cell${d ? '.diff' : ''}`,
           { dataset: { field: f } },
-          t[f] === undefined || t[f] === null ? '–' : String(t[f]),
+          t[f] === undefined || t[f] === null ? '–' : cellText(c, t[f]),
         ),
       ),
     );

@@ -7,27 +7,18 @@ import { fmt } from './format.js';
 import { starButton } from './list.js';
 import { patchPanel } from './patch.js';
 import { showNeighbours, showSamples, showSimilar } from './related.js';
+import { cellText, columns, title } from './schema.js';
 import { renderSteps } from './steps.js';
 import { verifierPanel } from './verifier.js';
 
-const SUMMARY_FIELDS = [
-  ['data_id', 'Task (data_id)'],
-  ['agent_name', 'Agent'],
-  ['training_id', 'Run'],
-  ['epoch_id', 'Epoch'],
-  ['iteration_id', 'Iteration'],
-  ['sample_id', 'Sample'],
-  ['termination_reason', 'Termination'],
-  ['is_success', 'Success'],
-  ['reward', 'Reward'],
-  ['toolcall_reward', 'Tool-call reward'],
-  ['res_reward', 'Result reward'],
-  ['step_count', 'Steps'],
-  ['exec_time', 'Exec time (s)'],
-  ['source', 'Source'],
-  ['created_at', 'Created'],
-  ['updated_at', 'Updated'],
-];
+// Shown elsewhere on the page (the heading, the question, the tag and note editors) or
+// under "More fields".
+const NOT_IN_FIELDS = ['trajectory_id', 'question', 'tags', 'notes', 'metadata', 'is_bookmarked'];
+
+/** The summary columns the fields panel shows, from the server's schema. */
+function summaryColumns() {
+  return columns().filter((c) => !NOT_IN_FIELDS.includes(c.name));
+}
 
 function copyButton(t) {
   const copyBtn = h(
@@ -94,17 +85,15 @@ function editRows(id, t) {
   ];
 }
 
-function fieldValue(t, k) {
-  return typeof t[k] === 'boolean' ? (t[k] ? 'yes' : 'no') : k.endsWith('_at') ? fmt.time(t[k]) : String(t[k]);
-}
-
 function summaryFields(t) {
   return h(
     'div.fields',
     null,
-    SUMMARY_FIELDS.filter(([k]) => t[k] !== undefined && t[k] !== null).map(([k, label]) =>
-      h('div', null, h('span', null, label), h('b', null, fieldValue(t, k))),
-    ),
+    summaryColumns()
+      .filter((c) => t[c.name] !== undefined && t[c.name] !== null)
+      .map((c) =>
+        h('div', { dataset: { field: c.name } }, h('span', null, title(c)), h('b', null, cellText(c, t[c.name]))),
+      ),
   );
 }
 
@@ -113,7 +102,7 @@ function extraFields(t) {
   const extraKeys = Object.keys(t).filter(
     (k) =>
       !['steps', 'messages', 'task', 'tags', 'notes', 'trajectory_id', 'is_bookmarked'].includes(k) &&
-      !SUMMARY_FIELDS.some(([f]) => f === k),
+      !summaryColumns().some((c) => c.name === k),
   );
   return extraKeys.length
     ? h(

@@ -1,65 +1,29 @@
-// Filters: every query-engine filter, grouped for the panel. The names are the API's.
+// Filters: every filter of the server's columns (GET /api/schema), grouped for the panel
+// by the type of the column's values. The names are the API's.
 
 import { add, h } from './dom.js';
+import { columns, title } from './schema.js';
 
-const FILTER_GROUPS = [
-  [
-    'Text',
-    [
-      ['question', 'Question contains'],
-      ['trajectory_id', 'ID contains'],
-      ['data_id', 'Task (data_id, * wildcard)'],
-      ['agent_name', 'Agent (* wildcard)'],
-      ['training_id', 'Run (training_id, * wildcard)'],
-      ['termination_reason', 'Termination (comma list)'],
-      ['tags', 'Tags (comma list, any)'],
-    ],
-  ],
-  [
-    'Outcome',
-    [
-      ['is_success', 'Success', 'bool'],
-      ['is_bookmarked', 'Bookmarked', 'bool'],
-    ],
-  ],
-  [
-    'Rewards',
-    [
-      ['reward', 'Reward', 'range'],
-      ['toolcall_reward', 'Tool-call reward', 'range'],
-      ['res_reward', 'Result reward', 'range'],
-    ],
-  ],
-  [
-    'Training',
-    [
-      ['epoch_id', 'Epoch', 'range+'],
-      ['iteration_id', 'Iteration', 'range+'],
-      ['sample_id', 'Sample', 'range+'],
-    ],
-  ],
-  [
-    'Size and time',
-    [
-      ['step_count', 'Steps', 'range'],
-      ['exec_time', 'Exec time (s)', 'range'],
-      ['created', 'Created', 'dates'],
-    ],
-  ],
+// The panel's sections, by the type of a column's values.
+const GROUPS = [
+  ['Text', ['str', 'str_list']],
+  ['Outcome', ['bool']],
+  ['Numbers', ['int', 'float']],
+  ['Time', ['time']],
 ];
+
+// What a text filter's value means, by its kind in the schema.
+const HINTS = { wildcard: '* wildcard', substring: 'contains', text_list: 'a,b: any of' };
+
+/** The filterable columns of one panel section. */
+function groupColumns(types) {
+  return columns().filter((c) => c.filters.length && types.includes(c.type));
+}
 
 /** Every filter parameter name the panel can set (used by the page and its tests). */
 export function panelFilterNames() {
   const names = [];
-  for (const [, fields] of FILTER_GROUPS) {
-    for (const [name, , kind] of fields) {
-      if (kind === 'range') names.push(`${name}_min`, `${name}_max`);
-      else if (kind === 'range+') names.push(name, `${name}_min`, `${name}_max`);
-      else if (kind === 'dates') names.push('created_after', 'created_before');
-      else names.push(name);
-    }
-  }
-  for (const n of ['reward', 'toolcall_reward', 'res_reward']) names.push(`${n}_exact`);
+  for (const [, types] of GROUPS) for (const c of groupColumns(types)) names.push(...c.filters.map((f) => f.name));
   names.push('metadata.KEY');
   return names;
 }
@@ -85,40 +49,53 @@ export function filterParams(params) {
   return out;
 }
 
+/**
+ * The inputs of one column's filters: a yes/no choice, a text box, or for a range an
+ * exact value beside a min/max (or after/before) pair.
+ */
+function filterControl(c, params, input) {
+  const byName = (suffix) => c.filters.find((f) => f.name.endsWith(suffix));
+  const [min, max] = [byName('_min'), byName('_max')];
+  const [after, before] = [byName('_after'), byName('_before')];
+  if (after && before) {
+    return h('div.pair', null, input(after.name, 'after (RFC 3339)'), input(before.name, 'before'));
+  }
+  if (min && max) {
+    const exact = c.filters.find((f) => f !== min && f !== max);
+    return h(
+      'div',
+      null,
+      exact ? input(exact.name, 'exactly', 'number') : null,
+      h('div.pair', null, input(min.name, 'min', 'number'), input(max.name, 'max', 'number')),
+    );
+  }
+  const [only] = c.filters;
+  if (only.value === 'boolean') {
+    return h(
+      'select',
+      { name: only.name },
+      ['', 'true', 'false'].map((v) =>
+        h(
+          'option',
+          { value: v, selected: params.get(only.name) === v },
+          v === '' ? 'any' : v === 'true' ? 'yes' : 'no',
+        ),
+      ),
+    );
+  }
+  return input(only.name, HINTS[only.value] || '');
+}
+
 /** The filter panel; `apply(newFilterParams)` is called on submit. */
 export function filterPanel(params, apply) {
   const input = (name, placeholder, type = 'text') =>
     h('input', { name, placeholder, type, value: params.get(name) || '', step: type === 'number' ? 'any' : null });
   const form = h('form.panel.filters', { 'aria-label': 'Filters' });
-  for (const [group, fields] of FILTER_GROUPS) {
+  for (const [group, types] of GROUPS) {
+    const cols = groupColumns(types);
+    if (!cols.length) continue;
     add(form, h('h3', null, group));
-    for (const [name, label, kind] of fields) {
-      let control;
-      if (kind === 'bool') {
-        control = h(
-          'select',
-          { name },
-          ['', 'true', 'false'].map((v) =>
-            h('option', { value: v, selected: params.get(name) === v }, v === '' ? 'any' : v === 'true' ? 'yes' : 'no'),
-          ),
-        );
-      } else if (kind === 'range' || kind === 'range+') {
-        control = h(
-          'div',
-          null,
-          kind === 'range+' ? input(name, 'exactly', 'number') : null,
-          h('div.pair', null, input(`${name}_min`, 'min', 'number'), input(`${name}_max`, 'max', 'number')),
-          ['reward', 'toolcall_reward', 'res_reward'].includes(name)
-            ? input(`${name}_exact`, 'exactly', 'number')
-            : null,
-        );
-      } else if (kind === 'dates') {
-        control = h('div.pair', null, input('created_after', 'after (RFC 3339)'), input('created_before', 'before'));
-      } else {
-        control = input(name, '');
-      }
-      add(form, h('fieldset', null, h('legend', null, label), control));
-    }
+    for (const c of cols) add(form, h('fieldset', null, h('legend', null, title(c)), filterControl(c, params, input)));
   }
   // metadata.KEY=VALUE filters: one "key=value" per line.
   const meta = [...params]

@@ -6,25 +6,13 @@ import { app, fill, h, loading, stateBox } from './dom.js';
 import { filterPanel, filterParams } from './filters.js';
 import { fmt, terminationPill } from './format.js';
 import { navigate, onLeave } from './nav.js';
+import { cellText, columns, isNumeric, title } from './schema.js';
 import { searchForm, searchResults } from './search.js';
 
-const COLUMNS = [
-  ['trajectory_id', 'ID'],
-  ['question', 'Task'],
-  ['agent_name', 'Agent'],
-  ['training_id', 'Run'],
-  ['epoch_id', 'Ep', 'num'],
-  ['iteration_id', 'It', 'num'],
-  ['sample_id', 'S', 'num'],
-  ['termination_reason', 'Termination'],
-  ['reward', 'Reward', 'num'],
-  ['toolcall_reward', 'Tool rw', 'num'],
-  ['res_reward', 'Res rw', 'num'],
-  ['step_count', 'Steps', 'num'],
-  ['exec_time', 'Time', 'num'],
-  [null, 'Tags'],
-  ['created_at', 'Created'],
-];
+/** The list's columns: those the server marks for the list; the bookmark has its own. */
+function listColumns() {
+  return columns().filter((c) => c.in_list && c.name !== 'is_bookmarked');
+}
 
 async function setBookmark(id, value) {
   return api(`/api/trajectories/${encodeURIComponent(id)}`, {
@@ -87,17 +75,18 @@ function headRow(sort, order, go) {
     null,
     h('th', null, ''),
     h('th', null, ''),
-    COLUMNS.map(([col, label, cls]) => {
-      if (!col) return h('th', null, label);
+    listColumns().map((c) => {
+      const label = title(c);
+      if (!c.sortable) return h('th', null, label);
       const th = h(
-        `th.sortable${cls ? '.' + cls : ''}`,
-        { dataset: { sort: col }, title: `Sort by ${col}` },
+        `th.sortable${isNumeric(c) ? '.num' : ''}`,
+        { dataset: { sort: c.name }, title: `Sort by ${c.name}` },
         label,
-        col === sort ? (order === 'asc' ? ' ▲' : ' ▼') : '',
+        c.name === sort ? (order === 'asc' ? ' ▲' : ' ▼') : '',
       );
-      if (col === sort) th.classList.add('sorted');
+      if (c.name === sort) th.classList.add('sorted');
       th.addEventListener('click', () =>
-        go({ sort: col, order: col === sort && order === 'asc' ? 'desc' : 'asc', page: null }),
+        go({ sort: c.name, order: c.name === sort && order === 'asc' ? 'desc' : 'asc', page: null }),
       );
       return th;
     }),
@@ -117,31 +106,35 @@ function selectBox(r, selected, compareBtn) {
   return check;
 }
 
+/** One cell of the list: a few columns have their own look, the rest read by type. */
+function listCell(c, r, href) {
+  const v = r[c.name];
+  switch (c.name) {
+    case 'trajectory_id':
+      return h('td.id.mono', { title: v }, h('a', { href, 'data-link': true }, v));
+    case 'question':
+      return h('td.task', { title: v || '' }, v || '');
+    case 'termination_reason':
+      return h('td', null, terminationPill(v));
+    case 'tags':
+      return h(
+        'td',
+        null,
+        (v || []).map((t) => h('span.pill', null, t)),
+      );
+    default:
+      if (c.type === 'time') return h('td.small.muted', null, cellText(c, v));
+      return h(isNumeric(c) ? 'td.num' : 'td', { dataset: { column: c.name } }, cellText(c, v));
+  }
+}
+
 function listRow(r, href, check) {
   return h(
     'tr',
     { dataset: { id: r.trajectory_id, href } },
     h('td', null, check),
     h('td', null, starButton(r)),
-    h('td.id.mono', { title: r.trajectory_id }, h('a', { href, 'data-link': true }, r.trajectory_id)),
-    h('td.task', { title: r.question || '' }, r.question || h('span.muted', null, r.data_id || '')),
-    h('td', null, r.agent_name || ''),
-    h('td', null, r.training_id || ''),
-    h('td.num', null, fmt.num(r.epoch_id)),
-    h('td.num', null, fmt.num(r.iteration_id)),
-    h('td.num', null, fmt.num(r.sample_id)),
-    h('td', null, terminationPill(r.termination_reason)),
-    h('td.num', null, fmt.num(r.reward)),
-    h('td.num', null, fmt.num(r.toolcall_reward)),
-    h('td.num', null, fmt.num(r.res_reward)),
-    h('td.num', null, fmt.num(r.step_count)),
-    h('td.num', null, fmt.secs(r.exec_time)),
-    h(
-      'td',
-      null,
-      (r.tags || []).map((t) => h('span.pill', null, t)),
-    ),
-    h('td.small.muted', null, fmt.time(r.created_at)),
+    listColumns().map((c) => listCell(c, r, href)),
   );
 }
 

@@ -3,7 +3,7 @@
 // shared and reloaded. No framework: a small DOM helper and one module per page.
 // Routing: the path picks the page; links with data-link navigate without a reload.
 
-import { api } from './api.js';
+import { api, errorBox } from './api.js';
 import { comparePage } from './compare.js';
 import { detailPage } from './detail.js';
 import { app, fill, stateBox } from './dom.js';
@@ -11,9 +11,10 @@ import { panelFilterNames } from './filters.js';
 import { importPage } from './import.js';
 import { listPage } from './list.js';
 import { navigate, route, setRouter } from './nav.js';
+import { loadSchema } from './schema.js';
 import { statsPage } from './statistics.js';
 
-function renderPage() {
+async function renderPage() {
   const path = location.pathname;
   const section = path.startsWith('/statistics')
     ? 'statistics'
@@ -22,6 +23,12 @@ function renderPage() {
       : 'trajectories';
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === section));
   const params = new URLSearchParams(location.search);
+  try {
+    await loadSchema();
+  } catch (err) {
+    fill(app(), errorBox(err, 'the column schema'));
+    return;
+  }
   if (path === '/' || path === '/trajectories') return listPage(params);
   if (path.startsWith('/trajectories/'))
     return detailPage(decodeURIComponent(path.slice('/trajectories/'.length)), params);

@@ -6,6 +6,7 @@ import { app, fill, h, loading, stateBox } from './dom.js';
 import { filterPanel, filterParams } from './filters.js';
 import { fmt } from './format.js';
 import { navigate, onLeave } from './nav.js';
+import { cellText, columns } from './schema.js';
 
 function chartColors(i) {
   const c = ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#1098ad', '#f59f00', '#c92a2a', '#5c940d'];
@@ -76,7 +77,22 @@ function statCards(o, k) {
     ),
     h('div.card', null, h('span', null, 'Mean reward'), h('b', null, fmt.num(o.reward_mean))),
     h('div.card', null, h('span', null, 'Median steps'), h('b', null, fmt.num(o.step_count_median))),
+    totalCards(o),
   );
+}
+
+/** A card per column the server sums (cost), when the matching rows have values. */
+function totalCards(o) {
+  return columns()
+    .filter((c) => c.statistics.includes(`${c.name}_sum`) && o[`${c.name}_sum`] != null)
+    .map((c) =>
+      h(
+        'div.card',
+        { dataset: { column: c.name } },
+        h('span', null, `Total ${c.label}`),
+        h('b', null, cellText(c, o[`${c.name}_sum`])),
+      ),
+    );
 }
 
 /** The curve's points as x labels and a `lines(key)` that makes one dataset per series. */
