@@ -82,6 +82,32 @@ test('list: the filter panel covers every filter the API accepts', async () => {
     assert.ok(await page.$(`form.filters [name="${name}"]`), `no input for ${name}`);
 });
 
+test("list: its columns are the schema's list columns; model, tokens and cost shown and sortable", async () => {
+  const schema = await apiJson(server.base, '/api/schema');
+  await page.goto(`${server.base}/trajectories?sort=cost&order=desc&page_size=50`);
+  await page.waitForSelector('#trajectory-table');
+  const headers = await page.$$eval('#trajectory-table thead th', (ths) =>
+    ths.map((t) => t.textContent.replace(/[▲▼]/g, '').trim()),
+  );
+  const expected = schema.columns
+    .filter((c) => c.in_list && c.name !== 'is_bookmarked')
+    .map((c) => c.label.charAt(0).toUpperCase() + c.label.slice(1));
+  assert.deepEqual(headers.slice(2), expected);
+  assert.ok(expected.includes('Cost') && expected.includes('Model'), 'cost and model are list columns');
+  const first = (await apiJson(server.base, '/api/trajectories?sort=cost&order=desc&page_size=50')).data[0];
+  assert.ok(first.cost > 0 && first.model && first.input_tokens > 0, 'the demo rows have model, tokens and cost');
+  const cells = await page.$$eval('#trajectory-table tbody tr:first-child td[data-column]', (tds) =>
+    Object.fromEntries(tds.map((t) => [t.dataset.column, t.textContent])),
+  );
+  assert.equal(cells.model, first.model);
+  assert.equal(cells.input_tokens, first.input_tokens.toLocaleString('en-US'));
+  assert.match(cells.cost, /^\$\d/);
+  assert.ok(await page.$('th.sorted[data-sort=cost]'), 'the list is sorted by cost');
+  const panel = await page.evaluate(() => window.trajstorePanelFilters());
+  for (const name of ['model', 'cost_min', 'cost_max', 'input_tokens_min', 'output_tokens_max'])
+    assert.ok(panel.includes(name), `the panel has ${name}`);
+});
+
 test('list: empty and error states; keyboard j/k and Enter open a trajectory', async () => {
   await page.goto(`${server.base}/trajectories?training_id=no-such-run`);
   await page.waitForSelector('.state.empty');
