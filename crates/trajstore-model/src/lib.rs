@@ -9,6 +9,8 @@
 
 mod columns;
 pub mod demo;
+mod raw;
+mod step_scan;
 mod summary;
 pub mod text;
 mod time;
@@ -18,6 +20,7 @@ pub use columns::{
     filter_names, Cell, CellField, CellValue, Column, ColumnFilter, ColumnType, Comparison, Exact, Statistic, Summary,
     COLUMNS, COLUMN_NAMES, SORTABLE_COLUMNS, STATISTIC_COLUMNS,
 };
+pub use raw::RawObject;
 pub use summary::SUMMARY_FIELDS;
 pub use time::{format_timestamp, parse_timestamp};
-pub use trajectory::{tag_problem, RawObject, RecordError, TextCache, Trajectory, KNOWN_FIELDS};
+pub use trajectory::{tag_problem, RecordError, TextCache, Trajectory, KNOWN_FIELDS};

@@ -5,15 +5,16 @@
 //! slices, and the steps are checked by a streaming probe and kept as the raw JSON text
 //! they arrived in. That keeps the import hot path close to the cost of one scan.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::text::{DerivedTexts, Step, TextBuilder};
-use crate::time::{parse_timestamp, seconds_to_micros};
+use crate::raw::{
+    bool_field, float_field, id_field, int_field, is_null, kind, object_field, readable_json, string_field,
+    timestamp_field, RawObject,
+};
+use crate::step_scan::scan_steps;
+use crate::text::{DerivedTexts, TextBuilder};
 
 /// Field names the model knows, in the order [`Trajectory::to_json`] writes them.
 /// `messages` is read as a synonym of `steps` and written as `steps`.
@@ -175,168 +176,6 @@ impl PartialEq for TextCache {
     }
 }
 
-/// A JSON object split into its top-level entries, each value left as raw JSON.
-pub struct RawObject<'a> {
-    pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-impl<'a> RawObject<'a> {
-    /// Splits `bytes` (one JSON object) into entries. Fails on malformed JSON, invalid
-    /// UTF-8 inside strings, or a value that is not an object.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
-        serde_json::from_slice::<RawObject<'a>>(bytes).map_err(|e| RecordError::whole(format!("invalid JSON: {e}")))
-    }
-
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-}
-
-impl<'de> Deserialize<'de> for RawObject<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = RawObject<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(24);
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    entries.push((key.0, value));
-                }
-                Ok(RawObject { entries })
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
-
-/// A map key borrowed from the input when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
-}
-
-/// serde_json appends " at line L column C" to messages; inside a record that position
-/// is relative to a slice and only confuses, so it is cut.
-fn clean(e: impl fmt::Display) -> String {
-    let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-fn string_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    serde_json::from_str::<String>(raw.get())
-        .map(Some)
-        .map_err(|_| RecordError::new(field, format!("expected a string, found {}", kind(raw))))
-}
-
-/// Ids of tasks and runs are often integers in the wild; they are stored as their decimal text.
-fn id_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
-        return Ok(Some(s));
-    }
-    if let Ok(i) = serde_json::from_str::<i64>(raw.get()) {
-        return Ok(Some(i.to_string()));
-    }
-    Err(RecordError::new(field, format!("expected a string or an integer, found {}", kind(raw))))
-}
-
-fn int_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    if let Ok(i) = serde_json::from_str::<i64>(raw.get()) {
-        return Ok(Some(i));
-    }
-    // 3.0 is an integer written by a tool that only knows floats.
-    if let Ok(f) = serde_json::from_str::<f64>(raw.get()) {
-        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-            return Ok(Some(f as i64));
-        }
-    }
-    Err(RecordError::new(field, format!("expected an integer, found {}", kind(raw))))
-}
-
-fn float_field(field: &str, raw: &RawValue) -> Result<Option<f64>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    // The raw text is valid JSON, so when it starts like a number it is one, and std's
-    // parser rounds it correctly (serde_json's default one can miss by a unit in the
-    // last place: 0.9973084818293261 came back as 0.997308481829326).
-    let text = raw.get().trim();
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Err(RecordError::new(field, format!("expected a number, found {}", kind(raw))));
-    }
-    match text.parse::<f64>() {
-        // -0.0 is stored as 0.0: SQL finds them equal, sorting by bits would not.
-        Ok(f) if f.is_finite() => Ok(Some(f + 0.0)),
-        _ => Err(RecordError::new(field, format!("number out of range: {}", text.get(..40).unwrap_or(text)))),
-    }
-}
-
-fn bool_field(field: &str, raw: &RawValue) -> Result<Option<bool>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    serde_json::from_str::<bool>(raw.get())
-        .map(Some)
-        .map_err(|_| RecordError::new(field, format!("expected true or false, found {}", kind(raw))))
-}
-
-fn timestamp_field(field: &str, raw: &RawValue) -> Result<Option<i64>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    let parsed = if let Ok(secs) = serde_json::from_str::<f64>(raw.get()) {
-        seconds_to_micros(secs)
-    } else if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
-        parse_timestamp(&s)
-    } else {
-        None
-    };
-    parsed.map(Some).ok_or_else(|| {
-        RecordError::new(
-            field,
-            format!(
-                "expected epoch seconds or an RFC 3339 date, found {}",
-                raw.get().chars().take(40).collect::<String>()
-            ),
-        )
-    })
-}
-
 /// Why `tag` cannot be a tag, if it cannot: the `tags` filter takes a comma-separated
 /// list and trims each item, so a tag with a comma or edge spaces could never be found.
 pub fn tag_problem(tag: &str) -> Option<&'static str> {
@@ -351,140 +190,6 @@ pub fn tag_problem(tag: &str) -> Option<&'static str> {
     }
 }
 
-/// Checks that a value kept as JSON text can be read back: splitting the record only
-/// checked its syntax, so a number out of f64's range (1e400) or nesting deeper than
-/// serde_json reads (128) got stored and then failed every list that held the record.
-/// Used for the small fields (metadata, task, unknown ones), not for the steps.
-fn readable_json(field: &str, raw: &RawValue) -> Result<(), RecordError> {
-    serde_json::from_str::<serde_json::Value>(raw.get()).map(drop).map_err(|e| RecordError::new(field, clean(e)))
-}
-
-fn object_field(field: &str, raw: &RawValue) -> Result<Option<String>, RecordError> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    if raw.get().starts_with('{') {
-        readable_json(field, raw)?;
-        Ok(Some(raw.get().to_string()))
-    } else {
-        Err(RecordError::new(field, format!("expected an object, found {}", kind(raw))))
-    }
-}
-
-/// The JSON kind of a raw value, for error messages.
-fn kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't') | Some(b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-}
-
-/// Checks every step in one pass over the array, counts them and appends their texts
-/// to `texts`; the error names the step. Each step is parsed where it lies in the array
-/// (not first cut out as a raw value and then parsed: that scanned the steps twice).
-fn scan_steps(field: &str, raw: &RawValue, texts: &mut TextBuilder) -> Result<i64, RecordError> {
-    /// The list. A step's own error is left in `failure` (serde's error type cannot
-    /// carry it) and the parse is stopped with a placeholder error.
-    struct Steps<'s> {
-        field: &'s str,
-        texts: &'s mut TextBuilder,
-        failure: &'s mut Option<RecordError>,
-    }
-    /// One step: a message object, whose fields `Step` reads.
-    struct OneStep<'s> {
-        texts: &'s mut TextBuilder,
-        not_an_object: &'s mut Option<&'static str>,
-    }
-    impl<'de, 's> DeserializeSeed<'de> for Steps<'s> {
-        type Value = i64;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<i64, D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-    impl<'de, 's> Visitor<'de> for Steps<'s> {
-        type Value = i64;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of steps")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<i64, A::Error> {
-            let mut n = 0i64;
-            loop {
-                let mut not_an_object = None;
-                match seq.next_element_seed(OneStep { texts: &mut *self.texts, not_an_object: &mut not_an_object }) {
-                    Ok(Some(())) => n += 1,
-                    Ok(None) => return Ok(n),
-                    Err(e) => {
-                        let step = format!("{}[{n}]", self.field);
-                        *self.failure = Some(match not_an_object {
-                            Some(kind) => RecordError::new(step, format!("expected a message object, found {kind}")),
-                            None => RecordError::new(step, clean(e)),
-                        });
-                        return Err(de::Error::custom("a step is invalid"));
-                    }
-                }
-            }
-        }
-    }
-    impl<'de, 's> DeserializeSeed<'de> for OneStep<'s> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'s> OneStep<'s> {
-        fn reject<E: de::Error>(self, kind: &'static str) -> Result<(), E> {
-            *self.not_an_object = Some(kind);
-            Err(E::custom("not a message object"))
-        }
-    }
-    impl<'de, 's> Visitor<'de> for OneStep<'s> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a message object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-            let step = Step::deserialize(de::value::MapAccessDeserializer::new(map))?;
-            self.texts.push_step(&step);
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-            self.reject("an array")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
-            self.reject("a string")
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-            self.reject("a string")
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-            self.reject("a boolean")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-            self.reject("null")
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-            self.reject("a number")
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-            self.reject("a number")
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-            self.reject("a number")
-        }
-    }
-    let mut failure = None;
-    let mut d = serde_json::Deserializer::from_str(raw.get());
-    match (Steps { field, texts, failure: &mut failure }).deserialize(&mut d) {
-        Ok(n) => Ok(n),
-        Err(_) => Err(failure
-            .unwrap_or_else(|| RecordError::new(field, format!("expected a list of messages, found {}", kind(raw))))),
-    }
-}
-
 impl Trajectory {
     /// Parses and validates one native record from its JSON bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, RecordError> {
@@ -494,120 +199,131 @@ impl Trajectory {
     /// Validates one record already split into entries.
     pub fn from_object(obj: &RawObject<'_>) -> Result<Self, RecordError> {
         let mut t = Trajectory { steps_json: String::from("[]"), ..Default::default() };
-        let mut texts = TextBuilder::default();
-        let mut id: Option<String> = None;
-        let mut step_count: Option<i64> = None;
-        let mut steps_seen: Option<&str> = None;
-        let mut derived_steps = 0i64;
-        let mut extra = String::new();
+        let mut entries = Entries::default();
         for (i, (key, raw)) in obj.entries.iter().enumerate() {
             if obj.entries[..i].iter().any(|(k, _)| k == key) {
                 return Err(RecordError::new(key.as_ref(), "field appears twice in the record"));
             }
-            let key = key.as_ref();
-            match key {
-                "trajectory_id" => {
-                    id = string_field(key, raw)?;
-                }
-                "data_id" => t.data_id = id_field(key, raw)?,
-                "training_id" => t.training_id = id_field(key, raw)?,
-                "agent_name" => t.agent_name = string_field(key, raw)?,
-                "model" => t.model = string_field(key, raw)?,
-                "input_tokens" => t.input_tokens = int_field(key, raw)?,
-                "output_tokens" => t.output_tokens = int_field(key, raw)?,
-                "cost" => t.cost = float_field(key, raw)?,
-                "epoch_id" => t.epoch_id = int_field(key, raw)?,
-                "iteration_id" => t.iteration_id = int_field(key, raw)?,
-                "sample_id" => t.sample_id = int_field(key, raw)?,
-                "task" => {
-                    if is_null(raw) {
-                        continue;
-                    }
-                    match raw.get().as_bytes()[0] {
-                        b'{' => {
-                            let task = RawObject::parse(raw.get().as_bytes())?;
-                            if let Some(q) = task.get("question") {
-                                t.question = string_field("task.question", q)?;
-                            }
-                        }
-                        b'"' => t.question = string_field(key, raw)?,
-                        _ => {
-                            return Err(RecordError::new(
-                                key,
-                                format!("expected an object or a string, found {}", kind(raw)),
-                            ))
-                        }
-                    }
-                    readable_json(key, raw)?;
-                    t.task_json = Some(raw.get().to_string());
-                }
-                "steps" | "messages" => {
-                    if let Some(other) = steps_seen {
-                        return Err(RecordError::new(
-                            key,
-                            format!("both `{other}` and `{key}` are given; `messages` is a synonym of `steps`"),
-                        ));
-                    }
-                    steps_seen = Some(if key == "steps" { "steps" } else { "messages" });
-                    if is_null(raw) {
-                        continue;
-                    }
-                    texts = TextBuilder::with_capacity(raw.get().len(), t.question.as_deref());
-                    derived_steps = scan_steps(key, raw, &mut texts)?;
-                    t.steps_json = raw.get().to_string();
-                }
-                "termination_reason" => t.termination_reason = string_field(key, raw)?,
-                "reward" => t.reward = float_field(key, raw)?,
-                "toolcall_reward" => t.toolcall_reward = float_field(key, raw)?,
-                "res_reward" => t.res_reward = float_field(key, raw)?,
-                "is_success" => t.is_success = bool_field(key, raw)?,
-                "step_count" => {
-                    step_count = int_field(key, raw)?;
-                    if step_count.is_some_and(|n| n < 0) {
-                        return Err(RecordError::new(key, "must not be negative"));
-                    }
-                }
-                "exec_time" => t.exec_time = float_field(key, raw)?,
-                "is_bookmarked" => t.is_bookmarked = bool_field(key, raw)?.unwrap_or(false),
-                "tags" => {
-                    if !is_null(raw) {
-                        t.tags = serde_json::from_str::<Vec<String>>(raw.get())
-                            .map_err(|_| RecordError::new(key, "expected a list of strings"))?;
-                        if let Some((i, problem)) =
-                            t.tags.iter().enumerate().find_map(|(i, tag)| tag_problem(tag).map(|p| (i, p)))
-                        {
-                            return Err(RecordError::new(format!("{key}[{i}]"), problem));
-                        }
-                    }
-                }
-                "notes" => t.notes = string_field(key, raw)?,
-                "metadata" => t.metadata_json = object_field(key, raw)?,
-                "source" => t.source = string_field(key, raw)?,
-                "created_at" => t.created_at = timestamp_field(key, raw)?,
-                "updated_at" => t.updated_at = timestamp_field(key, raw)?,
-                _ => {
-                    readable_json(key, raw)?;
-                    extra.push(if extra.is_empty() { '{' } else { ',' });
-                    extra.push_str(&serde_json::to_string(key).expect("a str serialises"));
-                    extra.push(':');
-                    extra.push_str(raw.get());
-                }
+            if !t.read_scalar(key, raw)? {
+                t.read_entry(key, raw, &mut entries)?;
             }
         }
-        t.trajectory_id = match id {
+        t.trajectory_id = match entries.id {
             Some(id) if !id.trim().is_empty() => id,
             Some(_) => return Err(RecordError::new("trajectory_id", "must not be empty")),
             None => return Err(RecordError::new("trajectory_id", "missing (a unique string id is required)")),
         };
-        t.step_count = step_count.unwrap_or(derived_steps);
+        t.step_count = entries.step_count.unwrap_or(entries.derived_steps);
         usage_from_metadata(&mut t);
-        let texts = texts.finish(t.question.as_deref());
+        let texts = entries.texts.finish(t.question.as_deref());
         t.texts = TextCache(Some((TextSource::of(&t), texts)));
-        if !extra.is_empty() {
-            extra.push('}');
-            t.extra_json = Some(extra);
+        if !entries.extra.is_empty() {
+            entries.extra.push('}');
+            t.extra_json = Some(entries.extra);
         }
         Ok(t)
+    }
+
+    /// Sets a field that holds one value of its own (text, number, boolean, time); false
+    /// for any other key.
+    fn read_scalar(&mut self, key: &str, raw: &RawValue) -> Result<bool, RecordError> {
+        match key {
+            "data_id" => self.data_id = id_field(key, raw)?,
+            "training_id" => self.training_id = id_field(key, raw)?,
+            "agent_name" => self.agent_name = string_field(key, raw)?,
+            "model" => self.model = string_field(key, raw)?,
+            "input_tokens" => self.input_tokens = int_field(key, raw)?,
+            "output_tokens" => self.output_tokens = int_field(key, raw)?,
+            "cost" => self.cost = float_field(key, raw)?,
+            "epoch_id" => self.epoch_id = int_field(key, raw)?,
+            "iteration_id" => self.iteration_id = int_field(key, raw)?,
+            "sample_id" => self.sample_id = int_field(key, raw)?,
+            "termination_reason" => self.termination_reason = string_field(key, raw)?,
+            "reward" => self.reward = float_field(key, raw)?,
+            "toolcall_reward" => self.toolcall_reward = float_field(key, raw)?,
+            "res_reward" => self.res_reward = float_field(key, raw)?,
+            "is_success" => self.is_success = bool_field(key, raw)?,
+            "exec_time" => self.exec_time = float_field(key, raw)?,
+            "is_bookmarked" => self.is_bookmarked = bool_field(key, raw)?.unwrap_or(false),
+            "notes" => self.notes = string_field(key, raw)?,
+            "metadata" => self.metadata_json = object_field(key, raw)?,
+            "source" => self.source = string_field(key, raw)?,
+            "created_at" => self.created_at = timestamp_field(key, raw)?,
+            "updated_at" => self.updated_at = timestamp_field(key, raw)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The other entries: the id, the task, the steps and their count, the tags, and
+    /// fields the model does not know (kept as they arrived).
+    fn read_entry(&mut self, key: &str, raw: &RawValue, entries: &mut Entries) -> Result<(), RecordError> {
+        match key {
+            "trajectory_id" => entries.id = string_field(key, raw)?,
+            "task" => self.read_task(key, raw)?,
+            "steps" | "messages" => {
+                if let Some(other) = entries.steps_seen {
+                    return Err(RecordError::new(
+                        key,
+                        format!("both `{other}` and `{key}` are given; `messages` is a synonym of `steps`"),
+                    ));
+                }
+                entries.steps_seen = Some(if key == "steps" { "steps" } else { "messages" });
+                if !is_null(raw) {
+                    entries.texts = TextBuilder::with_capacity(raw.get().len(), self.question.as_deref());
+                    entries.derived_steps = scan_steps(key, raw, &mut entries.texts)?;
+                    self.steps_json = raw.get().to_string();
+                }
+            }
+            "step_count" => {
+                entries.step_count = int_field(key, raw)?;
+                if entries.step_count.is_some_and(|n| n < 0) {
+                    return Err(RecordError::new(key, "must not be negative"));
+                }
+            }
+            "tags" => self.read_tags(key, raw)?,
+            _ => {
+                readable_json(key, raw)?;
+                let extra = &mut entries.extra;
+                extra.push(if extra.is_empty() { '{' } else { ',' });
+                extra.push_str(&serde_json::to_string(key).expect("a str serialises"));
+                extra.push(':');
+                extra.push_str(raw.get());
+            }
+        }
+        Ok(())
+    }
+
+    /// `task`: an object (whose `question` is the question) or the question itself.
+    fn read_task(&mut self, key: &str, raw: &RawValue) -> Result<(), RecordError> {
+        if is_null(raw) {
+            return Ok(());
+        }
+        match raw.get().as_bytes()[0] {
+            b'{' => {
+                let task = RawObject::parse(raw.get().as_bytes())?;
+                if let Some(q) = task.get("question") {
+                    self.question = string_field("task.question", q)?;
+                }
+            }
+            b'"' => self.question = string_field(key, raw)?,
+            _ => return Err(RecordError::new(key, format!("expected an object or a string, found {}", kind(raw)))),
+        }
+        readable_json(key, raw)?;
+        self.task_json = Some(raw.get().to_string());
+        Ok(())
+    }
+
+    fn read_tags(&mut self, key: &str, raw: &RawValue) -> Result<(), RecordError> {
+        if is_null(raw) {
+            return Ok(());
+        }
+        self.tags = serde_json::from_str::<Vec<String>>(raw.get())
+            .map_err(|_| RecordError::new(key, "expected a list of strings"))?;
+        match self.tags.iter().enumerate().find_map(|(i, tag)| tag_problem(tag).map(|p| (i, p))) {
+            Some((i, problem)) => Err(RecordError::new(format!("{key}[{i}]"), problem)),
+            None => Ok(()),
+        }
     }
 
     /// The record as one JSON object: the known fields in [`KNOWN_FIELDS`] order (absent
@@ -652,6 +368,20 @@ impl Trajectory {
         out.push('}');
         out
     }
+}
+
+/// What [`Trajectory::from_object`] gathers on the way besides the fields it sets.
+#[derive(Default)]
+struct Entries {
+    id: Option<String>,
+    step_count: Option<i64>,
+    /// `steps` or `messages`, whichever came first (both are an error).
+    steps_seen: Option<&'static str>,
+    /// The number of steps in the list, used when `step_count` is absent.
+    derived_steps: i64,
+    texts: TextBuilder,
+    /// The unknown fields as one JSON object's text, being built.
+    extra: String,
 }
 
 /// `model`, `input_tokens`, `output_tokens` and `cost` the record leaves out, taken from

@@ -238,6 +238,136 @@ async fn commit_next(
     Ok(finished)
 }
 
+/// The write side of an import, a pipeline: up to [`STAGES_IN_FLIGHT`] batches are
+/// staged at once (search text derived, payloads written) while the batch before them
+/// commits its summary rows (a `merge_insert`). Commits go one at a time in input order,
+/// so that the first occurrence of a repeated id is the one stored. Each batch writes its
+/// payloads before its commit, so a crash leaves only unreferenced payloads, never half
+/// records.
+struct WritePipeline<'a> {
+    store: &'a trajstore_store::Store,
+    progress: &'a ImportProgress,
+    mode: InsertMode,
+    staging: Staging,
+    committing: Committing,
+    /// The indexes, built beside the import from its first stored rows.
+    indexing: Option<tokio::task::JoinHandle<trajstore_store::Result<()>>>,
+    batches: u64,
+    written: trajstore_store::InsertOutcome,
+}
+
+impl<'a> WritePipeline<'a> {
+    fn new(store: &'a trajstore_store::Store, progress: &'a ImportProgress, mode: InsertMode) -> Self {
+        WritePipeline {
+            store,
+            progress,
+            mode,
+            staging: Staging::new(),
+            committing: None,
+            indexing: None,
+            batches: 0,
+            written: trajstore_store::InsertOutcome::default(),
+        }
+    }
+
+    fn account(&mut self, out: Option<trajstore_store::InsertOutcome>) {
+        let Some(out) = out else { return };
+        // Into a store that was empty, ids are looked up only by the commits, until one of
+        // them finds a duplicate: then each batch looks its ids up before writing payloads.
+        if out.skipped > 0 && self.mode == InsertMode::DeduplicateOnCommit {
+            self.mode = InsertMode::Deduplicate;
+        }
+        self.written.inserted += out.inserted;
+        self.written.skipped += out.skipped;
+        self.progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
+        self.progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
+    }
+
+    async fn push(&mut self, batch: Batch) -> Result<()> {
+        self.batches += 1;
+        // Commits look their ids up in the stored ones: the indexes are created once the
+        // first batch is stored (below), and new rows are folded into the id index now
+        // and then, so that the lookups of a long import do not scan an ever longer
+        // unindexed tail.
+        if self.batches.is_multiple_of(INDEX_REFRESH_BATCHES) {
+            self.store.refresh_summary_indexes().await?;
+        }
+        let (store, mode) = (self.store.clone(), self.mode);
+        self.staging.push_back(tokio::spawn(async move { store.stage(batch.rows, mode).await }));
+        if self.staging.len() >= STAGES_IN_FLIGHT {
+            let out = commit_next(self.store, &mut self.staging, &mut self.committing).await?;
+            self.account(out);
+            if self.indexing.is_none() && self.written.inserted > 0 {
+                let store = self.store.clone();
+                self.indexing = Some(tokio::spawn(async move { store.ensure_indexes(false).await.map(drop) }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every batch still staged.
+    async fn drain(&mut self) -> Result<()> {
+        while !self.staging.is_empty() || self.committing.is_some() {
+            let out = commit_next(self.store, &mut self.staging, &mut self.committing).await?;
+            self.account(out);
+        }
+        Ok(())
+    }
+
+    /// Stops what is still under way after `error` (or after [`drain`](Self::drain)) and
+    /// returns what was written, or the first error.
+    async fn finish(mut self, error: Option<Error>) -> Result<trajstore_store::InsertOutcome> {
+        // After a failure, batches still staging are stopped (their payloads, if written,
+        // are unreferenced) and a commit under way is waited for (it may have succeeded).
+        self.staging.iter().for_each(|h| h.abort());
+        if let Some(last) = self.committing.take() {
+            if let Ok(Ok(out)) = last.await {
+                self.account(Some(out));
+            }
+        }
+        let indexed = match self.indexing.take() {
+            Some(indexing) => indexing.await.map_err(|e| Error::Internal(e.into()))?.map_err(Error::from),
+            None => Ok(()),
+        };
+        match error {
+            Some(e) => Err(e),
+            None => indexed.map(|()| self.written),
+        }
+    }
+}
+
+/// `--strict`'s first pass: parses every input without storing anything; the report of
+/// the failures when there are any.
+async fn strict_check(inputs: &[Input], opts: &ImportOptions) -> Result<Option<ImportReport>> {
+    let (inputs, opts) = (inputs.to_vec(), opts.clone());
+    let check = tokio::task::spawn_blocking(move || {
+        let quiet = ImportProgress { read: Arc::new(Progress::default()), ..Default::default() };
+        parse_inputs(&inputs, &opts, &quiet, None)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))??;
+    Ok((check.failed > 0).then(|| ImportReport {
+        failed: check.failed,
+        errors: check.errors,
+        files: check.files,
+        ..Default::default()
+    }))
+}
+
+/// The thread that reads and parses the inputs and sends their batches to `tx`.
+fn spawn_parser(
+    inputs: Vec<Input>,
+    opts: &ImportOptions,
+    progress: &Arc<ImportProgress>,
+    tx: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<std::thread::JoinHandle<Result<ParseOutcome>>> {
+    let (opts, progress) = (opts.clone(), progress.clone());
+    std::thread::Builder::new()
+        .name("trajstore-parse".into())
+        .spawn(move || parse_inputs(&inputs, &opts, &progress, Some(tx)))
+        .map_err(|source| Error::Io { context: "starting the parser thread".into(), source })
+}
+
 impl Trajstore {
     /// Imports the inputs. Bad records are reported with their place and the good ones
     /// are stored (unless `strict`); records already stored are skipped.
@@ -251,162 +381,71 @@ impl Trajstore {
         let (inputs, spool) = if opts.strict { spool_stdin(inputs)? } else { (inputs, None) };
         progress.bytes_total.store(inputs.iter().filter_map(Input::size).sum(), Ordering::Relaxed);
         if opts.strict {
-            let check = {
-                let (inputs, opts, progress) = (inputs.clone(), opts.clone(), progress.clone());
-                tokio::task::spawn_blocking(move || {
-                    parse_inputs(
-                        &inputs,
-                        &opts,
-                        &ImportProgress { read: Arc::new(Progress::default()), ..Default::default() },
-                        None,
-                    )
-                    .map(|o| (o, progress))
-                })
-                .await
-                .map_err(|e| Error::Internal(e.into()))??
-                .0
-            };
-            if check.failed > 0 {
-                progress.failed.store(check.failed, Ordering::Relaxed);
-                let mut report = ImportReport {
-                    failed: check.failed,
-                    errors: check.errors,
-                    files: check.files,
-                    seconds: started.elapsed().as_secs_f64(),
-                    ..Default::default()
-                };
+            if let Some(mut report) = strict_check(&inputs, &opts).await? {
+                progress.failed.store(report.failed, Ordering::Relaxed);
+                report.seconds = started.elapsed().as_secs_f64();
                 label_stdin(&mut report, spool.as_ref());
                 return Ok(report);
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
-        let parser = {
-            let (opts, progress) = (opts.clone(), progress.clone());
-            std::thread::Builder::new()
-                .name("trajstore-parse".into())
-                .spawn(move || parse_inputs(&inputs, &opts, &progress, Some(tx)))
-                .map_err(|source| Error::Io { context: "starting the parser thread".into(), source })?
-        };
-        // Into a store that was empty, ids are looked up only by the commits, until one of
-        // them finds a duplicate: then each batch looks its ids up before writing payloads.
-        let mut mode = if opts.skip_duplicate_check {
+        let parser = spawn_parser(inputs, &opts, &progress, tx)?;
+        let mode = if opts.skip_duplicate_check {
             InsertMode::AppendUnchecked
         } else if self.store.count(None).await? == 0 {
             InsertMode::DeduplicateOnCommit
         } else {
             InsertMode::Deduplicate
         };
-        let mut report = ImportReport::default();
-        let mut batches = 0u64;
-        // The write is a pipeline: up to STAGES_IN_FLIGHT batches are staged at once (search
-        // text derived, payloads written) while the batch before them commits its summary
-        // rows (a `merge_insert`). Commits go one at a time in input order, so that the
-        // first occurrence of a repeated id is the one stored. Each batch writes its
-        // payloads before its commit, so a crash leaves only unreferenced payloads, never
-        // half records.
-        let mut staging = Staging::new();
-        let mut committing: Committing = None;
-        let account =
-            |out: Option<trajstore_store::InsertOutcome>, report: &mut ImportReport, mode: &mut InsertMode| {
-                if let Some(out) = out {
-                    if out.skipped > 0 && *mode == InsertMode::DeduplicateOnCommit {
-                        *mode = InsertMode::Deduplicate;
-                    }
-                    report.imported += out.inserted;
-                    report.skipped += out.skipped;
-                    progress.imported.fetch_add(out.inserted, Ordering::Relaxed);
-                    progress.skipped.fetch_add(out.skipped, Ordering::Relaxed);
-                }
-            };
-        let mut write_error: Option<Error> = None;
-        let mut indexing: Option<tokio::task::JoinHandle<trajstore_store::Result<()>>> = None;
+        let mut pipeline = WritePipeline::new(&self.store, &progress, mode);
+        let mut write_error = None;
         while let Some(batch) = rx.recv().await {
-            batches += 1;
-            // Commits look their ids up in the stored ones: the indexes are created once the
-            // first batch is stored (below), and new rows are folded into the id index now
-            // and then, so that the lookups of a long import do not scan an ever longer
-            // unindexed tail.
-            let maintenance = if batches.is_multiple_of(INDEX_REFRESH_BATCHES) {
-                self.store.refresh_summary_indexes().await
-            } else {
-                Ok(())
-            };
-            if let Err(e) = maintenance {
-                write_error = Some(e.into());
+            if let Err(e) = pipeline.push(batch).await {
+                write_error = Some(e);
                 break;
             }
-            let store = self.store.clone();
-            staging.push_back(tokio::spawn(async move { store.stage(batch.rows, mode).await }));
-            if staging.len() >= STAGES_IN_FLIGHT {
-                match commit_next(&self.store, &mut staging, &mut committing).await {
-                    Ok(out) => {
-                        account(out, &mut report, &mut mode);
-                        // The indexes are built beside the import, from its first stored rows.
-                        if indexing.is_none() && report.imported > 0 {
-                            let store = self.store.clone();
-                            indexing = Some(tokio::spawn(async move { store.ensure_indexes(false).await.map(drop) }));
-                        }
-                    }
-                    Err(e) => {
-                        write_error = Some(e);
-                        break;
-                    }
-                }
-            }
         }
-        while write_error.is_none() && (!staging.is_empty() || committing.is_some()) {
-            match commit_next(&self.store, &mut staging, &mut committing).await {
-                Ok(out) => account(out, &mut report, &mut mode),
-                Err(e) => write_error = Some(e),
-            }
+        if write_error.is_none() {
+            write_error = pipeline.drain().await.err();
         }
-        // After a failure, batches still staging are stopped (their payloads, if written,
-        // are unreferenced) and a commit under way is waited for (it may have succeeded).
-        staging.iter().for_each(|h| h.abort());
-        if let Some(last) = committing.take() {
-            if let Ok(Ok(out)) = last.await {
-                account(Some(out), &mut report, &mut mode);
-            }
-        }
-        if let Some(indexing) = indexing {
-            let built = indexing.await.map_err(|e| Error::Internal(e.into()))?;
-            if let (Err(e), None) = (built, &write_error) {
-                write_error = Some(e.into());
-            }
-        }
+        let written = pipeline.finish(write_error).await;
         // Dropping the receiver makes the parser stop at its next batch.
         drop(rx);
         let parsed = tokio::task::spawn_blocking(move || parser.join())
             .await
             .map_err(|e| Error::Internal(e.into()))?
             .map_err(|_| Error::Internal("the parser thread panicked".into()))?;
-        if let Some(e) = write_error {
-            return Err(e);
-        }
+        let written = written?;
         let parsed = parsed?;
-        report.failed = parsed.failed;
-        report.errors = parsed.errors;
-        report.files = parsed.files;
+        let mut report = ImportReport {
+            imported: written.inserted,
+            skipped: written.skipped,
+            failed: parsed.failed,
+            errors: parsed.errors,
+            files: parsed.files,
+            cancelled: opts.cancel.load(Ordering::Relaxed),
+            ..Default::default()
+        };
         label_stdin(&mut report, spool.as_ref());
-        report.cancelled = opts.cancel.load(Ordering::Relaxed);
         if report.imported > 0 {
-            match opts.optimize_after {
-                Some(n) if report.imported >= n => {
-                    self.optimize().await?;
-                }
-                // A smaller import into a store with no full-text index builds one now
-                // (over all its rows: about a second per 10,000); without one Lance
-                // searches the raw words, so `Zebra`, `zebras` or `the zebra` found no
-                // "zebra". Where the index exists, this only adds missing scalar indexes.
-                Some(_) => {
-                    self.store.ensure_indexes(true).await?;
-                }
-                None => {
-                    self.store.ensure_indexes(false).await?;
-                }
-            }
+            self.index_after_import(report.imported, opts.optimize_after).await?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    async fn index_after_import(&self, imported: u64, optimize_after: Option<u64>) -> Result<()> {
+        match optimize_after {
+            Some(n) if imported >= n => {
+                self.optimize().await?;
+            }
+            // A smaller import into a store with no full-text index builds one now (over
+            // all its rows: about a second per 10,000); without one Lance searches the raw
+            // words, so `Zebra`, `zebras` or `the zebra` found no "zebra". Where the index
+            // exists, this only adds missing scalar indexes.
+            Some(_) => self.store.ensure_indexes(true).await?,
+            None => self.store.ensure_indexes(false).await?,
+        }
+        Ok(())
     }
 }
