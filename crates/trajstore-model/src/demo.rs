@@ -150,6 +150,47 @@ fn observation(rng: &mut Rng, large_rate: f64) -> String {
     out
 }
 
+/// One tool call and its result: the assistant's step, then the tool's. `subject`
+/// picks what the thought is about.
+fn tool_turn(rng: &mut Rng, cfg: &DemoConfig, call_id: &str, subject: usize, turn: usize) -> [String; 2] {
+    let tool = *rng.pick(TOOLS);
+    let args = match tool {
+        "bash" => format!(r#"{{"command":"grep -rn 'def handler' src/ | head -{}"}}"#, rng.range(5, 50)),
+        "python" => format!(
+            r#"{{"code":"import pandas as pd\ndf = pd.read_csv('data_{}.csv')\nprint(df.describe())"}}"#,
+            rng.range(1, 9)
+        ),
+        "search" => format!(r#"{{"query":"{} site:docs.python.org","top_k":{}}}"#, tool, rng.range(3, 10)),
+        _ => format!(r#"{{"path":"src/module_{}.py"}}"#, rng.range(1, 40)),
+    };
+    let thought = format!("Step {}: I will use `{tool}` to check {}.", turn + 1, SUBJECTS[subject % SUBJECTS.len()]);
+    let call = format!(
+        r#"{{"role":"assistant","content":{},"tool_calls":[{{"id":"{call_id}","type":"function","function":{{"name":"{tool}","arguments":{}}}}}]}}"#,
+        json_str(&thought),
+        json_str(&args)
+    );
+    let obs = observation(rng, cfg.large_observation_rate);
+    let step_reward = if rng.f64() < 0.3 { format!(r#","reward":{:.2}"#, rng.f64()) } else { String::new() };
+    let result = format!(
+        r#"{{"role":"tool","tool_call_id":"{call_id}","name":"{tool}","content":{}{step_reward}}}"#,
+        json_str(&obs)
+    );
+    [call, result]
+}
+
+/// The agent's last message.
+fn final_answer(rng: &mut Rng, success: bool) -> String {
+    if success {
+        format!(
+            "The answer is ready.\n\n```python\ndef solve():\n    return {}\n```\n\nAll {} checks pass.",
+            rng.range(1, 1000),
+            rng.range(1, 20)
+        )
+    } else {
+        "I could not complete the task: the command failed with a traceback.".to_string()
+    }
+}
+
 fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, difficulty: f64) -> String {
     let mut rng =
         Rng::new(cfg.seed ^ ((run as u64) << 48) ^ ((epoch as u64) << 32) ^ ((prompt as u64) << 8) ^ sample as u64);
@@ -170,45 +211,11 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     ));
     steps.push(format!(r#"{{"role":"user","content":{}}}"#, json_str(&question)));
     for turn in 0..tool_turns {
-        let tool = *rng.pick(TOOLS);
         let call_id = format!("call_{run}_{epoch}_{prompt}_{sample}_{turn}");
-        let args = match tool {
-            "bash" => format!(r#"{{"command":"grep -rn 'def handler' src/ | head -{}"}}"#, rng.range(5, 50)),
-            "python" => format!(
-                r#"{{"code":"import pandas as pd\ndf = pd.read_csv('data_{}.csv')\nprint(df.describe())"}}"#,
-                rng.range(1, 9)
-            ),
-            "search" => format!(r#"{{"query":"{} site:docs.python.org","top_k":{}}}"#, tool, rng.range(3, 10)),
-            _ => format!(r#"{{"path":"src/module_{}.py"}}"#, rng.range(1, 40)),
-        };
-        let thought = format!(
-            "Step {}: I will use `{tool}` to check {}.",
-            turn + 1,
-            SUBJECTS[(prompt as usize + turn) % SUBJECTS.len()]
-        );
-        steps.push(format!(
-            r#"{{"role":"assistant","content":{},"tool_calls":[{{"id":"{call_id}","type":"function","function":{{"name":"{tool}","arguments":{}}}}}]}}"#,
-            json_str(&thought),
-            json_str(&args)
-        ));
-        let obs = observation(&mut rng, cfg.large_observation_rate);
-        let step_reward = if rng.f64() < 0.3 { format!(r#","reward":{:.2}"#, rng.f64()) } else { String::new() };
-        steps.push(format!(
-            r#"{{"role":"tool","tool_call_id":"{call_id}","name":"{tool}","content":{}{step_reward}}}"#,
-            json_str(&obs)
-        ));
+        steps.extend(tool_turn(&mut rng, cfg, &call_id, prompt as usize + turn, turn));
     }
     if termination != "max_iterations" && termination != "user_cancelled" {
-        let answer = if success {
-            format!(
-                "The answer is ready.\n\n```python\ndef solve():\n    return {}\n```\n\nAll {} checks pass.",
-                rng.range(1, 1000),
-                rng.range(1, 20)
-            )
-        } else {
-            "I could not complete the task: the command failed with a traceback.".to_string()
-        };
-        steps.push(format!(r#"{{"role":"assistant","content":{}}}"#, json_str(&answer)));
+        steps.push(format!(r#"{{"role":"assistant","content":{}}}"#, json_str(&final_answer(&mut rng, success))));
     }
     let reward = if success { 1.0 } else { (rng.f64() * 0.8 * 100.0).round() / 100.0 };
     let toolcall_reward = (rng.f64() * 100.0).round() / 100.0;
