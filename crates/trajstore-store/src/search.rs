@@ -187,7 +187,7 @@ impl Store {
     }
 
     /// Derives the search text of payload rows that have none: rows written before the
-    /// text moved to `payloads` (see [`crate::migrate`]). Returns how many were filled;
+    /// text moved to `payloads` (see [`crate::maintenance::migrate`]). Returns how many were filled;
     /// each round of 16,384 rows is one commit that rewrites only that column.
     pub async fn fill_missing_search_text(&self) -> Result<u64> {
         // Rows written since the text moved always have it, so once a pass finds none
@@ -213,56 +213,8 @@ impl Store {
                 self.search_text_complete.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(filled);
             }
-            let mut questions: HashMap<String, String> = HashMap::new();
-            for b in &batches {
-                let ids = Columns::new(b).str("trajectory_id")?;
-                let filter = crate::ids_filter((0..b.num_rows()).map(|i| ids.value(i)));
-                let found: Vec<RecordBatch> = self
-                    .summaries
-                    .query()
-                    .only_if(filter)
-                    .select(Select::columns(&["trajectory_id", "question"]))
-                    .execute()
-                    .await?
-                    .try_collect()
-                    .await?;
-                for f in &found {
-                    let c = Columns::new(f);
-                    let (fid, q) = (c.str("trajectory_id")?, c.str("question")?);
-                    for i in (0..f.num_rows()).filter(|&i| q.is_valid(i)) {
-                        questions.insert(fid.value(i).to_string(), q.value(i).to_string());
-                    }
-                }
-            }
-            let mut ids = StringBuilder::new();
-            let mut wids = arrow_array::builder::Int64Builder::new();
-            let mut texts = arrow_array::builder::LargeStringBuilder::new();
-            for b in &batches {
-                let c = Columns::new(b);
-                let (id, wid, steps) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("steps")?);
-                for i in 0..b.num_rows() {
-                    ids.append_value(id.value(i));
-                    wids.append_value(wid.value(i));
-                    texts.append_value(trajstore_model::text::search_text_of(
-                        questions.get(id.value(i)).map(String::as_str),
-                        steps.value(i),
-                    ));
-                }
-            }
-            let full = crate::schema::payloads_schema();
-            let schema = std::sync::Arc::new(Schema::new(vec![
-                full.field_with_name("trajectory_id")?.clone(),
-                full.field_with_name("write_id")?.clone(),
-                full.field_with_name(SEARCH_TEXT)?.clone(),
-            ]));
-            let batch = RecordBatch::try_new(
-                schema,
-                vec![
-                    std::sync::Arc::new(ids.finish()),
-                    std::sync::Arc::new(wids.finish()),
-                    std::sync::Arc::new(texts.finish()),
-                ],
-            )?;
+            let questions = self.questions_of(&batches).await?;
+            let batch = search_text_batch(&batches, &questions)?;
             let updated = update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
             if updated == 0 {
                 // Nothing matched (rows removed meanwhile): do not loop on them.
@@ -270,6 +222,32 @@ impl Store {
             }
             filled += updated;
         }
+    }
+
+    /// The questions of the trajectories whose payload rows are in `batches`, by id.
+    async fn questions_of(&self, batches: &[RecordBatch]) -> Result<HashMap<String, String>> {
+        let mut questions = HashMap::new();
+        for b in batches {
+            let ids = Columns::new(b).str("trajectory_id")?;
+            let filter = crate::ids_filter((0..b.num_rows()).map(|i| ids.value(i)));
+            let found: Vec<RecordBatch> = self
+                .summaries
+                .query()
+                .only_if(filter)
+                .select(Select::columns(&["trajectory_id", "question"]))
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
+            for f in &found {
+                let c = Columns::new(f);
+                let (fid, q) = (c.str("trajectory_id")?, c.str("question")?);
+                for i in (0..f.num_rows()).filter(|&i| q.is_valid(i)) {
+                    questions.insert(fid.value(i).to_string(), q.value(i).to_string());
+                }
+            }
+        }
+        Ok(questions)
     }
 
     /// The stored embedding of one trajectory: `Ok(None)` when the id is unknown,
@@ -477,4 +455,38 @@ async fn update_columns(table: &lancedb::Table, keys: &[&str], batch: RecordBatc
     })
     .await?;
     Ok(updated.num_updated_rows)
+}
+
+/// The key columns and the derived search text of payload rows (`trajectory_id`,
+/// `write_id`, `steps`), for an update of that one column.
+fn search_text_batch(batches: &[RecordBatch], questions: &HashMap<String, String>) -> Result<RecordBatch> {
+    let mut ids = StringBuilder::new();
+    let mut wids = arrow_array::builder::Int64Builder::new();
+    let mut texts = arrow_array::builder::LargeStringBuilder::new();
+    for b in batches {
+        let c = Columns::new(b);
+        let (id, wid, steps) = (c.str("trajectory_id")?, c.i64("write_id")?, c.large_str("steps")?);
+        for i in 0..b.num_rows() {
+            ids.append_value(id.value(i));
+            wids.append_value(wid.value(i));
+            texts.append_value(trajstore_model::text::search_text_of(
+                questions.get(id.value(i)).map(String::as_str),
+                steps.value(i),
+            ));
+        }
+    }
+    let full = crate::schema::payloads_schema();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        full.field_with_name("trajectory_id")?.clone(),
+        full.field_with_name("write_id")?.clone(),
+        full.field_with_name(SEARCH_TEXT)?.clone(),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            std::sync::Arc::new(ids.finish()),
+            std::sync::Arc::new(wids.finish()),
+            std::sync::Arc::new(texts.finish()),
+        ],
+    )?)
 }
