@@ -1,5 +1,8 @@
 //! The store against real Lance tables in a temporary directory.
 
+// A test reads top to bottom as one scenario; its length is not split for its own sake.
+#![allow(clippy::too_many_lines)]
+
 use trajstore_model::Trajectory;
 use trajstore_query::FilterSet;
 use trajstore_store::{InsertMode, Patch, Store};

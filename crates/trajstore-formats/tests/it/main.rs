@@ -1,6 +1,9 @@
 //! The integration tests of trajstore-formats, in one test binary: a module per concern,
 //! and one per format of the second wave (each with its fixture and real-data checks).
 
+// A test reads top to bottom as one scenario; its length is not split for its own sake.
+#![allow(clippy::too_many_lines)]
+
 mod common;
 mod fixtures;
 mod realdata;
