@@ -443,8 +443,12 @@ impl Trajstore {
             // all its rows: about a second per 10,000); without one Lance searches the raw
             // words, so `Zebra`, `zebras` or `the zebra` found no "zebra". Where the index
             // exists, this only adds missing scalar indexes.
-            Some(_) => self.store.ensure_indexes(true).await?,
-            None => self.store.ensure_indexes(false).await?,
+            Some(_) => {
+                self.store.ensure_indexes(true).await?;
+            }
+            None => {
+                self.store.ensure_indexes(false).await?;
+            }
         }
         Ok(())
     }
