@@ -4,6 +4,7 @@
 mod common;
 mod fixtures;
 mod realdata;
+mod usage;
 
 mod agentdojo;
 mod aider;

@@ -1,0 +1,90 @@
+//! The `model`, `input_tokens`, `output_tokens` and `cost` columns, per format: each is a
+//! top-level field of the converted record (not only a metadata entry the model falls back
+//! on), and a format that does not say leaves it null.
+//!
+//! The expected numbers were computed from the files with python3 (json module), not with
+//! the code under test; each test names the expression.
+
+use serde_json::{json, Value};
+use trajstore_formats::{convert, Format, SourceFile};
+use trajstore_model::Trajectory;
+
+use crate::common::{files_under, fixture, ok, read, realdata};
+
+type Columns<'a> = (Option<&'a str>, Option<i64>, Option<i64>, Option<f64>);
+
+/// The four columns of a converted record, checked to be its top-level fields: the
+/// parsed trajectory and the record's own fields must agree.
+fn columns<'a>(t: &'a Trajectory, v: &Value) -> Columns<'a> {
+    let cols = (t.model.as_deref(), t.input_tokens, t.output_tokens, t.cost);
+    let top = (v["model"].as_str(), v["input_tokens"].as_i64(), v["output_tokens"].as_i64(), v["cost"].as_f64());
+    assert_eq!((top.0, top.1, top.2, top.3), (cols.0, cols.1, cols.2, cols.3), "columns not at the top level: {v}");
+    cols
+}
+
+#[test]
+fn openai_chat_usage_per_record_per_message_and_fields() {
+    let got = read("openai_chat_usage.jsonl", Format::OpenaiChat);
+    // The record's `usage` is its total; the messages' usage is then not added.
+    let (t, v) = ok(&got[0]);
+    assert_eq!(columns(t, v), (Some("gpt-4o"), Some(120), Some(30), Some(0.0012)));
+    assert_eq!(v["metadata"]["model"], "gpt-4o");
+    // Summed over the assistant messages: 50 + 70, 5 + 9; the user's 1000s are not the model's.
+    let (t, v) = ok(&got[1]);
+    assert_eq!(columns(t, v), (None, Some(120), Some(14), Some(0.0004)));
+    // Top-level fields win over `usage`, and the top-level model over metadata's.
+    let (t, v) = ok(&got[2]);
+    assert_eq!(columns(t, v), (Some("m-top"), Some(7), Some(4), None));
+    // Values of the wrong type leave the columns null and stay in metadata.
+    let (t, v) = ok(&got[3]);
+    assert_eq!(columns(t, v), (None, None, None, None));
+    let m = &v["metadata"];
+    assert_eq!(
+        (&m["model"], &m["usage"], &m["input_tokens"], &m["output_tokens"], &m["cost"]),
+        (&json!(7), &json!("lots"), &json!("many"), &json!([1]), &json!("free"))
+    );
+    let (t, v) = ok(&got[4]);
+    assert_eq!(columns(t, v), (None, None, None, None));
+}
+
+/// The formats whose conventions keep the model and the sums in metadata have them as
+/// top-level fields too, equal to metadata's.
+#[test]
+fn metadata_sums_are_top_level_fields_too() {
+    // claude-code's fixture: 970 + 1900 + 900 prompt tokens, 175 output, cost 0.0128
+    // (computed in claude_code.rs's test of the same file).
+    let got = read("claude_code/older.jsonl", Format::ClaudeCode);
+    let (t, v) = ok(&got[0]);
+    let (model, input, output, cost) = columns(t, v);
+    assert_eq!((model, input, output), (Some("claude-sonnet-4-20250514"), Some(3770), Some(175)));
+    assert!((cost.unwrap() - 0.0128).abs() < 1e-9);
+    let mut all = files_under(&fixture(""), "");
+    if let Some(root) = realdata() {
+        for sub in ["claude-code", "codex", "gemini-cli", "opencode", "aider", "verifiers", "harbor"] {
+            all.extend(files_under(&root, sub));
+        }
+    }
+    let mut checked = 0;
+    for path in all {
+        let bytes = std::fs::read(&path).unwrap();
+        let Some(format) = trajstore_formats::detect(&bytes) else { continue };
+        let file = SourceFile { label: "x", path: Some(&path), bytes: &bytes, labels_dir: None };
+        let Ok(records) = convert(format, &file) else { continue };
+        for v in records.into_iter().filter_map(|c| c.record.ok()) {
+            for key in ["model", "input_tokens", "output_tokens", "cost"] {
+                let held = &v["metadata"][key];
+                let valid = match key {
+                    "model" => held.as_str().is_some_and(|s| !s.trim().is_empty()),
+                    "cost" => held.as_f64().is_some_and(|c| c >= 0.0),
+                    _ => held.as_i64().is_some_and(|n| n >= 0),
+                };
+                if valid {
+                    checked += 1;
+                    // A field the format set itself may differ (openai-chat's top-level model).
+                    assert!(v.get(key).is_some(), "{}: {key} only in metadata", path.display());
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
+}
