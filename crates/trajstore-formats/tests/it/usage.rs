@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use trajstore_formats::{convert, Format, SourceFile};
 use trajstore_model::Trajectory;
 
-use crate::common::{files_under, fixture, ok, read, realdata};
+use crate::common::{files_under, fixture, ok, read, read_path, realdata};
 
 type Columns<'a> = (Option<&'a str>, Option<i64>, Option<i64>, Option<f64>);
 
@@ -20,6 +20,13 @@ fn columns<'a>(t: &'a Trajectory, v: &Value) -> Columns<'a> {
     let top = (v["model"].as_str(), v["input_tokens"].as_i64(), v["output_tokens"].as_i64(), v["cost"].as_f64());
     assert_eq!((top.0, top.1, top.2, top.3), (cols.0, cols.1, cols.2, cols.3), "columns not at the top level: {v}");
     cols
+}
+
+/// The record at `index` of a real file (a path under the real-data folder).
+fn real(root: &std::path::Path, path: &str, format: Format, index: usize) -> (Trajectory, Value) {
+    let got = read_path(&root.join(path), path, format);
+    let (t, v) = ok(&got[index]);
+    (t.clone(), v.clone())
 }
 
 #[test]
@@ -45,6 +52,27 @@ fn openai_chat_usage_per_record_per_message_and_fields() {
     );
     let (t, v) = ok(&got[4]);
     assert_eq!(columns(t, v), (None, None, None, None));
+}
+
+#[test]
+fn responses_usage_of_the_response() {
+    // The fixture's responses carry a model and no usage.
+    let got = read("responses.jsonl", Format::Responses);
+    let (t, v) = ok(&got[1]);
+    assert_eq!(columns(t, v), (Some("qwen3-8b"), None, None, None));
+    let Some(root) = realdata() else { return };
+    // python3: r = json.loads(line 1); r["response"]["model"], r["response"]["usage"]
+    //   -> "openai/openai/gpt-5-nano", input_tokens 318, output_tokens 1816, cost None.
+    let (t, v) = real(&root, "nemo-gym/resources_servers_gpqa_diamond.jsonl", Format::Responses, 0);
+    assert_eq!(columns(&t, &v), (Some("openai/openai/gpt-5-nano"), Some(318), Some(1816), None));
+    // Chat-completions style usage (prompt_tokens 100, completion_tokens 10).
+    let (t, v) = real(&root, "nemo-gym/resources_servers_ruler2.jsonl", Format::Responses, 0);
+    assert_eq!(columns(&t, &v), (Some("stub"), Some(100), Some(10), None));
+    // The row's own `input_tokens` (106804, the task's prompt size) stays in metadata;
+    // the response's usage (112938 / 221) is the column.
+    let (t, v) = real(&root, "nemo-gym/resources_servers_aalcr.jsonl", Format::Responses, 0);
+    assert_eq!(columns(&t, &v), (Some("model"), Some(112938), Some(221), None));
+    assert_eq!(v["metadata"]["input_tokens"], 106804);
 }
 
 /// The formats whose conventions keep the model and the sums in metadata have them as
