@@ -75,6 +75,38 @@ fn responses_usage_of_the_response() {
     assert_eq!(v["metadata"]["input_tokens"], 106804);
 }
 
+#[test]
+fn inspect_model_usage_summed_over_models() {
+    // A provider that counts the cached prompt apart (total = input + output + cache):
+    // 10 + 100 + 20 = 130, plus another model's 7; outputs 5 + 1; total_cost 0.5.
+    let log = json!({"version": 2, "status": "success",
+        "eval": {"task": "t", "model": "anthropic/claude", "created": "2025-01-01T00:00:00Z"},
+        "samples": [
+            {"id": 1, "epoch": 1, "input": "q", "messages": [], "model_usage": {
+                "anthropic/claude": {"input_tokens": 10, "output_tokens": 5, "input_tokens_cache_read": 100,
+                    "input_tokens_cache_write": 20, "total_tokens": 135, "total_cost": 0.5},
+                "openai/grader": {"input_tokens": 7, "output_tokens": 1, "total_tokens": 8}}},
+            {"id": 2, "epoch": 1, "input": "q", "messages": [], "model_usage": {"m": {"input_tokens": "x"}}}]});
+    let bytes = log.to_string().into_bytes();
+    let file = SourceFile { label: "inline", path: None, bytes: &bytes, labels_dir: None };
+    let got: Vec<Value> = convert(Format::Inspect, &file).unwrap().into_iter().map(|c| c.record.unwrap()).collect();
+    let t = Trajectory::from_json(got[0].to_string().as_bytes()).unwrap();
+    assert_eq!(columns(&t, &got[0]), (Some("anthropic/claude"), Some(137), Some(6), Some(0.5)));
+    let t = Trajectory::from_json(got[1].to_string().as_bytes()).unwrap();
+    assert_eq!(columns(&t, &got[1]), (Some("anthropic/claude"), None, None, None));
+
+    let Some(root) = realdata() else { return };
+    // python3: d["samples"][0]["model_usage"] -> {"openai/gpt-4o-mini": {"input_tokens": 64, "output_tokens": 2, ...}}
+    let (t, v) = real(&root, "inspect/2025-05-12T20-28-13-04-00_popularity.json", Format::Inspect, 0);
+    assert_eq!(columns(&t, &v), (Some("openai/gpt-4o-mini"), Some(64), Some(2), None));
+    // OpenAI counts the cached prompt inside input_tokens (total 15516 = 15235 + 281).
+    let (t, v) = real(&root, "inspect/2025-05-12T20-27-36-04-00_browser.json", Format::Inspect, 0);
+    assert_eq!(columns(&t, &v), (Some("openai/gpt-4o-mini"), Some(15235), Some(281), None));
+    // Its one sample has `model_usage: {}`: no counts, though the log's stats have some.
+    let (t, v) = real(&root, "inspect/log_formats.eval", Format::Inspect, 0);
+    assert_eq!(columns(&t, &v), (Some("ollama/llama3.1"), None, None, None));
+}
+
 /// The formats whose conventions keep the model and the sums in metadata have them as
 /// top-level fields too, equal to metadata's.
 #[test]
