@@ -22,6 +22,17 @@ fn columns<'a>(t: &'a Trajectory, v: &Value) -> Columns<'a> {
     cols
 }
 
+/// `columns` with the cost compared to within a unit in the last place or so: the
+/// importers parse JSON numbers with serde_json's fast float parser, which can miss the
+/// nearest double by one ulp (0.029804999999999998 reads as 0.029805).
+fn assert_columns(got: Columns<'_>, want: Columns<'_>) {
+    assert_eq!((got.0, got.1, got.2), (want.0, want.1, want.2));
+    match (got.3, want.3) {
+        (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-15 * b.abs().max(1.0), "cost {a} != {b}"),
+        (a, b) => assert_eq!(a, b),
+    }
+}
+
 /// The record at `index` of a real file (a path under the real-data folder).
 fn real(root: &std::path::Path, path: &str, format: Format, index: usize) -> (Trajectory, Value) {
     let got = read_path(&root.join(path), path, format);
@@ -105,6 +116,43 @@ fn inspect_model_usage_summed_over_models() {
     // Its one sample has `model_usage: {}`: no counts, though the log's stats have some.
     let (t, v) = real(&root, "inspect/log_formats.eval", Format::Inspect, 0);
     assert_eq!(columns(&t, &v), (Some("ollama/llama3.1"), None, None, None));
+}
+
+#[test]
+fn mini_swe_agent_instance_cost_and_response_usage() {
+    // The fixture: instance_cost 0.31; one response with prompt_tokens 10 only.
+    let got = read("mini/trajs/django__django-1.traj.json", Format::MiniSweAgent);
+    let (t, v) = ok(&got[0]);
+    assert_eq!(columns(t, v), (Some("openrouter/google/gemini-3-pro-preview"), Some(10), None, Some(0.31)));
+    let Some(root) = realdata() else { return };
+    // python3: sum(m["extra"]["response"]["usage"]["prompt_tokens"]) over the messages with
+    // a response -> 258532, completion_tokens -> 5083; info.model_stats.instance_cost
+    // -> 0.23051419999999997; info.config.model.model_name -> google/gemini-3-pro-preview.
+    let (t, v) = real(&root, "mini-swe-agent/trajs/astropy__astropy-12907.traj.json", Format::MiniSweAgent, 0);
+    assert_columns(
+        columns(&t, &v),
+        (Some("google/gemini-3-pro-preview"), Some(258532), Some(5083), Some(0.23051419999999997)),
+    );
+}
+
+#[test]
+fn swe_agent_model_stats() {
+    // The fixture's model_stats: instance_cost 0.02, no token counts.
+    let got = read("swe_agent.traj", Format::SweAgent);
+    let (t, v) = ok(&got[0]);
+    assert_eq!((t.input_tokens, t.output_tokens, t.cost), (None, None, Some(0.02)));
+    columns(t, v);
+    let Some(root) = realdata() else { return };
+    // python3: info.model_stats -> tokens_sent 7141, tokens_received 243,
+    // instance_cost 0.019520000000000006; replay_config.agent.model.name -> gpt-4o.
+    let (t, v) = real(&root, "swe-agent/6e44b9__sweagenttestrepo-1c2844.traj", Format::SweAgent, 0);
+    assert_columns(columns(&t, &v), (Some("gpt-4o"), Some(7141), Some(243), Some(0.019520000000000006)));
+    // tokens_sent 122612, tokens_received 1369, instance_cost 1.26719, no replay config.
+    let (t, v) = real(&root, "swe-agent/pydicom__pydicom-1458.traj", Format::SweAgent, 0);
+    assert_eq!(columns(&t, &v), (None, Some(122612), Some(1369), Some(1.26719)));
+    // All zeros with api_calls 0 beside assistant steps: counters that did not run.
+    let (t, v) = real(&root, "swe-agent/BabyEncryption.traj", Format::SweAgent, 0);
+    assert_eq!(columns(&t, &v), (None, None, None, None));
 }
 
 /// The formats whose conventions keep the model and the sums in metadata have them as
