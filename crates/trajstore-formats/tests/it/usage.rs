@@ -6,7 +6,7 @@
 //! the code under test; each test names the expression.
 
 use serde_json::{json, Value};
-use trajstore_formats::{convert, Format, SourceFile};
+use trajstore_formats::{convert, native_to_atif, Format, SourceFile};
 use trajstore_model::Trajectory;
 
 use crate::common::{files_under, fixture, ok, read, read_path, realdata};
@@ -38,6 +38,18 @@ fn real(root: &std::path::Path, path: &str, format: Format, index: usize) -> (Tr
     let got = read_path(&root.join(path), path, format);
     let (t, v) = ok(&got[index]);
     (t.clone(), v.clone())
+}
+
+fn parsed(t: &Trajectory) -> Value {
+    serde_json::from_str(&t.to_json()).unwrap()
+}
+
+/// Converts `doc` (the bytes of a file of `format`) and parses the first record back.
+fn inline(format: Format, doc: &Value) -> (Trajectory, Value) {
+    let bytes = doc.to_string().into_bytes();
+    let file = SourceFile { label: "inline", path: None, bytes: &bytes, labels_dir: None };
+    let v = convert(format, &file).unwrap().remove(0).record.unwrap();
+    (Trajectory::from_json(v.to_string().as_bytes()).unwrap(), v)
 }
 
 #[test]
@@ -153,6 +165,41 @@ fn swe_agent_model_stats() {
     // All zeros with api_calls 0 beside assistant steps: counters that did not run.
     let (t, v) = real(&root, "swe-agent/BabyEncryption.traj", Format::SweAgent, 0);
     assert_eq!(columns(&t, &v), (None, None, None, None));
+}
+
+#[test]
+fn atif_final_metrics_else_step_metrics() {
+    // The fixture: final_metrics has total_prompt_tokens 12 only; the steps' metrics give
+    // completion_tokens 3; no cost anywhere.
+    let got = read("atif.json", Format::Atif);
+    let (t, v) = ok(&got[0]);
+    assert_eq!(columns(t, v), (Some("claude-sonnet"), Some(12), Some(3), None));
+    let Some(root) = realdata() else { return };
+    // python3: d["final_metrics"] -> 7802, 1030, 0.029804999999999998 (the steps' own sum,
+    // 6502, leaves out the summarization subagents); d["agent"]["model_name"] -> openai/gpt-4o.
+    let path = "harbor/sachiny0106__Xelron/tests/golden/terminus_2/hello-world-context-summarization.trajectory.json";
+    let (t, v) = real(&root, path, Format::Atif, 0);
+    assert_columns(columns(&t, &v), (Some("openai/gpt-4o"), Some(7802), Some(1030), Some(0.029804999999999998)));
+    // No model_name: the model stays null; final_metrics 220, 80, 0.00135.
+    let (t, v) =
+        real(&root, "harbor/sachiny0106__Xelron/tests/golden/openhands/hello-world.trajectory.json", Format::Atif, 0);
+    assert_eq!(columns(&t, &v), (None, Some(220), Some(80), Some(0.00135)));
+}
+
+#[test]
+fn atif_round_trip_adds_no_column_fields() {
+    // A native record whose model and cost are only in metadata: the export writes the
+    // columns the model filled from there, and they come back, nothing more.
+    let native = r#"{"trajectory_id":"n1","metadata":{"model":"m","cost":0.5},"steps":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}"#;
+    let t = Trajectory::from_json(native.as_bytes()).unwrap();
+    let (back, v) = inline(Format::Atif, &native_to_atif(&t).unwrap());
+    assert_eq!(columns(&back, &v), (Some("m"), None, None, Some(0.5)));
+    assert_eq!(parsed(&back), parsed(&t));
+    let native = r#"{"trajectory_id":"n2","model":"m2","input_tokens":4,"steps":[{"role":"user","content":"q"}]}"#;
+    let t = Trajectory::from_json(native.as_bytes()).unwrap();
+    let (back, v) = inline(Format::Atif, &native_to_atif(&t).unwrap());
+    assert_eq!(columns(&back, &v), (Some("m2"), Some(4), None, None));
+    assert_eq!(parsed(&back), parsed(&t));
 }
 
 /// The formats whose conventions keep the model and the sums in metadata have them as
