@@ -202,6 +202,54 @@ fn atif_round_trip_adds_no_column_fields() {
     assert_eq!(parsed(&back), parsed(&t));
 }
 
+#[test]
+fn tau2_agent_usage_not_the_user_simulators() {
+    // The fixture names the agent's model and counts nothing.
+    let got = read("tau2.json", Format::Tau2);
+    let (t, v) = ok(&got[0]);
+    assert_eq!(columns(t, v), (Some("gpt-4.1"), None, None, None));
+    let msg =
+        |role: &str, usage: Value, cost: Value| json!({"role": role, "content": "x", "usage": usage, "cost": cost});
+    let doc = json!({"info": {"agent_info": {"implementation": "llm_agent", "llm": "gpt-4o"}}, "tasks": [],
+        "simulations": [
+            {"id": "a", "task_id": "1", "messages": [
+                msg("assistant", Value::Null, json!(0.0)),
+                msg("user", json!({"prompt_tokens": 900, "completion_tokens": 90}), json!(0.9)),
+                msg("assistant", json!({"prompt_tokens": 40, "completion_tokens": 4}), json!(0.25)),
+                msg("assistant", json!({"prompt_tokens": 60, "completion_tokens": 6}), json!(0.5))]},
+            {"id": "b", "task_id": "1", "agent_cost": 2.0, "messages": [
+                msg("assistant", json!({"prompt_tokens": 1, "completion_tokens": 1}), json!(0.5))]}]});
+    let bytes = doc.to_string().into_bytes();
+    let file = SourceFile { label: "inline", path: None, bytes: &bytes, labels_dir: None };
+    let got: Vec<Value> = convert(Format::Tau2, &file).unwrap().into_iter().map(|c| c.record.unwrap()).collect();
+    // 40 + 60, 4 + 6, 0.25 + 0.5: the greeting (no usage) and the user simulator left out.
+    let t = Trajectory::from_json(got[0].to_string().as_bytes()).unwrap();
+    assert_eq!(columns(&t, &got[0]), (Some("gpt-4o"), Some(100), Some(10), Some(0.75)));
+    let t = Trajectory::from_json(got[1].to_string().as_bytes()).unwrap();
+    assert_eq!(columns(&t, &got[1]), (Some("gpt-4o"), Some(1), Some(1), Some(2.0)));
+    let Some(root) = realdata() else { return };
+    // python3: the agent's messages have usage None and cost None, but for the greeting's
+    // 0.0; agent_cost is None: no cost is known.
+    let (t, v) = real(&root, "tau2-bench/airline_run1.json", Format::Tau2, 0);
+    assert_eq!(columns(&t, &v), (Some("whissle"), None, None, None));
+}
+
+#[test]
+fn openhands_accumulated_metrics() {
+    let Some(root) = realdata() else { return };
+    // python3: r["metrics"]["accumulated_token_usage"] -> prompt_tokens 565158,
+    // completion_tokens 2558; accumulated_cost 0.0; metadata.llm_config.model.
+    let (t, v) =
+        real(&root, "openhands/evaluation/benchmarks/multi_swe_bench/examples/output.jsonl", Format::Openhands, 0);
+    assert_eq!(columns(&t, &v), (Some("openai/openrouter-llama-4-maverick"), Some(565158), Some(2558), Some(0.0)));
+    // metrics: accumulated_cost 0.070713 and no token usage; no run metadata.
+    let (t, v) = real(&root, "openhands/tests/unit/resolver/mock_output/output.jsonl", Format::Openhands, 0);
+    assert_eq!(columns(&t, &v), (None, None, None, Some(0.070713)));
+    // An event list without llm_metrics counts nothing.
+    let (t, v) = real(&root, "openhands/tests/runtime/trajs/basic.json", Format::Openhands, 0);
+    assert_eq!(columns(&t, &v), (None, None, None, None));
+}
+
 /// The formats whose conventions keep the model and the sums in metadata have them as
 /// top-level fields too, equal to metadata's.
 #[test]
