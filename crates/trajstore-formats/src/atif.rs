@@ -18,6 +18,7 @@ use trajstore_model::{parse_timestamp, Trajectory};
 use crate::normalize::{
     as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, tool_call, Context,
 };
+use crate::usage::{amount, count, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 /// Marks a system step that `native_to_atif` made only to hold tool results.
@@ -54,98 +55,7 @@ pub(crate) fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> 
         .ok_or_else(|| RecordError::new("steps", "expected a list of steps"))?;
     let mut steps = Vec::new();
     for (i, s) in atif_steps.iter().enumerate() {
-        let so = s.as_object().ok_or_else(|| RecordError::new(format!("steps[{i}]"), "expected an object"))?;
-        let role = match so.get("source").and_then(Value::as_str) {
-            Some("agent") => "assistant",
-            Some("user") => "user",
-            Some("system") => "system",
-            _ => return Err(RecordError::new(format!("steps[{i}].source"), "expected system, user or agent")),
-        };
-        let mut step = message(role, atif_content(so.get("message").unwrap_or(&Value::Null)));
-        if let Some(Value::Array(calls)) = so.get("tool_calls") {
-            let calls: Vec<Value> = calls
-                .iter()
-                .map(|c| {
-                    let mut call = tool_call(
-                        c.get("tool_call_id").unwrap_or(&Value::Null),
-                        c.get("function_name").unwrap_or(&Value::Null),
-                        c.get("arguments").unwrap_or(&Value::Null),
-                        None,
-                        &[],
-                    );
-                    // A call's extra holds what `native_to_atif` could not place: the
-                    // call's other keys, and arguments that were not an object.
-                    if let (Some(Value::Object(extra)), Some(obj)) = (c.get("extra"), call.as_object_mut()) {
-                        for (k, v) in extra {
-                            if k == "arguments" {
-                                obj.insert(k.clone(), v.clone());
-                            } else if k == "trajstore_generated_id" {
-                                obj.remove("id");
-                            } else {
-                                obj.entry(k.clone()).or_insert_with(|| v.clone());
-                            }
-                        }
-                    }
-                    call
-                })
-                .collect();
-            if !calls.is_empty() {
-                step.insert("tool_calls".into(), Value::Array(calls));
-            }
-        }
-        let mut extra = so.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
-        // `native_to_atif` keeps non-text content and unusual roles in `extra`.
-        if let Some(Value::Object(original)) = extra.remove("content") {
-            step.insert("content".into(), original.get("value").cloned().unwrap_or(Value::Null));
-        }
-        if let Some(Value::String(r)) = extra.remove("role") {
-            step.insert("role".into(), Value::String(r));
-        }
-        for (k, v) in so {
-            if !matches!(k.as_str(), "source" | "message" | "tool_calls" | "observation" | "extra" | "step_id")
-                && !v.is_null()
-            {
-                step.insert(k.clone(), v.clone());
-            }
-        }
-        // Step-level extras sit on the native step itself, where keys without a native
-        // meaning live (and where `native_to_atif` took them from).
-        for (k, v) in extra {
-            step.entry(k).or_insert(v);
-        }
-        if step.remove(PLACEHOLDER).is_none() {
-            steps.push(Value::Object(step));
-        }
-        for r in so
-            .get("observation")
-            .and_then(|o| o.get("results"))
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
-            let mut obs = observation(
-                r.get("source_call_id").and_then(as_id),
-                None,
-                atif_content(r.get("content").unwrap_or(&Value::Null)),
-            );
-            if let Some(Value::Object(extra)) = r.get("extra") {
-                for (k, v) in extra {
-                    match (k.as_str(), v) {
-                        // Content ATIF could not hold as text, kept whole by `native_to_atif`.
-                        ("content", Value::Object(original)) => {
-                            obs.insert(k.clone(), original.get("value").cloned().unwrap_or(Value::Null));
-                        }
-                        _ => {
-                            obs.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-            }
-            if let Some(refs) = r.get("subagent_trajectory_ref").filter(|v| !v.is_null()) {
-                obs.insert("subagent_trajectory_ref".into(), refs.clone());
-            }
-            steps.push(Value::Object(obs));
-        }
+        native_steps(i, s, &mut steps)?;
     }
     let saved = value.pointer("/extra/trajstore").and_then(Value::as_object);
     let id = match saved.and_then(|t| t.get("trajectory_id")).and_then(as_id) {
@@ -158,10 +68,12 @@ pub(crate) fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> 
     };
     let mut b = ctx.record(id);
     let agent = obj.get("agent").and_then(Value::as_object);
+    let model = agent.and_then(|a| a.get("model_name")).cloned().unwrap_or(Value::Null);
     if saved.is_none() {
         b.set_id("agent_name", agent.and_then(|a| a.get("name")).unwrap_or(&Value::Null));
+        b.model(&model).usage(&usage(obj, atif_steps));
     }
-    b.meta("model", agent.and_then(|a| a.get("model_name")).cloned().unwrap_or(Value::Null));
+    b.meta("model", model);
     if let Some(n) = obj.get("notes").filter(|n| n.is_string()) {
         b.set("notes", n.clone());
     }
@@ -198,21 +110,143 @@ pub(crate) fn document(ctx: &mut Context<'_>, position: &str, value: &Value) -> 
     b.meta_rest(obj, &["steps", "agent", "notes", "extra", "trajectory_id"]);
     b.steps(steps);
     let mut record = b.finish();
-    if saved.is_some() {
-        // A round trip: the record is what was exported, not an "atif" import of it.
-        match saved.and_then(|s| s.get("metadata")) {
-            Some(m) => record["metadata"] = m.clone(),
-            None => {
-                record.as_object_mut().map(|r| r.remove("metadata"));
-            }
-        }
-        if let Some(src) = saved.and_then(|s| s.get("source")) {
-            record["source"] = src.clone();
-        } else {
-            record.as_object_mut().map(|r| r.remove("source"));
-        }
+    if let (Some(saved), Some(r)) = (saved, record.as_object_mut()) {
+        restore_exported(r, saved);
     }
     Ok(record)
+}
+
+/// A round trip: the record is what was exported, not an "atif" import of it: its own
+/// metadata and source, and only the columns it had at the top level (none filled from
+/// the metadata here, which would add fields the exported record did not have).
+fn restore_exported(record: &mut Map<String, Value>, saved: &Map<String, Value>) {
+    for key in ["metadata", "source", "model", "input_tokens", "output_tokens", "cost"] {
+        match saved.get(key) {
+            Some(v) => {
+                record.insert(key.to_string(), v.clone());
+            }
+            None => {
+                record.remove(key);
+            }
+        }
+    }
+}
+
+/// Tokens and cost: the totals of `final_metrics` (`total_prompt_tokens`, cached input
+/// included; `total_completion_tokens`; `total_cost_usd`), which are the whole run's,
+/// subagents included; each total it leaves out is summed over the steps' `metrics`
+/// (`prompt_tokens`, `completion_tokens`, `cost_usd`).
+fn usage(obj: &Map<String, Value>, steps: &[Value]) -> Usage {
+    let read = |m: &Value, input: &str, output: &str, cost: &str| Usage {
+        input: m.get(input).and_then(count),
+        output: m.get(output).and_then(count),
+        cost: m.get(cost).and_then(amount),
+    };
+    let total = obj
+        .get("final_metrics")
+        .map(|m| read(m, "total_prompt_tokens", "total_completion_tokens", "total_cost_usd"))
+        .unwrap_or_default();
+    let per_step = Usage::sum(
+        steps
+            .iter()
+            .filter_map(|s| s.get("metrics"))
+            .map(|m| read(m, "prompt_tokens", "completion_tokens", "cost_usd")),
+    );
+    total.or(per_step)
+}
+
+/// An ATIF tool call as a native one.
+fn native_call(c: &Value) -> Value {
+    let mut call = tool_call(
+        c.get("tool_call_id").unwrap_or(&Value::Null),
+        c.get("function_name").unwrap_or(&Value::Null),
+        c.get("arguments").unwrap_or(&Value::Null),
+        None,
+        &[],
+    );
+    // A call's extra holds what `native_to_atif` could not place: the
+    // call's other keys, and arguments that were not an object.
+    if let (Some(Value::Object(extra)), Some(obj)) = (c.get("extra"), call.as_object_mut()) {
+        for (k, v) in extra {
+            if k == "arguments" {
+                obj.insert(k.clone(), v.clone());
+            } else if k == "trajstore_generated_id" {
+                obj.remove("id");
+            } else {
+                obj.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    call
+}
+
+/// The native steps of ATIF step `i`: the step itself (an agent step as an assistant
+/// step), then a tool step for each of its observation results.
+fn native_steps(i: usize, s: &Value, steps: &mut Vec<Value>) -> Result<(), RecordError> {
+    let so = s.as_object().ok_or_else(|| RecordError::new(format!("steps[{i}]"), "expected an object"))?;
+    let role = match so.get("source").and_then(Value::as_str) {
+        Some("agent") => "assistant",
+        Some("user") => "user",
+        Some("system") => "system",
+        _ => return Err(RecordError::new(format!("steps[{i}].source"), "expected system, user or agent")),
+    };
+    let mut step = message(role, atif_content(so.get("message").unwrap_or(&Value::Null)));
+    if let Some(Value::Array(calls)) = so.get("tool_calls") {
+        let calls: Vec<Value> = calls.iter().map(native_call).collect();
+        if !calls.is_empty() {
+            step.insert("tool_calls".into(), Value::Array(calls));
+        }
+    }
+    let mut extra = so.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
+    // `native_to_atif` keeps non-text content and unusual roles in `extra`.
+    if let Some(Value::Object(original)) = extra.remove("content") {
+        step.insert("content".into(), original.get("value").cloned().unwrap_or(Value::Null));
+    }
+    if let Some(Value::String(r)) = extra.remove("role") {
+        step.insert("role".into(), Value::String(r));
+    }
+    for (k, v) in so {
+        if !matches!(k.as_str(), "source" | "message" | "tool_calls" | "observation" | "extra" | "step_id")
+            && !v.is_null()
+        {
+            step.insert(k.clone(), v.clone());
+        }
+    }
+    // Step-level extras sit on the native step itself, where keys without a native
+    // meaning live (and where `native_to_atif` took them from).
+    for (k, v) in extra {
+        step.entry(k).or_insert(v);
+    }
+    if step.remove(PLACEHOLDER).is_none() {
+        steps.push(Value::Object(step));
+    }
+    for r in
+        so.get("observation").and_then(|o| o.get("results")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    {
+        let mut obs = observation(
+            r.get("source_call_id").and_then(as_id),
+            None,
+            atif_content(r.get("content").unwrap_or(&Value::Null)),
+        );
+        if let Some(Value::Object(extra)) = r.get("extra") {
+            for (k, v) in extra {
+                match (k.as_str(), v) {
+                    // Content ATIF could not hold as text, kept whole by `native_to_atif`.
+                    ("content", Value::Object(original)) => {
+                        obs.insert(k.clone(), original.get("value").cloned().unwrap_or(Value::Null));
+                    }
+                    _ => {
+                        obs.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        if let Some(refs) = r.get("subagent_trajectory_ref").filter(|v| !v.is_null()) {
+            obs.insert("subagent_trajectory_ref".into(), refs.clone());
+        }
+        steps.push(Value::Object(obs));
+    }
+    Ok(())
 }
 
 /// Text of native content for an ATIF message: strings as they are, text blocks joined.

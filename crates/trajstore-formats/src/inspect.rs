@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::normalize::{as_id, at_index, chat_messages, object, plain_text, score_value, Context};
+use crate::usage::{amount, count, Usage};
 use crate::zipfile::Archive;
 use crate::{Converted, FormatError, RecordError};
 
@@ -77,6 +78,27 @@ fn primary_score<'s>(scores: &'s Map<String, Value>, header: &Value) -> Option<(
     first_listed.and_then(|n| scores.get_key_value(n)).or_else(|| scores.iter().next())
 }
 
+/// The sample's `model_usage` (`{model: {input_tokens, output_tokens, total_tokens,
+/// input_tokens_cache_read, input_tokens_cache_write, total_cost, ...}}`) summed over its
+/// models: every call the sample made, a grader's included. A sample without it (older
+/// logs, or an empty map) has no counts; the log's `stats` total the whole eval, not it.
+fn sample_usage(obj: &Map<String, Value>) -> Usage {
+    let Some(models) = obj.get("model_usage").and_then(Value::as_object) else { return Usage::default() };
+    Usage::sum(models.values().map(|u| {
+        let n = |k: &str| u.get(k).and_then(count);
+        let (input, output) = (n("input_tokens"), n("output_tokens"));
+        let cached = n("input_tokens_cache_read").unwrap_or(0) + n("input_tokens_cache_write").unwrap_or(0);
+        // Providers that report the prompt without its cached part (Anthropic) have it
+        // counted apart in `total_tokens`; the column counts the whole prompt.
+        let apart = cached > 0 && n("total_tokens") == Some(input.unwrap_or(0) + output.unwrap_or(0) + cached);
+        Usage {
+            input: input.map(|i| if apart { i + cached } else { i }),
+            output,
+            cost: u.get("total_cost").and_then(amount),
+        }
+    }))
+}
+
 fn sample(ctx: &mut Context<'_>, value: &Value, header: &Value) -> Result<Value, RecordError> {
     let obj = object(value)?;
     let steps = match obj.get("messages") {
@@ -95,7 +117,8 @@ fn sample(ctx: &mut Context<'_>, value: &Value, header: &Value) -> Result<Value,
         b.set_int("sample_id", e);
     }
     b.set_id("agent_name", eval.get("solver").unwrap_or(&Value::Null));
-    b.meta("model", eval.get("model").cloned().unwrap_or(Value::Null));
+    let model = eval.get("model").cloned().unwrap_or(Value::Null);
+    b.model(&model).meta("model", model).usage(&sample_usage(obj));
     let input = obj.get("input").unwrap_or(&Value::Null);
     let question = match input {
         Value::Array(msgs) => Value::String(

@@ -15,6 +15,7 @@
 
 mod detect;
 pub mod normalize;
+mod usage;
 mod zipfile;
 
 mod atif;

@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::normalize::{as_id, at_index, chat_messages, plain_text, Context};
+use crate::usage::{amount, assistant_usage, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -52,6 +53,19 @@ fn label(file: &crate::SourceFile<'_>, instance_id: &str) -> (Option<Value>, Opt
     (None, None)
 }
 
+/// The run's cost is mini-swe-agent's own total, `model_stats.instance_cost`; the tokens
+/// are summed over the responses kept on the assistant messages (`extra.response.usage`,
+/// LiteLLM's `prompt_tokens` / `completion_tokens`), which `model_stats` does not count.
+fn usage(obj: &Map<String, Value>, info: &Map<String, Value>) -> Usage {
+    let messages = obj.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let summed = assistant_usage(messages, |m| m.pointer("/extra/response/usage"));
+    let total = Usage {
+        cost: info.get("model_stats").and_then(|s| s.get("instance_cost")).and_then(amount),
+        ..Usage::default()
+    };
+    total.or(summed)
+}
+
 fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> Result<Value, RecordError> {
     let obj = crate::normalize::object(doc)?;
     let messages = match obj.get("messages") {
@@ -67,10 +81,9 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
     let info = obj.get("info").and_then(Value::as_object);
     if let Some(info) = info {
         b.set_id("termination_reason", info.get("exit_status").unwrap_or(&Value::Null));
-        b.meta(
-            "model",
-            info.get("config").and_then(|c| c.pointer("/model/model_name")).cloned().unwrap_or(Value::Null),
-        );
+        let model = info.get("config").and_then(|c| c.pointer("/model/model_name")).cloned().unwrap_or(Value::Null);
+        b.model(&model).meta("model", model);
+        b.usage(&usage(obj, info));
         let patch = info.get("submission").and_then(crate::verifier::patch);
         let used_as_patch: &[&str] = if patch.is_some() { &["exit_status", "submission"] } else { &["exit_status"] };
         b.meta("patch", patch.unwrap_or(Value::Null));

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 use trajstore_model::{parse_timestamp, RecordError};
 
+use crate::usage::{amount, count, Usage};
 use crate::{Converted, Format, FormatError, Position, SourceFile};
 
 /// FNV-1a, 64 bits: a stable content hash with no dependency. It names a file in ids, so
@@ -250,7 +251,48 @@ impl Builder {
         self
     }
 
+    /// The `model` column, when `value` is a model's name (a non-empty string) and the
+    /// record has none yet: the first source a format consults wins.
+    pub fn model(&mut self, value: &Value) -> &mut Self {
+        if let Some(name) = value.as_str().filter(|s| !s.trim().is_empty()) {
+            self.rec.entry("model").or_insert_with(|| Value::String(name.to_string()));
+        }
+        self
+    }
+
+    /// The `input_tokens`, `output_tokens` and `cost` columns the record has not set yet,
+    /// from what `usage` knows (an unknown stays unset, never 0).
+    pub fn usage(&mut self, usage: &Usage) -> &mut Self {
+        if let Some(n) = usage.input {
+            self.rec.entry("input_tokens").or_insert(Value::from(n));
+        }
+        if let Some(n) = usage.output {
+            self.rec.entry("output_tokens").or_insert(Value::from(n));
+        }
+        if let Some(c) = usage.cost {
+            self.rec.entry("cost").or_insert(Value::from(c));
+        }
+        self
+    }
+
+    /// The formats whose conventions keep the model and the summed tokens and cost in
+    /// `metadata` (beside the cache and reasoning counts they have no column for) get
+    /// the columns as top-level fields too, so every importer's record carries them where
+    /// the native format puts them. A value of the wrong type stays in metadata only:
+    /// at the top level it would fail the record.
+    fn usage_from_meta(&mut self) {
+        let model = self.meta.get("model").cloned().unwrap_or(Value::Null);
+        self.model(&model);
+        let usage = Usage {
+            input: self.meta.get("input_tokens").and_then(count),
+            output: self.meta.get("output_tokens").and_then(count),
+            cost: self.meta.get("cost").and_then(amount),
+        };
+        self.usage(&usage);
+    }
+
     pub fn finish(mut self) -> Value {
+        self.usage_from_meta();
         if !self.task.is_empty() {
             self.rec.insert("task".into(), Value::Object(self.task));
         }

@@ -1,11 +1,14 @@
 //! Generic OpenAI chat records: one per line, a JSON list of them, or one object; each
 //! with `messages` (or `steps`) in OpenAI chat shape and any other fields. Fields that
-//! the native model knows (`reward`, `data_id`, `task`, ...) are taken as they are;
-//! everything else goes to metadata. The source's `id` is used when there is one.
+//! the native model knows (`reward`, `data_id`, `task`, `model`, `input_tokens`, ...) are
+//! taken as they are; everything else goes to metadata. Token counts and cost not given
+//! as fields come from the record's `usage` (`prompt_tokens`, `completion_tokens`,
+//! `cost`), else from the assistant messages' `usage`, summed. The source's `id` is used when there is one.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::normalize::{as_id, at_index, at_line, chat_messages, json_lines, object, plain_text, Context};
+use crate::normalize::{as_id, at_index, at_line, chat_messages, json_lines, object, plain_text, Builder, Context};
+use crate::usage::{assistant_usage, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -54,40 +57,7 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
         }
         None => {}
     }
-    for (k, v) in obj {
-        match k.as_str() {
-            "messages" | "steps" | "metadata" | "task" => {}
-            "trajectory_id" if as_id(v).is_some() => {}
-            "data_id" | "agent_name" | "training_id" | "termination_reason" => {
-                b.set_id(k, v);
-            }
-            "epoch_id" | "iteration_id" | "sample_id" => {
-                b.set_int(k, v);
-            }
-            "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
-                b.set_number(k, v);
-            }
-            "is_success" => match v {
-                Value::Bool(ok) => {
-                    b.set_bool(k, Some(*ok));
-                }
-                other => {
-                    b.keep(k, other);
-                }
-            },
-            "created_at" => {
-                b.created_at(v);
-            }
-            // Their types are checked when the record is read: a wrong one is an error
-            // naming the field, as in the native format.
-            "tags" | "notes" => {
-                b.set(k, v.clone());
-            }
-            _ => {
-                b.keep(k, v);
-            }
-        }
-    }
+    top_level_fields(&mut b, obj);
     match obj.get("task") {
         Some(Value::Object(task)) => {
             for (k, v) in task {
@@ -108,6 +78,54 @@ fn record(ctx: &mut Context<'_>, position: &str, value: &Value) -> Result<Value,
             }
         }
     }
+    // The record's own total, else the sum over the model's messages; the fields given
+    // at the top level (above) win over both.
+    let total = obj.get("usage").map(Usage::openai).unwrap_or_default();
+    b.usage(&total.or(assistant_usage(messages, |m| m.get("usage"))));
     b.steps(steps);
     Ok(b.finish())
+}
+
+/// The record's top-level fields besides messages, metadata and task: the native ones
+/// set (a value of the wrong type kept in metadata instead), the rest kept in metadata.
+fn top_level_fields(b: &mut Builder, obj: &Map<String, Value>) {
+    for (k, v) in obj {
+        match k.as_str() {
+            "messages" | "steps" | "metadata" | "task" => {}
+            "trajectory_id" if as_id(v).is_some() => {}
+            "data_id" | "agent_name" | "training_id" | "termination_reason" => {
+                b.set_id(k, v);
+            }
+            "epoch_id" | "iteration_id" | "sample_id" | "input_tokens" | "output_tokens" => {
+                b.set_int(k, v);
+            }
+            "reward" | "toolcall_reward" | "res_reward" | "exec_time" | "cost" => {
+                b.set_number(k, v);
+            }
+            "is_success" => match v {
+                Value::Bool(ok) => {
+                    b.set_bool(k, Some(*ok));
+                }
+                other => {
+                    b.keep(k, other);
+                }
+            },
+            "created_at" => {
+                b.created_at(v);
+            }
+            // The model stays in metadata too, where records imported before it was a
+            // column have it.
+            "model" => {
+                b.model(v).keep(k, v);
+            }
+            // Their types are checked when the record is read: a wrong one is an error
+            // naming the field, as in the native format.
+            "tags" | "notes" => {
+                b.set(k, v.clone());
+            }
+            _ => {
+                b.keep(k, v);
+            }
+        }
+    }
 }

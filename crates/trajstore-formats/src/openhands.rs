@@ -15,6 +15,7 @@ use crate::normalize::{
     as_id, at_index, at_line, content, json_lines, message, object, observation, plain_text, pointer, tool_call,
     Context,
 };
+use crate::usage::{amount, count, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -141,6 +142,23 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
     steps.push(Value::Object(step));
 }
 
+/// OpenHands' running totals: the row's `metrics`, else the last event's `llm_metrics`
+/// (each event's are cumulative): `accumulated_token_usage.prompt_tokens` /
+/// `completion_tokens` and `accumulated_cost`.
+fn run_usage(row: Option<&Map<String, Value>>, events: &[Value]) -> Usage {
+    let last_event =
+        events.iter().rev().find_map(|e| e.get("llm_metrics").or_else(|| e.get(0).and_then(|a| a.get("llm_metrics"))));
+    let Some(m) = row.and_then(|r| r.get("metrics")).filter(|m| m.is_object()).or(last_event) else {
+        return Usage::default();
+    };
+    let tokens = |k: &str| m.get("accumulated_token_usage").and_then(|t| t.get(k)).and_then(count);
+    Usage {
+        input: tokens("prompt_tokens"),
+        output: tokens("completion_tokens"),
+        cost: m.get("accumulated_cost").and_then(amount),
+    }
+}
+
 fn events_record(
     ctx: &mut Context<'_>,
     events: &[Value],
@@ -159,12 +177,11 @@ fn events_record(
     }
     let meta = row.and_then(|r| r.get("metadata"));
     b.set_id("agent_name", meta.and_then(|m| m.get("agent_class")).unwrap_or(&Value::Null));
-    b.meta(
-        "model",
-        meta.and_then(|m| m.pointer("/llm_config/model").or_else(|| m.get("model_name")))
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
+    let model = meta
+        .and_then(|m| m.pointer("/llm_config/model").or_else(|| m.get("model_name")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    b.model(&model).meta("model", model).usage(&run_usage(row, events));
     let issue_text = row.and_then(|r| r.get("issue")).map(|i| {
         Value::String(
             [i.get("title"), i.get("body")].into_iter().flatten().map(plain_text).collect::<Vec<_>>().join("\n\n"),

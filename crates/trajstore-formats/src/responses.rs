@@ -10,8 +10,9 @@
 use serde_json::{Map, Value};
 
 use crate::normalize::{
-    as_id, at_line, content, json_lines, kind, message, object, observation, plain_text, tool_call, Context,
+    as_id, at_line, content, json_lines, kind, message, object, observation, plain_text, tool_call, Builder, Context,
 };
+use crate::usage::Usage;
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -134,15 +135,7 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
         b.set_number("reward", reward);
     }
     if let Some(r) = response.and_then(Value::as_object) {
-        b.meta("model", r.get("model").cloned().unwrap_or(Value::Null));
-        let reason = r.get("incomplete_details").and_then(|d| d.get("reason")).or_else(|| r.get("status"));
-        b.set_id("termination_reason", reason.unwrap_or(&Value::Null));
-        if let Some(t) = r.get("created_at") {
-            b.created_at(t);
-        }
-        let rest: Map<String, Value> =
-            r.iter().filter(|(k, v)| *k != "output" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
-        b.meta("response", Value::Object(rest));
+        response_fields(&mut b, r);
     }
     if let Some(p) = params.and_then(Value::as_object) {
         let rest: Map<String, Value> =
@@ -152,4 +145,23 @@ fn rollout(ctx: &mut Context<'_>, line: u64, row: &Value) -> Result<Value, Recor
     b.meta_rest(obj, &["responses_create_params", "response", "reward"]);
     b.steps(steps);
     Ok(b.finish())
+}
+
+/// What the response says beside its output: model, usage, status, time; the rest of it
+/// (usage included, with its cache and reasoning details) in `metadata.response`.
+fn response_fields(b: &mut Builder, r: &Map<String, Value>) {
+    let model = r.get("model").cloned().unwrap_or(Value::Null);
+    b.model(&model).meta("model", model);
+    // A rollout is one response: its usage is the trajectory's (`input_tokens` /
+    // `output_tokens`, or `prompt_tokens` / `completion_tokens` from chat-completions
+    // backed servers, and `cost` where the server adds it).
+    b.usage(&r.get("usage").map(Usage::openai).unwrap_or_default());
+    let reason = r.get("incomplete_details").and_then(|d| d.get("reason")).or_else(|| r.get("status"));
+    b.set_id("termination_reason", reason.unwrap_or(&Value::Null));
+    if let Some(t) = r.get("created_at") {
+        b.created_at(t);
+    }
+    let rest: Map<String, Value> =
+        r.iter().filter(|(k, v)| *k != "output" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    b.meta("response", Value::Object(rest));
 }

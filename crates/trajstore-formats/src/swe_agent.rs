@@ -7,12 +7,32 @@
 
 use serde_json::{Map, Value};
 
-use crate::normalize::{as_id, at_index, chat_messages, content, message, object, observation, plain_text, Context};
+use crate::normalize::{
+    as_id, at_index, chat_messages, content, message, object, observation, plain_text, Builder, Context,
+};
+use crate::usage::{amount, count, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
     let doc = ctx.document()?;
     Ok(vec![at_index(0, record(ctx, file, &doc))])
+}
+
+/// `info.model_stats`: `tokens_sent`, `tokens_received` and `instance_cost` (this
+/// instance's share of `total_cost`). Stats that report no API call for a trajectory with
+/// assistant steps were not kept (replayed and demonstration trajectories carry zeros
+/// there), so they leave the columns unset rather than claim a free run.
+fn usage(info: Option<&Value>, steps: &[Value]) -> Usage {
+    let Some(stats) = info.and_then(|i| i.get("model_stats")) else { return Usage::default() };
+    let answered = steps.iter().any(|s| s["role"] == "assistant");
+    if answered && stats.get("api_calls").and_then(count) == Some(0) {
+        return Usage::default();
+    }
+    Usage {
+        input: stats.get("tokens_sent").and_then(count),
+        output: stats.get("tokens_received").and_then(count),
+        cost: stats.get("instance_cost").and_then(amount),
+    }
 }
 
 fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> Result<Value, RecordError> {
@@ -56,7 +76,9 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
     if let Some(first_user) = steps.iter().find(|m| m["role"] == "user") {
         b.question(&Value::String(plain_text(&first_user["content"])));
     }
-    b.meta("model", replay.pointer("/agent/model/name").cloned().unwrap_or(Value::Null));
+    let model = replay.pointer("/agent/model/name").cloned().unwrap_or(Value::Null);
+    b.model(&model).meta("model", model);
+    b.usage(&usage(obj.get("info"), &steps));
     if let Some(info) = obj.get("info").and_then(Value::as_object) {
         b.set_id("termination_reason", info.get("exit_status").unwrap_or(&Value::Null));
         // A diff submitted is the run's patch; other submissions (CTF flags) stay as they are.
@@ -66,34 +88,7 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
         b.meta_rest(info, used_as_patch);
     }
     if let Some(turns) = turns {
-        let times: Vec<f64> = turns.iter().filter_map(|t| t.get("execution_time").and_then(Value::as_f64)).collect();
-        if !times.is_empty() {
-            b.set("exec_time", Value::from(times.iter().sum::<f64>()));
-        }
-        if obj.get("history").is_some() {
-            // What the history does not already hold: each turn's state and timing.
-            let rest: Vec<Value> = turns
-                .iter()
-                .map(|t| {
-                    Value::Object(
-                        t.as_object()
-                            .map(|o| {
-                                o.iter()
-                                    .filter(|(k, _)| {
-                                        !matches!(
-                                            k.as_str(),
-                                            "action" | "observation" | "response" | "thought" | "messages"
-                                        )
-                                    })
-                                    .map(|(k, v)| (k.clone(), v.clone()))
-                                    .collect()
-                            })
-                            .unwrap_or_else(Map::new),
-                    )
-                })
-                .collect();
-            b.meta("trajectory", Value::Array(rest));
-        }
+        turn_fields(&mut b, turns, obj.get("history").is_some());
     }
     if !replay.is_null() {
         b.meta("replay_config", replay);
@@ -101,4 +96,37 @@ fn record(ctx: &mut Context<'_>, file: &crate::SourceFile<'_>, doc: &Value) -> R
     b.meta_rest(obj, &["history", "trajectory", "info", "replay_config"]);
     b.steps(steps);
     Ok(b.finish())
+}
+
+/// What the `trajectory` turns add: their summed execution time, and (beside a history,
+/// which holds the conversation) each turn's state and timing.
+fn turn_fields(b: &mut Builder, turns: &[Value], has_history: bool) {
+    let times: Vec<f64> = turns.iter().filter_map(|t| t.get("execution_time").and_then(Value::as_f64)).collect();
+    if !times.is_empty() {
+        b.set("exec_time", Value::from(times.iter().sum::<f64>()));
+    }
+    if has_history {
+        // What the history does not already hold: each turn's state and timing.
+        let rest: Vec<Value> = turns
+            .iter()
+            .map(|t| {
+                Value::Object(
+                    t.as_object()
+                        .map(|o| {
+                            o.iter()
+                                .filter(|(k, _)| {
+                                    !matches!(
+                                        k.as_str(),
+                                        "action" | "observation" | "response" | "thought" | "messages"
+                                    )
+                                })
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_else(Map::new),
+                )
+            })
+            .collect();
+        b.meta("trajectory", Value::Array(rest));
+    }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::normalize::{as_id, at_index, chat_messages, object, Context};
+use crate::usage::{amount, Usage};
 use crate::{Converted, FormatError, RecordError};
 
 pub fn convert(ctx: &mut Context<'_>, _: &crate::SourceFile<'_>) -> Result<Vec<Converted>, FormatError> {
@@ -44,6 +45,22 @@ fn question_of(task: &Map<String, Value>) -> Value {
     }
 }
 
+/// The agent's tokens and cost: the simulation's `agent_cost`, else summed over the
+/// assistant messages a model call produced (those with a `usage` object: `usage`'s
+/// tokens and the message's `cost`). The scripted greeting carries cost 0.0 and no usage;
+/// counting it would claim a free run where the model's calls were not priced. The user
+/// simulator's messages carry usage and cost too (`user_cost`): not the agent's.
+fn agent_usage(sim: &Map<String, Value>) -> Usage {
+    let messages = sim.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let calls =
+        messages.iter().filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant")).filter_map(|m| {
+            let usage = m.get("usage").filter(|u| u.is_object())?;
+            Some(Usage { cost: m.get("cost").and_then(amount), ..Usage::default() }.or(Usage::openai(usage)))
+        });
+    let total = Usage { cost: sim.get("agent_cost").and_then(amount), ..Usage::default() };
+    total.or(Usage::sum(calls))
+}
+
 fn simulation(
     ctx: &mut Context<'_>,
     index: usize,
@@ -68,7 +85,8 @@ fn simulation(
         b.set_int("sample_id", trial);
     }
     b.set_id("agent_name", info.pointer("/agent_info/implementation").unwrap_or(&Value::Null));
-    b.meta("model", info.pointer("/agent_info/llm").cloned().unwrap_or(Value::Null));
+    let model = info.pointer("/agent_info/llm").cloned().unwrap_or(Value::Null);
+    b.model(&model).meta("model", model).usage(&agent_usage(obj));
     b.set_id("termination_reason", obj.get("termination_reason").unwrap_or(&Value::Null));
     if let Some(reward) = obj.get("reward_info").and_then(|r| r.get("reward")) {
         b.set_number("reward", reward);

@@ -7,6 +7,7 @@
 mod common;
 mod fixtures;
 mod realdata;
+mod usage;
 
 mod agentdojo;
 mod aider;
