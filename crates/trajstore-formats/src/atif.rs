@@ -286,119 +286,11 @@ pub fn native_to_atif(t: &Trajectory) -> Result<Value, serde_json::Error> {
     for s in &steps_in {
         let role = s.get("role").and_then(Value::as_str).unwrap_or("user");
         if role == "tool" {
-            // A tool result joins the observation of the agent step that called it.
-            let call_id = s.get("tool_call_id").and_then(as_id);
-            let (text, lossy) = message_text(s.get("content").unwrap_or(&Value::Null));
-            let mut result = Map::new();
-            let mut extra = Map::new();
-            let is_placeholder = |p: &Map<String, Value>| p.get("extra").and_then(|e| e.get(PLACEHOLDER)).is_some();
-            let last_agent = steps.last_mut().filter(|p| p["source"] == "agent" || is_placeholder(p));
-            let matches_call = |p: &Map<String, Value>| {
-                call_id.as_ref().is_some_and(|id| {
-                    p.get("tool_calls")
-                        .and_then(Value::as_array)
-                        .is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id.as_str()))
-                })
-            };
-            let target = match last_agent {
-                Some(p) => p,
-                None => {
-                    // A result with no agent step before it hangs on a system step that
-                    // exists only to hold it, marked so that reading it back drops it.
-                    steps.push(Map::from_iter([
-                        ("source".to_string(), json!("system")),
-                        ("message".to_string(), json!("")),
-                        ("extra".to_string(), json!({PLACEHOLDER: true})),
-                    ]));
-                    steps.last_mut().expect("just pushed")
-                }
-            };
-            if matches_call(target) {
-                result.insert("source_call_id".into(), json!(call_id));
-            } else if let Some(id) = &call_id {
-                extra.insert("tool_call_id".into(), json!(id));
-            }
-            result.insert("content".into(), text);
-            for (k, v) in s.as_object().into_iter().flatten() {
-                if !matches!(k.as_str(), "role" | "content" | "tool_call_id") {
-                    extra.insert(k.clone(), v.clone());
-                }
-            }
-            if lossy {
-                extra.insert("content".into(), json!({"value": s.get("content")}));
-            }
-            if !extra.is_empty() {
-                result.insert("extra".into(), Value::Object(extra));
-            }
-            let obs = target.entry("observation").or_insert_with(|| json!({"results": []}));
-            obs["results"].as_array_mut().expect("results is a list").push(Value::Object(result));
-            continue;
+            push_tool_result(&mut steps, s);
+        } else {
+            let step = message_step(s, role, steps.len() + 1);
+            steps.push(step);
         }
-        let source = match role {
-            "assistant" => "agent",
-            "system" | "developer" => "system",
-            _ => "user",
-        };
-        let (text, lossy) = message_text(s.get("content").unwrap_or(&Value::Null));
-        let mut step = Map::from_iter([("source".to_string(), json!(source)), ("message".to_string(), text)]);
-        let mut extra = Map::new();
-        if lossy {
-            extra.insert("content".into(), json!({"value": s.get("content")}));
-        }
-        if role != "assistant" && role != "system" && role != "user" {
-            extra.insert("role".into(), json!(role));
-        }
-        for (k, v) in s.as_object().into_iter().flatten() {
-            match k.as_str() {
-                "role" | "content" => {}
-                "tool_calls" if source == "agent" => {
-                    let calls: Vec<Value> = v
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            let args = c.get("arguments").cloned().unwrap_or(json!({}));
-                            let mut call = json!({
-                                "tool_call_id": c.get("id").and_then(as_id).unwrap_or_else(|| format!("call-{}-{i}", steps.len() + 1)),
-                                "function_name": c.get("name").and_then(Value::as_str).unwrap_or(""),
-                                "arguments": if args.is_object() { args.clone() } else { json!({}) },
-                            });
-                            // ATIF arguments must be an object; a string the model wrote is kept
-                            // aside, with the call's keys ATIF has no place for.
-                            let mut extra: Map<String, Value> = c.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "id" | "name" | "arguments")).map(|(k, v)| (k.clone(), v.clone())).collect();
-                            if !args.is_object() {
-                                extra.insert("arguments".into(), args);
-                            }
-                            // ATIF requires an id; one made up here is marked, to be dropped on the way back.
-                            if c.get("id").and_then(as_id).is_none() {
-                                extra.insert("trajstore_generated_id".into(), Value::Bool(true));
-                            }
-                            if !extra.is_empty() {
-                                call["extra"] = Value::Object(extra);
-                            }
-                            call
-                        })
-                        .collect();
-                    if !calls.is_empty() {
-                        step.insert("tool_calls".into(), Value::Array(calls));
-                    }
-                }
-                "reasoning_content" if source == "agent" && v.is_string() => {
-                    step.insert(k.clone(), v.clone());
-                }
-                "timestamp" if iso_timestamp(v).is_some() => {
-                    step.insert(k.clone(), v.clone());
-                }
-                _ => {
-                    extra.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        if !extra.is_empty() {
-            step.insert("extra".into(), Value::Object(extra));
-        }
-        steps.push(step);
     }
     let steps: Vec<Value> = steps
         .into_iter()
@@ -428,4 +320,134 @@ pub fn native_to_atif(t: &Trajectory) -> Result<Value, serde_json::Error> {
         doc["notes"] = json!(notes);
     }
     Ok(doc)
+}
+
+/// A tool result: it joins the observation of the agent step that called it.
+fn push_tool_result(steps: &mut Vec<Map<String, Value>>, s: &Value) {
+    // A tool result joins the observation of the agent step that called it.
+    let call_id = s.get("tool_call_id").and_then(as_id);
+    let (text, lossy) = message_text(s.get("content").unwrap_or(&Value::Null));
+    let mut result = Map::new();
+    let mut extra = Map::new();
+    let is_placeholder = |p: &Map<String, Value>| p.get("extra").and_then(|e| e.get(PLACEHOLDER)).is_some();
+    let last_agent = steps.last_mut().filter(|p| p["source"] == "agent" || is_placeholder(p));
+    let matches_call = |p: &Map<String, Value>| {
+        call_id.as_ref().is_some_and(|id| {
+            p.get("tool_calls")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id.as_str()))
+        })
+    };
+    let target = match last_agent {
+        Some(p) => p,
+        None => {
+            // A result with no agent step before it hangs on a system step that
+            // exists only to hold it, marked so that reading it back drops it.
+            steps.push(Map::from_iter([
+                ("source".to_string(), json!("system")),
+                ("message".to_string(), json!("")),
+                ("extra".to_string(), json!({PLACEHOLDER: true})),
+            ]));
+            steps.last_mut().expect("just pushed")
+        }
+    };
+    if matches_call(target) {
+        result.insert("source_call_id".into(), json!(call_id));
+    } else if let Some(id) = &call_id {
+        extra.insert("tool_call_id".into(), json!(id));
+    }
+    result.insert("content".into(), text);
+    for (k, v) in s.as_object().into_iter().flatten() {
+        if !matches!(k.as_str(), "role" | "content" | "tool_call_id") {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    if lossy {
+        extra.insert("content".into(), json!({"value": s.get("content")}));
+    }
+    if !extra.is_empty() {
+        result.insert("extra".into(), Value::Object(extra));
+    }
+    let obs = target.entry("observation").or_insert_with(|| json!({"results": []}));
+    obs["results"].as_array_mut().expect("results is a list").push(Value::Object(result));
+}
+
+/// A message of any role but `tool`, as an ATIF step; `step_no` is its number (from 1).
+fn message_step(s: &Value, role: &str, step_no: usize) -> Map<String, Value> {
+    let source = match role {
+        "assistant" => "agent",
+        "system" | "developer" => "system",
+        _ => "user",
+    };
+    let (text, lossy) = message_text(s.get("content").unwrap_or(&Value::Null));
+    let mut step = Map::from_iter([("source".to_string(), json!(source)), ("message".to_string(), text)]);
+    let mut extra = Map::new();
+    if lossy {
+        extra.insert("content".into(), json!({"value": s.get("content")}));
+    }
+    if role != "assistant" && role != "system" && role != "user" {
+        extra.insert("role".into(), json!(role));
+    }
+    for (k, v) in s.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "role" | "content" => {}
+            "tool_calls" if source == "agent" => {
+                let calls = atif_tool_calls(v, step_no);
+                if !calls.is_empty() {
+                    step.insert("tool_calls".into(), Value::Array(calls));
+                }
+            }
+            "reasoning_content" if source == "agent" && v.is_string() => {
+                step.insert(k.clone(), v.clone());
+            }
+            "timestamp" if iso_timestamp(v).is_some() => {
+                step.insert(k.clone(), v.clone());
+            }
+            _ => {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !extra.is_empty() {
+        step.insert("extra".into(), Value::Object(extra));
+    }
+    step
+}
+
+/// An assistant message's tool calls as ATIF's: arguments an object, an id always
+/// (made up and marked when the call had none).
+fn atif_tool_calls(v: &Value, step_no: usize) -> Vec<Value> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let args = c.get("arguments").cloned().unwrap_or(json!({}));
+            let mut call = json!({
+                "tool_call_id": c.get("id").and_then(as_id).unwrap_or_else(|| format!("call-{step_no}-{i}")),
+                "function_name": c.get("name").and_then(Value::as_str).unwrap_or(""),
+                "arguments": if args.is_object() { args.clone() } else { json!({}) },
+            });
+            // ATIF arguments must be an object; a string the model wrote is kept
+            // aside, with the call's keys ATIF has no place for.
+            let mut extra: Map<String, Value> = c
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !matches!(k.as_str(), "id" | "name" | "arguments"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !args.is_object() {
+                extra.insert("arguments".into(), args);
+            }
+            // ATIF requires an id; one made up here is marked, to be dropped on the way back.
+            if c.get("id").and_then(as_id).is_none() {
+                extra.insert("trajstore_generated_id".into(), Value::Bool(true));
+            }
+            if !extra.is_empty() {
+                call["extra"] = Value::Object(extra);
+            }
+            call
+        })
+        .collect()
 }

@@ -60,58 +60,7 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
     let source = e.get("source").and_then(Value::as_str);
     let call_id = event.pointer("/tool_call_metadata/tool_call_id").and_then(as_id);
     let mut step = if let Some(action) = e.get("action").and_then(Value::as_str) {
-        let args: Map<String, Value> = match e.get("args") {
-            Some(Value::Object(a)) => a.clone(),
-            _ => e
-                .iter()
-                .filter(|(k, _)| !EVENT_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
-        let text = args
-            .get("content")
-            .or_else(|| e.get("content"))
-            .or_else(|| e.get("message"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        match action {
-            "system" => message("system", content(&text)),
-            "message" => {
-                let role = match source {
-                    Some("user") => "user",
-                    Some(_) => "assistant",
-                    // Old events carry no source: the first message is the task.
-                    None if position == 0 => "user",
-                    None => "assistant",
-                };
-                message(role, content(&text))
-            }
-            _ => {
-                let thought = args
-                    .get("thought")
-                    .or_else(|| e.get("thought"))
-                    .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()));
-                let mut s =
-                    message("assistant", thought.cloned().or_else(|| e.get("message").cloned()).unwrap_or(Value::Null));
-                let id = call_id
-                    .clone()
-                    .map(Value::String)
-                    .or_else(|| e.get("id").and_then(as_id).map(|i| Value::String(format!("event-{i}"))))
-                    .unwrap_or(Value::Null);
-                let name = event
-                    .pointer("/tool_call_metadata/function_name")
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(action.to_string()));
-                let mut call_args = args.clone();
-                call_args.remove("thought");
-                s.insert(
-                    "tool_calls".into(),
-                    Value::Array(vec![tool_call(&id, &name, &Value::Object(call_args), None, &[])]),
-                );
-                s.insert("action".into(), Value::String(action.to_string()));
-                s
-            }
-        }
+        action_step(event, e, action, position, call_id.as_deref())
     } else if let Some(kind) = e.get("observation").and_then(Value::as_str) {
         let body = e.get("content").cloned().unwrap_or(Value::Null);
         // A "null" observation only acknowledges a message; it says nothing.
@@ -140,6 +89,58 @@ fn event_step(event: &Value, position: usize, steps: &mut Vec<Value>) {
         }
     }
     steps.push(Value::Object(step));
+}
+
+/// An action event: a system or chat message, or a tool call (with the thought before it).
+fn action_step(
+    event: &Value,
+    e: &Map<String, Value>,
+    action: &str,
+    position: usize,
+    call_id: Option<&str>,
+) -> Map<String, Value> {
+    let source = e.get("source").and_then(Value::as_str);
+    let args: Map<String, Value> = match e.get("args") {
+        Some(Value::Object(a)) => a.clone(),
+        _ => e.iter().filter(|(k, _)| !EVENT_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+    };
+    let text =
+        args.get("content").or_else(|| e.get("content")).or_else(|| e.get("message")).cloned().unwrap_or(Value::Null);
+    match action {
+        "system" => message("system", content(&text)),
+        "message" => {
+            let role = match source {
+                Some("user") => "user",
+                Some(_) => "assistant",
+                // Old events carry no source: the first message is the task.
+                None if position == 0 => "user",
+                None => "assistant",
+            };
+            message(role, content(&text))
+        }
+        _ => {
+            let thought =
+                args.get("thought").or_else(|| e.get("thought")).filter(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+            let mut s =
+                message("assistant", thought.cloned().or_else(|| e.get("message").cloned()).unwrap_or(Value::Null));
+            let id = call_id
+                .map(|c| Value::String(c.to_string()))
+                .or_else(|| e.get("id").and_then(as_id).map(|i| Value::String(format!("event-{i}"))))
+                .unwrap_or(Value::Null);
+            let name = event
+                .pointer("/tool_call_metadata/function_name")
+                .cloned()
+                .unwrap_or_else(|| Value::String(action.to_string()));
+            let mut call_args = args.clone();
+            call_args.remove("thought");
+            s.insert(
+                "tool_calls".into(),
+                Value::Array(vec![tool_call(&id, &name, &Value::Object(call_args), None, &[])]),
+            );
+            s.insert("action".into(), Value::String(action.to_string()));
+            s
+        }
+    }
 }
 
 /// OpenHands' running totals: the row's `metrics`, else the last event's `llm_metrics`

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
-use trajstore::{CacheStats, MemoryIndexInfo};
+use trajstore::{CacheStats, Fragments, MemoryIndexInfo};
 
 use crate::error::ApiResult;
 use crate::{openapi, AppState};
