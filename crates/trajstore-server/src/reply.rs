@@ -22,12 +22,13 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// The report of adding records: 200 when all were taken, 207 when some were refused,
-/// 400 when all were.
-pub fn added(report: AddReport) -> Response {
+/// The report of adding records: 200 when all were taken; when some were refused, 207
+/// for an array (each record has its own outcome, even when every one failed) and 400
+/// for a single record.
+pub fn added(report: AddReport, array: bool) -> Response {
     let status = if report.failed == 0 {
         StatusCode::OK
-    } else if report.all_failed() {
+    } else if report.all_failed() && !array {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::MULTI_STATUS

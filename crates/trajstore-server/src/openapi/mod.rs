@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 pub use params::{comma_list, enumeration, integer, query, string, CurveParams, Filters, ListParams, StatsParams};
-pub use schemas::{Curves, NewTrajectories, Statistics, Trajectory};
+pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 
 use crate::error::{Code, ErrorDocument};
 use crate::routes::{self, export, imports, schema, search, stats, system, trajectories};

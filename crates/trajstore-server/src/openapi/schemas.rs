@@ -189,14 +189,32 @@ pub struct NewTrajectories;
 
 impl PartialSchema for NewTrajectories {
     fn schema() -> RefOr<Schema> {
-        let record = || {
-            ObjectBuilder::new()
-                .property("trajectory_id", ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S")))
-                .required("trajectory_id")
-                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
-                .description(Some("a trajectory in the native format (only trajectory_id is required)"))
-        };
-        OneOfBuilder::new().item(record()).item(ArrayBuilder::new().items(record()).min_items(Some(1))).into()
+        // One record is checked whole (a bad one is refused); in an array each record is
+        // checked on its own and a bad one is reported in the 207 answer, so any array
+        // (even an empty one) is a valid request.
+        let record = ObjectBuilder::new()
+            .property("trajectory_id", ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S")))
+            .required("trajectory_id")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
+            .description(Some("a trajectory in the native format (only trajectory_id is required)"));
+        let records = ArrayBuilder::new().description(Some("records, each stored or reported on its own"));
+        OneOfBuilder::new().item(record).item(records).into()
+    }
+}
+
+/// A tag: not empty, no comma (the `tags` filter separates tags with commas), no white
+/// space at either end.
+pub struct Tag;
+
+impl PartialSchema for Tag {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^,\s](?:[^,]*[^,\s])?$")).into()
+    }
+}
+
+impl ToSchema for Tag {
+    fn name() -> Cow<'static, str> {
+        "Tag".into()
     }
 }
 

@@ -37,7 +37,7 @@ impl FromParams for SearchQuery {
 impl IntoParams for SearchQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let q =
-            query("q", true, string(), "words that must all occur (question, messages, tool arguments and outputs)");
+            query("q", true, string().pattern(Some(r"[^\W_]")), "words (with at least one letter or digit) that must all occur (question, messages, tool arguments and outputs)");
         vec![q, how_many("limit", 20)]
     }
 }
@@ -59,7 +59,15 @@ impl FromParams for SimilarTextQuery {
 
 impl IntoParams for SimilarTextQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![query("text", true, string(), "the text to find trajectories similar to"), how_many("k", 10)]
+        vec![
+            query(
+                "text",
+                true,
+                string().pattern(Some(r"\S")),
+                "the text to find trajectories similar to (not only white space)",
+            ),
+            how_many("k", 10),
+        ]
     }
 }
 

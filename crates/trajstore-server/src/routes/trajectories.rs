@@ -127,10 +127,11 @@ pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -
     request_body(content = crate::openapi::NewTrajectories, content_type = "application/json"),
     responses(
         (status = 200, description = "every record stored or already there", body = trajstore::AddReport),
-        (status = 207, description = "some records refused (listed in errors)", body = trajstore::AddReport),
-        (status = 400, description = "every record refused", body = trajstore::AddReport)))]
+        (status = 207, description = "an array with records refused (listed in errors)", body = trajstore::AddReport),
+        (status = 400, description = "the one record refused", body = trajstore::AddReport)))]
 pub async fn add(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
-    Ok(reply::added(s.store.add_json(body).await?))
+    let array = body.trim_ascii_start().first() == Some(&b'[');
+    Ok(reply::added(s.store.add_json(body).await?, array))
 }
 
 /// The body of `PATCH /api/trajectories/{id}`: at least one field.
@@ -144,7 +145,7 @@ pub struct PatchBody {
     is_bookmarked: Option<bool>,
     /// Not null: leave it out to keep them.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, value_type = Option<Vec<crate::openapi::Tag>>)]
     tags: Option<Vec<String>>,
     /// `null` clears the notes; leaving the field out keeps them.
     #[serde(default, deserialize_with = "present")]
