@@ -70,24 +70,12 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
             _ => Ok(()),
         }
     }
+    // Columns of the column table added since the store was written: all null.
     if let Some(missing) = schema::missing_columns_schema(summaries.schema().await?.as_ref()) {
-        // Columns of the column table added since the store was written: all null.
-        let names: Vec<String> = missing.fields().iter().map(|f| f.name().clone()).collect();
-        let added =
-            summaries.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(missing)).execute().await;
-        settle(added, async {
-            let now = summaries.schema().await?;
-            Ok(names.iter().all(|n| now.field_with_name(n).is_ok()))
-        })
-        .await?;
+        add_null_columns(summaries, missing).await?;
     }
     if !has(summaries, schema::EMBED_TEXT).await? {
-        let added = summaries
-            .add_columns()
-            .transform(lancedb::table::NewColumnTransform::AllNulls(schema::similarity_columns_schema()))
-            .execute()
-            .await;
-        settle(added, has(summaries, schema::EMBED_TEXT)).await?;
+        add_null_columns(summaries, schema::similarity_columns_schema()).await?;
     }
     if has(summaries, schema::SEARCH_TEXT).await? {
         for index in summaries.list_indices().await? {
@@ -99,12 +87,21 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
         settle(dropped, async { Ok(!has(summaries, schema::SEARCH_TEXT).await?) }).await?;
     }
     if !has(payloads, schema::SEARCH_TEXT).await? {
-        let added = payloads
-            .add_columns()
-            .transform(lancedb::table::NewColumnTransform::AllNulls(schema::search_text_schema()))
-            .execute()
-            .await;
-        settle(added, has(payloads, schema::SEARCH_TEXT)).await?;
+        add_null_columns(payloads, schema::search_text_schema()).await?;
+    }
+    Ok(())
+}
+
+/// Adds the columns of `columns` to `table`, all null. When the commit fails because
+/// another process added them first, that is not an error.
+async fn add_null_columns(table: &Table, columns: arrow_schema::SchemaRef) -> Result<()> {
+    let names: Vec<String> = columns.fields().iter().map(|f| f.name().clone()).collect();
+    let added = table.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(columns)).execute().await;
+    if let Err(e) = added {
+        let now = table.schema().await?;
+        if !names.iter().all(|n| now.field_with_name(n).is_ok()) {
+            return Err(e.into());
+        }
     }
     Ok(())
 }

@@ -99,10 +99,10 @@ function summaryFields(t) {
 
 /** The record's other top-level fields, as JSON under a fold. */
 function extraFields(t) {
+  const shown = new Set(summaryColumns().map((c) => c.name));
   const extraKeys = Object.keys(t).filter(
     (k) =>
-      !['steps', 'messages', 'task', 'tags', 'notes', 'trajectory_id', 'is_bookmarked'].includes(k) &&
-      !summaryColumns().some((c) => c.name === k),
+      !['steps', 'messages', 'task', 'tags', 'notes', 'trajectory_id', 'is_bookmarked'].includes(k) && !shown.has(k),
   );
   return extraKeys.length
     ? h(

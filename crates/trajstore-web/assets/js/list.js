@@ -69,13 +69,13 @@ function listToolbar(page, apiQuery, params, compareBtn, go) {
 }
 
 /** The column headers; a click sorts by the column, a second click reverses the order. */
-function headRow(sort, order, go) {
+function headRow(cols, sort, order, go) {
   return h(
     'tr',
     null,
     h('th', null, ''),
     h('th', null, ''),
-    listColumns().map((c) => {
+    cols.map((c) => {
       const label = title(c);
       if (!c.sortable) return h('th', null, label);
       const th = h(
@@ -128,13 +128,13 @@ function listCell(c, r, href) {
   }
 }
 
-function listRow(r, href, check) {
+function listRow(cols, r, href, check) {
   return h(
     'tr',
     { dataset: { id: r.trajectory_id, href } },
     h('td', null, check),
     h('td', null, starButton(r)),
-    listColumns().map((c) => listCell(c, r, href)),
+    cols.map((c) => listCell(c, r, href)),
   );
 }
 
@@ -241,9 +241,10 @@ export async function listPage(params) {
     return;
   }
   const from = encodeURIComponent(listQuery.toString());
+  const cols = listColumns();
   const rows = page.data.map((r) => {
     const href = `/trajectories/${encodeURIComponent(r.trajectory_id)}?from=${from}`;
-    const tr = listRow(r, href, selectBox(r, selected, compareBtn));
+    const tr = listRow(cols, r, href, selectBox(r, selected, compareBtn));
     tr.addEventListener('click', () => setActive(rows.indexOf(tr)));
     tr.addEventListener('dblclick', () => navigate(href));
     return tr;
@@ -251,7 +252,7 @@ export async function listPage(params) {
   const table = h(
     'table.grid',
     { id: 'trajectory-table' },
-    h('thead', null, headRow(sort, order, go)),
+    h('thead', null, headRow(cols, sort, order, go)),
     h('tbody', null, rows),
   );
   fill(content, searchBox, toolbar, h('div.table-wrap', null, table), pager(page, go));
