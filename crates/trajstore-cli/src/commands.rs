@@ -14,7 +14,7 @@ use crate::output::{self, print_json, EXIT_PARTIAL};
 use crate::{Cli, Command, DemoArgs, ExportArgs, FilterArgs, ImportArgs, QueryArgs, StatsArgs};
 
 /// `NAME=VALUE` strings as pairs; the error names the flag.
-fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
+pub(crate) fn filter_pairs(args: &FilterArgs) -> Result<Vec<(String, String)>> {
     args.filters
         .iter()
         .map(|f| {
@@ -38,6 +38,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Show { id } => show(db, json, &id).await,
         Command::Export(args) => export(db, json, args).await,
         Command::Stats(args) => stats(db, json, args).await,
+        Command::Groups(args) => crate::training::groups(db, json, args).await,
+        Command::DiffRuns(args) => crate::training::diff_runs(db, json, args).await,
         Command::Optimize => optimize(db, json).await,
         Command::Similar { id, text, k, filters } => crate::search::similar(db, json, id, text, k, &filters).await,
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,

@@ -5,6 +5,7 @@
 mod commands;
 mod output;
 mod search;
+mod training;
 
 use std::path::PathBuf;
 
@@ -73,6 +74,12 @@ enum Command {
     /// Success rate, pass@k, pass^k and reward statistics, overall and per group; or a
     /// curve over epochs or iterations with --curve.
     Stats(StatsArgs),
+    /// RL prompt groups: the samples of each data_id within a training step (or the keys
+    /// --by names), with reward spread and kind; --show lists one group's members with
+    /// their GRPO and RLOO advantages.
+    Groups(training::GroupsArgs),
+    /// Tasks learned and forgotten between two sides of a run (two steps, epochs or runs).
+    DiffRuns(training::DiffArgs),
     /// Compact the store, update its indexes and prune old versions.
     Optimize,
     /// Trajectories similar in meaning to trajectory ID, or to --text TEXT.

@@ -56,7 +56,7 @@ pub fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string(value).expect("our documents serialise"));
 }
 
-fn cell(s: &str, width: usize) -> String {
+pub fn cell(s: &str, width: usize) -> String {
     let mut out: String = s.chars().filter(|c| !c.is_control()).take(width).collect();
     if s.chars().count() > width {
         out.pop();
@@ -65,7 +65,7 @@ fn cell(s: &str, width: usize) -> String {
     format!("{out:<width$}")
 }
 
-fn num(v: Option<f64>) -> String {
+pub fn num(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.3}"))
 }
 
@@ -126,7 +126,7 @@ pub fn print_trajectory(record: &serde_json::Value) {
     }
 }
 
-fn fmt_value(v: &serde_json::Value) -> String {
+pub fn fmt_value(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".into(),
         serde_json::Value::Number(n) if n.is_f64() => format!("{:.3}", n.as_f64().unwrap_or(0.0)),
@@ -176,6 +176,7 @@ pub fn print_curve(doc: &serde_json::Value, ks: &[u64]) {
         "success_rate".to_string(),
     ];
     columns.extend(ks.iter().map(|k| format!("pass@{k}")));
+    columns.extend(["groups", "no_gradient_share", "all_fail_share"].map(String::from));
     println!("{}", columns.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
     for p in doc["points"].as_array().into_iter().flatten() {
         println!("{}", columns.iter().map(|c| cell(&fmt_value(&p[c.as_str()]), 14)).collect::<Vec<_>>().join(" "));

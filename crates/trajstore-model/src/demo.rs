@@ -3,7 +3,9 @@
 //! The data looks like a GRPO-style training run: `prompts` tasks, each sampled
 //! `samples_per_prompt` times per epoch, in several training runs whose success rate
 //! improves with the epoch; tool-using conversations of 1 to 60 steps; a few large tool
-//! observations (100 KB and more); every usual termination reason. The same
+//! observations (100 KB and more); every usual termination reason. Hard prompts are
+//! scored pass/fail (groups that fail every sample have equal rewards) and one prompt in
+//! seven gets harder after two epochs (a task the run forgets). The same
 //! configuration always yields the same records, byte for byte.
 
 /// SplitMix64: tiny, fast and stable across versions, so seeds stay reproducible.
@@ -71,7 +73,8 @@ impl DemoConfig {
             seed,
             runs,
             epochs,
-            iterations_per_epoch: 10,
+            // About eight prompt groups per training step, at most ten steps per epoch.
+            iterations_per_epoch: (prompts / 8).clamp(1, 10),
             prompts,
             samples_per_prompt: samples,
             large_observation_rate: 0.002,
@@ -195,6 +198,9 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     let mut rng =
         Rng::new(cfg.seed ^ ((run as u64) << 48) ^ ((epoch as u64) << 32) ^ ((prompt as u64) << 8) ^ sample as u64);
     let skill = -0.5 + 0.9 * epoch as f64 + 0.4 * run as f64;
+    // One prompt in seven gets harder from the third epoch on, so that a run forgets
+    // some tasks it had learned (the Runs page's "forgotten" bucket).
+    let difficulty = if prompt % 7 == 3 && epoch >= 2 { difficulty + 2.5 } else { difficulty };
     let p_success = 1.0 / (1.0 + (-(skill - difficulty) * 1.6).exp());
     let success = rng.f64() < p_success;
     let question = format!(
@@ -217,7 +223,16 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     if termination != "max_iterations" && termination != "user_cancelled" {
         steps.push(format!(r#"{{"role":"assistant","content":{}}}"#, json_str(&final_answer(&mut rng, success))));
     }
-    let reward = if success { 1.0 } else { (rng.f64() * 0.8 * 100.0).round() / 100.0 };
+    // Hard prompts (difficulty above 1.8) are scored pass/fail, so a group of them that
+    // fails every sample has equal rewards: no GRPO gradient.
+    let partial = (rng.f64() * 0.8 * 100.0).round() / 100.0;
+    let reward = if success {
+        1.0
+    } else if difficulty > 1.8 {
+        0.0
+    } else {
+        partial
+    };
     let toolcall_reward = (rng.f64() * 100.0).round() / 100.0;
     let res_reward = if success { 1.0 } else { 0.0 };
     let iteration = epoch * cfg.iterations_per_epoch + prompt % cfg.iterations_per_epoch.max(1);

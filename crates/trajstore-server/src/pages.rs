@@ -17,6 +17,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/trajectories/{id}", get(shell))
         .route("/compare", get(shell))
         .route("/statistics", get(shell))
+        .route("/training", get(shell))
+        .route("/runs", get(shell))
         .route("/import", get(shell))
         .route("/assets/{*name}", get(asset))
 }

@@ -24,6 +24,18 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>
 use serde_json::{Map, Value};
 use trajstore_model::{Column, Statistic, STATISTIC_COLUMNS};
 
+pub mod groups;
+
+/// The success rule of the header: `is_success` when present, else `reward >= threshold`,
+/// else not successful.
+pub fn succeeded(is_success: Option<bool>, reward: Option<f64>, threshold: f64) -> bool {
+    match (is_success, reward) {
+        (Some(b), _) => b,
+        (None, Some(r)) => r >= threshold,
+        (None, None) => false,
+    }
+}
+
 /// pass@k for one task: `1 - C(n-c, k) / C(n, k)`, as the running product
 /// `1 - prod_{i=n-c+1..=n} (1 - k/i)`, which never forms a binomial coefficient.
 /// `None` when the task has fewer than k samples.

@@ -246,6 +246,100 @@ test('statistics: cards and charts render with data points', async () => {
   await page.waitForSelector('.state.empty');
 });
 
+test('training: a step of a run, its groups by spread, and one group with advantages', async () => {
+  await page.goto(`${server.base}/training`);
+  await page.waitForSelector('#groups-table');
+  const run = await page.$eval('#run-select', (s) => s.value);
+  const step = Number(await page.textContent('#step-value'));
+  const expected = await apiJson(
+    server.base,
+    `/api/groups?training_id=${run}&iteration_id=${step}&sort=spread&page_size=100`,
+  );
+  assert.ok(expected.total > 1, `the demo has several groups per step (${expected.total})`);
+  assert.deepEqual(
+    await page.$$eval('#groups-table tbody tr', (trs) => trs.map((tr) => tr.dataset.dataId)),
+    expected.data.map((g) => g.data_id),
+  );
+  // The per-step chart has a point per step for each series.
+  const curve = await apiJson(server.base, `/api/curves?x=iteration_id&series=none&training_id=${run}`);
+  const lengths = await page.evaluate(() =>
+    window.Chart.getChart(document.getElementById('chart-steps')).data.datasets.map((d) => d.data.length),
+  );
+  assert.deepEqual(lengths, [curve.points.length, curve.points.length, curve.points.length, curve.points.length]);
+  // Moving the slider to the last step loads that step's groups.
+  await page.$eval('#step-slider', (el) => {
+    el.value = el.max;
+    el.dispatchEvent(new Event('change'));
+  });
+  const last = curve.points[curve.points.length - 1].x;
+  await page.waitForURL(new RegExp(`iteration_id=${last}`));
+  await page.waitForFunction((x) => document.querySelector('#step-value')?.textContent === String(x), last);
+  // Open the first group: its members, best reward first, with the API's advantages.
+  await page.waitForSelector('#groups-table tbody tr a');
+  const first = await page.$eval('#groups-table tbody tr', (tr) => tr.dataset.dataId);
+  await page.click('#groups-table tbody tr a');
+  await page.waitForSelector('#group-members tbody tr');
+  const detail = await apiJson(server.base, `/api/groups/${run}/${last}/${encodeURIComponent(first)}`);
+  const shown = await page.$$eval('#group-members tbody tr', (trs) =>
+    trs.map((tr) => [tr.children[1].textContent, tr.querySelector('.advantage').textContent]),
+  );
+  assert.deepEqual(
+    shown.map((r) => r[0]),
+    detail.members.map((m) => m.trajectory_id),
+  );
+  for (const [i, m] of detail.members.entries()) {
+    if (m.advantage_grpo !== null) assert.ok(Math.abs(Number(shown[i][1]) - m.advantage_grpo) < 1e-3);
+  }
+  await snap(page, 'training');
+  // A member's page charts its task over the run's steps.
+  await page.click('#group-members tbody tr a');
+  await page.waitForSelector('#chart-task-history');
+  const history = await apiJson(
+    server.base,
+    `/api/curves?x=iteration_id&series=none&training_id=${run}&data_id=${encodeURIComponent(first)}`,
+  );
+  assert.equal(
+    await page.evaluate(() => window.Chart.getChart(document.getElementById('chart-task-history')).data.labels.length),
+    history.points.length,
+  );
+  await page.goBack();
+  await page.waitForSelector('#groups-table');
+  // A kind filter narrows the table to that kind.
+  await page.selectOption('#kind-select', 'all_fail');
+  await page.waitForURL(/kind=all_fail/);
+  await page.waitForSelector('#groups-total');
+  const kinds = await page.$$eval('#groups-table tbody tr .pill', (ps) => ps.map((p) => p.textContent));
+  assert.ok(kinds.every((k) => k === 'all_fail'));
+});
+
+test('runs: learned and forgotten tasks between two steps match the API', async () => {
+  const curve = await apiJson(server.base, '/api/curves?x=iteration_id&series=training_id');
+  const xs = curve.points.filter((p) => p.series === 'run-0').map((p) => p.x);
+  const a = `training_id=run-0,iteration_id=${xs[0]}`;
+  const b = `training_id=run-0,iteration_id=${xs[xs.length - 1]}`;
+  await page.goto(`${server.base}/runs`);
+  await page.waitForSelector('#diff-cards');
+  assert.equal(await page.inputValue('#side-a'), a, 'the first view compares the first and last step');
+  assert.equal(await page.inputValue('#side-b'), b);
+  await page.fill('#side-a', 'training_id=run-0,epoch_id=0');
+  await page.fill('#side-b', 'training_id=run-0,epoch_id=4');
+  await page.click('form.toolbar button[type=submit]');
+  await page.waitForURL(/epoch_id%3D4/);
+  await page.waitForSelector('#diff-cards');
+  const d = await apiJson(
+    server.base,
+    `/api/diff-runs?${new URLSearchParams({ a: 'training_id=run-0,epoch_id=0', b: 'training_id=run-0,epoch_id=4' })}`,
+  );
+  assert.ok(d.learned.count > 0, 'the demo run learns tasks');
+  for (const bucket of ['learned', 'forgotten', 'stayed_solved', 'stayed_unsolved', 'only_a', 'only_b']) {
+    const count = await page.textContent(`[data-bucket=${bucket}] .count`);
+    assert.equal(count, d[bucket].count.toLocaleString('en-US'), bucket);
+    const items = await page.$$eval(`[data-bucket=${bucket}] li`, (lis) => lis.length);
+    assert.equal(items, Math.min(50, d[bucket].tasks.length), bucket);
+  }
+  await snap(page, 'runs');
+});
+
 test('import: upload a small file and watch it complete', async () => {
   const before = (await apiJson(server.base, '/api/trajectories?page_size=1')).total;
   const file = join(server.dir, 'upload.jsonl');

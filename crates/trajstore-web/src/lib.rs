@@ -47,6 +47,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "search.js",
     "statistics.js",
     "steps.js",
+    "training.js",
     "verifier.js",
 ];
 

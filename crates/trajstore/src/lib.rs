@@ -11,6 +11,7 @@ mod builder;
 mod documents;
 mod error;
 mod export;
+mod groups;
 mod import;
 mod list;
 mod schema_doc;
@@ -52,6 +53,10 @@ pub unsafe fn configure_process() {
     unsafe { trajstore_store::configure_lance() };
 }
 pub use export::{ExportChunk, ExportFormat};
+pub use groups::{
+    DiffRequest, GroupDetail, GroupKeyRequest, GroupMember, GroupRow, GroupsPage, GroupsRequest, KindCounts,
+    DEFAULT_GROUP_BY, GROUP_SORTS,
+};
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
 pub use schema_doc::schema_document;
@@ -65,6 +70,7 @@ pub use trajstore_query::{
     filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
     MAX_PAGE_SIZE,
 };
+pub use trajstore_stats::groups::{Advantage, Bucket, DiffSide, GroupKind, GroupStats, RunDiff, StdKind};
 /// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
 pub use trajstore_stats::METRICS as STAT_METRICS;
 pub use trajstore_store::{InsertOutcome, OptimizeReport, Patch};
@@ -75,6 +81,7 @@ pub(crate) enum Cached {
     Page(Arc<Page>),
     Count(u64),
     Json(Arc<serde_json::Value>),
+    Groups(Arc<GroupsPage>),
 }
 
 /// An open store with its query cache. Cheap to clone; clones share the cache.

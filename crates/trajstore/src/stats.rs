@@ -35,6 +35,11 @@ pub fn group_columns() -> &'static [(&'static str, bool)] {
     GROUP_COLUMNS
 }
 
+/// Whether a grouping column holds integers (else text).
+pub(crate) fn is_integer_group(column: &str) -> bool {
+    GROUP_COLUMNS.iter().any(|(c, int)| *c == column && *int)
+}
+
 /// The most columns one `group_by` may name.
 pub const MAX_GROUP_BY: usize = MAX_GROUP_COLUMNS;
 
@@ -59,7 +64,7 @@ pub struct CurveRequest {
     pub success_threshold: f64,
 }
 
-fn group_column(name: &str, parameter: &str) -> Result<&'static str> {
+pub(crate) fn group_column(name: &str, parameter: &str) -> Result<&'static str> {
     GROUP_COLUMNS.iter().map(|(c, _)| *c).find(|c| *c == name).ok_or_else(|| {
         Error::invalid(
             parameter,
@@ -89,7 +94,7 @@ pub fn parse_ks(value: &str) -> Result<Vec<u64>> {
     Ok(ks)
 }
 
-fn parse_threshold(value: &str) -> Result<f64> {
+pub(crate) fn parse_threshold(value: &str) -> Result<f64> {
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(Error::invalid("success_threshold", format!("expected a number, got {value:?}"))),
@@ -164,14 +169,14 @@ impl CurveRequest {
 
 /// Assigns small ids to distinct values, so rows group by integers, not strings.
 #[derive(Default)]
-struct Interner {
+pub(crate) struct Interner {
     strings: FastMap<Box<str>, u32>,
     ints: FastMap<i64, u32>,
     values: Vec<Value>,
 }
 
 impl Interner {
-    fn str(&mut self, s: Option<&str>) -> u32 {
+    pub(crate) fn str(&mut self, s: Option<&str>) -> u32 {
         let Some(s) = s else { return u32::MAX };
         if let Some(&id) = self.strings.get(s) {
             return id;
@@ -181,14 +186,14 @@ impl Interner {
         self.strings.insert(s.into(), id);
         id
     }
-    fn int(&mut self, v: Option<i64>) -> u32 {
+    pub(crate) fn int(&mut self, v: Option<i64>) -> u32 {
         let Some(v) = v else { return u32::MAX };
         *self.ints.entry(v).or_insert_with(|| {
             self.values.push(Value::from(v));
             (self.values.len() - 1) as u32
         })
     }
-    fn value(&self, id: u32) -> Value {
+    pub(crate) fn value(&self, id: u32) -> Value {
         if id == u32::MAX {
             Value::Null
         } else {
@@ -446,6 +451,7 @@ impl Trajstore {
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let group_by: Vec<&'static str> = req.series.into_iter().chain([req.x]).collect();
         let grouped = self.grouped_stats(version, &req.filters, &group_by, &cfg).await?;
+        let prompt_groups = self.prompt_group_shares(version, req, &group_by).await?;
         let points: Vec<Value> = grouped
             .groups
             .into_iter()
@@ -454,10 +460,21 @@ impl Trajstore {
                 let mut p = Map::new();
                 p.insert("x".into(), key.last().cloned().unwrap_or(Value::Null));
                 p.insert("series".into(), if req.series.is_some() { key[0].clone() } else { Value::Null });
-                for k in ["count", "success_rate", "reward_mean", "reward_median", "step_count_mean", "exec_time_mean"]
-                {
+                for k in CURVE_FIGURES {
                     p.insert(k.into(), stats[k].clone());
                 }
+                let count = stats["count"].as_f64().unwrap_or(0.0);
+                let shares: Map<String, Value> = stats["termination_reasons"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(reason, n)| (reason.clone(), Value::from(n.as_f64().unwrap_or(0.0) / count.max(1.0))))
+                    .collect();
+                p.insert("termination_reason_shares".into(), Value::Object(shares));
+                let shares = prompt_groups.get(&Value::Array(key.clone()).to_string()).copied().unwrap_or_default();
+                p.insert("groups".into(), shares.groups.into());
+                p.insert("no_gradient_share".into(), shares.share(shares.no_gradient));
+                p.insert("all_fail_share".into(), shares.share(shares.all_fail));
                 for k in &req.ks {
                     for name in [format!("pass@{k}"), format!("pass^{k}")] {
                         p.insert(name.clone(), stats[&name].clone());
@@ -477,8 +494,70 @@ impl Trajstore {
     }
 }
 
+/// The figures of a statistics object that each curve point carries.
+const CURVE_FIGURES: [&str; 9] = [
+    "count",
+    "success_rate",
+    "reward_mean",
+    "reward_median",
+    "step_count_mean",
+    "exec_time_mean",
+    "input_tokens_mean",
+    "output_tokens_mean",
+    "cost_mean",
+];
+
+/// Prompt groups (`data_id`) at one curve point: how many, and how many give GRPO no
+/// gradient (every reward equal) or fail on every sample.
+#[derive(Debug, Clone, Copy, Default)]
+struct GroupShares {
+    groups: u64,
+    no_gradient: u64,
+    all_fail: u64,
+}
+
+impl GroupShares {
+    fn share(self, n: u64) -> Value {
+        if self.groups == 0 {
+            Value::Null
+        } else {
+            Value::from(n as f64 / self.groups as f64)
+        }
+    }
+}
+
+impl Trajstore {
+    /// The prompt groups of each curve point (keyed by the point's key values as JSON),
+    /// over the rows matching the curve's filters.
+    async fn prompt_group_shares(
+        &self,
+        version: u64,
+        req: &CurveRequest,
+        point_key: &[&'static str],
+    ) -> Result<FastMap<String, GroupShares>> {
+        let (groups, _) = self
+            .matching_groups(
+                version,
+                &req.filters,
+                point_key,
+                trajstore_stats::groups::StdKind::Sample,
+                req.success_threshold,
+                false,
+            )
+            .await?;
+        let mut out: FastMap<String, GroupShares> = FastMap::default();
+        for g in groups {
+            let s = out.entry(Value::Array(g.keys.into_values().collect()).to_string()).or_default();
+            s.groups += 1;
+            s.no_gradient += u64::from(g.stats.zero_variance);
+            s.all_fail += u64::from(g.stats.kind == trajstore_stats::groups::GroupKind::AllFail);
+        }
+        Ok(out)
+    }
+}
+
 /// Group order: by each key in turn, nulls last, numbers before strings.
-fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+pub(crate) fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {

@@ -171,6 +171,12 @@ impl FilterSet {
         self.filters.is_empty()
     }
 
+    /// The filters on `columns`, and the others.
+    pub fn split_by_columns(&self, columns: &[&str]) -> (FilterSet, FilterSet) {
+        let (on, off) = self.filters.iter().cloned().partition(|f| f.column().is_some_and(|c| columns.contains(&c)));
+        (FilterSet { filters: on }, FilterSet { filters: off })
+    }
+
     /// The predicate for Lance's `only_if`, or `None` when there is no filter.
     pub fn to_sql(&self) -> Option<String> {
         if self.filters.is_empty() {
@@ -253,6 +259,19 @@ impl Filter {
 
     pub fn to_sql(&self) -> String {
         each_kind!(self, kind => kind.sql())
+    }
+
+    /// The summary column this filter tests; `None` for tags and metadata.
+    pub fn column(&self) -> Option<&'static str> {
+        match self {
+            Filter::Wildcard(f) => Some(f.column),
+            Filter::Contains(f) => Some(f.column),
+            Filter::AnyOf(f) => Some(f.column),
+            Filter::Float(f) => Some(f.column),
+            Filter::Int(f) => Some(f.column),
+            Filter::Bool(f) => Some(f.column),
+            Filter::TagsAny(_) | Filter::Metadata(_) => None,
+        }
     }
 
     /// The in-memory test of this filter over `columns`; `None` when they lack a column it

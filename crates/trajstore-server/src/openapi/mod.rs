@@ -13,11 +13,13 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 use utoipa::OpenApi;
 
-pub use params::{comma_list, enumeration, integer, query, string, CurveParams, Filters, ListParams, StatsParams};
+pub use params::{
+    comma_list, enumeration, integer, number, query, string, CurveParams, Filters, ListParams, StatsParams,
+};
 pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 
 use crate::error::{Code, ErrorDocument};
-use crate::routes::{self, export, imports, schema, search, stats, system, trajectories};
+use crate::routes::{self, export, groups, imports, schema, search, stats, system, trajectories};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +33,9 @@ use crate::routes::{self, export, imports, schema, search, stats, system, trajec
         trajectories::compare,
         stats::statistics,
         stats::curves,
+        groups::list,
+        groups::get_one,
+        groups::diff_runs,
         imports::list,
         imports::start,
         imports::get_one,

@@ -147,9 +147,34 @@ impl PartialSchema for Curves {
         let mut point = ObjectBuilder::new()
             .property("x", ObjectBuilder::new().schema_type(Type::Integer))
             .property("count", count());
-        for k in ["success_rate", "reward_mean", "reward_median", "step_count_mean", "exec_time_mean"] {
+        for k in [
+            "success_rate",
+            "reward_mean",
+            "reward_median",
+            "step_count_mean",
+            "exec_time_mean",
+            "input_tokens_mean",
+            "output_tokens_mean",
+            "cost_mean",
+        ] {
             point = point.property(k, nullable(Type::Number));
         }
+        point = point
+            .property("groups", count().description(Some("prompt groups (data_id) at this point")))
+            .property(
+                "no_gradient_share",
+                nullable(Type::Number).description(Some("share of the groups whose rewards are all equal")),
+            )
+            .property(
+                "all_fail_share",
+                nullable(Type::Number).description(Some("share of the groups where no sample succeeded")),
+            )
+            .property(
+                "termination_reason_shares",
+                ObjectBuilder::new()
+                    .additional_properties(Some(ObjectBuilder::new().schema_type(Type::Number)))
+                    .description(Some("share of the point's trajectories per termination reason")),
+            );
         // A series of an integer column holds integers.
         let series_value = SchemaType::from_iter([Type::String, Type::Integer, Type::Null]);
         point = point.property(

@@ -6,6 +6,7 @@
 //! checks that the document describes every one of them.
 
 pub(crate) mod export;
+pub(crate) mod groups;
 pub(crate) mod imports;
 pub(crate) mod schema;
 pub(crate) mod search;
@@ -70,6 +71,14 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/compare", &[InvalidParameter, Storage, Internal], trajectories::compare),
         endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
         endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),
+        endpoint(M::GET, "/api/groups", &[InvalidParameter, Storage, Internal], groups::list),
+        endpoint(
+            M::GET,
+            "/api/groups/{training_id}/{iteration_id}/{data_id}",
+            &[InvalidParameter, NotFound, Storage, Internal],
+            groups::get_one,
+        ),
+        endpoint(M::GET, "/api/diff-runs", &[InvalidParameter, Storage, Internal], groups::diff_runs),
         endpoint(M::GET, "/api/imports", &[], imports::list),
         endpoint(
             M::POST,

@@ -13,14 +13,11 @@ import { listPage } from './list.js';
 import { navigate, route, setRouter } from './nav.js';
 import { loadSchema } from './schema.js';
 import { statsPage } from './statistics.js';
+import { runsPage, trainingPage } from './training.js';
 
 async function renderPage() {
   const path = location.pathname;
-  const section = path.startsWith('/statistics')
-    ? 'statistics'
-    : path.startsWith('/import')
-      ? 'import'
-      : 'trajectories';
+  const section = ['statistics', 'training', 'runs', 'import'].find((s) => path.startsWith(`/${s}`)) || 'trajectories';
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === section));
   const params = new URLSearchParams(location.search);
   try {
@@ -34,6 +31,8 @@ async function renderPage() {
     return detailPage(decodeURIComponent(path.slice('/trajectories/'.length)), params);
   if (path === '/compare') return comparePage(params);
   if (path === '/statistics') return statsPage(params);
+  if (path === '/training') return trainingPage(params);
+  if (path === '/runs') return runsPage(params);
   if (path === '/import') return importPage();
   fill(app(), stateBox('error', `No page at ${path}.`));
 }

@@ -4,6 +4,7 @@
 import { api, errorBox } from './api.js';
 import { add, fill, h } from './dom.js';
 import { fmt, terminationPill, trajectoryLink } from './format.js';
+import { chartColors, makeChart } from './statistics.js';
 
 /** Previous and next trajectory within the list the user came from (`from=` holds its query). */
 async function neighbours(id, fromQuery) {
@@ -146,6 +147,35 @@ export function showSamples(samples, t) {
         ),
       );
       add(samples, toolbar, table(others.slice(0, 10).map(sampleRow)));
+      showTaskHistory(samples, t);
     })
     .catch((err) => add(samples, errorBox(err, 'other samples')));
+}
+
+/** "This task over training": success rate and mean reward of `t`'s task per step of its run. */
+function showTaskHistory(samples, t) {
+  if (!t.training_id || t.iteration_id === null || t.iteration_id === undefined || t.data_id.includes('*')) return;
+  const q = new URLSearchParams({ x: 'iteration_id', series: 'none', training_id: t.training_id, data_id: t.data_id });
+  api(`/api/curves?${q}`)
+    .then((curve) => {
+      if (curve.points.length < 2) return;
+      const canvas = h('canvas', { id: 'chart-task-history' });
+      add(samples, h('h3', null, 'This task over training'), h('div.chart-box.small-chart', null, canvas));
+      const line = (label, key, i) => ({
+        label,
+        data: curve.points.map((p) => p[key]),
+        borderColor: chartColors(i),
+        backgroundColor: chartColors(i),
+        tension: 0.2,
+      });
+      makeChart(canvas, {
+        type: 'line',
+        data: {
+          labels: curve.points.map((p) => p.x),
+          datasets: [line('success rate', 'success_rate', 1), line('mean reward', 'reward_mean', 0)],
+        },
+        options: { scales: { y: { min: 0 } } },
+      });
+    })
+    .catch(() => {});
 }

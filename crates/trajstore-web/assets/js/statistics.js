@@ -8,12 +8,12 @@ import { fmt } from './format.js';
 import { navigate, onLeave } from './nav.js';
 import { cellText, columns } from './schema.js';
 
-function chartColors(i) {
+export function chartColors(i) {
   const c = ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#1098ad', '#f59f00', '#c92a2a', '#5c940d'];
   return c[i % c.length];
 }
 
-function makeChart(canvas, config) {
+export function makeChart(canvas, config) {
   if (!window.Chart) {
     canvas.replaceWith(stateBox('error', 'The chart library is not bundled: run scripts/setup.sh and rebuild.'));
     return null;

@@ -7,6 +7,7 @@
 mod export_stream;
 mod filter_kinds;
 mod formats_import;
+mod groups_reference;
 mod import_pipeline;
 mod query_reference;
 mod search;

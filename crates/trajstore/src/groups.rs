@@ -1,0 +1,731 @@
+//! RL training views over the store: the prompt groups of a training step, one group's
+//! members with their advantages, and the tasks learned or forgotten between two sides.
+//! The arithmetic is in `trajstore_stats::groups`; this module reads the rows (from the
+//! in-memory index when it serves the version, else from Lance) and pages the result.
+//!
+//! Which groups a filter keeps: a group is kept when any of its members matches every
+//! filter, and its statistics are over all its members. Filters on the grouping keys and
+//! `data_id` are the same for every member, so they restrict the rows read; the others
+//! only decide which groups are kept.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use trajstore_query::{Filter, FilterSet, Order};
+use trajstore_stats::groups::{
+    advantages, diff_runs, Advantage, DiffConfig, GroupAcc, GroupKind, GroupStats, RunDiff, StdKind, TaskTally,
+};
+use trajstore_stats::FastMap;
+use trajstore_store::Columns;
+
+use crate::stats::{group_column, parse_ks, parse_threshold, Interner, MAX_GROUP_BY};
+use crate::{Cached, Error, Result, Trajstore};
+
+/// The grouping keys when `by` is not given: one group per prompt per training step.
+pub const DEFAULT_GROUP_BY: [&str; 2] = ["training_id", "iteration_id"];
+
+/// The orders of groups: `spread` is `reward_max - reward_min`.
+pub const GROUP_SORTS: &[&str] = &["spread", "reward_mean", "reward_std", "success_rate", "n", "data_id"];
+
+pub const DEFAULT_GROUPS_PAGE_SIZE: u64 = 50;
+pub const MAX_GROUPS_PAGE_SIZE: u64 = 1000;
+
+/// `GET /api/groups` and `trajstore groups`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupsRequest {
+    pub filters: FilterSet,
+    pub by: Vec<&'static str>,
+    pub kind: Option<GroupKind>,
+    pub sort: &'static str,
+    pub order: Order,
+    pub page: u64,
+    pub page_size: u64,
+    pub std: StdKind,
+    pub success_threshold: f64,
+}
+
+impl Default for GroupsRequest {
+    fn default() -> Self {
+        GroupsRequest {
+            filters: FilterSet::default(),
+            by: DEFAULT_GROUP_BY.to_vec(),
+            kind: None,
+            sort: "spread",
+            order: Order::Desc,
+            page: 1,
+            page_size: DEFAULT_GROUPS_PAGE_SIZE,
+            std: StdKind::Sample,
+            success_threshold: 1.0,
+        }
+    }
+}
+
+fn parse_count(name: &str, value: &str, max: u64) -> Result<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(Error::invalid(name, format!("expected an integer from 1 to {max}, got {value:?}"))),
+    }
+}
+
+fn parse_std(value: &str) -> Result<StdKind> {
+    StdKind::parse(value).ok_or_else(|| Error::invalid("std", format!("expected sample or population, got {value:?}")))
+}
+
+/// `by`: grouping columns from the statistics' fixed list, `data_id` excluded (it is
+/// always the last key).
+fn parse_by(value: &str) -> Result<Vec<&'static str>> {
+    let mut by = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        let c = group_column(name, "by")?;
+        if c == "data_id" {
+            return Err(Error::invalid("by", "data_id is always a group key; name the keys above it"));
+        }
+        if by.contains(&c) {
+            return Err(Error::invalid("by", format!("{c} is given twice")));
+        }
+        by.push(c);
+    }
+    if by.len() > MAX_GROUP_BY - 1 {
+        return Err(Error::invalid("by", format!("at most {} columns", MAX_GROUP_BY - 1)));
+    }
+    Ok(by)
+}
+
+impl GroupsRequest {
+    /// Parses `by`, `kind`, `sort`, `order`, `page`, `page_size`, `std`,
+    /// `success_threshold` and every trajectory filter from query pairs.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut req = GroupsRequest::default();
+        let mut filters = Vec::new();
+        let mut order = None;
+        for (name, value) in pairs {
+            match name {
+                "by" => req.by = parse_by(value)?,
+                "kind" if value.is_empty() => req.kind = None,
+                "kind" => {
+                    req.kind = Some(GroupKind::parse(value).ok_or_else(|| {
+                        Error::invalid("kind", "expected mixed, all_success, all_fail or zero_variance")
+                    })?)
+                }
+                "sort" => {
+                    req.sort = GROUP_SORTS.iter().find(|s| **s == value).copied().ok_or_else(|| {
+                        Error::invalid(
+                            "sort",
+                            format!("cannot sort groups by {value:?}; choose from {}", GROUP_SORTS.join(", ")),
+                        )
+                    })?
+                }
+                "order" => order = Some(Order::parse(value)?),
+                "page" => req.page = parse_count("page", value, u64::MAX / MAX_GROUPS_PAGE_SIZE)?,
+                "page_size" => req.page_size = parse_count("page_size", value, MAX_GROUPS_PAGE_SIZE)?,
+                "std" => req.std = parse_std(value)?,
+                "success_threshold" => req.success_threshold = parse_threshold(value)?,
+                _ => filters.push((name, value)),
+            }
+        }
+        // Text sorts read best ascending, figures descending.
+        req.order = order.unwrap_or(if req.sort == "data_id" { Order::Asc } else { Order::Desc });
+        req.filters = FilterSet::parse(filters)?;
+        Ok(req)
+    }
+
+    fn cache_key(&self) -> String {
+        format!(
+            "groups|{:?}|{:?}|{:?}|{}|{:?}|{}|{}|{:?}|{}",
+            self.filters.to_sql(),
+            self.by,
+            self.kind,
+            self.sort,
+            self.order,
+            self.page,
+            self.page_size,
+            self.std,
+            self.success_threshold
+        )
+    }
+}
+
+/// One group of a page.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupRow {
+    /// The grouping keys' values, by column name.
+    #[schema(value_type = Object)]
+    pub keys: Map<String, Value>,
+    pub data_id: String,
+    #[serde(flatten)]
+    pub stats: GroupStats,
+}
+
+/// Groups of each kind among the groups the filters keep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct KindCounts {
+    pub mixed: u64,
+    pub all_success: u64,
+    pub all_fail: u64,
+    pub zero_variance: u64,
+    /// Groups whose rewards are all equal, whatever their kind (no GRPO gradient).
+    pub no_gradient: u64,
+}
+
+/// One page of groups: the document of `trajstore groups --json` and `GET /api/groups`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupsPage {
+    pub data: Vec<GroupRow>,
+    /// Groups kept (all pages together), after `kind`.
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+    pub by: Vec<&'static str>,
+    /// Over the kept groups, before `kind`.
+    pub kinds: KindCounts,
+    /// Matching trajectories without a `data_id`, which belong to no group.
+    pub ungrouped: u64,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupMember {
+    pub trajectory_id: String,
+    pub sample_id: Option<i64>,
+    pub reward: Option<f64>,
+    /// By the success rule (`is_success`, else `reward >= success_threshold`).
+    pub success: bool,
+    pub step_count: i64,
+    pub termination_reason: Option<String>,
+    #[serde(flatten)]
+    pub advantage: Advantage,
+}
+
+/// `GET /api/groups/{training_id}/{iteration_id}/{data_id}` and `groups --show`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupDetail {
+    #[schema(value_type = Object)]
+    pub keys: Map<String, Value>,
+    pub data_id: String,
+    #[serde(flatten)]
+    pub stats: GroupStats,
+    /// Best reward first; members without a reward last.
+    pub members: Vec<GroupMember>,
+    pub std: &'static str,
+    pub eps: f64,
+}
+
+/// Which group `group` shows, and how advantages are normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupKeyRequest {
+    /// Each grouping key and its value (`None`: the member has no value there).
+    pub keys: Vec<(&'static str, Option<Value>)>,
+    pub data_id: String,
+    pub std: StdKind,
+    pub eps: f64,
+    pub success_threshold: f64,
+}
+
+impl GroupKeyRequest {
+    /// `values` are the grouping keys' values in the order of `by`; `~` stands for no
+    /// value. `std`, `eps` and `success_threshold` come from `pairs`.
+    pub fn parse<'a>(
+        by: &[&'static str],
+        values: &[&str],
+        data_id: &str,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self> {
+        let mut keys = Vec::new();
+        for (column, value) in by.iter().zip(values) {
+            let value = match *value {
+                "~" => None,
+                v if crate::stats::is_integer_group(column) => Some(Value::from(v.parse::<i64>().map_err(|_| {
+                    Error::invalid(*column, format!("expected an integer or ~ (no value), got {v:?}"))
+                })?)),
+                v => Some(Value::from(v)),
+            };
+            keys.push((*column, value));
+        }
+        let mut req = GroupKeyRequest {
+            keys,
+            data_id: data_id.to_string(),
+            std: StdKind::Sample,
+            eps: 1e-6,
+            success_threshold: 1.0,
+        };
+        for (name, value) in pairs {
+            match name {
+                "std" => req.std = parse_std(value)?,
+                "eps" => {
+                    req.eps = match value.trim().parse::<f64>() {
+                        Ok(v) if v.is_finite() && v >= 0.0 => v,
+                        _ => return Err(Error::invalid("eps", format!("expected a number >= 0, got {value:?}"))),
+                    }
+                }
+                "success_threshold" => req.success_threshold = parse_threshold(value)?,
+                _ => return Err(Error::invalid(name, "unknown parameter; expected std, eps or success_threshold")),
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// `GET /api/diff-runs` and `trajstore diff-runs`: two sides, each a set of filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffRequest {
+    pub a: (String, FilterSet),
+    pub b: (String, FilterSet),
+    pub solved_threshold: f64,
+    pub success_threshold: f64,
+    pub ks: Vec<u64>,
+    pub seed: u64,
+}
+
+/// A side's filters as `NAME=VALUE` joined by `,` (`training_id=run-7,iteration_id=100`),
+/// or by `&` as in a query string.
+fn parse_side(parameter: &str, value: &str) -> Result<FilterSet> {
+    let mut pairs = Vec::new();
+    for part in value.split([',', '&']).map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, v) = part
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(parameter, format!("expected NAME=VALUE, got {part:?}")))?;
+        pairs.push((name.trim(), v.trim()));
+    }
+    if pairs.is_empty() {
+        return Err(Error::invalid(parameter, "expected one or more NAME=VALUE filters, e.g. training_id=run-7"));
+    }
+    FilterSet::parse(pairs).map_err(|e| Error::invalid(parameter, format!("{}: {}", e.parameter, e.message)))
+}
+
+impl DiffRequest {
+    /// Parses `a`, `b`, `solved_threshold`, `success_threshold`, `k` and `seed`.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let (mut a, mut b) = (None, None);
+        let mut req = DiffRequest {
+            a: (String::new(), FilterSet::default()),
+            b: (String::new(), FilterSet::default()),
+            solved_threshold: 0.5,
+            success_threshold: 1.0,
+            ks: vec![1],
+            seed: 0,
+        };
+        for (name, value) in pairs {
+            match name {
+                "a" => a = Some((value.to_string(), parse_side("a", value)?)),
+                "b" => b = Some((value.to_string(), parse_side("b", value)?)),
+                "solved_threshold" => {
+                    req.solved_threshold = match value.trim().parse::<f64>() {
+                        Ok(v) if (0.0..=1.0).contains(&v) => v,
+                        _ => return Err(Error::invalid(name, format!("expected a number from 0 to 1, got {value:?}"))),
+                    }
+                }
+                "success_threshold" => req.success_threshold = parse_threshold(value)?,
+                "k" => req.ks = parse_ks(value)?,
+                "seed" => {
+                    req.seed = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| Error::invalid("seed", format!("expected an integer, got {value:?}")))?
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        name,
+                        "unknown parameter; expected a, b, solved_threshold, success_threshold, k or seed",
+                    ))
+                }
+            }
+        }
+        req.a = a.ok_or_else(|| Error::invalid("a", "required: the filters of side a"))?;
+        req.b = b.ok_or_else(|| Error::invalid("b", "required: the filters of side b"))?;
+        if !req.ks.contains(&1) {
+            req.ks.insert(0, 1);
+        }
+        Ok(req)
+    }
+}
+
+/// A group key: the interned value of each grouping column, then data_id's.
+type Key = [u32; MAX_GROUP_BY];
+
+/// Reads rows into groups; the same code for the in-memory index and a Lance scan.
+struct GroupPass<'b> {
+    by: &'b [&'static str],
+    interners: Vec<Interner>,
+    data_ids: Interner,
+    index: FastMap<Key, usize>,
+    keys: Vec<Key>,
+    accs: Vec<GroupAcc>,
+    /// Per group: does some member match every filter.
+    matched: Vec<bool>,
+    ungrouped: u64,
+    threshold: f64,
+}
+
+enum KeyColumn<'a> {
+    Str(&'a StringArray),
+    Int(&'a Int64Array),
+}
+
+impl<'b> GroupPass<'b> {
+    fn new(by: &'b [&'static str], threshold: f64) -> Self {
+        GroupPass {
+            by,
+            interners: by.iter().map(|_| Interner::default()).collect(),
+            data_ids: Interner::default(),
+            index: FastMap::default(),
+            keys: Vec::new(),
+            accs: Vec::new(),
+            matched: Vec::new(),
+            ungrouped: 0,
+            threshold,
+        }
+    }
+
+    fn key_columns<'a>(&self, c: &Columns<'a>) -> Result<Vec<KeyColumn<'a>>> {
+        self.by
+            .iter()
+            .map(|g| {
+                Ok(if crate::stats::is_integer_group(g) {
+                    KeyColumn::Int(c.i64(g)?)
+                } else {
+                    KeyColumn::Str(c.str(g)?)
+                })
+            })
+            .collect()
+    }
+
+    /// The key of row `i`; `None` without a data_id.
+    fn key(&mut self, cols: &[KeyColumn], data_id: &StringArray, i: usize) -> Option<Key> {
+        if !data_id.is_valid(i) {
+            return None;
+        }
+        let mut key = [u32::MAX; MAX_GROUP_BY];
+        for (j, col) in cols.iter().enumerate() {
+            key[j] = match col {
+                KeyColumn::Str(a) => self.interners[j].str(a.is_valid(i).then(|| a.value(i))),
+                KeyColumn::Int(a) => self.interners[j].int(a.is_valid(i).then(|| a.value(i))),
+            };
+        }
+        key[MAX_GROUP_BY - 1] = self.data_ids.str(Some(data_id.value(i)));
+        Some(key)
+    }
+
+    /// Adds `rows` of `batch` as members; `all_match` when they match every filter too.
+    fn add(&mut self, batch: &RecordBatch, rows: impl Iterator<Item = usize>, all_match: bool) -> Result<()> {
+        let c = Columns::new(batch);
+        let cols = self.key_columns(&c)?;
+        let (data_id, success, reward, steps) =
+            (c.str("data_id")?, c.bool("is_success")?, c.f64("reward")?, c.i64("step_count")?);
+        let (input, output) = (c.i64("input_tokens")?, c.i64("output_tokens")?);
+        for i in rows {
+            let Some(key) = self.key(&cols, data_id, i) else {
+                self.ungrouped += u64::from(all_match);
+                continue;
+            };
+            let g = match self.index.get(&key) {
+                Some(&g) => g,
+                None => {
+                    self.index.insert(key, self.keys.len());
+                    self.keys.push(key);
+                    self.accs.push(GroupAcc::default());
+                    self.matched.push(false);
+                    self.keys.len() - 1
+                }
+            };
+            let r = reward.is_valid(i).then(|| reward.value(i));
+            let s = trajstore_stats::succeeded(success.is_valid(i).then(|| success.value(i)), r, self.threshold);
+            let tokens = match (input.is_valid(i), output.is_valid(i)) {
+                (false, false) => None,
+                (a, b) => Some(if a { input.value(i) } else { 0 } + if b { output.value(i) } else { 0 }),
+            };
+            self.accs[g].push(s, r, steps.is_valid(i).then(|| steps.value(i)), tokens);
+            self.matched[g] |= all_match;
+        }
+        Ok(())
+    }
+
+    /// Marks the groups of `rows` (which match every filter) as kept.
+    fn mark(&mut self, batch: &RecordBatch, rows: impl Iterator<Item = usize>) -> Result<()> {
+        let c = Columns::new(batch);
+        let cols = self.key_columns(&c)?;
+        let data_id = c.str("data_id")?;
+        for i in rows {
+            match self.key(&cols, data_id, i) {
+                None => self.ungrouped += 1,
+                Some(key) => {
+                    if let Some(&g) = self.index.get(&key) {
+                        self.matched[g] = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The kept groups: their keys' values, data_id and statistics.
+    fn finish(self, std: StdKind) -> (Vec<GroupRow>, u64) {
+        let rows = self
+            .keys
+            .iter()
+            .zip(&self.accs)
+            .zip(&self.matched)
+            .filter(|(_, m)| **m)
+            .map(|((key, acc), _)| GroupRow {
+                keys: self
+                    .by
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| (c.to_string(), self.interners[j].value(key[j])))
+                    .collect(),
+                data_id: self.data_ids.value(key[MAX_GROUP_BY - 1]).as_str().unwrap_or_default().to_string(),
+                stats: acc.finish(std),
+            })
+            .collect();
+        (rows, self.ungrouped)
+    }
+}
+
+const GROUP_READ_COLUMNS: &[&str] =
+    &["trajectory_id", "data_id", "is_success", "reward", "step_count", "input_tokens", "output_tokens"];
+
+impl Trajstore {
+    /// Every group the filters keep, unsorted, and the matching rows without a data_id.
+    /// With `any_member`, a group is kept whole when one member matches (see the module
+    /// header); without, a group is the matching rows of its key.
+    pub(crate) async fn matching_groups(
+        &self,
+        version: u64,
+        filters: &FilterSet,
+        by: &[&'static str],
+        std: StdKind,
+        threshold: f64,
+        any_member: bool,
+    ) -> Result<(Vec<GroupRow>, u64)> {
+        let constant: Vec<&str> = by.iter().copied().chain(["data_id"]).collect();
+        let (on_keys, on_members) =
+            if any_member { filters.split_by_columns(&constant) } else { (filters.clone(), FilterSet::default()) };
+        let by_owned = by.to_vec();
+        if let Some(snapshot) = self.snapshot(version).await {
+            let (filters, on_keys) = (filters.clone(), on_keys.clone());
+            let member_filters = !on_members.is_empty();
+            let from_memory = crate::on_blocking_thread(move || -> Option<Result<(Vec<GroupRow>, u64)>> {
+                let rows = snapshot.select(&on_keys)?;
+                let matching = if member_filters { Some(snapshot.select(&filters)?) } else { None };
+                let mut pass = GroupPass::new(&by_owned, threshold);
+                let added =
+                    pass.add(snapshot.batch(), rows.iter().map(|&r| r as usize), !member_filters).and_then(|()| {
+                        match &matching {
+                            Some(m) => pass.mark(snapshot.batch(), m.iter().map(|&r| r as usize)),
+                            None => Ok(()),
+                        }
+                    });
+                Some(added.map(|()| pass.finish(std)))
+            })
+            .await?;
+            if let Some(groups) = from_memory {
+                return groups;
+            }
+        }
+        let mut columns: Vec<&str> = GROUP_READ_COLUMNS.to_vec();
+        columns.extend(by.iter().copied());
+        let mut pass = GroupPass::new(by, threshold);
+        let mut stream = self.store.scan(on_keys.to_sql(), &columns).await?;
+        while let Some(batch) = stream.try_next().await? {
+            pass.add(&batch, 0..batch.num_rows(), on_members.is_empty())?;
+        }
+        if !on_members.is_empty() {
+            let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
+            while let Some(batch) = stream.try_next().await? {
+                pass.mark(&batch, 0..batch.num_rows())?;
+            }
+        }
+        Ok(pass.finish(std))
+    }
+
+    /// One page of groups, sorted over every kept group, with the exact total.
+    pub async fn groups(&self, req: &GroupsRequest) -> Result<Arc<GroupsPage>> {
+        let version = self.store.version().await?;
+        let key = req.cache_key();
+        if let Some(Cached::Groups(page)) = self.cache.get(version, &key) {
+            return Ok(page);
+        }
+        let (mut rows, ungrouped) =
+            self.matching_groups(version, &req.filters, &req.by, req.std, req.success_threshold, true).await?;
+        let mut kinds = KindCounts::default();
+        for r in &rows {
+            *match r.stats.kind {
+                GroupKind::Mixed => &mut kinds.mixed,
+                GroupKind::AllSuccess => &mut kinds.all_success,
+                GroupKind::AllFail => &mut kinds.all_fail,
+                GroupKind::ZeroVariance => &mut kinds.zero_variance,
+            } += 1;
+            kinds.no_gradient += u64::from(r.stats.zero_variance);
+        }
+        if let Some(kind) = req.kind {
+            rows.retain(|r| r.stats.kind == kind);
+        }
+        sort_groups(&mut rows, req.sort, req.order);
+        let total = rows.len() as u64;
+        let start = ((req.page - 1) * req.page_size).min(total) as usize;
+        let data: Vec<GroupRow> = rows.into_iter().skip(start).take(req.page_size as usize).collect();
+        let page = Arc::new(GroupsPage {
+            data,
+            total,
+            page: req.page,
+            page_size: req.page_size,
+            by: req.by.clone(),
+            kinds,
+            ungrouped,
+        });
+        self.cache.insert(version, &key, Cached::Groups(page.clone()), 512 * (1 + page.data.len()));
+        Ok(page)
+    }
+
+    /// One group's members, best reward first, with their advantages and ranks.
+    pub async fn group(&self, req: &GroupKeyRequest) -> Result<GroupDetail> {
+        // data_id narrows the read; every key is then compared exactly (a `*` in data_id
+        // would be a pattern to the filter).
+        let filters = FilterSet { filters: vec![Filter::parse("data_id", &req.data_id)?] };
+        let mut columns: Vec<&str> = GROUP_READ_COLUMNS.to_vec();
+        columns.extend(["sample_id", "termination_reason"]);
+        columns.extend(req.keys.iter().map(|(c, _)| *c));
+        let mut members: Vec<(GroupMember, Option<i64>)> = Vec::new();
+        let mut acc = GroupAcc::default();
+        let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
+        while let Some(batch) = stream.try_next().await? {
+            let c = Columns::new(&batch);
+            let (ids, data_id, success, reward) =
+                (c.str("trajectory_id")?, c.str("data_id")?, c.bool("is_success")?, c.f64("reward")?);
+            let (steps, sample, reason) = (c.i64("step_count")?, c.i64("sample_id")?, c.str("termination_reason")?);
+            let (input, output) = (c.i64("input_tokens")?, c.i64("output_tokens")?);
+            'rows: for i in 0..batch.num_rows() {
+                if !data_id.is_valid(i) || data_id.value(i) != req.data_id {
+                    continue;
+                }
+                for (column, want) in &req.keys {
+                    let have = if crate::stats::is_integer_group(column) {
+                        let a = c.i64(column)?;
+                        a.is_valid(i).then(|| Value::from(a.value(i)))
+                    } else {
+                        let a = c.str(column)?;
+                        a.is_valid(i).then(|| Value::from(a.value(i)))
+                    };
+                    if &have != want {
+                        continue 'rows;
+                    }
+                }
+                let r = reward.is_valid(i).then(|| reward.value(i));
+                let s =
+                    trajstore_stats::succeeded(success.is_valid(i).then(|| success.value(i)), r, req.success_threshold);
+                let tokens = (input.is_valid(i) || output.is_valid(i))
+                    .then(|| if input.is_valid(i) { input.value(i) } else { 0 } + if output.is_valid(i) { output.value(i) } else { 0 });
+                acc.push(s, r, Some(steps.value(i)), tokens);
+                members.push((
+                    GroupMember {
+                        trajectory_id: ids.value(i).to_string(),
+                        sample_id: sample.is_valid(i).then(|| sample.value(i)),
+                        reward: r,
+                        success: s,
+                        step_count: steps.value(i),
+                        termination_reason: reason.is_valid(i).then(|| reason.value(i).to_string()),
+                        advantage: Advantage { advantage_grpo: None, advantage_rloo: None, rank: None },
+                    },
+                    sample.is_valid(i).then(|| sample.value(i)),
+                ));
+            }
+        }
+        if members.is_empty() {
+            return Err(Error::NotFound {
+                what: format!("group of data_id {:?} with {}", req.data_id, describe_keys(&req.keys)),
+            });
+        }
+        let rewards: Vec<Option<f64>> = members.iter().map(|(m, _)| m.reward).collect();
+        for ((m, _), a) in members.iter_mut().zip(advantages(&rewards, req.std, req.eps)) {
+            m.advantage = a;
+        }
+        let mut members: Vec<GroupMember> = members.into_iter().map(|(m, _)| m).collect();
+        members.sort_by(|x, y| {
+            let rank = |m: &GroupMember| m.advantage.rank.unwrap_or(u32::MAX);
+            rank(x).cmp(&rank(y)).then(x.sample_id.cmp(&y.sample_id)).then(x.trajectory_id.cmp(&y.trajectory_id))
+        });
+        Ok(GroupDetail {
+            keys: req.keys.iter().map(|(c, v)| (c.to_string(), v.clone().unwrap_or(Value::Null))).collect(),
+            data_id: req.data_id.clone(),
+            stats: acc.finish(req.std),
+            members,
+            std: match req.std {
+                StdKind::Sample => "sample",
+                StdKind::Population => "population",
+            },
+            eps: req.eps,
+        })
+    }
+
+    /// The tasks learned and forgotten between the sides `a` and `b` of `req`.
+    pub async fn diff_runs(&self, req: &DiffRequest) -> Result<RunDiff> {
+        let a = self.task_tallies(&req.a.1, req.success_threshold).await?;
+        let b = self.task_tallies(&req.b.1, req.success_threshold).await?;
+        let cfg =
+            DiffConfig { solved_threshold: req.solved_threshold, ks: req.ks.clone(), resamples: 1000, seed: req.seed };
+        Ok(diff_runs((req.a.0.clone(), &a), (req.b.0.clone(), &b), &cfg))
+    }
+
+    /// Samples and successes per data_id over the rows matching `filters` (on a side of
+    /// a diff, a filter decides which samples count, not only which tasks).
+    async fn task_tallies(&self, filters: &FilterSet, threshold: f64) -> Result<BTreeMap<String, TaskTally>> {
+        let version = self.store.version().await?;
+        let (rows, _) = self.matching_groups(version, filters, &[], StdKind::Sample, threshold, false).await?;
+        Ok(rows.into_iter().map(|r| (r.data_id, TaskTally { n: r.stats.n, success: r.stats.success_count })).collect())
+    }
+}
+
+fn describe_keys(keys: &[(&'static str, Option<Value>)]) -> String {
+    keys.iter()
+        .map(|(c, v)| format!("{c}={}", v.as_ref().map_or("~".to_string(), Value::to_string)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Sorts by `sort` in `order`, nulls last either way, then by keys and data_id.
+fn sort_groups(rows: &mut [GroupRow], sort: &str, order: Order) {
+    use std::cmp::Ordering;
+    let figure = |r: &GroupRow| -> Option<f64> {
+        match sort {
+            "spread" => r.stats.reward_spread,
+            "reward_mean" => r.stats.reward_mean,
+            "reward_std" => r.stats.reward_std,
+            "success_rate" => Some(r.stats.success_rate),
+            "n" => Some(r.stats.n as f64),
+            _ => None,
+        }
+    };
+    let tie = |a: &GroupRow, b: &GroupRow| {
+        let ka: Vec<Value> = a.keys.values().cloned().collect();
+        let kb: Vec<Value> = b.keys.values().cloned().collect();
+        crate::stats::compare_keys(&ka, &kb).then_with(|| a.data_id.cmp(&b.data_id))
+    };
+    rows.sort_by(|a, b| {
+        let primary = if sort == "data_id" {
+            let o = a.data_id.cmp(&b.data_id);
+            if order == Order::Desc {
+                o.reverse()
+            } else {
+                o
+            }
+        } else {
+            match (figure(a), figure(b)) {
+                (None, None) => Ordering::Equal,
+                (None, _) => Ordering::Greater,
+                (_, None) => Ordering::Less,
+                (Some(x), Some(y)) => {
+                    let o = x.total_cmp(&y);
+                    if order == Order::Desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                }
+            }
+        };
+        primary.then_with(|| tie(a, b))
+    });
+}
