@@ -12,19 +12,19 @@ use tokio::net::TcpStream;
 use trajstore::Trajstore;
 
 /// One keep-alive HTTP/1.1 connection that reads Content-Length bodies.
-struct Conn {
+pub(crate) struct Conn {
     stream: BufReader<TcpStream>,
     addr: String,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> std::io::Result<Self> {
+    pub(crate) async fn open(addr: &str) -> std::io::Result<Self> {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         Ok(Conn { stream: BufReader::new(s), addr: addr.to_string() })
     }
 
-    async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.addr,

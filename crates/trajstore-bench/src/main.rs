@@ -13,6 +13,7 @@
 
 mod load;
 mod search;
+mod training;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -471,6 +472,11 @@ fn main() {
         Some("query") => rt.block_on(bench_query(&ns)),
         Some("stats") => rt.block_on(bench_stats(&ns)),
         Some("search") => rt.block_on(search::bench_search(&ns)),
+        Some("training") => rt.block_on(async {
+            for &n in &ns {
+                training::bench_training(n).await;
+            }
+        }),
         Some("load") => rt.block_on(async {
             let clients = args_after("--clients").pop().map_or(50, |c| c.parse().expect("--clients takes an integer"));
             let seconds = args_after("--seconds").pop().map_or(30, |c| c.parse().expect("--seconds takes an integer"));
@@ -484,7 +490,7 @@ fn main() {
             rt.block_on(bench_query(&ns));
             rt.block_on(bench_stats(&ns));
         }
-        _ => eprintln!("usage: trajstore-bench import|query|stats|search|load|all [--n N]... [--dir DIR]"),
+        _ => eprintln!("usage: trajstore-bench import|query|stats|search|load|training|all [--n N]... [--dir DIR]"),
     }
     rt.shutdown_background();
 }

@@ -314,21 +314,22 @@ test('training: a step of a run, its groups by spread, and one group with advant
 
 test('runs: learned and forgotten tasks between two steps match the API', async () => {
   const curve = await apiJson(server.base, '/api/curves?x=iteration_id&series=training_id');
-  const xs = curve.points.filter((p) => p.series === 'run-0').map((p) => p.x);
-  const a = `training_id=run-0,iteration_id=${xs[0]}`;
-  const b = `training_id=run-0,iteration_id=${xs[xs.length - 1]}`;
+  const run = curve.points[0].series;
+  const xs = curve.points.filter((p) => p.series === run).map((p) => p.x);
+  const a = `training_id=${run},iteration_id=${xs[0]}`;
+  const b = `training_id=${run},iteration_id=${xs[xs.length - 1]}`;
   await page.goto(`${server.base}/runs`);
   await page.waitForSelector('#diff-cards');
   assert.equal(await page.inputValue('#side-a'), a, 'the first view compares the first and last step');
   assert.equal(await page.inputValue('#side-b'), b);
-  await page.fill('#side-a', 'training_id=run-0,epoch_id=0');
-  await page.fill('#side-b', 'training_id=run-0,epoch_id=4');
+  await page.fill('#side-a', `training_id=${run},epoch_id=0`);
+  await page.fill('#side-b', `training_id=${run},epoch_id=4`);
   await page.click('form.toolbar button[type=submit]');
   await page.waitForURL(/epoch_id%3D4/);
   await page.waitForSelector('#diff-cards');
   const d = await apiJson(
     server.base,
-    `/api/diff-runs?${new URLSearchParams({ a: 'training_id=run-0,epoch_id=0', b: 'training_id=run-0,epoch_id=4' })}`,
+    `/api/diff-runs?${new URLSearchParams({ a: `training_id=${run},epoch_id=0`, b: `training_id=${run},epoch_id=4` })}`,
   );
   assert.ok(d.learned.count > 0, 'the demo run learns tasks');
   for (const bucket of ['learned', 'forgotten', 'stayed_solved', 'stayed_unsolved', 'only_a', 'only_b']) {

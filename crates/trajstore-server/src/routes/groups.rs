@@ -129,8 +129,14 @@ pub struct DiffParams;
 
 impl IntoParams for DiffParams {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        // A side's usual filters: the run, task, agent or model by name, the step, epoch or
+        // sample by number. Other filters are accepted too (`reward_min=0.5`); a pattern
+        // naming every filter's value type would be longer than it helps.
+        let item =
+            "((training_id|data_id|agent_name|model)=[A-Za-z0-9_.-]+|(epoch_id|iteration_id|sample_id)=[0-9]{1,9})";
+        let pattern = format!("^{item}(,{item})*$");
         let side = |name: &str| {
-            let pattern = string().pattern(Some("^[a-z_]+=[A-Za-z0-9_.-]+(,[a-z_]+=[A-Za-z0-9_.-]+)*$"));
+            let pattern = string().pattern(Some(pattern.clone()));
             query(
                 name,
                 true,
