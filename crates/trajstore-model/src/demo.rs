@@ -200,7 +200,7 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     let skill = -0.5 + 0.9 * epoch as f64 + 0.4 * run as f64;
     // One prompt in seven gets harder from the third epoch on, so that a run forgets
     // some tasks it had learned (the Runs page's "forgotten" bucket).
-    let difficulty = if prompt % 7 == 3 && epoch >= 2 { difficulty + 2.5 } else { difficulty };
+    let difficulty = if prompt % 7 == 3 && epoch >= 2 { difficulty + 4.0 } else { difficulty };
     let p_success = 1.0 / (1.0 + (-(skill - difficulty) * 1.6).exp());
     let success = rng.f64() < p_success;
     let question = format!(

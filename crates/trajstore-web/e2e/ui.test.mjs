@@ -290,6 +290,17 @@ test('training: a step of a run, its groups by spread, and one group with advant
   for (const [i, m] of detail.members.entries()) {
     if (m.advantage_grpo !== null) assert.ok(Math.abs(Number(shown[i][1]) - m.advantage_grpo) < 1e-3);
   }
+  // Where the best and the worst sample part ways, from the two trajectories' steps.
+  const rewarded = detail.members.filter((m) => m.reward !== null);
+  if (rewarded[0].reward !== rewarded[rewarded.length - 1].reward) {
+    await page.waitForSelector('#divergence');
+    const best = await apiJson(server.base, `/api/trajectories/${rewarded[0].trajectory_id}`);
+    const worst = await apiJson(server.base, `/api/trajectories/${rewarded[rewarded.length - 1].trajectory_id}`);
+    const key = (s) => JSON.stringify([s.role, s.content, s.tool_calls ?? null]);
+    let at = 0;
+    while (at < Math.min(best.steps.length, worst.steps.length) && key(best.steps[at]) === key(worst.steps[at])) at++;
+    assert.equal(await page.$eval('#divergence', (p) => p.dataset.step), String(at));
+  }
   await snap(page, 'training');
   // A member's page charts its task over the run's steps.
   await page.click('#group-members tbody tr a');

@@ -139,6 +139,46 @@ function membersPanel(detail) {
   );
 }
 
+/** The first step index where two step lists differ (in role, content or tool calls). */
+function firstDifference(a, b) {
+  const key = (s) => JSON.stringify([s.role, s.content, s.tool_calls ?? null]);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (key(a[i]) !== key(b[i])) return i;
+  return a.length === b.length ? null : n;
+}
+
+/** Where the best and the worst rewarded samples of a group part ways. */
+async function showDivergence(box, members) {
+  const rewarded = members.filter((m) => m.reward !== null);
+  if (rewarded.length < 2) return;
+  const best = rewarded[0];
+  const worst = rewarded[rewarded.length - 1];
+  if (best.reward === worst.reward) return;
+  const ids = [best.trajectory_id, worst.trajectory_id].map(encodeURIComponent).join(',');
+  try {
+    const doc = await api(`/api/compare?ids=${ids}`);
+    const [a, b] = [best, worst].map((m) => doc.data.find((t) => t.trajectory_id === m.trajectory_id));
+    if (!a || !b) return;
+    const at = firstDifference(a.steps || [], b.steps || []);
+    const text =
+      at === null
+        ? 'The best and the worst sample have the same steps.'
+        : `The best (reward ${best.reward}) and the worst (reward ${worst.reward}) sample first differ at step ${at}. `;
+    box
+      .querySelector('#group-members h2')
+      .after(
+        h(
+          'p.small',
+          { id: 'divergence', dataset: { step: at ?? '' } },
+          text,
+          h('a', { href: `/compare?ids=${ids}`, 'data-link': true }, 'Compare the two'),
+        ),
+      );
+  } catch {
+    /* the members table stands without it */
+  }
+}
+
 const segment = (v) => (v === null || v === undefined ? '~' : encodeURIComponent(v));
 
 export async function trainingPage(params) {
@@ -262,6 +302,7 @@ export async function trainingPage(params) {
     try {
       const detail = await api(`/api/groups/${segment(run)}/${segment(step)}/${encodeURIComponent(selected)}`);
       fill(membersBox, membersPanel(detail));
+      showDivergence(membersBox, detail.members);
     } catch (err) {
       fill(membersBox, errorBox(err, 'the group'));
     }
