@@ -66,6 +66,12 @@ pub struct DiffArgs {
 pub async fn groups(db: &str, json: bool, args: GroupsArgs) -> Result<i32> {
     let store = Trajstore::open(db).await?;
     if let Some(show) = &args.show {
+        if !args.filters.filters.is_empty() || args.kind.is_some() {
+            return Err(trajstore::Error::invalid(
+                "--show",
+                "shows one whole group: name it by its keys, without --filter or --kind",
+            ));
+        }
         return show_group(&store, json, &args, show).await;
     }
     let mut pairs = filter_pairs(&args.filters)?;

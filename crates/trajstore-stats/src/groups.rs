@@ -13,7 +13,8 @@
 //! * GRPO advantage: `(r - mean) / (std + eps)` over the group's rewards; RLOO advantage:
 //!   `r - mean of the other members' rewards`. A member without a reward has neither.
 //!   With one reward in the group, RLOO has no others (null) and the sample std is
-//!   undefined (null); the population std is 0, so GRPO gives 0.
+//!   undefined (null); the population std is 0, so GRPO gives 0. Equal rewards give
+//!   exactly 0, whatever `eps`.
 //! * rank: 1 for the highest reward; equal rewards share the best rank of their tie.
 
 use std::collections::BTreeMap;
@@ -188,14 +189,17 @@ pub fn advantages(rewards: &[Option<f64>], std: StdKind, eps: f64) -> Vec<Advant
     let sum: f64 = valid.iter().sum();
     let mean = if n > 0 { sum / n as f64 } else { 0.0 };
     let m2: f64 = valid.iter().map(|r| (r - mean) * (r - mean)).sum();
-    let sd = std.of(n as u64, m2);
+    // Equal rewards have a spread of exactly 0; the two-pass sum could leave ~1e-17,
+    // which `eps = 0` would blow up into advantages of about +-1.
+    let equal = valid.windows(2).all(|w| w[0] == w[1]);
+    let sd = std.of(n as u64, if equal { 0.0 } else { m2 });
     rewards
         .iter()
         .map(|r| match r.filter(|r| r.is_finite()) {
             None => Advantage { advantage_grpo: None, advantage_rloo: None, rank: None },
             Some(r) => Advantage {
-                advantage_grpo: sd.map(|sd| (r - mean) / (sd + eps)),
-                advantage_rloo: (n >= 2).then(|| r - (sum - r) / (n - 1) as f64),
+                advantage_grpo: sd.map(|sd| if equal { 0.0 } else { (r - mean) / (sd + eps) }),
+                advantage_rloo: (n >= 2).then(|| if equal { 0.0 } else { r - (sum - r) / (n - 1) as f64 }),
                 rank: Some(1 + valid.iter().filter(|&&v| v > r).count() as u32),
             },
         })
@@ -461,6 +465,11 @@ mod tests {
         assert_eq!(advantages(&single, StdKind::Sample, 1e-6)[0].advantage_grpo, None);
         assert_eq!(advantages(&single, StdKind::Sample, 1e-6)[0].advantage_rloo, None);
         assert_eq!(advantages(&single, StdKind::Population, 1e-6)[0].advantage_grpo, Some(0.0));
+        // Equal rewards: GRPO gives exactly 0, even with eps = 0.
+        let same = [Some(0.1), Some(0.1), Some(0.1)];
+        for a in advantages(&same, StdKind::Sample, 0.0) {
+            assert_eq!((a.advantage_grpo, a.advantage_rloo, a.rank), (Some(0.0), Some(0.0), Some(1)));
+        }
     }
 
     fn tallies(items: &[(&str, u64, u64)]) -> BTreeMap<String, TaskTally> {

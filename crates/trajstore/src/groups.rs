@@ -102,7 +102,15 @@ impl GroupsRequest {
         let mut req = GroupsRequest::default();
         let mut filters = Vec::new();
         let mut order = None;
+        const SINGLE: [&str; 8] = ["by", "kind", "sort", "order", "page", "page_size", "std", "success_threshold"];
+        let mut seen = [false; SINGLE.len()];
         for (name, value) in pairs {
+            // A second value would silently win.
+            if let Some(i) = SINGLE.iter().position(|s| *s == name) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(Error::invalid(name, "given more than once"));
+                }
+            }
             match name {
                 "by" => req.by = parse_by(value)?,
                 "kind" if value.is_empty() => req.kind = None,
@@ -433,11 +441,7 @@ impl<'b> GroupPass<'b> {
             };
             let r = reward.is_valid(i).then(|| reward.value(i));
             let s = trajstore_stats::succeeded(success.is_valid(i).then(|| success.value(i)), r, self.threshold);
-            let tokens = match (input.is_valid(i), output.is_valid(i)) {
-                (false, false) => None,
-                (a, b) => Some(if a { input.value(i) } else { 0 } + if b { output.value(i) } else { 0 }),
-            };
-            self.accs[g].push(s, r, steps.is_valid(i).then(|| steps.value(i)), tokens);
+            self.accs[g].push(s, r, steps.is_valid(i).then(|| steps.value(i)), tokens(input, output, i));
             self.matched[g] |= all_match;
         }
         Ok(())
@@ -487,6 +491,27 @@ impl<'b> GroupPass<'b> {
 const GROUP_READ_COLUMNS: &[&str] =
     &["trajectory_id", "data_id", "is_success", "reward", "step_count", "input_tokens", "output_tokens"];
 
+/// The columns a group read needs and `extra`, each once (Lance refuses a projection that
+/// names a column twice; `by=step_count` would).
+fn read_columns(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut columns = GROUP_READ_COLUMNS.to_vec();
+    for c in extra {
+        if !columns.contains(c) {
+            columns.push(c);
+        }
+    }
+    columns
+}
+
+/// `input_tokens + output_tokens` of row `i`, where either is known.
+fn tokens(input: &Int64Array, output: &Int64Array, i: usize) -> Option<i64> {
+    let value = |a: &Int64Array| a.is_valid(i).then(|| a.value(i));
+    match (value(input), value(output)) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+    }
+}
+
 impl Trajstore {
     /// Every group the filters keep, unsorted, and the matching rows without a data_id.
     /// With `any_member`, a group is kept whole when one member matches (see the module
@@ -525,8 +550,7 @@ impl Trajstore {
                 return groups;
             }
         }
-        let mut columns: Vec<&str> = GROUP_READ_COLUMNS.to_vec();
-        columns.extend(by.iter().copied());
+        let columns = read_columns(by);
         let mut pass = GroupPass::new(by, threshold);
         let mut stream = self.store.scan(on_keys.to_sql(), &columns).await?;
         while let Some(batch) = stream.try_next().await? {
@@ -585,9 +609,9 @@ impl Trajstore {
         // data_id narrows the read; every key is then compared exactly (a `*` in data_id
         // would be a pattern to the filter).
         let filters = FilterSet { filters: vec![Filter::parse("data_id", &req.data_id)?] };
-        let mut columns: Vec<&str> = GROUP_READ_COLUMNS.to_vec();
-        columns.extend(["sample_id", "termination_reason"]);
-        columns.extend(req.keys.iter().map(|(c, _)| *c));
+        let extra: Vec<&'static str> =
+            ["sample_id", "termination_reason"].into_iter().chain(req.keys.iter().map(|(c, _)| *c)).collect();
+        let columns = read_columns(&extra);
         let mut members: Vec<(GroupMember, Option<i64>)> = Vec::new();
         let mut acc = GroupAcc::default();
         let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
@@ -616,9 +640,7 @@ impl Trajstore {
                 let r = reward.is_valid(i).then(|| reward.value(i));
                 let s =
                     trajstore_stats::succeeded(success.is_valid(i).then(|| success.value(i)), r, req.success_threshold);
-                let tokens = (input.is_valid(i) || output.is_valid(i))
-                    .then(|| if input.is_valid(i) { input.value(i) } else { 0 } + if output.is_valid(i) { output.value(i) } else { 0 });
-                acc.push(s, r, Some(steps.value(i)), tokens);
+                acc.push(s, r, Some(steps.value(i)), tokens(input, output, i));
                 members.push((
                     GroupMember {
                         trajectory_id: ids.value(i).to_string(),
@@ -666,7 +688,9 @@ impl Trajstore {
         let b = self.task_tallies(&req.b.1, req.success_threshold).await?;
         let cfg =
             DiffConfig { solved_threshold: req.solved_threshold, ks: req.ks.clone(), resamples: 1000, seed: req.seed };
-        Ok(diff_runs((req.a.0.clone(), &a), (req.b.0.clone(), &b), &cfg))
+        let (name_a, name_b) = (req.a.0.clone(), req.b.0.clone());
+        // The bootstrap is 1,000 passes over the shared tasks: CPU work, off the async workers.
+        crate::on_blocking_thread(move || diff_runs((name_a, &a), (name_b, &b), &cfg)).await
     }
 
     /// Samples and successes per data_id over the rows matching `filters` (on a side of

@@ -174,7 +174,6 @@ function showTaskHistory(samples, t) {
           labels: curve.points.map((p) => p.x),
           datasets: [line('success rate', 'success_rate', 1), line('mean reward', 'reward_mean', 0)],
         },
-        options: { scales: { y: { min: 0 } } },
       });
     })
     .catch(() => {});

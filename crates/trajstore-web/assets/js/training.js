@@ -37,7 +37,6 @@ function stepChart(canvas, points) {
         line('all-fail groups', 'all_fail_share', 3),
       ],
     },
-    options: { scales: { y: { min: 0 } } },
   });
 }
 
@@ -318,9 +317,19 @@ const BUCKETS = [
   ['only_b', 'Only on b'],
 ];
 
+/** A side's filters as the server reads them: NAME=VALUE parts split on `,` or `&`. */
+function sideParams(side) {
+  const p = new URLSearchParams();
+  for (const part of side.split(/[,&]/)) {
+    const i = part.indexOf('=');
+    if (i > 0) p.append(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return p;
+}
+
 function sideLinks(task, a, b) {
   const link = (side, label) => {
-    const p = new URLSearchParams(side.split(',').map((kv) => kv.split('=')));
+    const p = sideParams(side);
     p.set('data_id', task);
     return h('a.small', { href: `/trajectories?${p}`, 'data-link': true }, label);
   };

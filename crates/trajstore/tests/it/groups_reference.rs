@@ -201,6 +201,16 @@ async fn groups_advantages_and_diffs_equal_an_independent_computation() {
         assert_eq!(planted(2, 1)["kind"], "zero_variance");
         assert_eq!(planted(3, 1)["n"], 1);
 
+        // A key that is also a read column (step_count), and a curve whose series is
+        // data_id, read each column once (Lance refuses a repeated column).
+        let by_steps = handle.groups(&GroupsRequest::parse([("by", "step_count")]).unwrap()).await.unwrap();
+        assert_eq!(by_steps.by, ["step_count"]);
+        assert!(by_steps.total > 0);
+        let series = trajstore::CurveRequest::parse([("x", "iteration_id"), ("series", "data_id")]).unwrap();
+        assert!(!handle.curve(&series).await.unwrap()["points"].as_array().unwrap().is_empty());
+        let show = GroupKeyRequest::parse(&["sample_id"], &["0"], "task-9", []).unwrap();
+        assert!(handle.group(&show).await.unwrap().members.iter().all(|m| m.sample_id == Some(0)));
+
         // kind= keeps one kind; the total is exact.
         let (zero, _) = all_pages(handle, &[("training_id", "r1"), ("kind", "zero_variance")]).await;
         assert_eq!(zero.len(), want.values().filter(|w| w["kind"] == "zero_variance").count());
@@ -348,6 +358,7 @@ fn bad_parameters_name_themselves() {
     assert_eq!(param(GroupsRequest::parse([("kind", "weird")]).unwrap_err()), "kind");
     assert_eq!(param(GroupsRequest::parse([("std", "x")]).unwrap_err()), "std");
     assert_eq!(param(GroupsRequest::parse([("page_size", "0")]).unwrap_err()), "page_size");
+    assert_eq!(param(GroupsRequest::parse([("sort", "n"), ("sort", "spread")]).unwrap_err()), "sort");
     assert_eq!(param(DiffRequest::parse([("a", "training_id=x")]).unwrap_err()), "b");
     assert_eq!(param(DiffRequest::parse([("a", "iteration_id=abc"), ("b", "training_id=x")]).unwrap_err()), "a");
     assert_eq!(
