@@ -227,10 +227,12 @@ test('statistics: cards and charts render with data points', async () => {
   const stats = await apiJson(server.base, '/api/statistics?k=1,4,8');
   assert.match(await page.textContent('#stat-cards'), new RegExp(stats.overall.count.toLocaleString('en-US')));
   const points = await page.evaluate(() =>
-    ['chart-reward', 'chart-success', 'chart-termination', 'chart-histogram', 'chart-steps'].map((id) => {
-      const chart = window.Chart.getChart(document.getElementById(id));
-      return chart ? chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0) : -1;
-    }),
+    ['chart-reward', 'chart-success', 'chart-nogradient', 'chart-termination', 'chart-histogram', 'chart-steps'].map(
+      (id) => {
+        const chart = window.Chart.getChart(document.getElementById(id));
+        return chart ? chart.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null).length, 0) : -1;
+      },
+    ),
   );
   for (const n of points) assert.ok(n > 0, `every chart has data points (${points})`);
   // One line per training run.

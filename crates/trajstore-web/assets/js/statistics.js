@@ -136,6 +136,11 @@ function drawCharts(canvases, o, curve, steps) {
     data: { labels: xs, datasets: lines('success_rate') },
     options: { scales: { y: { min: 0, max: 1 } } },
   });
+  makeChart(canvases.nogradient, {
+    type: 'line',
+    data: { labels: xs, datasets: lines('no_gradient_share') },
+    options: { scales: { y: { min: 0, max: 1 } } },
+  });
   const reasons = Object.entries(o.termination_reasons || {}).sort((a, b) => b[1] - a[1]);
   barChart(
     canvases.termination,
@@ -208,6 +213,7 @@ export async function statsPage(params) {
     null,
     box(`Mean reward by ${x}`, 'reward'),
     box(`Success rate by ${x}`, 'success'),
+    box(`Prompt groups with equal rewards (no GRPO gradient) by ${x}`, 'nogradient'),
     box('Termination reasons', 'termination'),
     box('Reward histogram', 'histogram'),
     box('Step count distribution', 'steps'),

@@ -358,8 +358,19 @@ export async function runsPage(params) {
       return;
     }
   }
-  const inputA = h('input', { id: 'side-a', value: a, size: 40 });
-  const inputB = h('input', { id: 'side-b', value: b, size: 40 });
+  const inputA = h('input', { id: 'side-a', value: a, size: 40, list: 'side-choices' });
+  const inputB = h('input', { id: 'side-b', value: b, size: 40, list: 'side-choices' });
+  const choices = h('datalist', { id: 'side-choices' });
+  // Every run and every step of each, offered as sides (filled once loaded).
+  api('/api/curves?x=iteration_id&series=training_id&k=1')
+    .then((doc) =>
+      fill(
+        choices,
+        [...new Set(doc.points.map((p) => p.series))].map((r) => h('option', { value: `training_id=${r}` })),
+        doc.points.map((p) => h('option', { value: `training_id=${p.series},iteration_id=${p.x}` })),
+      ),
+    )
+    .catch(() => {});
   const q = new URLSearchParams({ a, b });
   const form = h(
     'form.toolbar',
@@ -371,6 +382,7 @@ export async function runsPage(params) {
     },
     h('label', null, 'a ', inputA),
     h('label', null, 'b ', inputB),
+    choices,
     h('button.primary', { type: 'submit' }, 'Compare'),
     h('span.spacer'),
     h('a.small', { href: `/api/diff-runs?${q}`, target: '_blank' }, 'JSON'),
