@@ -352,6 +352,14 @@ test('runs: learned and forgotten tasks between two steps match the API', async 
     assert.equal(items, Math.min(50, d[bucket].tasks.length), bucket);
   }
   await snap(page, 'runs');
+  // A learned task opens in the compare view with samples from both sides.
+  const task = d.learned.tasks[0];
+  await page.click(`[data-bucket=learned] li:first-child a.compare-task`);
+  await page.waitForURL(/\/compare\?ids=/);
+  const ids = new URL(page.url()).searchParams.get('ids').split(',');
+  const rows = await Promise.all(ids.map((id) => apiJson(server.base, `/api/trajectories/${encodeURIComponent(id)}`)));
+  assert.ok(rows.every((r) => r.data_id === task && r.training_id === run));
+  assert.deepEqual([...new Set(rows.map((r) => r.epoch_id))].sort(), [0, 4]);
 });
 
 test('import: upload a small file and watch it complete', async () => {

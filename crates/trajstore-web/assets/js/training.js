@@ -333,7 +333,29 @@ function sideLinks(task, a, b) {
     p.set('data_id', task);
     return h('a.small', { href: `/trajectories?${p}`, 'data-link': true }, label);
   };
-  return h('li', null, task, ' ', link(a, 'a'), ' ', link(b, 'b'));
+  return h('li', null, task, ' ', link(a, 'a'), ' ', link(b, 'b'), ' ', compareLink(task, a, b));
+}
+
+/** Opens the compare view on up to four samples of `task` from each side, best reward first. */
+function compareLink(task, a, b) {
+  const open = async (e) => {
+    e.preventDefault();
+    const sample = async (side) => {
+      const p = sideParams(side);
+      p.set('data_id', task);
+      p.set('sort', 'reward');
+      p.set('order', 'desc');
+      p.set('page_size', '4');
+      return (await api(`/api/trajectories?${p}`)).data.map((r) => r.trajectory_id);
+    };
+    try {
+      const ids = [...(await sample(a)), ...(await sample(b))];
+      navigate(`/compare?ids=${ids.map(encodeURIComponent).join(',')}`);
+    } catch (err) {
+      e.target.replaceWith(errorBox(err, 'the samples'));
+    }
+  };
+  return h('a.small.compare-task', { href: '#', onclick: open }, 'compare');
 }
 
 export async function runsPage(params) {
