@@ -59,7 +59,7 @@ fn fixture() -> &'static Fixture {
         for i in 0..240 {
             let mut obj = serde_json::Map::new();
             obj.insert("trajectory_id".into(), format!("{}{i}", weird(&mut rng, 3)).into());
-            for key in ["data_id", "agent_name", "training_id"] {
+            for key in ["data_id", "agent_name", "training_id", "model"] {
                 if let Some(v) = maybe(&mut rng, |r| weird(r, 4)) {
                     obj.insert(key.into(), v.into());
                 }
@@ -70,12 +70,17 @@ fn fixture() -> &'static Fixture {
             if let Some(r) = maybe(&mut rng, |r| r.pick(&reasons).clone()) {
                 obj.insert("termination_reason".into(), r.into());
             }
-            for key in ["reward", "toolcall_reward", "res_reward", "exec_time"] {
+            for key in ["reward", "toolcall_reward", "res_reward", "exec_time", "cost"] {
                 // Few distinct values, so that ties (and the id tie-break) are common.
                 // -0.0 is stored as 0.0, so it ties with 0.0 on every path.
                 if let Some(v) =
                     maybe(&mut rng, |r| if r.f64() < 0.1 { -0.0 } else { r.range(0, 8) as f64 / 4.0 - 0.5 })
                 {
+                    obj.insert(key.into(), v.into());
+                }
+            }
+            for key in ["input_tokens", "output_tokens"] {
+                if let Some(v) = maybe(&mut rng, |r| r.range(0, 5) as i64 * 100) {
                     obj.insert(key.into(), v.into());
                 }
             }
@@ -149,6 +154,7 @@ fn string_field<'a>(r: &'a Summary, name: &str) -> Option<&'a str> {
         "data_id" => r.data_id.as_deref(),
         "agent_name" => r.agent_name.as_deref(),
         "training_id" => r.training_id.as_deref(),
+        "model" => r.model.as_deref(),
         "trajectory_id" => Some(&r.trajectory_id),
         "question" => r.question.as_deref(),
         "termination_reason" => r.termination_reason.as_deref(),
@@ -162,6 +168,7 @@ fn float_field(r: &Summary, name: &str) -> Option<f64> {
         "toolcall_reward" => r.toolcall_reward,
         "res_reward" => r.res_reward,
         "exec_time" => r.exec_time,
+        "cost" => r.cost,
         _ => unreachable!(),
     }
 }
@@ -172,6 +179,8 @@ fn int_field(r: &Summary, name: &str) -> Option<i64> {
         "iteration_id" => r.iteration_id,
         "sample_id" => r.sample_id,
         "step_count" => Some(r.step_count),
+        "input_tokens" => r.input_tokens,
+        "output_tokens" => r.output_tokens,
         "created_at" => r.created_at,
         _ => unreachable!(),
     }
@@ -180,7 +189,9 @@ fn int_field(r: &Summary, name: &str) -> Option<i64> {
 fn reference_match(r: &Summary, name: &str, value: &str) -> bool {
     let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>();
     match name {
-        "data_id" | "agent_name" | "training_id" => string_field(r, name).is_some_and(|v| wildcard_match(value, v)),
+        "data_id" | "agent_name" | "training_id" | "model" => {
+            string_field(r, name).is_some_and(|v| wildcard_match(value, v))
+        }
         "trajectory_id" | "question" => {
             string_field(r, name).is_some_and(|v| v.to_lowercase().contains(&value.to_lowercase()))
         }
@@ -212,7 +223,7 @@ fn reference_match(r: &Summary, name: &str, value: &str) -> bool {
                 _ => x == v,
             };
             match base {
-                "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
+                "reward" | "toolcall_reward" | "res_reward" | "exec_time" | "cost" => {
                     float_field(r, base).is_some_and(|x| cmp(x, value.parse().unwrap()))
                 }
                 _ => int_field(r, base).is_some_and(|x| cmp(x as f64, value.parse::<i64>().unwrap() as f64)),
@@ -238,10 +249,10 @@ fn sort_key_cmp(a: &Summary, b: &Summary, sort: &str, desc: bool) -> Ordering {
         }
     }
     let primary = match sort {
-        "reward" | "toolcall_reward" | "res_reward" | "exec_time" => {
+        "reward" | "toolcall_reward" | "res_reward" | "exec_time" | "cost" => {
             nulls_last(float_field(a, sort), float_field(b, sort), desc, |x, y| x.total_cmp(y))
         }
-        "epoch_id" | "iteration_id" | "sample_id" | "step_count" | "created_at" => {
+        "epoch_id" | "iteration_id" | "sample_id" | "step_count" | "input_tokens" | "output_tokens" | "created_at" => {
             nulls_last(int_field(a, sort), int_field(b, sort), desc, Ord::cmp)
         }
         "is_success" => nulls_last(a.is_success, b.is_success, desc, Ord::cmp),
@@ -346,7 +357,7 @@ fn one_filter() -> impl Strategy<Value = (String, String)> {
     )
         .prop_map(|(f, op, v)| (format!("{f}{op}"), v.to_string()));
     prop_oneof![
-        prop::sample::select(vec!["data_id", "agent_name", "training_id"])
+        prop::sample::select(vec!["data_id", "agent_name", "training_id", "model"])
             .prop_flat_map(|f| (Just(f.to_string()), string_value(f))),
         prop::sample::select(vec!["trajectory_id", "question"])
             .prop_flat_map(|f| (Just(f.to_string()), substring_value(f))),
@@ -356,7 +367,17 @@ fn one_filter() -> impl Strategy<Value = (String, String)> {
         ints,
         (prop::sample::select(vec!["step_count_min", "step_count_max"]), 0i64..6)
             .prop_map(|(f, v)| (f.to_string(), v.to_string())),
-        (prop::sample::select(vec!["exec_time_min", "exec_time_max"]), -2i32..8)
+        (
+            prop::sample::select(vec![
+                "input_tokens_min",
+                "input_tokens_max",
+                "output_tokens_min",
+                "output_tokens_max"
+            ]),
+            0i64..5
+        )
+            .prop_map(|(f, v)| (f.to_string(), (v * 100 - 50).to_string())),
+        (prop::sample::select(vec!["exec_time_min", "exec_time_max", "cost_min", "cost_max"]), -2i32..8)
             .prop_map(|(f, v)| (f.to_string(), (v as f64 / 4.0 - 0.5).to_string())),
         (prop::sample::select(vec!["is_bookmarked", "is_success"]), any::<bool>())
             .prop_map(|(f, b)| (f.to_string(), b.to_string())),
@@ -382,6 +403,10 @@ const SORTS: &[&str] = &[
     "is_success",
     "step_count",
     "exec_time",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost",
     "is_bookmarked",
     "created_at",
 ];
