@@ -107,13 +107,42 @@ pub struct Accumulator {
     by_threshold: u64,
     unlabelled: u64,
     /// task -> (samples, successes)
-    tasks: FastMap<u32, (u64, u64)>,
+    tasks: FastMap<u32, TaskTally>,
     values: [Vec<f64>; METRIC_COUNT],
     nulls: [u64; METRIC_COUNT],
     reasons: FastMap<String, u64>,
 }
 
+/// One task's samples within an accumulator: their count, successes and reward range.
+#[derive(Debug, Clone, Copy, Default)]
+struct TaskTally {
+    n: u64,
+    success: u64,
+    rewarded: bool,
+    min: f64,
+    max: f64,
+}
+
+/// The tasks of an accumulator seen as prompt groups (see `groups`): how many, how many
+/// have every reward equal (no GRPO gradient), and how many never succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskGroups {
+    pub groups: u64,
+    pub no_gradient: u64,
+    pub all_fail: u64,
+}
+
 impl Accumulator {
+    /// Its tasks as prompt groups; read before [`Accumulator::finish`].
+    pub fn task_groups(&self) -> TaskGroups {
+        let mut out = TaskGroups { groups: self.tasks.len() as u64, ..Default::default() };
+        for t in self.tasks.values() {
+            out.no_gradient += u64::from(t.rewarded && t.min == t.max);
+            out.all_fail += u64::from(t.success == 0);
+        }
+        out
+    }
+
     pub fn push(&mut self, s: &Sample, threshold: f64) {
         self.count += 1;
         let success = match (s.is_success, s.reward) {
@@ -131,9 +160,17 @@ impl Accumulator {
             }
         };
         self.success += success as u64;
-        let t = self.tasks.entry(s.task).or_insert((0, 0));
-        t.0 += 1;
-        t.1 += success as u64;
+        let t = self.tasks.entry(s.task).or_default();
+        t.n += 1;
+        t.success += success as u64;
+        if let Some(r) = s.reward.filter(|r| r.is_finite()) {
+            if t.rewarded {
+                t.min = t.min.min(r);
+                t.max = t.max.max(r);
+            } else {
+                (t.rewarded, t.min, t.max) = (true, r, r);
+            }
+        }
         for (i, v) in s.metrics.into_iter().enumerate() {
             match v {
                 Some(v) if v.is_finite() => self.values[i].push(v),
@@ -161,13 +198,13 @@ impl Accumulator {
             serde_json::json!({"is_success": self.by_is_success, "reward_threshold": self.by_threshold, "unlabelled": self.unlabelled, "threshold": cfg.success_threshold}),
         );
         out.insert("tasks".into(), (self.tasks.len() as u64).into());
-        let sizes: Vec<u64> = self.tasks.values().map(|t| t.0).collect();
+        let sizes: Vec<u64> = self.tasks.values().map(|t| t.n).collect();
         out.insert("samples_per_task_min".into(), sizes.iter().min().copied().map_or(Value::Null, Value::from));
         out.insert("samples_per_task_mean".into(), ratio(sizes.iter().sum(), sizes.len() as u64));
         out.insert("samples_per_task_max".into(), sizes.iter().max().copied().map_or(Value::Null, Value::from));
         for &k in &cfg.ks {
             let (mut at, mut hat, mut used) = (0.0, 0.0, 0u64);
-            for &(n, c) in self.tasks.values() {
+            for &TaskTally { n, success: c, .. } in self.tasks.values() {
                 if let (Some(a), Some(h)) = (pass_at_k(n, c, k), pass_hat_k(n, c, k)) {
                     at += a;
                     hat += h;

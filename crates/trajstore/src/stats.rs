@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use trajstore_model::ColumnType;
 use trajstore_query::FilterSet;
-use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig, METRICS};
+use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig, TaskGroups, METRICS};
 use trajstore_store::Columns;
 
 use crate::{Cached, Error, Result, Trajstore};
@@ -231,7 +231,8 @@ type GroupKey = [u32; MAX_GROUP_COLUMNS];
 
 struct Grouped {
     overall: Map<String, Value>,
-    groups: Vec<(Vec<Value>, Map<String, Value>)>,
+    /// Each group's key values, statistics, and its tasks seen as prompt groups.
+    groups: Vec<(Vec<Value>, Map<String, Value>, TaskGroups)>,
 }
 
 fn opt_f64(a: &Float64Array, i: usize) -> Option<f64> {
@@ -342,10 +343,13 @@ impl<'g> StatsPass<'g> {
 
     fn finish(self, cfg: &StatsConfig) -> Grouped {
         let interners = self.interners;
-        let mut out: Vec<(Vec<Value>, Map<String, Value>)> = self
+        let mut out: Vec<(Vec<Value>, Map<String, Value>, TaskGroups)> = self
             .groups
             .into_iter()
-            .map(|(key, acc)| ((0..self.group_by.len()).map(|j| interners[j].value(key[j])).collect(), acc.finish(cfg)))
+            .map(|(key, acc)| {
+                let tasks = acc.task_groups();
+                ((0..self.group_by.len()).map(|j| interners[j].value(key[j])).collect(), acc.finish(cfg), tasks)
+            })
             .collect();
         out.sort_by(|a, b| compare_keys(&a.0, &b.0));
         Grouped { overall: self.overall.finish(cfg), groups: out }
@@ -408,7 +412,7 @@ impl Trajstore {
         let groups: Vec<Value> = grouped
             .groups
             .into_iter()
-            .map(|(key, stats)| {
+            .map(|(key, stats, _)| {
                 let mut obj = Map::new();
                 for (col, v) in req.group_by.iter().zip(key) {
                     obj.insert(col.to_string(), v);
@@ -451,12 +455,11 @@ impl Trajstore {
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let group_by: Vec<&'static str> = req.series.into_iter().chain([req.x]).collect();
         let grouped = self.grouped_stats(version, &req.filters, &group_by, &cfg).await?;
-        let prompt_groups = self.prompt_group_shares(version, req, &group_by).await?;
         let points: Vec<Value> = grouped
             .groups
             .into_iter()
-            .filter(|(key, _)| !key.last().is_some_and(Value::is_null))
-            .map(|(key, stats)| {
+            .filter(|(key, _, _)| !key.last().is_some_and(Value::is_null))
+            .map(|(key, stats, tasks)| {
                 let mut p = Map::new();
                 p.insert("x".into(), key.last().cloned().unwrap_or(Value::Null));
                 p.insert("series".into(), if req.series.is_some() { key[0].clone() } else { Value::Null });
@@ -471,10 +474,11 @@ impl Trajstore {
                     .map(|(reason, n)| (reason.clone(), Value::from(n.as_f64().unwrap_or(0.0) / count.max(1.0))))
                     .collect();
                 p.insert("termination_reason_shares".into(), Value::Object(shares));
-                let shares = prompt_groups.get(&Value::Array(key.clone()).to_string()).copied().unwrap_or_default();
-                p.insert("groups".into(), shares.groups.into());
-                p.insert("no_gradient_share".into(), shares.share(shares.no_gradient));
-                p.insert("all_fail_share".into(), shares.share(shares.all_fail));
+                let share =
+                    |n: u64| if tasks.groups == 0 { Value::Null } else { Value::from(n as f64 / tasks.groups as f64) };
+                p.insert("groups".into(), tasks.groups.into());
+                p.insert("no_gradient_share".into(), share(tasks.no_gradient));
+                p.insert("all_fail_share".into(), share(tasks.all_fail));
                 for k in &req.ks {
                     for name in [format!("pass@{k}"), format!("pass^{k}")] {
                         p.insert(name.clone(), stats[&name].clone());
@@ -506,55 +510,6 @@ const CURVE_FIGURES: [&str; 9] = [
     "output_tokens_mean",
     "cost_mean",
 ];
-
-/// Prompt groups (`data_id`) at one curve point: how many, and how many give GRPO no
-/// gradient (every reward equal) or fail on every sample.
-#[derive(Debug, Clone, Copy, Default)]
-struct GroupShares {
-    groups: u64,
-    no_gradient: u64,
-    all_fail: u64,
-}
-
-impl GroupShares {
-    fn share(self, n: u64) -> Value {
-        if self.groups == 0 {
-            Value::Null
-        } else {
-            Value::from(n as f64 / self.groups as f64)
-        }
-    }
-}
-
-impl Trajstore {
-    /// The prompt groups of each curve point (keyed by the point's key values as JSON),
-    /// over the rows matching the curve's filters.
-    async fn prompt_group_shares(
-        &self,
-        version: u64,
-        req: &CurveRequest,
-        point_key: &[&'static str],
-    ) -> Result<FastMap<String, GroupShares>> {
-        let (groups, _) = self
-            .matching_groups(
-                version,
-                &req.filters,
-                point_key,
-                trajstore_stats::groups::StdKind::Sample,
-                req.success_threshold,
-                false,
-            )
-            .await?;
-        let mut out: FastMap<String, GroupShares> = FastMap::default();
-        for g in groups {
-            let s = out.entry(Value::Array(g.keys.into_values().collect()).to_string()).or_default();
-            s.groups += 1;
-            s.no_gradient += u64::from(g.stats.zero_variance);
-            s.all_fail += u64::from(g.stats.kind == trajstore_stats::groups::GroupKind::AllFail);
-        }
-        Ok(out)
-    }
-}
 
 /// Group order: by each key in turn, nulls last, numbers before strings.
 pub(crate) fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
