@@ -58,6 +58,33 @@ impl Conn {
     }
 }
 
+/// The real server on a loopback port of this process.
+pub(crate) struct InProcessServer {
+    pub addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProcessServer {
+    pub async fn start(store: Trajstore) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let _ = trajstore_server::serve_on(listener, store, Default::default(), shutdown).await;
+        });
+        InProcessServer { addr, stop, task }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 #[derive(Default)]
 struct Recorder {
     latencies: HashMap<&'static str, Vec<Duration>>,
@@ -194,12 +221,8 @@ pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u
         info.bytes >> 20,
         t.elapsed().as_secs_f64()
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trajstore_server::serve_on(listener, store.clone(), Default::default(), async {
-        let _ = rx.await;
-    }));
+    let server = InProcessServer::start(store.clone()).await;
+    let addr = server.addr.clone();
     let ids: Vec<String> =
         store.summaries(&Default::default()).await.unwrap().into_iter().step_by(97).map(|s| s.trajectory_id).collect();
     let ids = Arc::new(ids);
@@ -211,6 +234,5 @@ pub async fn bench_load(store: Trajstore, total: u64, clients: usize, seconds: u
     if let Some(i) = store.memory_index() {
         println!("  in-memory index after the run: {} full reads, {} updates followed in place", i.builds, i.patches);
     }
-    let _ = tx.send(());
-    let _ = server.await;
+    server.stop().await;
 }

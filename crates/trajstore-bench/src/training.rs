@@ -14,8 +14,8 @@ use datafusion::prelude::SessionContext;
 use trajstore::demo::Rng;
 use trajstore::Trajstore;
 
-use crate::load::Conn;
-use crate::{import_child, line, time, work_dir};
+use crate::load::{Conn, InProcessServer};
+use crate::{import_child, line, memory_handle, time, work_dir};
 
 const PROMPTS: u64 = 512;
 const SAMPLES: u64 = 16;
@@ -112,23 +112,10 @@ pub async fn bench_training(n: u64) {
     println!(
         "\n== training views, {total} trajectories ({steps} steps x {PROMPTS} prompts x {SAMPLES} samples), p50 / p95"
     );
-    let uri = db.to_str().unwrap();
     // As `trajstore serve` runs, with its cache off so that every request computes.
-    let store = Trajstore::builder(uri).cache(0, 0).memory_index(true).open().await.unwrap();
-    let t = Instant::now();
-    let info = store.warm_memory_index().await.unwrap().expect("no writes while it is read");
-    println!(
-        "  in-memory index: {} rows, {} MiB, built in {:.2} s",
-        info.rows,
-        info.bytes >> 20,
-        t.elapsed().as_secs_f64()
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trajstore_server::serve_on(listener, store.clone(), Default::default(), async {
-        let _ = rx.await;
-    }));
+    let store = memory_handle(&Trajstore::open(db.to_str().unwrap()).await.unwrap()).await;
+    let server = InProcessServer::start(store.clone()).await;
+    let addr = server.addr.clone();
     let ctx = reference_context(&store).await;
     let mut conn = Conn::open(&addr).await.unwrap();
     let (mid, early, late) = (steps / 2, steps / 10, steps - steps / 10 - 1);
@@ -184,6 +171,5 @@ pub async fn bench_training(n: u64) {
     println!(
         "  (reference: DataFusion SQL over the same columns in memory, in process, without the bootstrap interval)"
     );
-    let _ = tx.send(());
-    let _ = server.await;
+    server.stop().await;
 }

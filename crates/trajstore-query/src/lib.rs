@@ -20,7 +20,7 @@ pub use filter::{
     FilterParam, FilterSet, FilterValue, FloatCmp, IntCmp, Metadata, RowTest, TagsAny, Wildcard, FILTER_NAMES,
     NULL_CODE,
 };
-pub use request::{Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
+pub use request::{parse_count, Cursor, ListRequest, Order, SortField, SortValue, MAX_PAGE_SIZE};
 
 /// A bad query parameter: which one, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

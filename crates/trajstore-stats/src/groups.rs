@@ -315,31 +315,16 @@ fn side(filters: String, tasks: &BTreeMap<String, TaskTally>, cfg: &DiffConfig) 
     }
 }
 
-/// A small seeded generator (SplitMix64): the interval must not change between runs.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// The bootstrap percentile interval of the mean of `deltas`.
 pub fn bootstrap_ci95(deltas: &[f64], resamples: u32, seed: u64) -> Option<[f64; 2]> {
     if deltas.is_empty() || resamples == 0 {
         return None;
     }
-    let mut rng = SplitMix(seed);
+    // Seeded: the same data gives the same interval.
+    let mut rng = trajstore_model::demo::Rng::new(seed);
     let n = deltas.len();
-    let mut means: Vec<f64> =
-        (0..resamples).map(|_| (0..n).map(|_| deltas[rng.below(n)]).sum::<f64>() / n as f64).collect();
+    let mut pick = || deltas[(rng.next_u64() % n as u64) as usize];
+    let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| pick()).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
     Some([at(0.025), at(0.975)])

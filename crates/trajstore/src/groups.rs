@@ -15,7 +15,7 @@ use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use trajstore_query::{Filter, FilterSet, Order};
+use trajstore_query::{parse_count, Filter, FilterSet, Order};
 use trajstore_stats::groups::{
     advantages, diff_runs, Advantage, DiffConfig, GroupAcc, GroupKind, GroupStats, RunDiff, StdKind, TaskTally,
 };
@@ -61,13 +61,6 @@ impl Default for GroupsRequest {
             std: StdKind::Sample,
             success_threshold: 1.0,
         }
-    }
-}
-
-fn parse_count(name: &str, value: &str, max: u64) -> Result<u64> {
-    match value.trim().parse::<u64>() {
-        Ok(v) if (1..=max).contains(&v) => Ok(v),
-        _ => Err(Error::invalid(name, format!("expected an integer from 1 to {max}, got {value:?}"))),
     }
 }
 
@@ -128,8 +121,8 @@ impl GroupsRequest {
                     })?
                 }
                 "order" => order = Some(Order::parse(value)?),
-                "page" => req.page = parse_count("page", value, u64::MAX / MAX_GROUPS_PAGE_SIZE)?,
-                "page_size" => req.page_size = parse_count("page_size", value, MAX_GROUPS_PAGE_SIZE)?,
+                "page" => req.page = parse_count("page", value, 1, u64::MAX / MAX_GROUPS_PAGE_SIZE)?,
+                "page_size" => req.page_size = parse_count("page_size", value, 1, MAX_GROUPS_PAGE_SIZE)?,
                 "std" => req.std = parse_std(value)?,
                 "success_threshold" => req.success_threshold = parse_threshold(value)?,
                 _ => filters.push((name, value)),
@@ -612,7 +605,7 @@ impl Trajstore {
         let extra: Vec<&'static str> =
             ["sample_id", "termination_reason"].into_iter().chain(req.keys.iter().map(|(c, _)| *c)).collect();
         let columns = read_columns(&extra);
-        let mut members: Vec<(GroupMember, Option<i64>)> = Vec::new();
+        let mut members: Vec<GroupMember> = Vec::new();
         let mut acc = GroupAcc::default();
         let mut stream = self.store.scan(filters.to_sql(), &columns).await?;
         while let Some(batch) = stream.try_next().await? {
@@ -641,18 +634,15 @@ impl Trajstore {
                 let s =
                     trajstore_stats::succeeded(success.is_valid(i).then(|| success.value(i)), r, req.success_threshold);
                 acc.push(s, r, Some(steps.value(i)), tokens(input, output, i));
-                members.push((
-                    GroupMember {
-                        trajectory_id: ids.value(i).to_string(),
-                        sample_id: sample.is_valid(i).then(|| sample.value(i)),
-                        reward: r,
-                        success: s,
-                        step_count: steps.value(i),
-                        termination_reason: reason.is_valid(i).then(|| reason.value(i).to_string()),
-                        advantage: Advantage { advantage_grpo: None, advantage_rloo: None, rank: None },
-                    },
-                    sample.is_valid(i).then(|| sample.value(i)),
-                ));
+                members.push(GroupMember {
+                    trajectory_id: ids.value(i).to_string(),
+                    sample_id: sample.is_valid(i).then(|| sample.value(i)),
+                    reward: r,
+                    success: s,
+                    step_count: steps.value(i),
+                    termination_reason: reason.is_valid(i).then(|| reason.value(i).to_string()),
+                    advantage: Advantage { advantage_grpo: None, advantage_rloo: None, rank: None },
+                });
             }
         }
         if members.is_empty() {
@@ -660,11 +650,10 @@ impl Trajstore {
                 what: format!("group of data_id {:?} with {}", req.data_id, describe_keys(&req.keys)),
             });
         }
-        let rewards: Vec<Option<f64>> = members.iter().map(|(m, _)| m.reward).collect();
-        for ((m, _), a) in members.iter_mut().zip(advantages(&rewards, req.std, req.eps)) {
+        let rewards: Vec<Option<f64>> = members.iter().map(|m| m.reward).collect();
+        for (m, a) in members.iter_mut().zip(advantages(&rewards, req.std, req.eps)) {
             m.advantage = a;
         }
-        let mut members: Vec<GroupMember> = members.into_iter().map(|(m, _)| m).collect();
         members.sort_by(|x, y| {
             let rank = |m: &GroupMember| m.advantage.rank.unwrap_or(u32::MAX);
             rank(x).cmp(&rank(y)).then(x.sample_id.cmp(&y.sample_id)).then(x.trajectory_id.cmp(&y.trajectory_id))

@@ -61,7 +61,7 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
-pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_X, MAX_GROUP_BY};
+pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_FIGURES, CURVE_X, MAX_GROUP_BY};
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};

@@ -499,7 +499,7 @@ impl Trajstore {
 }
 
 /// The figures of a statistics object that each curve point carries.
-const CURVE_FIGURES: [&str; 9] = [
+pub const CURVE_FIGURES: [&str; 9] = [
     "count",
     "success_rate",
     "reward_mean",

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 pub use params::{
-    comma_list, enumeration, integer, number, query, string, CurveParams, Filters, ListParams, StatsParams,
+    comma_list, enumeration, integer, number, orders, query, string, success_threshold, CurveParams, Filters,
+    ListParams, StatsParams,
 };
 pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 

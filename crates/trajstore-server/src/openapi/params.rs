@@ -102,7 +102,7 @@ fn ks() -> Parameter {
     )
 }
 
-fn success_threshold() -> Parameter {
+pub fn success_threshold() -> Parameter {
     query(
         "success_threshold",
         false,
@@ -136,7 +136,7 @@ impl IntoParams for ListParams {
     }
 }
 
-fn orders() -> impl Iterator<Item = &'static str> {
+pub fn orders() -> impl Iterator<Item = &'static str> {
     [Order::Asc, Order::Desc].into_iter().map(|o| if o == Order::Asc { "asc" } else { "desc" })
 }
 

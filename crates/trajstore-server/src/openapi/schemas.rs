@@ -147,17 +147,8 @@ impl PartialSchema for Curves {
         let mut point = ObjectBuilder::new()
             .property("x", ObjectBuilder::new().schema_type(Type::Integer))
             .property("count", count());
-        for k in [
-            "success_rate",
-            "reward_mean",
-            "reward_median",
-            "step_count_mean",
-            "exec_time_mean",
-            "input_tokens_mean",
-            "output_tokens_mean",
-            "cost_mean",
-        ] {
-            point = point.property(k, nullable(Type::Number));
+        for k in trajstore::CURVE_FIGURES.iter().filter(|k| **k != "count") {
+            point = point.property(*k, nullable(Type::Number));
         }
         point = point
             .property("groups", count().description(Some("prompt groups (data_id) at this point")))

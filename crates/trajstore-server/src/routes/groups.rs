@@ -10,7 +10,7 @@ use utoipa::openapi::schema::ArrayBuilder;
 use utoipa::IntoParams;
 
 use crate::error::ApiResult;
-use crate::openapi::{comma_list, enumeration, integer, number, query, string, Filters};
+use crate::openapi::{comma_list, enumeration, integer, number, orders, query, string, success_threshold, Filters};
 use crate::query::{FromParams, Params, Query};
 use crate::AppState;
 
@@ -36,15 +36,6 @@ fn std_param() -> Parameter {
     )
 }
 
-fn success_threshold() -> Parameter {
-    query(
-        "success_threshold",
-        false,
-        number(),
-        "reward at or above which a trajectory without is_success succeeds (default 1)",
-    )
-}
-
 /// The parameters of `trajstore::GroupsRequest`.
 pub struct GroupsParams;
 
@@ -65,7 +56,7 @@ impl IntoParams for GroupsParams {
             ),
             query("kind", false, enumeration(kinds.into_iter().chain([""])), "only groups of this kind"),
             query("sort", false, enumeration(trajstore::GROUP_SORTS.iter().copied()), "group order (default spread)"),
-            query("order", false, enumeration(["asc", "desc"]), "default desc (asc for data_id)"),
+            query("order", false, enumeration(orders()), "default desc (asc for data_id)"),
             query("page", false, integer(1, (u64::MAX / 1000) as i64), "1-based page number (default 1)"),
             query("page_size", false, integer(1, 1000), "groups per page (default 50)"),
             std_param(),

@@ -4,7 +4,7 @@
 import { api, errorBox } from './api.js';
 import { add, fill, h } from './dom.js';
 import { fmt, terminationPill, trajectoryLink } from './format.js';
-import { chartColors, makeChart } from './statistics.js';
+import { pointsChart } from './statistics.js';
 
 /** Previous and next trajectory within the list the user came from (`from=` holds its query). */
 async function neighbours(id, fromQuery) {
@@ -161,20 +161,10 @@ function showTaskHistory(samples, t) {
       if (curve.points.length < 2) return;
       const canvas = h('canvas', { id: 'chart-task-history' });
       add(samples, h('h3', null, 'This task over training'), h('div.chart-box.small-chart', null, canvas));
-      const line = (label, key, i) => ({
-        label,
-        data: curve.points.map((p) => p[key]),
-        borderColor: chartColors(i),
-        backgroundColor: chartColors(i),
-        tension: 0.2,
-      });
-      makeChart(canvas, {
-        type: 'line',
-        data: {
-          labels: curve.points.map((p) => p.x),
-          datasets: [line('success rate', 'success_rate', 1), line('mean reward', 'reward_mean', 0)],
-        },
-      });
+      pointsChart(canvas, curve.points, [
+        ['success rate', 'success_rate', 1],
+        ['mean reward', 'reward_mean', 0],
+      ]);
     })
     .catch(() => {});
 }

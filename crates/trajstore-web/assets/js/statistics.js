@@ -30,6 +30,23 @@ export function makeChart(canvas, config) {
   return chart;
 }
 
+/** A line chart of a curve without series: one line per [label, key, colour] over its points. */
+export function pointsChart(canvas, points, lines) {
+  makeChart(canvas, {
+    type: 'line',
+    data: {
+      labels: points.map((p) => p.x),
+      datasets: lines.map(([label, key, colour]) => ({
+        label,
+        data: points.map((p) => p[key]),
+        borderColor: chartColors(colour),
+        backgroundColor: chartColors(colour),
+        tension: 0.2,
+      })),
+    },
+  });
+}
+
 /** The x axis and k choices (each a new URL) and a link to the JSON twin. */
 function statsControls(params, x, k, json) {
   const set = (name) => (e) => {

@@ -7,7 +7,7 @@ import { api, errorBox } from './api.js';
 import { app, fill, h, loading, stateBox } from './dom.js';
 import { fmt } from './format.js';
 import { navigate } from './nav.js';
-import { chartColors, makeChart } from './statistics.js';
+import { pointsChart } from './statistics.js';
 
 const KINDS = ['', 'mixed', 'all_success', 'all_fail', 'zero_variance'];
 
@@ -15,29 +15,6 @@ const KINDS = ['', 'mixed', 'all_success', 'all_fail', 'zero_variance'];
 async function runNames() {
   const doc = await api('/api/curves?x=iteration_id&series=training_id&k=1');
   return [...new Set(doc.points.map((p) => p.series).filter((r) => r !== null))];
-}
-
-function stepChart(canvas, points) {
-  const xs = points.map((p) => p.x);
-  const line = (label, key, i) => ({
-    label,
-    data: points.map((p) => p[key]),
-    borderColor: chartColors(i),
-    backgroundColor: chartColors(i),
-    tension: 0.2,
-  });
-  makeChart(canvas, {
-    type: 'line',
-    data: {
-      labels: xs,
-      datasets: [
-        line('mean reward', 'reward_mean', 0),
-        line('success rate', 'success_rate', 1),
-        line('no-gradient groups', 'no_gradient_share', 2),
-        line('all-fail groups', 'all_fail_share', 3),
-      ],
-    },
-  });
 }
 
 function groupsTable(page, open, selected) {
@@ -284,7 +261,12 @@ export async function trainingPage(params) {
     groupsBox,
     membersBox,
   );
-  stepChart(canvas, curve.points);
+  pointsChart(canvas, curve.points, [
+    ['mean reward', 'reward_mean', 0],
+    ['success rate', 'success_rate', 1],
+    ['no-gradient groups', 'no_gradient_share', 2],
+    ['all-fail groups', 'all_fail_share', 3],
+  ]);
   try {
     const page = await api(`/api/groups?${q}`);
     const open = (dataId) => go({ group: dataId });
