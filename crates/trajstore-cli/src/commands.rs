@@ -33,6 +33,7 @@ pub(crate) fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
 pub async fn run(cli: Cli) -> Result<i32> {
     let (db, json) = (cli.db.as_str(), cli.json);
     match cli.command {
+        Command::Import(args) if args.follow => crate::follow::follow(db, json, args).await,
         Command::Import(args) => import(db, json, args).await,
         Command::Query(args) => query(db, json, args).await,
         Command::Show { id } => show(db, json, &id).await,
@@ -53,7 +54,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
 }
 
 async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
-    let ImportArgs { paths, format, labels, strict, skip_duplicate_check, no_optimize } = args;
+    let ImportArgs { paths, format, labels, strict, skip_duplicate_check, no_optimize, .. } = args;
     let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
     if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
         return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
@@ -79,18 +80,7 @@ async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
             "imported {} · skipped {} (already stored) · failed {} · {:.2} s",
             report.imported, report.skipped, report.failed, report.seconds
         );
-        for e in &report.errors {
-            let place = match (e.line, e.index) {
-                (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
-                (Some(l), None) => format!("{}:{l}", e.file),
-                (None, Some(i)) => format!("{}[{i}]", e.file),
-                (None, None) => e.file.clone(),
-            };
-            eprintln!("  {place}: {}{}", e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
-        }
-        if report.failed as usize > report.errors.len() {
-            eprintln!("  … and {} more errors", report.failed as usize - report.errors.len());
-        }
+        output::print_import_errors(&report.errors, report.failed);
     }
     Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
 }

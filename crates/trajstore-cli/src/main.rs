@@ -3,6 +3,7 @@
 //! too, as `{"error": {...}}`); everything else goes to stderr.
 
 mod commands;
+mod follow;
 mod output;
 mod search;
 mod training;
@@ -146,6 +147,17 @@ pub struct ImportArgs {
     /// Do not optimize the store after a large import.
     #[arg(long)]
     pub no_optimize: bool,
+    /// Keep importing the files that appear in the one folder given, and the lines
+    /// appended to them, until Ctrl-C; a restart resumes where the last run stopped.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: seconds between two looks at the folder.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, requires = "follow")]
+    pub interval: f64,
+    /// With --follow: the file that records where the import stands (default: one per
+    /// folder under the store's `follow/` folder; required for a store on object storage).
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Args)]

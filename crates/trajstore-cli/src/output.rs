@@ -52,6 +52,23 @@ pub fn report_usage_error(e: clap::Error, json: bool) -> ! {
     std::process::exit(2)
 }
 
+/// An import's errors on stderr, each with its place (`file:line[index]`), and how many
+/// more there were than are listed.
+pub fn print_import_errors(errors: &[trajstore::ImportErrorEntry], failed: u64) {
+    for e in errors {
+        let place = match (e.line, e.index) {
+            (Some(l), Some(i)) => format!("{}:{l}[{i}]", e.file),
+            (Some(l), None) => format!("{}:{l}", e.file),
+            (None, Some(i)) => format!("{}[{i}]", e.file),
+            (None, None) => e.file.clone(),
+        };
+        eprintln!("  {place}: {}{}", e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
+    }
+    if failed as usize > errors.len() {
+        eprintln!("  … and {} more errors", failed as usize - errors.len());
+    }
+}
+
 pub fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string(value).expect("our documents serialise"));
 }

@@ -32,7 +32,9 @@ use trajstore_query::sql::{int_condition, string_literal};
 
 pub use maintenance::configure_lance;
 use maintenance::{migrate, retry_on_conflict};
-pub use schema::{column_array, summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS};
+pub use schema::{
+    arrow_type, column_array, summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS,
+};
 use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::LargeStringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
+use arrow_ipc::writer::StreamWriter;
 use futures::{Stream, TryStreamExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -25,16 +26,21 @@ pub enum ExportFormat {
     /// native fields ATIF has no place for are kept in each document's
     /// `extra.trajstore`, so importing the file back restores the same records.
     Atif,
+    /// An Arrow IPC stream of the Parquet export's columns, for readers that take Arrow
+    /// without a file (pyarrow, pandas, DuckDB, Polars).
+    Arrow,
 }
 
 impl ExportFormat {
-    pub const ALL: &'static [ExportFormat] = &[ExportFormat::Jsonl, ExportFormat::Parquet, ExportFormat::Atif];
+    pub const ALL: &'static [ExportFormat] =
+        &[ExportFormat::Jsonl, ExportFormat::Parquet, ExportFormat::Atif, ExportFormat::Arrow];
 
     pub fn name(self) -> &'static str {
         match self {
             ExportFormat::Jsonl => "jsonl",
             ExportFormat::Parquet => "parquet",
             ExportFormat::Atif => "atif",
+            ExportFormat::Arrow => "arrow",
         }
     }
 
@@ -43,25 +49,25 @@ impl ExportFormat {
             .iter()
             .copied()
             .find(|f| f.name() == s)
-            .ok_or_else(|| Error::invalid("format", format!("expected jsonl, parquet or atif, got {s:?}")))
+            .ok_or_else(|| Error::invalid("format", format!("expected jsonl, parquet, atif or arrow, got {s:?}")))
     }
 
-    /// The format a file name asks for (`.parquet`, else JSON Lines).
+    /// The format a file name asks for (`.parquet`, `.arrow` or `.arrows`, else JSON Lines).
     pub fn from_path(path: &Path) -> Self {
-        if path.extension().is_some_and(|e| e == "parquet") {
-            ExportFormat::Parquet
-        } else {
-            ExportFormat::Jsonl
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => ExportFormat::Parquet,
+            Some("arrow" | "arrows") => ExportFormat::Arrow,
+            _ => ExportFormat::Jsonl,
         }
     }
 }
 
-/// Builds Parquet record batches of whole trajectories.
-struct ParquetRows {
+/// Builds record batches of whole trajectories (Parquet and Arrow exports).
+struct WholeRows {
     rows: Vec<Trajectory>,
 }
 
-impl ParquetRows {
+impl WholeRows {
     fn batch(&mut self) -> Result<RecordBatch> {
         let rows = std::mem::take(&mut self.rows);
         macro_rules! col {
@@ -103,6 +109,9 @@ enum Encoder {
     /// An Arrow writer into a buffer that is drained after every chunk: it only fills when
     /// a row group is flushed (the writer counts the bytes itself, so draining is safe).
     Parquet { writer: Option<Box<ArrowWriter<Vec<u8>>>> },
+    /// An Arrow IPC stream writer into a buffer drained after every chunk (a stream is
+    /// written front to back, never revisited).
+    Arrow { writer: Option<Box<StreamWriter<Vec<u8>>>> },
 }
 
 impl Encoder {
@@ -111,6 +120,7 @@ impl Encoder {
             ExportFormat::Jsonl => Encoder::Lines { atif: false },
             ExportFormat::Atif => Encoder::Lines { atif: true },
             ExportFormat::Parquet => Encoder::Parquet { writer: None },
+            ExportFormat::Arrow => Encoder::Arrow { writer: None },
         }
     }
 
@@ -119,7 +129,7 @@ impl Encoder {
         match self {
             Encoder::Lines { atif } => lines(&rows, *atif),
             Encoder::Parquet { writer } => {
-                let batch = ParquetRows { rows }.batch()?;
+                let batch = WholeRows { rows }.batch()?;
                 let w = match writer {
                     Some(w) => w,
                     None => writer.insert(Box::new(parquet_writer(&batch)?)),
@@ -129,6 +139,15 @@ impl Encoder {
                     w.flush().map_err(|e| Error::internal("writing parquet", e))?;
                 }
                 Ok(std::mem::take(w.inner_mut()))
+            }
+            Encoder::Arrow { writer } => {
+                let batch = WholeRows { rows }.batch()?;
+                let w = match writer {
+                    Some(w) => w,
+                    None => writer.insert(Box::new(arrow_writer(&batch)?)),
+                };
+                w.write(&batch).map_err(|e| Error::internal("writing arrow", e))?;
+                Ok(std::mem::take(w.get_mut()))
             }
         }
     }
@@ -142,7 +161,7 @@ impl Encoder {
                     Some(w) => *w,
                     // No rows: one empty batch still gives the file its schema.
                     None => {
-                        let batch = ParquetRows { rows: Vec::new() }.batch()?;
+                        let batch = WholeRows { rows: Vec::new() }.batch()?;
                         let mut w = parquet_writer(&batch)?;
                         w.write(&batch).map_err(|e| Error::internal("writing parquet", e))?;
                         w
@@ -151,8 +170,21 @@ impl Encoder {
                 w.finish().map_err(|e| Error::internal("writing parquet", e))?;
                 Ok(std::mem::take(w.inner_mut()))
             }
+            Encoder::Arrow { writer } => {
+                let mut w = match writer {
+                    Some(w) => *w,
+                    // No rows: the stream still carries its schema.
+                    None => arrow_writer(&WholeRows { rows: Vec::new() }.batch()?)?,
+                };
+                w.finish().map_err(|e| Error::internal("writing arrow", e))?;
+                Ok(std::mem::take(w.get_mut()))
+            }
         }
     }
+}
+
+fn arrow_writer(batch: &RecordBatch) -> Result<StreamWriter<Vec<u8>>> {
+    StreamWriter::try_new(Vec::new(), &batch.schema()).map_err(|e| Error::internal("writing arrow", e))
 }
 
 fn parquet_writer(batch: &RecordBatch) -> Result<ArrowWriter<Vec<u8>>> {

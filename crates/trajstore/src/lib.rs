@@ -7,10 +7,12 @@
 //! `trajstore-query` (filters, sort, cursors, cache), `trajstore-store` (Lance),
 //! `trajstore-stats` (pass@k and aggregates).
 
+mod arrow_stream;
 mod builder;
 mod documents;
 mod error;
 mod export;
+mod follow;
 mod groups;
 mod import;
 mod list;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use trajstore_query::VersionedCache;
 use trajstore_store::Store;
 
+pub use arrow_stream::{summaries_ipc, summary_schema, ARROW_STREAM};
 pub use builder::TrajstoreBuilder;
 pub use documents::{slice_steps, AddReport, StepRange};
 pub use error::{BoxError, Error, Result};
@@ -53,6 +56,7 @@ pub unsafe fn configure_process() {
     unsafe { trajstore_store::configure_lance() };
 }
 pub use export::{ExportChunk, ExportFormat};
+pub use follow::{FollowBatch, Follower};
 pub use groups::{
     DiffRequest, GroupDetail, GroupKeyRequest, GroupMember, GroupRow, GroupsPage, GroupsRequest, KindCounts,
     DEFAULT_GROUP_BY, GROUP_SORTS,
@@ -65,7 +69,7 @@ pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_FIGUR
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};
-pub use trajstore_model::{demo, Column, Statistic, Summary, Trajectory};
+pub use trajstore_model::{demo, format_timestamp, Column, Statistic, Summary, Trajectory};
 pub use trajstore_query::{
     filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
     MAX_PAGE_SIZE,

@@ -1,4 +1,4 @@
-//! `GET /api/export?format=jsonl|parquet|atif&<filters>`: the whole filtered set, streamed.
+//! `GET /api/export?format=jsonl|parquet|atif|arrow&<filters>`: the whole filtered set, streamed.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -48,8 +48,9 @@ impl IntoParams for ExportQuery {
 /// written, so memory stays bounded. A failure after the headers went out can only cut
 /// the body short; it is logged here.
 #[utoipa::path(get, path = "/api/export", tag = "trajectories", params(ExportQuery, Filters),
-    responses((status = 200, description = "every matching trajectory: JSON Lines (native or ATIF) or Parquet",
-        content((String = "application/x-ndjson"), (Vec<u8> = "application/vnd.apache.parquet")))))]
+    responses((status = 200, description = "every matching trajectory: JSON Lines (native or ATIF), Parquet or an Arrow IPC stream",
+        content((String = "application/x-ndjson"), (Vec<u8> = "application/vnd.apache.parquet"),
+            (Vec<u8> = "application/vnd.apache.arrow.stream")))))]
 pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
     let ExportQuery { format, filters } = q;
     let stream = s
@@ -62,6 +63,7 @@ pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> 
         ExportFormat::Jsonl => ("application/x-ndjson", "trajectories.jsonl"),
         ExportFormat::Parquet => ("application/vnd.apache.parquet", "trajectories.parquet"),
         ExportFormat::Atif => ("application/x-ndjson", "trajectories.atif.jsonl"),
+        ExportFormat::Arrow => (trajstore::ARROW_STREAM, "trajectories.arrows"),
     };
     Ok((
         [

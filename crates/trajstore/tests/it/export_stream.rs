@@ -32,6 +32,20 @@ fn parquet_ids(path: &std::path::Path) -> Vec<String> {
     ids
 }
 
+/// The ids of an Arrow IPC stream, and its columns.
+fn arrow_ids(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    use arrow_array::cast::AsArray;
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::fs::File::open(path).unwrap(), None).unwrap();
+    let columns = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = batch.column_by_name("trajectory_id").unwrap().as_string::<i32>();
+        ids.extend(col.iter().map(|v| v.unwrap().to_string()));
+    }
+    (ids, columns)
+}
+
 #[tokio::test]
 async fn an_export_of_many_chunks_is_complete_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +66,16 @@ async fn an_export_of_many_chunks_is_complete_in_every_format() {
     let pq = dir.path().join("all.parquet");
     assert_eq!(store.export_to_path(&FilterSet::default(), ExportFormat::Parquet, &pq).await.unwrap(), 2400);
     let got = parquet_ids(&pq);
+    assert_eq!((got.len(), got.into_iter().collect::<BTreeSet<_>>()), (2400, ids.clone()));
+
+    let arrows = dir.path().join("all.arrows");
+    assert_eq!(ExportFormat::from_path(&arrows), ExportFormat::Arrow);
+    assert_eq!(store.export_to_path(&FilterSet::default(), ExportFormat::Arrow, &arrows).await.unwrap(), 2400);
+    let (got, columns) = arrow_ids(&arrows);
     assert_eq!((got.len(), got.into_iter().collect::<BTreeSet<_>>()), (2400, ids));
+    for column in ["trajectory_id", "reward", "steps", "task", "extra"] {
+        assert!(columns.iter().any(|c| c == column), "{column} in {columns:?}");
+    }
 }
 
 #[tokio::test]
@@ -73,4 +96,8 @@ async fn filtered_and_empty_exports_are_valid_files() {
     let mut out = Vec::new();
     assert_eq!(store.export_to_writer(&none, ExportFormat::Atif, &mut out).await.unwrap(), 0);
     assert!(out.is_empty());
+    let empty = dir.path().join("empty.arrows");
+    assert_eq!(store.export_to_path(&none, ExportFormat::Arrow, &empty).await.unwrap(), 0);
+    let (ids, columns) = arrow_ids(&empty);
+    assert!(ids.is_empty() && columns.iter().any(|c| c == "steps"), "an empty stream still has its schema");
 }

@@ -6,6 +6,7 @@
 
 mod export_stream;
 mod filter_kinds;
+mod follow;
 mod formats_import;
 mod groups_reference;
 mod import_pipeline;
