@@ -458,3 +458,50 @@ test('similar: the trajectory page lists the nearest trajectories by meaning', a
   if (expected.not_embedded) assert.match(await page.textContent('#similar'), /not embedded yet/);
   await snap(page, 'similar');
 });
+
+test('live: new trajectories are announced without moving the list, and followed when asked', async () => {
+  const live = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  live.on('pageerror', (e) => {
+    throw e;
+  });
+  await live.addInitScript(() => {
+    window.trajstoreLivePollMs = 200;
+    localStorage.removeItem('trajstore.follow');
+  });
+  const add = async (id) => {
+    const steps = [{ role: 'user', content: `live ${id}` }];
+    const r = await fetch(`${server.base}/api/trajectories`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ trajectory_id: id, training_id: 'live-run', reward: 1, steps }),
+    });
+    assert.equal(r.status, 200);
+  };
+  await add('live-0');
+  await live.goto(`${server.base}/trajectories?training_id=live-run`);
+  await live.waitForSelector('#trajectory-table');
+  assert.equal(await live.textContent('#total'), '1 trajectories');
+  await add('live-1');
+  await add('live-2');
+  await live.waitForFunction(() => document.querySelector('#live-count')?.textContent === '2 new');
+  // Announced, not shown: the rows the reader is looking at stay as they were.
+  assert.deepEqual(await live.$$eval('#trajectory-table tbody tr', (trs) => trs.map((tr) => tr.dataset.id)), [
+    'live-0',
+  ]);
+  await snap(live, 'live-announced');
+  await live.click('#live-show');
+  await live.waitForFunction(() => document.querySelector('#total')?.textContent === '3 trajectories');
+  assert.ok(await live.isHidden('#live-show'));
+  // Following: the next arrival reloads the list by itself.
+  await live.check('#live-follow');
+  await add('live-3');
+  await live.waitForFunction(() => document.querySelector('#total')?.textContent === '4 trajectories');
+  assert.ok(await live.isChecked('#live-follow'), 'the switch stays on');
+  // The statistics page announces too.
+  await live.uncheck('#live-follow');
+  await live.goto(`${server.base}/statistics?training_id=live-run`);
+  await live.waitForSelector('.live');
+  await add('live-4');
+  await live.waitForFunction(() => document.querySelector('#live-count')?.textContent === '1 new');
+  await live.close();
+});

@@ -39,6 +39,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "format.js",
     "import.js",
     "list.js",
+    "live.js",
     "main.js",
     "nav.js",
     "patch.js",

@@ -32,6 +32,7 @@ use crate::routes::{self, export, groups, imports, schema, search, stats, system
         trajectories::patch,
         trajectories::delete,
         trajectories::compare,
+        trajectories::count,
         stats::statistics,
         stats::curves,
         groups::list,

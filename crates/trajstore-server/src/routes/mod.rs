@@ -68,6 +68,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             &[InvalidRequest, NotFound, Storage, Internal],
             trajectories::delete,
         ),
+        endpoint(M::GET, "/api/count", &[InvalidParameter, Storage, Internal], trajectories::count),
         endpoint(M::GET, "/api/compare", &[InvalidParameter, Storage, Internal], trajectories::compare),
         endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
         endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),

@@ -3,11 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
-use trajstore::{ListRequest, Patch, StepRange};
+use trajstore::{FilterSet, ListRequest, Patch, StepRange};
 
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::ArrayBuilder;
@@ -18,11 +19,93 @@ use crate::openapi::{comma_list, query, string, Filters, ListParams, Trajectory}
 use crate::query::{json_body, FromParams, Params, Query};
 use crate::{reply, AppState};
 
+/// A list request and the form of its answer: `?format=json` (the default) or `arrow`.
+pub struct ListQuery {
+    arrow: bool,
+    req: ListRequest,
+}
+
+impl FromParams for ListQuery {
+    fn from_params(p: Params) -> ApiResult<Self> {
+        let (format, rest): (Vec<_>, Vec<_>) = p.iter().partition(|(k, _)| *k == "format");
+        let arrow = match format.as_slice() {
+            [] | [(_, "json")] => false,
+            [(_, "arrow")] => true,
+            [(_, other)] => {
+                return Err(ApiError::bad_request("format", format!("expected json or arrow, got {other:?}")))
+            }
+            _ => return Err(ApiError::bad_request("format", "given more than once")),
+        };
+        Ok(ListQuery { arrow, req: ListRequest::parse(rest).map_err(trajstore::Error::from)? })
+    }
+}
+
+/// `?format=`.
+struct ListFormat;
+
+impl IntoParams for ListFormat {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let formats = crate::openapi::enumeration(["json", "arrow"]);
+        vec![query(
+            "format",
+            false,
+            formats,
+            "json (default) or arrow: the page's rows as an Arrow IPC stream, with the total and the next cursor in the X-Total-Count and X-Next-Cursor headers",
+        )]
+    }
+}
+
 /// A filtered, sorted page of summary rows, with the exact total.
-#[utoipa::path(get, path = "/api/trajectories", tag = "trajectories", params(ListParams, Filters),
-    responses((status = 200, description = "one page of summary rows", body = trajstore::Page)))]
-pub async fn list(State(s): State<AppState>, Query(req): Query<ListRequest>) -> ApiResult<Response> {
-    Ok(Json(&*s.store.list(&req).await?).into_response())
+#[utoipa::path(get, path = "/api/trajectories", tag = "trajectories", params(ListParams, ListFormat, Filters),
+    responses((status = 200, description = "one page of summary rows", content(
+        (trajstore::Page = "application/json"), (Vec<u8> = "application/vnd.apache.arrow.stream")))))]
+pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    let page = s.store.list(&q.req).await?;
+    if !q.arrow {
+        return Ok(Json(&*page).into_response());
+    }
+    let body = trajstore::summaries_ipc(&page.data)?;
+    let mut headers = vec![
+        (header::CONTENT_TYPE, HeaderValue::from_static(trajstore::ARROW_STREAM)),
+        (HeaderName::from_static("x-total-count"), HeaderValue::from(page.total)),
+    ];
+    if let Some(cursor) = &page.next_cursor {
+        // A cursor is URL-safe base64: always a valid header value.
+        if let Ok(v) = HeaderValue::from_str(cursor) {
+            headers.push((HeaderName::from_static("x-next-cursor"), v));
+        }
+    }
+    let mut r = body.into_response();
+    r.headers_mut().extend(headers);
+    Ok(r)
+}
+
+/// Only filters.
+pub struct CountQuery(FilterSet);
+
+impl FromParams for CountQuery {
+    fn from_params(p: Params) -> ApiResult<Self> {
+        Ok(CountQuery(p.split_filters(&[])?.1))
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Count {
+    /// Trajectories matching the filters.
+    total: u64,
+    /// The store's version when they were counted: any write by any process changes it.
+    dataset_version: u64,
+}
+
+/// The number of trajectories matching the filters and the store's version: a cheap
+/// poll for new data (counts are cached per version and, in `serve`, come from the
+/// in-memory index).
+#[utoipa::path(get, path = "/api/count", tag = "trajectories", params(Filters),
+    responses((status = 200, description = "the count", body = Count)))]
+pub async fn count(State(s): State<AppState>, Query(CountQuery(filters)): Query<CountQuery>) -> ApiResult<Response> {
+    let dataset_version = s.store.version().await?;
+    let total = s.store.count(&filters).await?;
+    Ok(Json(Count { total, dataset_version }).into_response())
 }
 
 /// `?steps=FROM:TO`.

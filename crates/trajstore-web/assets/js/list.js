@@ -5,6 +5,7 @@ import { api, errorBox } from './api.js';
 import { app, fill, h, loading, stateBox } from './dom.js';
 import { filterPanel, filterParams } from './filters.js';
 import { fmt, terminationPill } from './format.js';
+import { liveBar } from './live.js';
 import { navigate, onLeave } from './nav.js';
 import { cellText, columns, isNumeric, title } from './schema.js';
 import { searchForm, searchResults } from './search.js';
@@ -59,6 +60,7 @@ function listToolbar(page, apiQuery, params, compareBtn, go) {
     'div.toolbar',
     null,
     h('span.total', { id: 'total' }, `${fmt.count(page.total)} trajectories`),
+    liveBar(filterParams(params), page.total),
     h('span.muted.small', null, 'j/k move · Enter open · x select'),
     h('span.spacer'),
     compareBtn,

@@ -5,6 +5,7 @@ import { api, errorBox } from './api.js';
 import { app, fill, h, loading, stateBox } from './dom.js';
 import { filterPanel, filterParams } from './filters.js';
 import { fmt } from './format.js';
+import { liveBar } from './live.js';
 import { navigate, onLeave } from './nav.js';
 import { cellText, columns } from './schema.js';
 
@@ -48,7 +49,7 @@ export function pointsChart(canvas, points, lines) {
 }
 
 /** The x axis and k choices (each a new URL) and a link to the JSON twin. */
-function statsControls(params, x, k, json) {
+function statsControls(params, x, k, json, live) {
   const set = (name) => (e) => {
     const p = new URLSearchParams(params);
     p.set(name, e.target.value);
@@ -68,6 +69,7 @@ function statsControls(params, x, k, json) {
       ),
     ),
     h('label', null, 'k ', h('input', { value: k, size: 8, onchange: set('k') })),
+    live,
     h('span.spacer'),
     h('a.small', { href: json, target: '_blank' }, 'JSON'),
   );
@@ -215,7 +217,7 @@ export async function statsPage(params) {
     return;
   }
   const o = stats.overall;
-  const controls = statsControls(params, x, k, `/api/statistics?${q({ k })}`);
+  const controls = statsControls(params, x, k, `/api/statistics?${q({ k })}`, liveBar(filters, o.count));
   if (!o.count) {
     fill(content, controls, stateBox('empty', 'No trajectories match these filters.'));
     return;

@@ -6,6 +6,7 @@
 import { api, errorBox } from './api.js';
 import { app, fill, h, loading, stateBox } from './dom.js';
 import { fmt } from './format.js';
+import { liveBar } from './live.js';
 import { navigate } from './nav.js';
 import { pointsChart } from './statistics.js';
 
@@ -237,6 +238,7 @@ export async function trainingPage(params) {
         KINDS.map((k) => h('option', { value: k, selected: k === kind }, k || 'any')),
       ),
     ),
+    liveBar(new URLSearchParams({ training_id: run })),
     h('span.spacer'),
     h('a.small', { href: `/api/groups?${q}`, target: '_blank' }, 'JSON'),
   );
