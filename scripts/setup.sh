@@ -35,13 +35,22 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] || ! cmp -s "$web/package-loc
   echo "setup: npm ci in $web" >&2
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.trajstore-lock)
 fi
-# A Python virtual environment for the API's contract test (scripts/schemathesis.sh):
-# schemathesis, pinned, from PyPI. Outside the clone, so that a fresh clone (CI) reuses it.
+# A Python virtual environment, outside the clone so that a fresh clone (CI) reuses it,
+# with the test tools pinned in scripts/python-requirements.txt: schemathesis (the API's
+# contract test), pytest, ruff and mypy (the Python client's tests, lints and type check),
+# pyarrow and pandas (the client's Arrow and DataFrame reads), setuptools (its wheel).
 VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
-SCHEMATHESIS_VERSION=4.32.5
-if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+requirements="$(dirname "$0")/python-requirements.txt"
+[ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+if ! cmp -s "$requirements" "$VENV/.trajstore-requirements"; then
+  echo "setup: installing $requirements into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$VENV/.trajstore-requirements"
 fi
+# The Python client (python/), built as a wheel and installed into the venv as a user
+# would install it; rebuilt each time, since it is small and the clone may have changed.
+wheels="$HOME/.cache/trajstore/wheels"
+rm -rf "$wheels" && mkdir -p "$wheels"
+"$VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w "$wheels" "$(dirname "$0")/../python" >/dev/null
+"$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$wheels"/trajstore-*.whl
 bash "$(dirname "$0")/fetch-model.sh" || echo "setup: the embedding model could not be installed; similarity tests that need it will be skipped" >&2

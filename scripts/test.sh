@@ -13,6 +13,13 @@ cargo test --workspace "$@"
 # The web UI in headless Chromium against a real server (the debug binary built above).
 # Screenshots land in $TRAJSTORE_E2E_ARTIFACTS (default $CARGO_TARGET_DIR/e2e-artifacts).
 cargo build -p trajstore-cli
+# The Python client: lint, format and type gates, then its tests against that binary
+# (the venv and the client's wheel come from setup.sh).
+VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
+"$VENV/bin/ruff" check python
+"$VENV/bin/ruff" format --check python
+(cd python && "$VENV/bin/mypy" src)
+(cd python && TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
 TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" node --test crates/trajstore-web/e2e/
 # The API's contract: schemathesis against the generated OpenAPI document (see the script).
 bash scripts/schemathesis.sh
