@@ -38,7 +38,8 @@ fi
 # A Python virtual environment, outside the clone so that a fresh clone (CI) reuses it,
 # with the test tools pinned in scripts/python-requirements.txt: schemathesis (the API's
 # contract test), pytest, ruff and mypy (the Python client's tests, lints and type check),
-# pyarrow and pandas (the client's Arrow and DataFrame reads), setuptools (its wheel).
+# pyarrow and pandas (the client's Arrow and DataFrame reads), setuptools (its wheel),
+# and OpenTelemetry's Python SDK and OTLP/HTTP exporter (the tests of POST /v1/traces).
 VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
 requirements="$(dirname "$0")/python-requirements.txt"
 [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"

@@ -334,6 +334,11 @@ async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
         import_roots: roots,
         max_body_bytes: args.max_body_mb << 20,
         embed_in_background: args.embed,
+        otlp_quiet: Duration::try_from_secs_f64(args.otlp_quiet)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::invalid("--otlp-quiet", format!("expected seconds > 0, got {}", args.otlp_quiet)))?,
+        otlp: trajstore::otlp::OtlpOptions { prefix: args.otlp_prefix },
     };
     let store = Trajstore::builder(db).memory_index(!args.no_memory_index).open().await?;
     trajstore_server::serve(store, config, addr)

@@ -59,6 +59,14 @@ pub struct ServeArgs {
     /// the summary rows (which costs about their size in memory).
     #[arg(long)]
     pub no_memory_index: bool,
+    /// Seconds without a new span after which a trace sent to /v1/traces (OTLP) is
+    /// stored as a trajectory.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub otlp_quiet: f64,
+    /// The prefix of the span and resource attributes that carry RL keys and labels
+    /// (PREFIXtraining_id, PREFIXiteration_id, PREFIXreward, ...).
+    #[arg(long, value_name = "PREFIX", default_value = "trajstore.")]
+    pub otlp_prefix: String,
 }
 
 #[derive(Subcommand)]
@@ -130,7 +138,7 @@ pub struct ImportArgs {
     /// Input format: auto (detected per file from its content) or one of native,
     /// openai-chat, tau-bench, tau2, intercode, responses, mini-swe-agent, swe-agent,
     /// inspect, openhands, verl, atif, claude-code, codex, gemini-cli, opencode, aider,
-    /// harbor, verifiers, agentdojo (docs/formats.md).
+    /// harbor, verifiers, agentdojo, otlp (docs/formats.md).
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// mini-swe-agent labels: a directory of `<instance_id>/report.json` (default: the

@@ -195,6 +195,9 @@ fn classify(s: &Shape, bytes: &[u8]) -> Option<Format> {
     if s.any(&["trajectory_id", "trajectories"]) {
         return Some(Format::Native);
     }
+    if s.any(&["resourceSpans", "resource_spans"]) {
+        return Some(Format::Otlp);
+    }
     if let Some((f, _)) = SECOND_WAVE.iter().find(|(_, detect)| detect(s, bytes)) {
         return Some(*f);
     }

@@ -43,6 +43,9 @@ mod harbor;
 mod opencode;
 mod verifiers;
 
+// OpenTelemetry traces of LLM agents (OTLP/JSON files; the server decodes protobuf too).
+pub mod otlp;
+
 use std::path::Path;
 
 pub use detect::{detect, detect_native_prefix};
@@ -71,11 +74,12 @@ pub enum Format {
     Harbor,
     Verifiers,
     Agentdojo,
+    Otlp,
 }
 
 impl Format {
     /// Every format, in the order detection and error messages list them.
-    pub const ALL: [Format; 20] = [
+    pub const ALL: [Format; 21] = [
         Format::Native,
         Format::OpenaiChat,
         Format::TauBench,
@@ -96,6 +100,7 @@ impl Format {
         Format::Harbor,
         Format::Verifiers,
         Format::Agentdojo,
+        Format::Otlp,
     ];
 
     /// The name used on the command line, over HTTP, in import reports and in ids.
@@ -121,6 +126,7 @@ impl Format {
             Format::Harbor => "harbor",
             Format::Verifiers => "verifiers",
             Format::Agentdojo => "agentdojo",
+            Format::Otlp => "otlp",
         }
     }
 
@@ -145,6 +151,7 @@ impl Format {
             "gemini" | "geminicli" => "gemini-cli",
             "terminal-bench" => "harbor",
             "prime-rl" => "verifiers",
+            "otel" | "opentelemetry" => "otlp",
             other => other,
         };
         Format::ALL
@@ -227,6 +234,7 @@ pub fn convert(format: Format, file: &SourceFile<'_>) -> Result<Vec<Converted>, 
         Format::Harbor => harbor::convert(&mut ctx, file),
         Format::Verifiers => verifiers::convert(&mut ctx, file),
         Format::Agentdojo => agentdojo::convert(&mut ctx, file),
+        Format::Otlp => otlp::convert(&mut ctx, file),
     }
 }
 

@@ -17,11 +17,14 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use trajstore::Trajstore;
+use tokio::task::JoinHandle;
+use trajstore::otlp::OtlpOptions;
+use trajstore::{TraceBuffer, Trajstore};
 
 pub use embedding::spawn_background_embedding;
 pub use error::{ApiError, Code};
@@ -38,6 +41,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Fill missing embeddings in the background (`serve --embed`).
     pub embed_in_background: bool,
+    /// A trajectory sent over OTLP is stored once no span of it has arrived for this long.
+    pub otlp_quiet: Duration,
+    /// How OTLP spans map to records (the prefix of the RL attributes).
+    pub otlp: OtlpOptions,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +55,8 @@ impl Default for ServerConfig {
             import_roots: Vec::new(),
             max_body_bytes: 1 << 30,
             embed_in_background: false,
+            otlp_quiet: Duration::from_secs(5),
+            otlp: OtlpOptions::default(),
         }
     }
 }
@@ -57,6 +66,15 @@ struct AppState {
     store: Trajstore,
     config: Arc<ServerConfig>,
     imports: Imports,
+    traces: Arc<TraceBuffer>,
+}
+
+/// What the server does beside answering requests: imports, and the OTLP traces waiting
+/// to be stored.
+#[derive(Clone)]
+pub struct Background {
+    pub imports: Imports,
+    pub traces: Arc<TraceBuffer>,
 }
 
 /// Every endpoint of the API as (method, path); the router is built from this list alone.
@@ -64,26 +82,53 @@ pub fn endpoints() -> Vec<(axum::http::Method, &'static str)> {
     routes::endpoints().into_iter().map(|e| (e.method, e.path)).collect()
 }
 
-/// The router with every endpoint, and the registry of its imports (which `serve_on`
+/// The router with every endpoint, and what it does in the background (which `serve_on`
 /// waits for on shutdown).
-pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Imports) {
+pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Background) {
     let imports = Imports::default();
-    let state = AppState { store, config: Arc::new(config), imports: imports.clone() };
-    (routes::router(state), imports)
+    let traces = Arc::new(TraceBuffer::new(config.otlp_quiet, config.otlp.clone()));
+    let state = AppState { store, config: Arc::new(config), imports: imports.clone(), traces: traces.clone() };
+    (routes::router(state), Background { imports, traces })
+}
+
+/// Stores the OTLP trajectories that have gone quiet, twice a second, until `stop`.
+fn spawn_trace_flusher(store: Trajstore, traces: Arc<TraceBuffer>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            log_flush(store.store_quiet_traces(&traces, false).await);
+        }
+    })
+}
+
+fn log_flush(flush: trajstore::Result<trajstore::TraceFlush>) {
+    match flush {
+        Ok(f) if f.failed > 0 => {
+            tracing::warn!(stored = f.stored, failed = f.failed, errors = ?f.errors, "OTLP traces not stored")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "storing OTLP traces failed; they are lost"),
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes; then running imports finish their
-/// current batch before this returns.
+/// current batch, and the OTLP traces held are stored, before this returns.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     store: Trajstore,
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (app, imports) = router(store, config);
+    let (app, background) = router(store.clone(), config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flusher = spawn_trace_flusher(store.clone(), background.traces.clone(), stop.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    imports.cancel.store(true, Ordering::Relaxed);
-    imports.wait_all().await;
+    background.imports.cancel.store(true, Ordering::Relaxed);
+    background.imports.wait_all().await;
+    // Every trace still held is stored, finished or not.
+    stop.store(true, Ordering::Relaxed);
+    flusher.await.ok();
+    log_flush(store.store_quiet_traces(&background.traces, true).await);
     Ok(())
 }
 

@@ -75,7 +75,7 @@ test('list: the filter panel covers every filter the API accepts', async () => {
   const spec = await apiJson(server.base, '/api/openapi.json');
   const apiFilters = spec.paths['/api/trajectories'].get.parameters
     .map((p) => p.name)
-    .filter((n) => !['page', 'page_size', 'sort', 'order', 'cursor'].includes(n));
+    .filter((n) => !['page', 'page_size', 'sort', 'order', 'cursor', 'format'].includes(n));
   const panel = await page.evaluate(() => window.trajstorePanelFilters());
   for (const name of apiFilters) assert.ok(panel.includes(name), `filter ${name} is missing from the panel`);
   for (const name of panel.filter((n) => n !== 'metadata.KEY'))

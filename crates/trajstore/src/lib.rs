@@ -20,6 +20,7 @@ mod schema_doc;
 pub mod search;
 mod snapshot;
 mod stats;
+mod traces;
 mod upload;
 
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub use list::Page;
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
 pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_FIGURES, CURVE_X, MAX_GROUP_BY};
+pub use traces::{TraceBuffer, TraceFlush, MAX_HELD_SPANS};
+pub use trajstore_formats::otlp;
 /// The readers, for callers that want records without storing them.
 pub use trajstore_ingest as ingest;
 pub use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input, ReadOptions};

@@ -16,4 +16,5 @@ mod codex;
 mod gemini_cli;
 mod harbor;
 mod opencode;
+mod otlp;
 mod verifiers;

@@ -8,6 +8,7 @@
 pub(crate) mod export;
 pub(crate) mod groups;
 pub(crate) mod imports;
+pub(crate) mod otlp;
 pub(crate) mod schema;
 pub(crate) mod search;
 pub(crate) mod stats;
@@ -106,6 +107,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/search", &[InvalidParameter, Storage, Internal], search::search_text),
         endpoint(M::GET, "/api/openapi.json", &[], system::openapi),
         endpoint(M::GET, "/api/schema", &[], schema::schema),
+        endpoint(M::POST, "/v1/traces", &[InvalidParameter, BodyTooLarge], otlp::traces),
     ]
 }
 

@@ -76,7 +76,9 @@ pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
         }
     }
     let mut r = body.into_response();
-    r.headers_mut().extend(headers);
+    for (name, value) in headers {
+        r.headers_mut().insert(name, value);
+    }
     Ok(r)
 }
 

@@ -7,6 +7,7 @@
 
 mod errors;
 mod happy;
+mod live;
 mod openapi;
 mod streams;
 

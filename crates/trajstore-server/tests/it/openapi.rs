@@ -47,7 +47,8 @@ async fn filters_and_sorts_have_real_types() {
     assert_eq!(schema("epoch_id")["type"], "integer");
     assert_eq!(schema("is_success")["type"], "boolean");
     assert_eq!(schema("sort")["enum"].as_array().unwrap().len(), trajstore::SortField::ALL.len());
-    assert_eq!(params.len(), 5 + trajstore::filter_params().len());
+    assert_eq!(schema("format")["enum"], serde_json::json!(["json", "arrow"]));
+    assert_eq!(params.len(), 6 + trajstore::filter_params().len());
     let ok = &doc["paths"]["/api/trajectories"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(ok["$ref"], "#/components/schemas/Page");
 }
