@@ -126,6 +126,10 @@ def test_arrow_and_pandas_hold_the_same_rows_as_json(filled: Server) -> None:
     assert pa.types.is_timestamp(table.schema.field("created_at").type)
     frame = client.query(iteration_id=2, output="pandas", limit=300)
     assert len(frame) == 300 and set(frame["iteration_id"]) == {2}
+    # Without sort and limit: one stream of every matching row.
+    whole = client.query(training_id="run-0", output="arrow")
+    assert sorted(whole.column("trajectory_id").to_pylist()) == sorted(r["trajectory_id"] for r in rows)
+    assert whole.schema == table.schema
 
 
 def test_exports_in_every_format(filled: Server, tmp_path: Path) -> None:

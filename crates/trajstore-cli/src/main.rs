@@ -78,7 +78,7 @@ enum Command {
     Query(QueryArgs),
     /// Show one trajectory with its steps.
     Show { id: String },
-    /// Export every matching trajectory (JSONL, Parquet or ATIF, chosen by --format or the extension).
+    /// Export every matching trajectory (JSONL, Parquet, ATIF or Arrow, chosen by --format or the extension).
     Export(ExportArgs),
     /// Success rate, pass@k, pass^k and reward statistics, overall and per group; or a
     /// curve over epochs or iterations with --curve.
@@ -190,7 +190,8 @@ pub struct QueryArgs {
 pub struct ExportArgs {
     /// Output file, or - for stdout.
     pub out: PathBuf,
-    /// jsonl (native), parquet, or atif (one ATIF v1.8 document per line).
+    /// jsonl (native), parquet, atif (one ATIF v1.8 document per line), arrow (an Arrow
+    /// IPC stream; `.arrow`/`.arrows`), or arrow-summary (the summary columns only).
     #[arg(long)]
     pub format: Option<String>,
     #[command(flatten)]

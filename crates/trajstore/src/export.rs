@@ -7,7 +7,8 @@ use std::sync::Arc;
 use arrow_array::builder::LargeStringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_ipc::writer::StreamWriter;
-use futures::{Stream, TryStreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -29,11 +30,20 @@ pub enum ExportFormat {
     /// An Arrow IPC stream of the Parquet export's columns, for readers that take Arrow
     /// without a file (pyarrow, pandas, DuckDB, Polars).
     Arrow,
+    /// An Arrow IPC stream of the summary columns only (no steps are read): the quick way
+    /// to get a large filtered set into a DataFrame. The same schema as a list page's
+    /// `format=arrow`.
+    ArrowSummary,
 }
 
 impl ExportFormat {
-    pub const ALL: &'static [ExportFormat] =
-        &[ExportFormat::Jsonl, ExportFormat::Parquet, ExportFormat::Atif, ExportFormat::Arrow];
+    pub const ALL: &'static [ExportFormat] = &[
+        ExportFormat::Jsonl,
+        ExportFormat::Parquet,
+        ExportFormat::Atif,
+        ExportFormat::Arrow,
+        ExportFormat::ArrowSummary,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,15 +51,14 @@ impl ExportFormat {
             ExportFormat::Parquet => "parquet",
             ExportFormat::Atif => "atif",
             ExportFormat::Arrow => "arrow",
+            ExportFormat::ArrowSummary => "arrow-summary",
         }
     }
 
     pub fn parse(s: &str) -> Result<Self> {
-        ExportFormat::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| Error::invalid("format", format!("expected jsonl, parquet, atif or arrow, got {s:?}")))
+        ExportFormat::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| {
+            Error::invalid("format", format!("expected jsonl, parquet, atif, arrow or arrow-summary, got {s:?}"))
+        })
     }
 
     /// The format a file name asks for (`.parquet`, `.arrow` or `.arrows`, else JSON Lines).
@@ -120,7 +129,9 @@ impl Encoder {
             ExportFormat::Jsonl => Encoder::Lines { atif: false },
             ExportFormat::Atif => Encoder::Lines { atif: true },
             ExportFormat::Parquet => Encoder::Parquet { writer: None },
-            ExportFormat::Arrow => Encoder::Arrow { writer: None },
+            // Summary rows take their own path (`summary_arrow_stream`); the whole
+            // records' Arrow stream is the nearest encoder.
+            ExportFormat::Arrow | ExportFormat::ArrowSummary => Encoder::Arrow { writer: None },
         }
     }
 
@@ -181,6 +192,31 @@ impl Encoder {
             }
         }
     }
+}
+
+/// Appends one scanned batch of summary rows to the stream (started at the first), or
+/// ends it when `batch` is `None`.
+fn summary_chunk(
+    writer: Option<StreamWriter<Vec<u8>>>,
+    batch: Option<RecordBatch>,
+) -> Result<(Option<StreamWriter<Vec<u8>>>, ExportChunk)> {
+    let arrow = |e| Error::internal("writing arrow", e);
+    let rows = match &batch {
+        Some(b) => trajstore_store::summaries_from_batch(b)?,
+        None => Vec::new(),
+    };
+    let out = crate::arrow_stream::summary_batch(&rows)?;
+    let mut w = match writer {
+        Some(w) => w,
+        None => StreamWriter::try_new(Vec::new(), &out.schema()).map_err(arrow)?,
+    };
+    if batch.is_some() {
+        w.write(&out).map_err(arrow)?;
+    } else {
+        w.finish().map_err(arrow)?;
+    }
+    let bytes = std::mem::take(w.get_mut());
+    Ok((Some(w), ExportChunk { bytes, records: rows.len() as u64 }))
 }
 
 fn arrow_writer(batch: &RecordBatch) -> Result<StreamWriter<Vec<u8>>> {
@@ -244,11 +280,10 @@ impl Trajstore {
     /// The export of every trajectory matching `filters`, as a stream of encoded chunks.
     /// Each chunk is encoded on the blocking pool; the next is read only when this one is
     /// taken (back-pressure). An error ends the stream: what came before is incomplete.
-    pub fn export_stream(
-        &self,
-        filters: &FilterSet,
-        format: ExportFormat,
-    ) -> impl Stream<Item = Result<ExportChunk>> + Send + 'static {
+    pub fn export_stream(&self, filters: &FilterSet, format: ExportFormat) -> BoxStream<'static, Result<ExportChunk>> {
+        if format == ExportFormat::ArrowSummary {
+            return self.summary_arrow_stream(filters);
+        }
         let rows = Box::pin(self.trajectory_batches(filters));
         futures::stream::try_unfold((rows, Some(Encoder::new(format))), |(mut rows, encoder)| async move {
             let Some(mut encoder) = encoder else { return Ok(None) };
@@ -268,10 +303,30 @@ impl Trajstore {
                 }
             }
         })
+        .boxed()
     }
 
     /// Writes every trajectory matching `filters` to `out` (JSON Lines, ATIF or Parquet).
     /// Returns the number written.
+    /// The summary rows matching `filters` as one Arrow IPC stream, a chunk per scanned
+    /// batch, each converted on the blocking pool.
+    fn summary_arrow_stream(&self, filters: &FilterSet) -> BoxStream<'static, Result<ExportChunk>> {
+        let (store, sql) = (self.store.clone(), filters.to_sql());
+        let batches = futures::stream::once(async move { store.scan(sql, trajstore_store::SUMMARY_COLUMNS).await })
+            .try_flatten()
+            .map_err(Error::from);
+        let state: (BoxStream<'static, Result<RecordBatch>>, Option<Option<StreamWriter<Vec<u8>>>>) =
+            (batches.boxed(), Some(None));
+        futures::stream::try_unfold(state, |(mut batches, writer)| async move {
+            let Some(writer) = writer else { return Ok(None) };
+            let next = batches.try_next().await?;
+            let done = next.is_none();
+            let (writer, chunk) = on_blocking_thread(move || summary_chunk(writer, next)).await??;
+            Ok(Some((chunk, (batches, (!done).then_some(writer)))))
+        })
+        .boxed()
+    }
+
     pub async fn export_to_writer<W: Write + Send>(
         &self,
         filters: &FilterSet,

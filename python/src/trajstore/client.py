@@ -258,6 +258,11 @@ class Client:
             raise ImportError(
                 "output='arrow' or 'pandas' needs pyarrow: pip install 'trajstore[arrow]'"
             ) from e
+        if sort is None and order is None and limit is None:
+            # The whole set in storage order: one stream of the summary columns, read
+            # straight from the store instead of page by page.
+            body, _ = self._transport.read_bytes("/api/export", {**params, "format": "arrow-summary"})
+            return pyarrow.ipc.open_stream(io.BytesIO(body)).read_all()
         tables = []
         left = limit
         cursor: str | None = None
@@ -331,7 +336,7 @@ class Client:
         self,
         path: str | os.PathLike[str],
         *,
-        format: Literal["jsonl", "parquet", "atif", "arrow"] = "jsonl",
+        format: Literal["jsonl", "parquet", "atif", "arrow", "arrow-summary"] = "jsonl",
         filters: Mapping[str, ParamValue] | None = None,
         **more_filters: ParamValue,
     ) -> int:

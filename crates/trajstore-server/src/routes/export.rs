@@ -1,4 +1,4 @@
-//! `GET /api/export?format=jsonl|parquet|atif|arrow&<filters>`: the whole filtered set, streamed.
+//! `GET /api/export?format=jsonl|parquet|atif|arrow|arrow-summary&<filters>`: the whole filtered set, streamed.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -64,6 +64,7 @@ pub async fn export(State(s): State<AppState>, Query(q): Query<ExportQuery>) -> 
         ExportFormat::Parquet => ("application/vnd.apache.parquet", "trajectories.parquet"),
         ExportFormat::Atif => ("application/x-ndjson", "trajectories.atif.jsonl"),
         ExportFormat::Arrow => (trajstore::ARROW_STREAM, "trajectories.arrows"),
+        ExportFormat::ArrowSummary => (trajstore::ARROW_STREAM, "summaries.arrows"),
     };
     Ok((
         [

@@ -72,10 +72,21 @@ async fn an_export_of_many_chunks_is_complete_in_every_format() {
     assert_eq!(ExportFormat::from_path(&arrows), ExportFormat::Arrow);
     assert_eq!(store.export_to_path(&FilterSet::default(), ExportFormat::Arrow, &arrows).await.unwrap(), 2400);
     let (got, columns) = arrow_ids(&arrows);
-    assert_eq!((got.len(), got.into_iter().collect::<BTreeSet<_>>()), (2400, ids));
+    assert_eq!((got.len(), got.into_iter().collect::<BTreeSet<_>>()), (2400, ids.clone()));
     for column in ["trajectory_id", "reward", "steps", "task", "extra"] {
         assert!(columns.iter().any(|c| c == column), "{column} in {columns:?}");
     }
+
+    // The summary rows alone: every id once, the list's columns, no steps.
+    let summaries = dir.path().join("summaries.arrows");
+    assert_eq!(
+        store.export_to_path(&FilterSet::default(), ExportFormat::ArrowSummary, &summaries).await.unwrap(),
+        2400
+    );
+    let (got, columns) = arrow_ids(&summaries);
+    assert_eq!(got.len(), 2400);
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), ids);
+    assert_eq!(columns, trajstore_model::COLUMNS.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -100,4 +111,10 @@ async fn filtered_and_empty_exports_are_valid_files() {
     assert_eq!(store.export_to_path(&none, ExportFormat::Arrow, &empty).await.unwrap(), 0);
     let (ids, columns) = arrow_ids(&empty);
     assert!(ids.is_empty() && columns.iter().any(|c| c == "steps"), "an empty stream still has its schema");
+    let empty = dir.path().join("empty-summaries.arrows");
+    assert_eq!(store.export_to_path(&none, ExportFormat::ArrowSummary, &empty).await.unwrap(), 0);
+    let (ids, columns) = arrow_ids(&empty);
+    assert!(ids.is_empty() && columns.iter().any(|c| c == "reward"));
+    let epoch1_summaries = dir.path().join("epoch1.arrows");
+    assert_eq!(store.export_to_path(&epoch1, ExportFormat::ArrowSummary, &epoch1_summaries).await.unwrap(), expected);
 }
