@@ -194,12 +194,11 @@ impl Encoder {
     }
 }
 
+type SummaryWriter = Option<StreamWriter<Vec<u8>>>;
+
 /// Appends one scanned batch of summary rows to the stream (started at the first), or
 /// ends it when `batch` is `None`.
-fn summary_chunk(
-    writer: Option<StreamWriter<Vec<u8>>>,
-    batch: Option<RecordBatch>,
-) -> Result<(Option<StreamWriter<Vec<u8>>>, ExportChunk)> {
+fn summary_chunk(writer: SummaryWriter, batch: Option<RecordBatch>) -> Result<(SummaryWriter, ExportChunk)> {
     let arrow = |e| Error::internal("writing arrow", e);
     let rows = match &batch {
         Some(b) => trajstore_store::summaries_from_batch(b)?,
@@ -315,8 +314,9 @@ impl Trajstore {
         let batches = futures::stream::once(async move { store.scan(sql, trajstore_store::SUMMARY_COLUMNS).await })
             .try_flatten()
             .map_err(Error::from);
-        let state: (BoxStream<'static, Result<RecordBatch>>, Option<Option<StreamWriter<Vec<u8>>>>) =
-            (batches.boxed(), Some(None));
+        // The batches left, and the writer (`None` once the stream has ended; the writer
+        // itself is made at the first batch).
+        let state: (BoxStream<'static, Result<RecordBatch>>, Option<SummaryWriter>) = (batches.boxed(), Some(None));
         futures::stream::try_unfold(state, |(mut batches, writer)| async move {
             let Some(writer) = writer else { return Ok(None) };
             let next = batches.try_next().await?;
