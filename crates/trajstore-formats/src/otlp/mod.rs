@@ -117,6 +117,9 @@ fn pb_value(v: proto::AnyValue) -> Value {
 /// mapping allows; ids are hex; 64-bit integers may be strings.
 pub fn decode_json(doc: &Value) -> Result<Vec<Span>, String> {
     let root = doc.as_object().ok_or("an OTLP/JSON document must be an object")?;
+    if let Some(v) = field(root, "resourceSpans", "resource_spans").filter(|v| !v.is_null() && !v.is_array()) {
+        return Err(format!("resourceSpans must be a list, found {}", crate::normalize::kind(v)));
+    }
     let mut spans = Vec::new();
     for (i, rs) in list(root, "resourceSpans", "resource_spans").iter().enumerate() {
         let rs = rs.as_object().ok_or_else(|| format!("resourceSpans[{i}] must be an object"))?;

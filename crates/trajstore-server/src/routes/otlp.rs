@@ -17,6 +17,16 @@ use crate::AppState;
 
 const PROTOBUF: &str = "application/x-protobuf";
 
+/// An OTLP/JSON `ExportTraceServiceRequest` (field names in lowerCamelCase or as in the
+/// .proto; ids in hex): only its outline is described here, the OTLP specification
+/// gives the rest. Read leniently: parts that are not what OTLP says are skipped.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used; the body is read as JSON by the decoder
+struct TracesRequest {
+    #[serde(rename = "resourceSpans")]
+    resource_spans: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+}
+
 /// The body, inflated when `Content-Encoding: gzip`, at most `limit` bytes either way.
 fn inflate(headers: &HeaderMap, body: Bytes, limit: usize) -> ApiResult<Bytes> {
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
@@ -46,7 +56,7 @@ fn inflate(headers: &HeaderMap, body: Bytes, limit: usize) -> ApiResult<Bytes> {
 /// it has arrived for `serve --otlp-quiet` seconds, with the trace id (lowercase hex) or the
 /// conversation id as its trajectory_id.
 #[utoipa::path(post, path = "/v1/traces", tag = "otlp",
-    request_body(content((Vec<u8> = "application/x-protobuf"), (serde_json::Value = "application/json"))),
+    request_body(content((Vec<u8> = "application/x-protobuf"), (TracesRequest = "application/json"))),
     responses((status = 200, description = "accepted: an empty ExportTraceServiceResponse (protobuf, or {} in JSON)")))]
 pub async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let body = inflate(&headers, body, s.config.max_body_bytes)?;
