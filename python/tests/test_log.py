@@ -9,6 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -206,6 +207,47 @@ def test_what_was_logged_is_flushed_at_interpreter_exit(fresh_server: Server, tm
     )
     subprocess.run([sys.executable, str(script), fresh_server.url], check=True, timeout=60)
     assert Client(fresh_server.url).count() == 25
+
+
+def test_a_client_dropped_without_close_still_sends_at_exit(fresh_server: Server, tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import gc, sys\n"
+        "from trajstore import Client\n"
+        "def step():\n"
+        "    Client(sys.argv[1], flush_interval=3600).log({'trajectory_id': 'dropped', 'steps': []})\n"
+        "step()\n"
+        "gc.collect()\n"
+    )
+    subprocess.run([sys.executable, str(script), fresh_server.url], check=True, timeout=60)
+    assert Client(fresh_server.url).count() == 1
+
+
+def test_close_keeps_to_its_timeout_and_reports_what_it_could_not_send() -> None:
+    held = StandIn(hold=True)
+    try:
+        client = Client(held.url, batch_size=1, flush_interval=0.01)
+        client.log(trajectory("stuck"))
+        threading.Event().wait(0.3)  # the sender is now waiting on the server
+        started = time.monotonic()
+        client.close(timeout=1)
+        assert time.monotonic() - started < 5
+        assert client.errors and client.errors[-1].records == 1
+        assert "not sent within" in client.errors[-1].message
+        assert client.flush(0.1) is False, "the send is still under way"
+        with pytest.raises(TrajstoreError, match="closed"):
+            client.log(trajectory("late"))
+    finally:
+        held.close()
+
+
+def test_flush_after_close_returns_at_once(fresh_server: Server) -> None:
+    client = Client(fresh_server.url)
+    client.log(trajectory("once"))
+    client.close()
+    started = time.monotonic()
+    assert client.flush() is True
+    assert time.monotonic() - started < 1
 
 
 def test_log_refuses_what_is_not_json_and_a_closed_client(fresh_server: Server) -> None:

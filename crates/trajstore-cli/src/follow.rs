@@ -10,6 +10,18 @@ use crate::output::{self, print_json};
 use crate::ImportArgs;
 
 pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
+    for (given, flag) in [
+        (args.strict, "--strict"),
+        (args.skip_duplicate_check, "--skip-duplicate-check"),
+        (args.no_optimize, "--no-optimize"),
+    ] {
+        if given {
+            return Err(Error::invalid(
+                flag,
+                "does not apply with --follow (each batch is checked for duplicates; nothing is optimized)",
+            ));
+        }
+    }
     let [dir] = args.paths.as_slice() else {
         return Err(Error::invalid("--follow", format!("expected one folder, got {} paths", args.paths.len())));
     };
@@ -30,7 +42,9 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     // Each batch is small: optimizing after one would hold up the next; `trajstore serve`
     // and `trajstore optimize` compact.
     let options = ImportOptions { skip_duplicate_check: false, optimize_after: None, read, ..Default::default() };
-    let mut follower = Follower::open(dir, state.clone(), options)?;
+    let settle = Duration::try_from_secs_f64(args.settle)
+        .map_err(|_| Error::invalid("--settle", format!("expected seconds >= 0, got {}", args.settle)))?;
+    let mut follower = Follower::open(dir, state.clone(), options)?.settle(settle);
     let stop = follower.stopper();
     tokio::spawn({
         let stop = stop.clone();
@@ -46,9 +60,13 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     let interval = Duration::from_secs_f64(args.interval);
     let mut failed = 0;
     while !stop.load(Ordering::Relaxed) {
-        for batch in follower.poll(&store).await? {
+        let poll = follower.poll(&store).await?;
+        for batch in &poll.batches {
             failed += batch.failed;
-            print_batch(&batch, json);
+            print_batch(batch, json);
+        }
+        for note in &poll.notes {
+            eprintln!("note: {note}");
         }
         // Sleep in short steps, so that Ctrl-C between polls stops at once.
         let until = tokio::time::Instant::now() + interval;

@@ -162,6 +162,10 @@ pub struct ImportArgs {
     /// With --follow: seconds between two looks at the folder.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, requires = "follow")]
     pub interval: f64,
+    /// With --follow: seconds a file that is imported whole (not line by line) must stay
+    /// unchanged first.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, requires = "follow")]
+    pub settle: f64,
     /// With --follow: the file that records where the import stands (default: one per
     /// folder under the store's `follow/` folder; required for a store on object storage).
     #[arg(long, value_name = "FILE", requires = "follow")]

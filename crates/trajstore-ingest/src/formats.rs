@@ -117,7 +117,8 @@ fn read_converted(
     let file_error = |message: String| file_error(file, message);
     let path = match input {
         Input::File(p) => Some(p.as_path()),
-        Input::Stdin => None,
+        // A copy has no neighbours to look beside.
+        Input::Stdin | Input::Copy { .. } => None,
     };
     let source = SourceFile { label: file, path, bytes: &bytes, labels_dir: opts.labels_dir.as_deref() };
     let converted = match convert(format, &source) {

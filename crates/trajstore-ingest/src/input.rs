@@ -8,6 +8,12 @@ use crate::IngestError;
 pub enum Input {
     File(PathBuf),
     Stdin,
+    /// A copy of part of another file (a chunk of a followed file), read from `path` and
+    /// named `label` in errors and records.
+    Copy {
+        path: PathBuf,
+        label: String,
+    },
 }
 
 impl Input {
@@ -16,6 +22,7 @@ impl Input {
         match self {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "<stdin>".to_string(),
+            Input::Copy { label, .. } => label.clone(),
         }
     }
 
@@ -24,6 +31,7 @@ impl Input {
         match self {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
+            Input::Copy { path, .. } => std::fs::metadata(path).ok().map(|m| m.len()),
         }
     }
 }

@@ -103,11 +103,18 @@ fn spawn_trace_flusher(store: Trajstore, traces: Arc<TraceBuffer>, stop: Arc<Ato
 
 fn log_flush(flush: trajstore::Result<trajstore::TraceFlush>) {
     match flush {
-        Ok(f) if f.failed > 0 => {
-            tracing::warn!(stored = f.stored, failed = f.failed, errors = ?f.errors, "OTLP traces not stored")
+        Ok(f) => {
+            if f.failed > 0 {
+                tracing::warn!(stored = f.stored, failed = f.failed, errors = ?f.errors, "OTLP traces not stored");
+            }
+            if f.skipped > 0 {
+                tracing::warn!(
+                    skipped = f.skipped,
+                    "OTLP spans arrived after their trajectory was stored; they were not added (raise --otlp-quiet)"
+                );
+            }
         }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "storing OTLP traces failed; they are lost"),
+        Err(e) => tracing::error!(error = %e, "storing OTLP traces failed; they are held and tried again"),
     }
 }
 

@@ -2,18 +2,21 @@
 //! lines appended to them, are imported as they come, and a restart resumes where the
 //! last run stopped.
 //!
-//! JSON Lines files (`.jsonl`, `.ndjson`) are read by byte offset: each poll imports the
+//! A JSON Lines file (`.jsonl`, `.ndjson`) of a format with one trajectory per line
+//! (native, openai-chat, verl, responses) is read by byte offset: each poll imports the
 //! complete lines added since the last one. A last line without its newline waits until
 //! it is complete, or until it has stayed the same for one poll and reads as a whole JSON
-//! value (a writer that does not end its last line). Any other data file (a JSON
-//! document, a compressed file, an Inspect log) is imported whole once its size has
-//! stayed the same for one poll, and again, de-duplicated, if it changes.
+//! value (a writer that does not end its last line). Any other data file (a session
+//! transcript, a JSON document, a compressed file, an Inspect log) is one import: it is
+//! imported whole once it has not changed for the settle time, and only once, since ids
+//! made from its content would change with it (a later change is reported, not imported).
 //!
 //! The state is a small JSON file (by default in the store's folder). Before a chunk is
 //! imported its byte range is written there as pending; after the import commits, the
 //! offset moves past it. A run killed between the two re-imports exactly the same bytes
 //! on restart, so the records it had stored are skipped as duplicates, not stored twice
-//! (ids made from the content are the same for the same bytes).
+//! (ids made from the content are the same for the same bytes). Chunks are read from a
+//! copy but named after the file they came from.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use trajstore_ingest::{expand_inputs, FormatChoice, Input};
+use trajstore_ingest::{expand_inputs, Format, FormatChoice, Input};
 
 use crate::import::{ImportErrorEntry, ImportOptions, ImportProgress};
 use crate::{Error, Result, Trajstore};
@@ -48,12 +51,22 @@ struct FileState {
     offset: u64,
     /// Lines before `offset`, so that errors name the file's own line numbers.
     lines: u64,
-    /// The size seen at the last poll: a file that did not grow between two polls is
-    /// settled.
+    /// The last chunk ended without a newline (a last line taken whole): the newline that
+    /// may follow starts no new line.
+    #[serde(default)]
+    open_line: bool,
+    /// The size seen at the last poll: a line file that did not grow between two polls
+    /// is settled.
     size_seen: u64,
     /// The format the file was first read as, kept for its later chunks (detection on a
     /// few lines could guess otherwise).
     format: Option<String>,
+    /// The file's inode: another file renamed over it is read from the start.
+    #[serde(default)]
+    inode: u64,
+    /// A whole file already imported (it is not imported again).
+    #[serde(default)]
+    whole_done: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +76,14 @@ struct Chunk {
     end: u64,
     /// False for a file imported whole (not by lines).
     lines: bool,
+}
+
+/// What one poll did: the chunks imported, and what a reader should know (files gone,
+/// whole files changed after their import).
+#[derive(Debug, Default)]
+pub struct FollowPoll {
+    pub batches: Vec<FollowBatch>,
+    pub notes: Vec<String>,
 }
 
 /// One chunk imported: from which file, and what became of its records.
@@ -93,6 +114,10 @@ pub struct Follower {
     spool: tempfile::TempDir,
     /// Set to stop at the end of the chunk being imported.
     stop: Arc<AtomicBool>,
+    /// How long a whole file must stay the same before it is imported.
+    settle: std::time::Duration,
+    /// When each whole file was last seen to change (size or modification time).
+    changed: std::collections::HashMap<String, (u64, std::time::SystemTime, std::time::Instant)>,
 }
 
 impl Follower {
@@ -128,7 +153,24 @@ impl Follower {
             .tempdir()
             .map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
         let format = options.read.format;
-        Ok(Follower { dir, state_path, state, format, options, spool, stop: Arc::default() })
+        Ok(Follower {
+            dir,
+            state_path,
+            state,
+            format,
+            options,
+            spool,
+            stop: Arc::default(),
+            settle: std::time::Duration::from_secs(30),
+            changed: Default::default(),
+        })
+    }
+
+    /// How long a file that is imported whole (not by lines) must stay the same first
+    /// (30 s by default).
+    pub fn settle(mut self, settle: std::time::Duration) -> Self {
+        self.settle = settle;
+        self
     }
 
     /// Set it to make the poll under way return after the chunk it is importing.
@@ -152,49 +194,125 @@ impl Follower {
         Ok(Path::new(local).join("follow").join(format!("{hash:016x}.json")))
     }
 
-    /// Imports what is new since the last poll; one entry per chunk imported.
-    pub async fn poll(&mut self, store: &Trajstore) -> Result<Vec<FollowBatch>> {
-        let mut done = Vec::new();
+    /// Imports what is new since the last poll.
+    pub async fn poll(&mut self, store: &Trajstore) -> Result<FollowPoll> {
+        let mut out = FollowPoll::default();
         if let Some(chunk) = self.state.pending.clone() {
-            done.push(self.import_chunk(store, chunk, true).await?);
+            self.import_or_note(store, chunk, true, &mut out).await?;
         }
         let dir = self.dir.display().to_string();
-        let inputs = expand_inputs(&[dir])?;
-        for input in inputs {
+        for input in expand_inputs(&[dir])? {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
             let Input::File(path) = input else { continue };
             let Ok(meta) = std::fs::metadata(&path) else { continue }; // gone since the walk
             let name = self.name_of(&path);
-            let size = meta.len();
-            let by_lines = is_line_file(&path);
-            let file = self.state.files.entry(name.clone()).or_default();
-            if size < file.offset {
-                // Truncated or replaced: read it again from the start (records already
-                // stored are skipped).
-                *file = FileState::default();
-            }
-            let settled = size == file.size_seen;
-            file.size_seen = size;
-            let (start, end) = (file.offset, size.min(file.offset + MAX_CHUNK_BYTES));
-            if start == size {
-                continue;
-            }
-            let chunk_end = if by_lines {
-                complete_lines_end(&path, start, end, settled)?
-            } else if settled {
-                Some(size)
-            } else {
-                None
+            let chunk = match self.next_chunk(&path, &name, &meta, &mut out) {
+                Ok(chunk) => chunk,
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             };
-            if let Some(chunk_end) = chunk_end.filter(|e| *e > start) {
-                let chunk = Chunk { file: name, start, end: chunk_end, lines: by_lines };
-                done.push(self.import_chunk(store, chunk, false).await?);
+            if let Some(chunk) = chunk {
+                self.import_or_note(store, chunk, false, &mut out).await?;
             }
         }
         self.save()?;
-        Ok(done)
+        Ok(out)
+    }
+
+    /// The chunk of `path` to import now, if any.
+    fn next_chunk(
+        &mut self,
+        path: &Path,
+        name: &str,
+        meta: &std::fs::Metadata,
+        out: &mut FollowPoll,
+    ) -> Result<Option<Chunk>> {
+        use std::os::unix::fs::MetadataExt;
+        let size = meta.len();
+        let file = self.state.files.entry(name.to_string()).or_default();
+        if size < file.offset || (file.inode != 0 && file.inode != meta.ino()) {
+            // Truncated, or another file renamed over it: read it again from the start
+            // (records already stored are skipped).
+            *file = FileState::default();
+        }
+        file.inode = meta.ino();
+        if file.format.is_none() && is_line_file(path) {
+            file.format = choose_format(self.format, path)?.map(|f| f.name().to_string());
+        }
+        let by_lines = is_line_file(path) && file.format.as_deref().is_some_and(is_line_format);
+        if !by_lines {
+            return Ok(self.whole_file_chunk(name, size, meta, out));
+        }
+        let file = self.state.files.get_mut(name).expect("entered above");
+        let settled = size == file.size_seen;
+        file.size_seen = size;
+        let start = file.offset;
+        if start == size {
+            return Ok(None);
+        }
+        let mut end = complete_lines_end(path, start, size.min(start + MAX_CHUNK_BYTES), settled)?;
+        if end.is_none() && start + MAX_CHUNK_BYTES < size {
+            // One line longer than a chunk: read on to its end.
+            end = complete_lines_end(path, start, size, settled)?;
+        }
+        Ok(end.filter(|e| *e > start).map(|end| Chunk { file: name.to_string(), start, end, lines: true }))
+    }
+
+    /// A file imported whole: once it has stayed the same for the settle time, and once.
+    fn whole_file_chunk(
+        &mut self,
+        name: &str,
+        size: u64,
+        meta: &std::fs::Metadata,
+        out: &mut FollowPoll,
+    ) -> Option<Chunk> {
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let now = std::time::Instant::now();
+        let file = self.state.files.get_mut(name).expect("entered by next_chunk");
+        if file.whole_done {
+            if file.size_seen != size {
+                file.size_seen = size;
+                out.notes.push(format!(
+                    "{name} changed after it was imported whole; not imported again (its ids would change): import it by hand when it is complete"
+                ));
+            }
+            return None;
+        }
+        file.size_seen = size;
+        let seen = self.changed.entry(name.to_string()).or_insert((size, modified, now));
+        if seen.0 != size || seen.1 != modified {
+            *seen = (size, modified, now);
+        }
+        (now.duration_since(seen.2) >= self.settle).then(|| Chunk {
+            file: name.to_string(),
+            start: 0,
+            end: size,
+            lines: false,
+        })
+    }
+
+    /// Imports a chunk; a file that vanished meanwhile is noted and its chunk dropped.
+    async fn import_or_note(
+        &mut self,
+        store: &Trajstore,
+        chunk: Chunk,
+        replayed: bool,
+        out: &mut FollowPoll,
+    ) -> Result<()> {
+        let name = chunk.file.clone();
+        match self.import_chunk(store, chunk, replayed).await {
+            Ok(batch) => out.batches.push(batch),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                self.state.pending = None;
+                self.state.files.remove(&name);
+                self.save()?;
+                out.notes.push(format!("{name} is gone; what was imported of it stays"));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 
     fn name_of(&self, path: &Path) -> String {
@@ -205,14 +323,24 @@ impl Follower {
         self.state.pending = Some(chunk.clone());
         self.save()?;
         let path = self.dir.join(&chunk.file);
-        let (input, spooled, lines) = if chunk.lines {
-            let bytes = read_range(&path, chunk.start, chunk.end)?;
-            let spooled = self.spool(&path, &bytes)?;
-            (Input::File(spooled.clone()), Some(spooled), count_lines(&bytes))
-        } else {
-            (Input::File(path.clone()), None, 0)
-        };
         let file_state = self.state.files.get(&chunk.file).cloned().unwrap_or_default();
+        let (input, spooled, lines, open_line) = if chunk.lines {
+            let bytes = read_range(&path, chunk.start, chunk.end)?;
+            if (bytes.len() as u64) < chunk.end - chunk.start {
+                // Shorter than when the chunk was chosen: replaced meanwhile.
+                return Err(Error::Io { context: chunk.file.clone(), source: std::io::ErrorKind::NotFound.into() });
+            }
+            let spooled = self.spool(&path, &bytes)?;
+            let mut lines = count_lines(&bytes);
+            if file_state.open_line && bytes.first() == Some(&b'\n') {
+                lines -= 1; // the newline that ends the line taken whole before
+            }
+            let open_line = bytes.last().is_some_and(|b| *b != b'\n');
+            (Input::Copy { path: spooled.clone(), label: chunk.file.clone() }, Some(spooled), lines, open_line)
+        } else {
+            std::fs::metadata(&path).map_err(|source| Error::Io { context: chunk.file.clone(), source })?;
+            (Input::File(path.clone()), None, 0, false)
+        };
         let mut options = self.options.clone();
         options.read.format = match &file_state.format {
             Some(name) => FormatChoice::parse(name).unwrap_or(self.format),
@@ -233,8 +361,10 @@ impl Follower {
         let format = report.files.first().map(|f| f.format.to_string());
         let file = self.state.files.entry(chunk.file.clone()).or_default();
         file.lines += lines;
+        file.open_line = open_line;
         file.offset = chunk.end;
         file.size_seen = file.size_seen.max(chunk.end);
+        file.whole_done |= !chunk.lines;
         if file.format.is_none() {
             file.format = format.clone();
         }
@@ -275,7 +405,25 @@ impl Follower {
     }
 }
 
-/// Files read line by line as they grow; anything else is read whole.
+/// The formats whose JSON Lines files hold one trajectory per line, so that a file of
+/// them can be imported a chunk of lines at a time.
+const LINE_FORMATS: [Format; 4] = [Format::Native, Format::OpenaiChat, Format::Verl, Format::Responses];
+
+fn is_line_format(name: &str) -> bool {
+    LINE_FORMATS.iter().any(|f| f.name() == name)
+}
+
+/// The format a file is read as: the one named, else the one detected from its first
+/// bytes (`None` while it is empty or unrecognised yet).
+fn choose_format(choice: FormatChoice, path: &Path) -> Result<Option<Format>> {
+    if let FormatChoice::Named(f) = choice {
+        return Ok(Some(f));
+    }
+    let head = read_range(path, 0, 1 << 20)?;
+    Ok(trajstore_formats::detect(&head))
+}
+
+/// Files that may be read line by line as they grow (when their format allows it).
 fn is_line_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.ends_with(".jsonl") || name.ends_with(".ndjson")

@@ -57,7 +57,7 @@ pub unsafe fn configure_process() {
     unsafe { trajstore_store::configure_lance() };
 }
 pub use export::{ExportChunk, ExportFormat};
-pub use follow::{FollowBatch, Follower};
+pub use follow::{FollowBatch, FollowPoll, Follower};
 pub use groups::{
     DiffRequest, GroupDetail, GroupKeyRequest, GroupMember, GroupRow, GroupsPage, GroupsRequest, KindCounts,
     DEFAULT_GROUP_BY, GROUP_SORTS,

@@ -16,6 +16,10 @@ use crate::{Result, Trajstore};
 /// Spans held at most; beyond it the trajectories quiet the longest are stored early.
 pub const MAX_HELD_SPANS: usize = 200_000;
 
+/// A trace whose root span (the one without a parent, which ends last and is exported
+/// last) has not arrived is waited for this many quiet times before it is stored anyway.
+const ROOTLESS_WAIT: u32 = 6;
+
 /// The spans of unfinished traces.
 pub struct TraceBuffer {
     held: Mutex<Held>,
@@ -31,6 +35,9 @@ struct Held {
 
 struct HeldTrace {
     spans: Vec<Span>,
+    /// The span ids held: a span an exporter sends again is held once.
+    span_ids: HashSet<String>,
+    has_root: bool,
     last_seen: Instant,
 }
 
@@ -39,7 +46,8 @@ struct HeldTrace {
 pub struct TraceFlush {
     pub trajectories: u64,
     pub stored: u64,
-    /// Already stored (a trace whose spans came again after it was stored).
+    /// Already stored: spans that came after their trajectory was stored (they are not
+    /// added to it).
     pub skipped: u64,
     pub failed: u64,
     pub errors: Vec<ImportErrorEntry>,
@@ -58,14 +66,20 @@ impl TraceBuffer {
     pub fn push(&self, spans: Vec<Span>) {
         let now = Instant::now();
         let mut held = self.lock();
-        held.spans += spans.len();
         for span in spans {
-            let trace = held
-                .traces
-                .entry(span.trace_id.clone())
-                .or_insert_with(|| HeldTrace { spans: Vec::new(), last_seen: now });
+            let trace = held.traces.entry(span.trace_id.clone()).or_insert_with(|| HeldTrace {
+                spans: Vec::new(),
+                span_ids: HashSet::new(),
+                has_root: false,
+                last_seen: now,
+            });
             trace.last_seen = now;
+            if !trace.span_ids.insert(span.span_id.clone()) {
+                continue;
+            }
+            trace.has_root |= span.parent_span_id.is_none();
             trace.spans.push(span);
+            held.spans += 1;
         }
     }
 
@@ -76,7 +90,8 @@ impl TraceBuffer {
     }
 
     /// Takes the trajectories that have been quiet long enough (all of them with `all`,
-    /// and the oldest beyond [`MAX_HELD_SPANS`]), each as its id and its spans.
+    /// and the oldest beyond [`MAX_HELD_SPANS`]), each as its id and its spans. A trace
+    /// still without its root span is given [`ROOTLESS_WAIT`] quiet times.
     fn take(&self, all: bool) -> Vec<(String, Vec<Span>)> {
         let now = Instant::now();
         let mut held = self.lock();
@@ -85,19 +100,22 @@ impl TraceBuffer {
             .into_iter()
             .map(|(key, members)| (key, members.iter().map(|&i| flat[i].trace_id.clone()).collect()))
             .collect();
-        let mut by_age: Vec<(Instant, String, HashSet<String>)> = groups
+        let mut by_age: Vec<(Instant, bool, String, HashSet<String>)> = groups
             .into_iter()
             .map(|(key, traces)| {
-                let last = traces.iter().filter_map(|t| held.traces.get(t)).map(|t| t.last_seen).max();
-                (last.unwrap_or(now), key, traces)
+                let held_traces: Vec<&HeldTrace> = traces.iter().filter_map(|t| held.traces.get(t)).collect();
+                let last = held_traces.iter().map(|t| t.last_seen).max();
+                let rooted = held_traces.iter().all(|t| t.has_root);
+                (last.unwrap_or(now), rooted, key, traces)
             })
             .collect();
-        by_age.sort_by_key(|(last, _, _)| *last);
+        by_age.sort_by_key(|(last, _, _, _)| *last);
         let mut over = held.spans.saturating_sub(MAX_HELD_SPANS);
         let mut taken = Vec::new();
-        for (last, key, traces) in by_age {
-            let quiet = now.duration_since(last) >= self.quiet;
-            if !(all || quiet || over > 0) {
+        for (last, rooted, key, traces) in by_age {
+            let quiet_for = now.duration_since(last);
+            let wait = if rooted { self.quiet } else { self.quiet * ROOTLESS_WAIT };
+            if !(all || quiet_for >= wait || over > 0) {
                 continue;
             }
             let mut spans = Vec::new();
@@ -124,7 +142,7 @@ impl Trajstore {
             return Ok(flush);
         }
         let options = buffer.options.clone();
-        let (rows, errors) = crate::on_blocking_thread(move || {
+        let (rows, errors, taken) = crate::on_blocking_thread(move || {
             let mut rows = Vec::new();
             let mut errors = Vec::new();
             for (key, spans) in &taken {
@@ -142,15 +160,23 @@ impl Trajstore {
                     }),
                 }
             }
-            (rows, errors)
+            (rows, errors, taken)
         })
         .await?;
         flush.failed = errors.len() as u64;
         flush.errors = errors;
         if !rows.is_empty() {
-            let added = self.add(rows).await?;
-            flush.stored = added.inserted;
-            flush.skipped = added.skipped;
+            match self.add(rows).await {
+                Ok(added) => {
+                    flush.stored = added.inserted;
+                    flush.skipped = added.skipped;
+                }
+                Err(e) => {
+                    // Held again, to be stored at the next flush.
+                    buffer.push(taken.into_iter().flat_map(|(_, spans)| spans).collect());
+                    return Err(e);
+                }
+            }
         }
         Ok(flush)
     }

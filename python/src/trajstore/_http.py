@@ -103,9 +103,9 @@ class Transport:
         with self._open("GET", path, params) as r:
             return r.read(), dict(r.headers.items())
 
-    def import_upload(self, body: bytes, fmt: str, poll: float = 0.05) -> dict[str, Any]:
+    def start_import(self, body: bytes, fmt: str) -> str:
         """Sends records in a format other than the native one as a background import of
-        a JSON Lines upload, and waits for its report."""
+        a JSON Lines upload; answers the import's task id."""
         started = self.request(
             "POST",
             "/api/imports",
@@ -113,15 +113,36 @@ class Transport:
             body=body,
             content_type="application/octet-stream",
         )
-        task_id = started["task_id"]
+        return str(started["task_id"])
+
+    def wait_import(self, task_id: str, deadline: float) -> dict[str, Any]:
+        """The report of an import, once done. Reading its status is retried on errors
+        that may pass (never the upload itself, which would import the records twice)
+        until `deadline` (a `time.monotonic()` value)."""
+        pause = 0.05
         while True:
-            task = self.request("GET", f"/api/imports/{urllib.parse.quote(task_id, safe='')}")
+            try:
+                task = self.request("GET", f"/api/imports/{urllib.parse.quote(task_id, safe='')}")
+            except HttpError as e:
+                if e.status == 404:
+                    raise HttpError(
+                        f"import task {task_id} is not on the server any more (restarted?): "
+                        "its records may or may not be stored",
+                        status=404,
+                    ) from None
+                if e.status is None or e.status < 500 or time.monotonic() > deadline:
+                    raise
+                task = {"status": "running"}
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                task = {"status": "running"}
             if task["status"] == "done":
                 return dict(task["result"])
             if task["status"] == "failed":
                 raise HttpError(f"the import of a batch failed: {task.get('error')}", status=None)
-            time.sleep(poll)
-            poll = min(poll * 2, 1.0)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _error_from(e: urllib.error.HTTPError, method: str, path: str) -> HttpError:

@@ -9,6 +9,7 @@ than dropping anything. Every record ends stored, skipped as a duplicate, or in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -20,11 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._http import HttpError, Transport
+from .errors import TrajstoreError
 
 log = logging.getLogger("trajstore")
 
 # A request that the server may well answer on a later try.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+# How long the status of an upload of non-native records is followed.
+IMPORT_WAIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,10 @@ class Sender:
         self._max_backoff = max_backoff
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
+        # Held while a record is put and while closing begins: a put either lands before
+        # the stop or is refused.
+        self._closing = threading.Lock()
+        self._closed = False
         self.errors: list[SendError] = []
         self.counts = SendCounts()
         self._thread = threading.Thread(target=self._run, name="trajstore-sender", daemon=True)
@@ -103,20 +112,47 @@ class Sender:
 
     def put(self, record: _Record, timeout: float | None) -> None:
         """Waits for room when the queue is full (back-pressure); raises `queue.Full` when
-        `timeout` passes first."""
-        self._queue.put(record, timeout=timeout)
-        with self._lock:
-            self.counts.queued += 1
+        `timeout` passes first. Refuses once `close` has begun, so that no record lands
+        behind the stop and is lost unreported."""
+        with self._closing:
+            if self._closed:
+                raise TrajstoreError("log: this client is closed")
+            self._queue.put(record, timeout=timeout)
+            with self._lock:
+                self.counts.queued += 1
 
     def flush(self, timeout: float | None) -> bool:
-        """Waits until every record put before this call is stored or reported."""
+        """Waits until every record put before this call is stored or reported; False
+        when `timeout` passed first. After `close`, there is nothing left to wait for."""
+        if self._closed:
+            return not self._thread.is_alive()
         marker = _Flush()
-        self._queue.put(marker)
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
         return marker.done.wait(timeout)
 
-    def stop(self, timeout: float | None) -> None:
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+    def close(self, timeout: float | None) -> int:
+        """Sends what is queued, then stops the thread, within `timeout` seconds in all;
+        answers how many queued records were left unsent."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        with self._closing:
+            if self._closed:
+                return 0
+            self._closed = True
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=left())
+        self._thread.join(left())
+        if not self._thread.is_alive():
+            return 0
+        with self._lock:
+            c = self.counts
+            return max(0, c.queued - c.stored - c.skipped - c.failed)
 
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -174,10 +210,11 @@ class Sender:
             body = b"\n".join(r.body for r in records) + b"\n"
 
             def send() -> Any:
-                return self._transport.import_upload(body, fmt)
+                task_id = self._with_retries(lambda: self._transport.start_import(body, fmt))
+                return self._transport.wait_import(task_id, time.monotonic() + IMPORT_WAIT)
 
         try:
-            report = self._with_retries(send)
+            report = send() if fmt != "native" else self._with_retries(send)
         except HttpError as e:
             if e.status == 413 and len(records) > 1 and not records[0].document:
                 half = len(records) // 2
@@ -211,7 +248,7 @@ class Sender:
                 # Exponential back-off with full jitter, so that many clients do not
                 # come back at the same instant.
                 pause = random.uniform(0, min(self._max_backoff, self._backoff * 2 ** (attempt - 1)))
-            time.sleep(pause)
+            time.sleep(min(pause, self._max_backoff))
 
     def _account(self, records: list[_Record], fmt: str, report: dict[str, Any]) -> None:
         errors = report.get("errors") or []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import atexit
 import io
+import logging
 import os
 import urllib.parse
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._http import ParamValue, Transport
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import pyarrow
 
 Output = Literal["dicts", "pandas", "arrow"]
+
+log = logging.getLogger("trajstore")
 
 # The server's largest page.
 MAX_PAGE_SIZE = 1000
@@ -46,6 +48,7 @@ class Client:
         backoff: float = 0.25,
         max_backoff: float = 30.0,
         timeout: float = 60.0,
+        exit_timeout: float = 30.0,
     ) -> None:
         """`url` is the server (`http://host:port`); `token` its bearer token (`serve
         --token`), also read from `TRAJSTORE_TOKEN`. A batch is sent when it holds
@@ -53,7 +56,9 @@ class Client:
         first record; `log` waits for room when `max_queue` records are waiting. A send
         that fails for a reason that may pass (no connection, 429, 5xx) is retried
         `max_retries` times with exponential back-off (`backoff` doubling up to
-        `max_backoff` seconds, jittered; `Retry-After` is honoured)."""
+        `max_backoff` seconds, jittered; `Retry-After` is honoured, up to `max_backoff`).
+        At interpreter exit, what is still queued is sent for at most `exit_timeout`
+        seconds; what could not be is logged."""
         for name, value in [
             ("batch_size", batch_size),
             ("max_queue", max_queue),
@@ -75,16 +80,9 @@ class Client:
             "max_backoff": max_backoff,
         }
         self._closed = False
-        # A final flush at interpreter exit, without keeping the client alive until then.
-        ref = weakref.ref(self)
-
-        def at_exit() -> None:
-            client = ref()
-            if client is not None:
-                client.close()
-
-        self._at_exit = at_exit
-        atexit.register(at_exit)
+        self._exit_timeout = exit_timeout
+        self._at_exit: Callable[[], None] | None = None
+        self._pid = os.getpid()
 
     @property
     def url(self) -> str:
@@ -137,15 +135,16 @@ class Client:
         return self._sender.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        """Sends what is queued, then stops the sender thread. Called at interpreter exit
-        for clients still open."""
+        """Sends what is queued, then stops the sender thread, within `timeout` seconds
+        when given; records left unsent then are reported in `errors`. Done at interpreter
+        exit for clients still open."""
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self._at_exit)
+        if self._at_exit is not None:
+            atexit.unregister(self._at_exit)
         if self._sender is not None:
-            self._sender.flush(timeout)
-            self._sender.stop(timeout)
+            _close_sender(self._sender, timeout)
 
     def __enter__(self) -> Client:
         return self
@@ -167,8 +166,23 @@ class Client:
         return SendCounts(c.queued, c.stored, c.skipped, c.failed, c.batches, c.retries)
 
     def _started(self) -> Sender:
+        if self._sender is not None and self._pid != os.getpid():
+            # A forked child: the parent's thread did not come along; the child sends its
+            # own records with a sender of its own.
+            self._sender = None
+            self._pid = os.getpid()
         if self._sender is None:
-            self._sender = Sender(self._transport, **self._sender_options)  # type: ignore[arg-type]
+            sender = Sender(self._transport, **self._sender_options)  # type: ignore[arg-type]
+            self._sender = sender
+            # The exit hook holds the sender, not the client: a client dropped without
+            # close still has its records sent at exit.
+            exit_timeout = self._exit_timeout
+
+            def at_exit() -> None:
+                _close_sender(sender, exit_timeout)
+
+            self._at_exit = at_exit
+            atexit.register(at_exit)
         return self._sender
 
     def add(self, trajectories: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -358,6 +372,13 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return dict(self._transport.request("GET", "/api/health"))
+
+
+def _close_sender(sender: Sender, timeout: float | None) -> None:
+    unsent = sender.close(timeout)
+    if unsent:
+        sender.errors.append(SendError(message=f"not sent within {timeout} s of closing", records=unsent))
+        log.error("trajstore: %d record(s) were not sent before the client closed", unsent)
 
 
 def _filters(

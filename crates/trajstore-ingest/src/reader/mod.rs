@@ -99,7 +99,9 @@ impl<R: Read> Read for CountingReader<R> {
 pub(crate) fn open(input: &Input, progress: &Arc<Progress>) -> Result<Box<dyn BufRead>, IngestError> {
     let label = input.label();
     let raw: Box<dyn Read> = match input {
-        Input::File(p) => Box::new(File::open(p).map_err(|source| IngestError::Io { path: label.clone(), source })?),
+        Input::File(p) | Input::Copy { path: p, .. } => {
+            Box::new(File::open(p).map_err(|source| IngestError::Io { path: label.clone(), source })?)
+        }
         Input::Stdin => Box::new(std::io::stdin()),
     };
     let mut counted = BufReader::with_capacity(READ_BUFFER, CountingReader { inner: raw, progress: progress.clone() });

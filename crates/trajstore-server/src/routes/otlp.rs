@@ -74,6 +74,9 @@ pub async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
             format!("expected {PROTOBUF} or application/json, got {content_type:?}"),
         ));
     };
+    if let Some(i) = spans.iter().position(|s| s.trace_id.is_empty() || s.span_id.is_empty()) {
+        return Err(ApiError::bad_request("traceId", format!("span {i} has no traceId or spanId")));
+    }
     s.traces.push(spans);
     Ok(if protobuf {
         ([(header::CONTENT_TYPE, PROTOBUF)], Vec::<u8>::new()).into_response()

@@ -92,3 +92,36 @@ async fn otlp_json_and_gzip_traces_are_held_then_stored() {
         (StatusCode::OK, "application/x-protobuf", 0)
     );
 }
+
+#[tokio::test]
+async fn otlp_waits_for_the_root_span_holds_a_resent_span_once_and_refuses_spans_without_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = trajstore::Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
+    let quiet = std::time::Duration::from_millis(100);
+    let config = ServerConfig { otlp_quiet: quiet, ..ServerConfig::default() };
+    let (app, background) = trajstore_server::router(store.clone(), config);
+    let json_type = [("content-type", "application/json")];
+    let mut child = otlp_request("cccc");
+    child["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["parentSpanId"] = json!("00000000000000ff");
+    for _ in 0..2 {
+        let r = call(&app, "POST", "/v1/traces", &json_type, child.to_string().as_bytes()).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(background.traces.held(), (1, 1), "a span sent twice is held once");
+    tokio::time::sleep(quiet * 2).await;
+    let flush = store.store_quiet_traces(&background.traces, false).await.unwrap();
+    assert_eq!(flush.trajectories, 0, "quiet, but its root has not come: still waited for");
+    let mut root = otlp_request("cccc");
+    root["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"] = json!("00000000000000ff");
+    call(&app, "POST", "/v1/traces", &json_type, root.to_string().as_bytes()).await;
+    tokio::time::sleep(quiet * 2).await;
+    let flush = store.store_quiet_traces(&background.traces, false).await.unwrap();
+    assert_eq!((flush.trajectories, flush.stored), (1, 1));
+    let record = get(&app, "/api/trajectories/cccc").await.json();
+    assert_eq!(record["metadata"]["otel"]["spans"].as_array().unwrap().len(), 2);
+
+    let mut nameless = otlp_request("");
+    nameless["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = json!("");
+    let r = call(&app, "POST", "/v1/traces", &json_type, nameless.to_string().as_bytes()).await;
+    assert_eq!((r.status, r.error()["parameter"].clone()), (StatusCode::BAD_REQUEST, json!("traceId")));
+}
