@@ -39,7 +39,8 @@ export function liveBar(filters, baseline = null) {
       return; // tried again at the next tick; the page reports its own errors
     }
     if (stopped) return;
-    if (seen === null) seen = total;
+    // Rows deleted meanwhile lower the baseline, so that what arrives after is counted.
+    if (seen === null || (total < seen && show.hidden)) seen = total;
     const fresh = total - seen;
     if (fresh <= 0) return;
     if (follow.checked) {
