@@ -33,7 +33,8 @@ use trajstore_query::sql::{int_condition, string_literal};
 pub use maintenance::configure_lance;
 use maintenance::{migrate, retry_on_conflict};
 pub use schema::{
-    arrow_type, column_array, summaries_from_batch, summary_columns_schema, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS,
+    arrow_type, column_array, keyed_summary_schema, summaries_from_batch, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS,
+    WRITE_ID,
 };
 use schema::{payloads_batch, payloads_schema, summaries_batch, summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
@@ -73,6 +74,13 @@ pub struct InsertOutcome {
     pub inserted: u64,
     /// Ids already stored, or repeated inside the batch.
     pub skipped: u64,
+}
+
+/// The summary rows one commit added, and the version it made.
+pub struct Appended {
+    pub version: u64,
+    /// Rows of the summaries table (every column it has).
+    pub rows: RecordBatch,
 }
 
 /// A batch whose payloads are written and whose summary rows wait for [`Store::commit`].
@@ -192,6 +200,23 @@ impl Store {
         Ok(self.summaries.version().await?)
     }
 
+    /// Whether the commit that made `version` of the summaries table left every row as it
+    /// was (compaction, index builds): a copy of the rows at `version - 1` is then one of
+    /// `version` too. `false` when it changed rows or when that cannot be told.
+    pub async fn summaries_unchanged_at(&self, version: u64) -> Result<bool> {
+        use lance::dataset::transaction::Operation;
+        let Some(dataset) = self.summaries.dataset() else { return Ok(false) };
+        let dataset = dataset.get().await?;
+        let Ok(Some(transaction)) = dataset.read_transaction_by_version(version).await else { return Ok(false) };
+        Ok(matches!(
+            transaction.operation,
+            Operation::Rewrite { .. }
+                | Operation::CreateIndex { .. }
+                | Operation::ReserveFragments { .. }
+                | Operation::UpdateConfig { .. }
+        ))
+    }
+
     /// Fragments (data files) of the summaries and payloads tables in the current version.
     pub async fn fragments(&self) -> Result<(u64, u64)> {
         let s = self.summaries.stats().await?;
@@ -224,6 +249,18 @@ impl Store {
     pub async fn insert(&self, rows: Vec<Trajectory>, mode: InsertMode) -> Result<InsertOutcome> {
         let staged = self.stage(rows, mode).await?;
         self.commit(staged).await
+    }
+
+    /// [`Store::insert`], and the summary rows it added with the version that added them
+    /// when that commit added every row it was given (an in-memory copy of the summaries
+    /// can then follow it without reading the table again).
+    pub async fn insert_returning(
+        &self,
+        rows: Vec<Trajectory>,
+        mode: InsertMode,
+    ) -> Result<(InsertOutcome, Option<Appended>)> {
+        let staged = self.stage(rows, mode).await?;
+        self.commit_returning(staged).await
     }
 
     /// The first half of [`Store::insert`]: drops ids already stored, writes the batch's
@@ -269,26 +306,36 @@ impl Store {
     /// committing when this one was staged) are skipped here; their payloads stay
     /// unreferenced until `optimize` removes them.
     pub async fn commit(&self, staged: StagedBatch) -> Result<InsertOutcome> {
-        let Some(summaries) = staged.summaries else { return Ok(InsertOutcome { inserted: 0, skipped: staged.given }) };
-        let inserted = match staged.mode {
+        Ok(self.commit_returning(staged).await?.0)
+    }
+
+    async fn commit_returning(&self, staged: StagedBatch) -> Result<(InsertOutcome, Option<Appended>)> {
+        let Some(summaries) = staged.summaries else {
+            return Ok((InsertOutcome { inserted: 0, skipped: staged.given }, None));
+        };
+        let given_rows = summaries.num_rows() as u64;
+        let (inserted, version) = match staged.mode {
             InsertMode::AppendUnchecked => {
-                let n = summaries.num_rows() as u64;
-                self.summaries.add(summaries).execute().await?;
-                n
+                let version = self.summaries.add(summaries.clone()).execute().await?.version;
+                (given_rows, version)
             }
             InsertMode::Deduplicate | InsertMode::DeduplicateOnCommit => {
                 let _one_at_a_time = self.commit_lock.lock().await;
                 let schema = summaries.schema();
-                let reader = RecordBatchIterator::new(vec![Ok(summaries)], schema);
+                let reader = RecordBatchIterator::new(vec![Ok(summaries.clone())], schema);
                 let mut merge = self.summaries.merge_insert(&["trajectory_id"]);
                 // Not through the id index: Lance's indexed merge path records no keys in
                 // its commit, so two writers racing to add one id both committed it (the
                 // conflict check compares the inserted keys of concurrent commits).
                 merge.when_not_matched_insert_all().use_index(false);
-                merge.execute(Box::new(reader)).await?.num_inserted_rows
+                let merged = merge.execute(Box::new(reader)).await?;
+                (merged.num_inserted_rows, merged.version)
             }
         };
-        Ok(InsertOutcome { inserted, skipped: staged.given - inserted })
+        let outcome = InsertOutcome { inserted, skipped: staged.given - inserted };
+        // Version 0 is what a server that does not report versions returns.
+        let appended = (inserted == given_rows && version > 0).then_some(Appended { version, rows: summaries });
+        Ok((outcome, appended))
     }
 
     /// One full trajectory, or `None`.

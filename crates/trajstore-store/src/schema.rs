@@ -105,10 +105,15 @@ fn bulky_text(name: &str, level: i32) -> Field {
     Field::new(name, DataType::LargeUtf8, true).with_metadata(encoding)
 }
 
-/// The schema of [`SUMMARY_COLUMNS`] (what a list scan returns).
-pub fn summary_columns_schema() -> SchemaRef {
+/// The payload key of a summary row: the write that stored its steps.
+pub const WRITE_ID: &str = "write_id";
+
+/// The schema of [`SUMMARY_COLUMNS`] and [`WRITE_ID`], in that order: what a copy of the
+/// summary rows keeps so that it can later read a row's payload alone.
+pub fn keyed_summary_schema() -> SchemaRef {
     let full = summaries_schema();
-    let indices: Vec<usize> = SUMMARY_COLUMNS.iter().map(|c| full.index_of(c).expect("a summary column")).collect();
+    let indices: Vec<usize> =
+        SUMMARY_COLUMNS.iter().chain(&[WRITE_ID]).map(|c| full.index_of(c).expect("a summary column")).collect();
     Arc::new(full.project(&indices).expect("indices are in range"))
 }
 

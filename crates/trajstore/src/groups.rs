@@ -560,7 +560,7 @@ impl Trajstore {
 
     /// One page of groups, sorted over every kept group, with the exact total.
     pub async fn groups(&self, req: &GroupsRequest) -> Result<Arc<GroupsPage>> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let key = req.cache_key();
         if let Some(Cached::Groups(page)) = self.cache.get(version, &key) {
             return Ok(page);
@@ -685,7 +685,7 @@ impl Trajstore {
     /// Samples and successes per data_id over the rows matching `filters` (on a side of
     /// a diff, a filter decides which samples count, not only which tasks).
     async fn task_tallies(&self, filters: &FilterSet, threshold: f64) -> Result<BTreeMap<String, TaskTally>> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let (rows, _) = self.matching_groups(version, filters, &[], StdKind::Sample, threshold, false).await?;
         Ok(rows.into_iter().map(|r| (r.data_id, TaskTally { n: r.stats.n, success: r.stats.success_count })).collect())
     }

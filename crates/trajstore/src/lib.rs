@@ -121,9 +121,11 @@ pub struct MemoryIndexInfo {
     pub version: u64,
     pub rows: usize,
     pub bytes: usize,
-    /// Full reads of the summary rows since the start, and updates followed in place.
+    /// Full reads of the summary rows since the start, updates followed in place, and
+    /// adds followed from their own rows.
     pub builds: u64,
     pub patches: u64,
+    pub appends: u64,
 }
 
 /// Runs CPU-bound work (over the in-memory index, say) off the async workers, so that
@@ -186,9 +188,14 @@ impl Trajstore {
         self.store.uri()
     }
 
-    /// The dataset version, which every committed write changes.
+    /// The dataset version reads are answered at: every committed write changes it. While
+    /// adds through this handle are committing, the version before them.
     pub async fn version(&self) -> Result<u64> {
-        Ok(self.store.version().await?)
+        let latest = self.store.version().await?;
+        Ok(match &self.memory_index {
+            Some(slot) => slot.visible_version(latest),
+            None => latest,
+        })
     }
 
     /// Fragments of the summaries and payloads tables: many means `optimize` is due.
@@ -206,7 +213,7 @@ impl Trajstore {
         if self.memory_index.is_some() {
             // With the current in-memory index, the summary row is at hand: read only the
             // payload (one indexed lookup instead of two).
-            if let Some(s) = self.snapshot(self.store.version().await?).await {
+            if let Some(s) = self.snapshot(self.version().await?).await {
                 let Some(row) = s.row_of(id) else {
                     return Err(Error::NotFound { what: format!("trajectory {id:?}") });
                 };
@@ -222,7 +229,26 @@ impl Trajstore {
     /// Adds trajectories given as values (the HTTP `POST` and the library API): each is
     /// validated like an imported record; de-duplicated like every import.
     pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<InsertOutcome> {
-        let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
+        let Some(slot) = &self.memory_index else {
+            let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
+            self.note_small_write(true).await?;
+            return Ok(out);
+        };
+        // Returns once the in-memory index holds the rows, so that every read after it
+        // sees them; readers meanwhile see the version before (see `version`).
+        let in_flight = slot.add_started();
+        let (out, appended) =
+            self.store.insert_returning(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
+        if out.inserted > 0 {
+            let version = match &appended {
+                Some(a) => a.version,
+                None => self.store.version().await?,
+            };
+            // A failed follow is not the add's failure (it is committed): readers then
+            // find the version unfollowed and go to Lance until a full read catches up.
+            let _ = slot.follow_add(&self.store, version, appended).await;
+        }
+        drop(in_flight);
         self.note_small_write(true).await?;
         Ok(out)
     }

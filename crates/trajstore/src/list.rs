@@ -35,7 +35,7 @@ fn sort_value(row: &Summary, field: SortField) -> SortValue {
 impl Trajstore {
     /// The exact number of rows matching `req`'s filters (cached by version).
     pub async fn count(&self, filters: &trajstore_query::FilterSet) -> Result<u64> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let sql = filters.to_sql();
         let key = format!("count|{}", sql.as_deref().unwrap_or(""));
         if let Some(Cached::Count(n)) = self.cache.get(version, &key) {
@@ -58,7 +58,7 @@ impl Trajstore {
 
     /// One page of summary rows: sorted over the whole filtered set, with the exact total.
     pub async fn list(&self, req: &ListRequest) -> Result<Arc<Page>> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let key = req.cache_key();
         if let Some(Cached::Page(p)) = self.cache.get(version, &key) {
             return Ok(p);

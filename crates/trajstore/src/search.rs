@@ -205,7 +205,7 @@ impl Trajstore {
 
     /// Rows without an embedding, and whether the store needs embedding at all.
     pub async fn not_embedded(&self, filters: &FilterSet) -> Result<u64> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let sql = filters.to_sql();
         let key = format!("not_embedded|{}", sql.as_deref().unwrap_or(""));
         if let Some(crate::Cached::Count(n)) = self.cache.get(version, &key) {

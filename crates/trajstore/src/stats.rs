@@ -396,7 +396,7 @@ impl Trajstore {
 
     /// `{"overall": {stats}, "groups": [{<group columns>, stats}, ...]}`
     pub async fn statistics(&self, req: &StatsRequest) -> Result<Arc<Value>> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let key = format!("stats|{:?}|{:?}|{:?}|{}", req.filters.to_sql(), req.group_by, req.ks, req.success_threshold);
         if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
             return Ok(v);
@@ -434,7 +434,7 @@ impl Trajstore {
     /// `{"x": "epoch_id", "series": "training_id", "points": [{"x", "series", "count",
     /// "reward_mean", "success_rate", "pass@k"...}]}`, sorted by series then x.
     pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Value>> {
-        let version = self.store.version().await?;
+        let version = self.version().await?;
         let key = format!(
             "curve|{:?}|{}|{:?}|{:?}|{}",
             req.filters.to_sql(),

@@ -26,7 +26,7 @@ use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{Field, Schema};
 use trajstore_query::{FilterSet, NULL_CODE as NULL};
-use trajstore_store::{summaries_from_batch, Patch, Store, SUMMARY_COLUMNS};
+use trajstore_store::{keyed_summary_schema, summaries_from_batch, Patch, Store};
 
 use dict::{Dict, TagIndex};
 pub(crate) use slot::SnapshotSlot;
@@ -65,7 +65,7 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds from batches holding [`SUMMARY_COLUMNS`] (any number, any sizes).
+    /// Builds from batches holding [`keyed_summary_schema`]'s columns (any number, any sizes).
     pub fn build(version: u64, batches: &[RecordBatch]) -> Result<Snapshot> {
         let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("building the in-memory index: {e}").into());
         let Some(first) = batches.first() else {
@@ -179,6 +179,17 @@ impl Snapshot {
         Ok(Snapshot { version, batch, rows: n, fixed: self.fixed.clone(), tags })
     }
 
+    /// The same rows labelled `version` (a later commit that changed no row).
+    pub fn relabelled(&self, version: u64) -> Snapshot {
+        Snapshot {
+            version,
+            batch: self.batch.clone(),
+            rows: self.rows,
+            fixed: self.fixed.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+
     pub fn row_of(&self, id: &str) -> Option<usize> {
         let ids: &StringArray = self.array("trajectory_id")?;
         self.fixed.by_id.binary_search_by(|&r| ids.value(r as usize).cmp(id)).ok().map(|p| self.fixed.by_id[p] as usize)
@@ -189,29 +200,73 @@ impl Snapshot {
         &self.fixed.task
     }
 
-    /// Reads every summary row and builds; `None` when a write landed meanwhile (the
-    /// copy could not be labelled with one version).
-    pub async fn load(store: &Store) -> Result<Option<Snapshot>> {
+    /// Reads every summary row and builds, labelled with the version current when the
+    /// read began. The scan may see later commits too: the copy then holds a newer state
+    /// than its label, which only makes a reader who accepts that label see more (see
+    /// [`SnapshotSlot`] for how later versions are followed or detected).
+    pub async fn load(store: &Store) -> Result<Snapshot> {
         use futures::TryStreamExt;
         let before = store.version().await?;
-        let mut columns = SUMMARY_COLUMNS.to_vec();
-        // The payload key, so that `get` reads only the payload.
-        columns.push("write_id");
+        let schema = keyed_summary_schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let batches: Vec<RecordBatch> = store.scan(None, &columns).await?.try_collect().await?;
-        if store.version().await? != before {
-            return Ok(None);
-        }
         let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
         if batches.is_empty() {
-            return Ok(Some(Snapshot::empty(before)));
+            return Ok(Snapshot::empty(before));
         }
-        crate::on_blocking_thread(move || Snapshot::build(before, &batches).map(Some)).await?
+        crate::on_blocking_thread(move || Snapshot::build(before, &batches)).await?
     }
 
     fn empty(version: u64) -> Snapshot {
-        let schema = trajstore_store::summary_columns_schema();
-        let batch = RecordBatch::new_empty(schema);
+        let batch = RecordBatch::new_empty(keyed_summary_schema());
         Snapshot::build(version, &[batch]).expect("an empty batch has every column")
+    }
+
+    /// This snapshot with the rows a commit appended (rows of the summaries table with at
+    /// least [`keyed_summary_schema`]'s columns), labelled `version`. Rows whose id it
+    /// already holds are left out: a full read that began before their commit may have
+    /// seen them.
+    pub fn appended(&self, version: u64, added: &[RecordBatch]) -> Result<Snapshot> {
+        let internal =
+            |e: &dyn std::fmt::Display| Error::Internal(format!("extending the in-memory index: {e}").into());
+        let schema = keyed_summary_schema();
+        let questions: StringArray = self
+            .fixed
+            .question
+            .codes
+            .iter()
+            .map(|&c| (c != NULL).then(|| &*self.fixed.question.values[c as usize]))
+            .collect();
+        let current: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "question" => Ok(Arc::new(questions.clone()) as ArrayRef),
+                name => self.batch.column_by_name(name).cloned().ok_or_else(|| internal(&format!("{name} is missing"))),
+            })
+            .collect::<Result<_>>()?;
+        let mut batches = vec![RecordBatch::try_new(schema.clone(), current).map_err(|e| internal(&e))?];
+        let mut seen = std::collections::HashSet::new();
+        for rows in added {
+            let ids = rows
+                .column_by_name("trajectory_id")
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| internal(&"trajectory_id"))?;
+            let keep: BooleanArray = (0..rows.num_rows())
+                .map(|i| Some(self.row_of(ids.value(i)).is_none() && seen.insert(ids.value(i))))
+                .collect();
+            let columns: Vec<ArrayRef> = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let a =
+                        rows.column_by_name(f.name()).ok_or_else(|| internal(&format!("{} is missing", f.name())))?;
+                    arrow_select::filter::filter(a, &keep).map_err(|e| internal(&e))
+                })
+                .collect::<Result<_>>()?;
+            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| internal(&e))?);
+        }
+        Snapshot::build(version, &batches)
     }
 
     pub fn rows(&self) -> usize {

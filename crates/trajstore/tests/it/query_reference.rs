@@ -582,3 +582,81 @@ fn get_through_the_in_memory_index_equals_lance() {
         assert!(matches!(f.rt.block_on(f.memory.get(id)), Err(trajstore::Error::NotFound { .. })), "{id:?}");
     }
 }
+
+/// Adds through a handle with the in-memory index extend it from their own rows, and
+/// commits that change no row (the compaction and index builds of the automatic
+/// `optimize`) carry it over: no full re-read however many adds, and its lists equal
+/// those of a plain Lance handle after each. A delete or another handle's add is caught
+/// up with too (by a full read).
+#[test]
+fn adds_extend_the_in_memory_index() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let record = |i: usize| {
+            Trajectory::from_json(
+                format!(
+                    r#"{{"trajectory_id":"t{i:03}","reward":{},"tags":["t{}"],"question":"q{}","model":"m{}"}}"#,
+                    i % 4,
+                    i % 3,
+                    i % 5,
+                    i % 2
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let lance = Trajstore::builder(path).cache(0, 0).open().await.unwrap();
+        lance.add((0..20).map(record).collect()).await.unwrap();
+        let memory = Trajstore::builder(path).cache(0, 0).memory_index(true).optimize_every(3).open().await.unwrap();
+        memory.warm_memory_index().await.unwrap().expect("built");
+        let same_lists = |when: String| {
+            let (memory, lance) = (&memory, &lance);
+            async move {
+                for pairs in [
+                    vec![("sort", "trajectory_id"), ("page_size", "200")],
+                    vec![("sort", "reward"), ("order", "desc"), ("page_size", "15")],
+                    vec![("tags", "t1"), ("sort", "question")],
+                    vec![("model", "m1"), ("question", "q2")],
+                ] {
+                    let req = ListRequest::parse(pairs.clone()).unwrap();
+                    let (a, b) = (memory.list(&req).await.unwrap(), lance.list(&req).await.unwrap());
+                    assert_eq!(
+                        serde_json::to_value(&*a).unwrap(),
+                        serde_json::to_value(&*b).unwrap(),
+                        "{when}, {pairs:?}"
+                    );
+                }
+            }
+        };
+        let mut next = 20;
+        for n in 0..9 {
+            // Seven new records, one already stored and one repeated in the batch.
+            let mut batch: Vec<Trajectory> = (next..next + 7).map(record).collect();
+            batch.push(record(n));
+            batch.push(record(next));
+            next += 7;
+            let out = memory.add(batch).await.unwrap();
+            assert_eq!(out.inserted, 7, "add {n}");
+            let info = memory.memory_index().unwrap();
+            assert!(info.version <= lance.version().await.unwrap());
+            assert_eq!(info.rows, next, "the add returned with its rows in memory (add {n})");
+            same_lists(format!("after add {n}")).await;
+            assert_eq!(memory.count(&Default::default()).await.unwrap(), next as u64);
+        }
+        let info = memory.memory_index().unwrap();
+        assert_eq!(info.version, lance.version().await.unwrap(), "optimize's commits are carried over");
+        assert_eq!(info.builds, 1, "no full read after the first: {info:?}");
+        assert!(info.appends >= 9, "{info:?}");
+
+        memory.delete("t005").await.unwrap();
+        lance.add((next..next + 3).map(record).collect()).await.unwrap();
+        same_lists("after a delete and another handle's add".into()).await;
+        let info = memory.warm_memory_index().await.unwrap().unwrap();
+        assert_eq!(info.version, lance.version().await.unwrap());
+        assert_eq!(info.rows, next + 3 - 1);
+        assert!(info.builds >= 2, "a delete is followed by a full read: {info:?}");
+        same_lists("after catching up".into()).await;
+    });
+}
