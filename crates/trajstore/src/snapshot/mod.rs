@@ -5,10 +5,13 @@
 //! milliseconds at a million rows. One-shot CLI commands do not build it: one scan
 //! answers them faster than building a copy first.
 //!
-//! It never serves an old version: like the cache, it is labelled with the dataset
-//! version it was read at, and a read whose current version differs goes to Lance (fresh,
-//! slower) while one background task builds the copy of the new version. Filters it
-//! cannot evaluate (`metadata.KEY`) also go to Lance.
+//! Like the cache, it is labelled with a dataset version. Adds through the same handle
+//! extend it from their own rows, and commits that change no row (compaction, index
+//! builds) only relabel it; any other commit (a delete, another process's write) makes it
+//! old, and reads then go to Lance (fresh, slower) while one background task reads every
+//! row again. An add returns only once the copy holds it, so reads never miss an
+//! acknowledged write (see `slot`). Filters it cannot evaluate (`metadata.KEY`) also go
+//! to Lance.
 //!
 //! Layout: the summary columns as one Arrow batch, except `question`, which is kept once
 //! per distinct text (all samples of a prompt share it, and prompts can be long). String
