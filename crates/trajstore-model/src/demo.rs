@@ -194,6 +194,32 @@ fn final_answer(rng: &mut Rng, success: bool) -> String {
     }
 }
 
+/// The messages of one record: system, user, `tool_turns` tool calls with their results,
+/// and a final answer when `answer` says whether it succeeded.
+fn steps(
+    rng: &mut Rng,
+    cfg: &DemoConfig,
+    question: &str,
+    [run, epoch, prompt, sample]: [u32; 4],
+    tool_turns: usize,
+    answer: Option<bool>,
+) -> Vec<String> {
+    let mut steps = Vec::with_capacity(3 + tool_turns * 2);
+    steps.push(format!(
+        r#"{{"role":"system","content":{}}}"#,
+        json_str("You are a careful software agent. Use the tools to inspect the environment before answering.")
+    ));
+    steps.push(format!(r#"{{"role":"user","content":{}}}"#, json_str(question)));
+    for turn in 0..tool_turns {
+        let call_id = format!("call_{run}_{epoch}_{prompt}_{sample}_{turn}");
+        steps.extend(tool_turn(rng, cfg, &call_id, prompt as usize + turn, turn));
+    }
+    if let Some(success) = answer {
+        steps.push(format!(r#"{{"role":"assistant","content":{}}}"#, json_str(&final_answer(rng, success))));
+    }
+    steps
+}
+
 fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, difficulty: f64) -> String {
     let mut rng =
         Rng::new(cfg.seed ^ ((run as u64) << 48) ^ ((epoch as u64) << 32) ^ ((prompt as u64) << 8) ^ sample as u64);
@@ -210,19 +236,8 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     );
     let termination = if success { "success" } else { *rng.pick(FAILURES) };
     let tool_turns = if termination == "max_iterations" { 29 } else { rng.range(0, 12) as usize };
-    let mut steps = Vec::with_capacity(3 + tool_turns * 2);
-    steps.push(format!(
-        r#"{{"role":"system","content":{}}}"#,
-        json_str("You are a careful software agent. Use the tools to inspect the environment before answering.")
-    ));
-    steps.push(format!(r#"{{"role":"user","content":{}}}"#, json_str(&question)));
-    for turn in 0..tool_turns {
-        let call_id = format!("call_{run}_{epoch}_{prompt}_{sample}_{turn}");
-        steps.extend(tool_turn(&mut rng, cfg, &call_id, prompt as usize + turn, turn));
-    }
-    if termination != "max_iterations" && termination != "user_cancelled" {
-        steps.push(format!(r#"{{"role":"assistant","content":{}}}"#, json_str(&final_answer(&mut rng, success))));
-    }
+    let ended = termination != "max_iterations" && termination != "user_cancelled";
+    let steps = steps(&mut rng, cfg, &question, [run, epoch, prompt, sample], tool_turns, ended.then_some(success));
     // Hard prompts (difficulty above 1.8) are scored pass/fail, so a group of them that
     // fails every sample has equal rewards: no GRPO gradient.
     let partial = (rng.f64() * 0.8 * 100.0).round() / 100.0;

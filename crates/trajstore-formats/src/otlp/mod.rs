@@ -9,6 +9,7 @@
 //! record (the mapping is in docs/formats.md).
 
 mod assemble;
+mod messages;
 mod proto;
 
 use prost::Message;
