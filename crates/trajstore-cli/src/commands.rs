@@ -175,7 +175,7 @@ async fn stats(db: &str, json: bool, args: StatsArgs) -> Result<i32> {
         if json {
             print_json(&*doc);
         } else {
-            output::print_curve(&doc, &req.ks);
+            output::print_curve(&doc);
         }
         return Ok(0);
     }

@@ -2,7 +2,7 @@
 //! and exit codes.
 
 use serde::Serialize;
-use trajstore::{Error, Summary};
+use trajstore::{Curve, Error, Statistics, StatsReport, Summary};
 
 /// Exit codes: 0 success; 1 failure (storage, I/O); 2 invalid arguments or input;
 /// 3 some records of an import were rejected (the rest were stored); 4 not found.
@@ -153,49 +153,66 @@ pub fn fmt_value(v: &serde_json::Value) -> String {
 }
 
 /// Statistics as a table: one row for the whole set, then one per group.
-pub fn print_stats(doc: &serde_json::Value, group_by: &[&str], ks: &[u64]) {
-    let mut columns: Vec<String> = vec!["count".into(), "tasks".into(), "success_rate".into()];
-    for k in ks {
-        columns.push(format!("pass@{k}"));
-        columns.push(format!("pass^{k}"));
-    }
-    columns.extend(["reward_mean", "reward_median", "step_count_mean", "exec_time_mean"].map(String::from));
+pub fn print_stats(report: &StatsReport, group_by: &[&str], ks: &[u64]) {
     let mut header: Vec<String> = group_by.iter().map(|g| g.to_string()).collect();
     if header.is_empty() {
         header.push("".into());
     }
-    header.extend(columns.iter().cloned());
+    header.extend(["count", "tasks", "success_rate"].map(String::from));
+    for k in ks {
+        header.extend([format!("pass@{k}"), format!("pass^{k}")]);
+    }
+    let metrics = [("reward", true), ("reward", false), ("step_count", true), ("exec_time", true)];
+    header.extend(metrics.iter().map(|(c, mean)| format!("{c}_{}", if *mean { "mean" } else { "median" })));
     println!("{}", header.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
-    let row = |label: Vec<String>, stats: &serde_json::Value| {
-        let mut cells: Vec<String> = label;
-        cells.extend(columns.iter().map(|c| fmt_value(&stats[c.as_str()])));
+    let row = |mut cells: Vec<String>, s: &Statistics| {
+        let f = |v: Option<f64>| fmt_value(&serde_json::Value::from(v));
+        cells.extend([s.count.to_string(), s.tasks.to_string(), f(s.success_rate)]);
+        for p in &s.pass {
+            cells.extend([f(p.pass_at_k), f(p.pass_hat_k)]);
+        }
+        for (column, mean) in metrics {
+            let m = s.metric(column);
+            cells.push(f(m.and_then(|m| if mean { m.mean } else { m.median })));
+        }
         println!("{}", cells.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
     };
     let mut overall_label = vec!["(all)".to_string()];
     overall_label.resize(group_by.len().max(1), String::new());
-    row(overall_label, &doc["overall"]);
-    for g in doc["groups"].as_array().into_iter().flatten() {
-        row(group_by.iter().map(|c| fmt_value(&g[*c])).collect(), g);
+    row(overall_label, &report.overall);
+    for g in &report.groups {
+        row(g.key.iter().map(|(_, v)| fmt_value(v)).collect(), &g.stats);
     }
-    let o = &doc["overall"];
+    let o = &report.overall;
+    let reasons: Vec<String> = o.termination_reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
     eprintln!(
         "success: is_success decided {}, reward >= {} decided {}, {} without either counted as failures; termination reasons: {}",
-        o["success_rule"]["is_success"], o["success_rule"]["threshold"], o["success_rule"]["reward_threshold"], o["success_rule"]["unlabelled"], o["termination_reasons"]
+        o.success_rule.is_success,
+        o.success_rule.threshold,
+        o.success_rule.reward_threshold,
+        o.success_rule.unlabelled,
+        reasons.join(", ")
     );
 }
 
-pub fn print_curve(doc: &serde_json::Value, ks: &[u64]) {
-    let mut columns = vec![
-        "series".to_string(),
-        "x".to_string(),
-        "count".to_string(),
-        "reward_mean".to_string(),
-        "success_rate".to_string(),
-    ];
-    columns.extend(ks.iter().map(|k| format!("pass@{k}")));
-    columns.extend(["groups", "no_gradient_share", "all_fail_share"].map(String::from));
-    println!("{}", columns.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
-    for p in doc["points"].as_array().into_iter().flatten() {
-        println!("{}", columns.iter().map(|c| cell(&fmt_value(&p[c.as_str()]), 14)).collect::<Vec<_>>().join(" "));
+pub fn print_curve(curve: &Curve) {
+    let mut header: Vec<String> = ["series", "x", "count", "reward_mean", "success_rate"].map(String::from).to_vec();
+    let ks: Vec<u64> = curve.points.first().map(|p| p.stats.pass.iter().map(|p| p.k).collect()).unwrap_or_default();
+    header.extend(ks.iter().map(|k| format!("pass@{k}")));
+    header.extend(["groups", "no_gradient_share", "all_fail_share"].map(String::from));
+    println!("{}", header.iter().map(|h| cell(h, 14)).collect::<Vec<_>>().join(" "));
+    let f = |v: Option<f64>| fmt_value(&serde_json::Value::from(v));
+    for p in &curve.points {
+        let s = &p.stats;
+        let mut cells = vec![
+            fmt_value(&p.series),
+            fmt_value(&p.x),
+            s.count.to_string(),
+            f(s.metric("reward").and_then(|m| m.mean)),
+            f(s.success_rate),
+        ];
+        cells.extend(s.pass.iter().map(|p| f(p.pass_at_k)));
+        cells.extend([p.tasks.groups.to_string(), f(p.no_gradient_share()), f(p.all_fail_share())]);
+        println!("{}", cells.iter().map(|c| cell(c, 14)).collect::<Vec<_>>().join(" "));
     }
 }

@@ -21,10 +21,12 @@ use std::hash::BuildHasherDefault;
 /// The keys come from the store, not from a network peer choosing collisions.
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
 
-use serde_json::{Map, Value};
 use trajstore_model::{Column, Statistic, STATISTIC_COLUMNS};
 
 pub mod groups;
+mod statistics;
+
+pub use statistics::{Histogram, MetricSummary, PassAtK, SamplesPerTask, Statistics, SuccessRule};
 
 /// The success rule of the header: `is_success` when present, else `reward >= threshold`,
 /// else not successful.
@@ -186,64 +188,71 @@ impl Accumulator {
         }
     }
 
-    /// The statistics object, with exactly the documented keys.
-    pub fn finish(mut self, cfg: &StatsConfig) -> Map<String, Value> {
-        let mut out = Map::new();
-        let ratio = |a: u64, b: u64| if b == 0 { Value::Null } else { Value::from(a as f64 / b as f64) };
-        out.insert("count".into(), self.count.into());
-        out.insert("success_count".into(), self.success.into());
-        out.insert("success_rate".into(), ratio(self.success, self.count));
-        out.insert(
-            "success_rule".into(),
-            serde_json::json!({"is_success": self.by_is_success, "reward_threshold": self.by_threshold, "unlabelled": self.unlabelled, "threshold": cfg.success_threshold}),
-        );
-        out.insert("tasks".into(), (self.tasks.len() as u64).into());
+    /// The statistics of every sample pushed.
+    pub fn finish(mut self, cfg: &StatsConfig) -> Statistics {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         let sizes: Vec<u64> = self.tasks.values().map(|t| t.n).collect();
-        out.insert("samples_per_task_min".into(), sizes.iter().min().copied().map_or(Value::Null, Value::from));
-        out.insert("samples_per_task_mean".into(), ratio(sizes.iter().sum(), sizes.len() as u64));
-        out.insert("samples_per_task_max".into(), sizes.iter().max().copied().map_or(Value::Null, Value::from));
-        for &k in &cfg.ks {
-            let (mut at, mut hat, mut used) = (0.0, 0.0, 0u64);
-            for &TaskTally { n, success: c, .. } in self.tasks.values() {
-                if let (Some(a), Some(h)) = (pass_at_k(n, c, k), pass_hat_k(n, c, k)) {
-                    at += a;
-                    hat += h;
-                    used += 1;
+        let pass = cfg
+            .ks
+            .iter()
+            .map(|&k| {
+                let (mut at, mut hat, mut used) = (0.0, 0.0, 0u64);
+                for &TaskTally { n, success: c, .. } in self.tasks.values() {
+                    if let (Some(a), Some(h)) = (pass_at_k(n, c, k), pass_hat_k(n, c, k)) {
+                        at += a;
+                        hat += h;
+                        used += 1;
+                    }
                 }
-            }
-            let mean = |sum: f64| if used == 0 { Value::Null } else { Value::from(sum / used as f64) };
-            out.insert(format!("pass@{k}"), mean(at));
-            out.insert(format!("pass^{k}"), mean(hat));
-            out.insert(format!("tasks_skipped@{k}"), (self.tasks.len() as u64 - used).into());
-        }
-        let mut histogram = (Vec::new(), Vec::new());
+                let mean = |sum: f64| (used > 0).then(|| sum / used as f64);
+                PassAtK { k, pass_at_k: mean(at), pass_hat_k: mean(hat), tasks_skipped: self.tasks.len() as u64 - used }
+            })
+            .collect();
+        let mut reward_histogram = Histogram::default();
+        let mut metrics = Vec::with_capacity(METRICS.len());
         for (i, column) in METRICS.iter().enumerate() {
-            let name = column.name;
             let values = &mut self.values[i];
-            if column.statistic == Statistic::SummaryAndSum {
-                let sum = (!values.is_empty()).then(|| values.iter().sum::<f64>());
-                out.insert(format!("{name}_sum"), sum.map_or(Value::Null, Value::from));
-            }
+            let sum = (column.statistic == Statistic::SummaryAndSum)
+                .then(|| (!values.is_empty()).then(|| values.iter().sum::<f64>()));
             let summary = Summary::of(values);
-            out.insert(format!("{name}_mean"), summary.mean.map_or(Value::Null, Value::from));
-            out.insert(format!("{name}_median"), summary.median.map_or(Value::Null, Value::from));
-            out.insert(format!("{name}_p90"), summary.p90.map_or(Value::Null, Value::from));
-            out.insert(format!("{name}_min"), summary.min.map_or(Value::Null, Value::from));
-            out.insert(format!("{name}_max"), summary.max.map_or(Value::Null, Value::from));
-            out.insert(format!("{name}_nulls"), self.nulls[i].into());
-            if let ("reward", Some(lo), Some(hi)) = (name, summary.min, summary.max) {
-                histogram = histogram10(values, lo, hi);
+            if let ("reward", Some(lo), Some(hi)) = (column.name, summary.min, summary.max) {
+                let (counts, edges) = histogram10(values, lo, hi);
+                reward_histogram = Histogram { counts, edges };
             }
+            metrics.push(MetricSummary {
+                column: column.name,
+                sum,
+                mean: summary.mean,
+                median: summary.median,
+                p90: summary.p90,
+                min: summary.min,
+                max: summary.max,
+                nulls: self.nulls[i],
+            });
         }
-        let mut reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.insert(
-            "termination_reasons".into(),
-            Value::Object(reasons.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
-        );
-        out.insert("reward_histogram".into(), histogram.0.into());
-        out.insert("reward_histogram_edges".into(), histogram.1.into());
-        out
+        let mut termination_reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
+        termination_reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Statistics {
+            count: self.count,
+            success_count: self.success,
+            success_rate: ratio(self.success, self.count),
+            success_rule: SuccessRule {
+                is_success: self.by_is_success,
+                reward_threshold: self.by_threshold,
+                unlabelled: self.unlabelled,
+                threshold: cfg.success_threshold,
+            },
+            tasks: self.tasks.len() as u64,
+            samples_per_task: SamplesPerTask {
+                min: sizes.iter().min().copied(),
+                mean: ratio(sizes.iter().sum(), sizes.len() as u64),
+                max: sizes.iter().max().copied(),
+            },
+            pass,
+            metrics,
+            termination_reasons,
+            reward_histogram,
+        }
     }
 }
 
@@ -372,7 +381,7 @@ mod tests {
                 acc.push(&Sample { task, is_success: Some(ok), ..Default::default() }, 1.0);
             }
         }
-        let s = acc.finish(&StatsConfig { ks: vec![1, 2, 4], success_threshold: 1.0 });
+        let s = serde_json::to_value(acc.finish(&StatsConfig { ks: vec![1, 2, 4], success_threshold: 1.0 })).unwrap();
         let f = |k: &str| s[k].as_f64().unwrap();
         assert!((f("pass@1") - 5.0 / 12.0).abs() < 1e-12);
         assert!((f("pass@2") - 0.5).abs() < 1e-12);
@@ -416,7 +425,10 @@ mod tests {
                 0.5,
             );
         }
-        let s = acc.finish(&StatsConfig::default());
+        let typed = acc.finish(&StatsConfig::default());
+        assert_eq!(typed.metric("reward").unwrap().median, Some(0.75));
+        assert_eq!(typed.termination_reasons, vec![("x".to_string(), 5)]);
+        let s = serde_json::to_value(&typed).unwrap();
         assert_eq!(s["success_rule"]["is_success"], 1);
         assert_eq!(s["success_rule"]["reward_threshold"], 3);
         assert_eq!(s["success_rule"]["unlabelled"], 1);

@@ -66,7 +66,10 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
-pub use stats::{group_columns, parse_ks, CurveRequest, StatsRequest, CURVE_FIGURES, CURVE_X, MAX_GROUP_BY};
+pub use stats::{
+    group_columns, parse_ks, Curve, CurvePoint, CurveRequest, StatsGroup, StatsReport, StatsRequest, CURVE_FIGURES,
+    CURVE_X, MAX_GROUP_BY,
+};
 pub use traces::{TraceBuffer, TraceFlush, MAX_HELD_SPANS};
 pub use trajstore_formats::otlp;
 /// The readers, for callers that want records without storing them.
@@ -80,6 +83,7 @@ pub use trajstore_query::{
 pub use trajstore_stats::groups::{Advantage, Bucket, DiffSide, GroupKind, GroupStats, RunDiff, StdKind};
 /// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
 pub use trajstore_stats::METRICS as STAT_METRICS;
+pub use trajstore_stats::{Histogram, MetricSummary, PassAtK, SamplesPerTask, Statistics, SuccessRule, TaskGroups};
 pub use trajstore_store::{InsertOutcome, OptimizeReport, Patch};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
@@ -87,7 +91,8 @@ pub use trajstore_store::{InsertOutcome, OptimizeReport, Patch};
 pub(crate) enum Cached {
     Page(Arc<Page>),
     Count(u64),
-    Json(Arc<serde_json::Value>),
+    Stats(Arc<stats::StatsReport>),
+    Curve(Arc<stats::Curve>),
     Groups(Arc<GroupsPage>),
 }
 

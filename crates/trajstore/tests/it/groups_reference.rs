@@ -207,7 +207,7 @@ async fn groups_advantages_and_diffs_equal_an_independent_computation() {
         assert_eq!(by_steps.by, ["step_count"]);
         assert!(by_steps.total > 0);
         let series = trajstore::CurveRequest::parse([("x", "iteration_id"), ("series", "data_id")]).unwrap();
-        assert!(!handle.curve(&series).await.unwrap()["points"].as_array().unwrap().is_empty());
+        assert!(!handle.curve(&series).await.unwrap().points.is_empty());
         let show = GroupKeyRequest::parse(&["sample_id"], &["0"], "task-9", []).unwrap();
         assert!(handle.group(&show).await.unwrap().members.iter().all(|m| m.sample_id == Some(0)));
 
@@ -330,7 +330,7 @@ async fn groups_advantages_and_diffs_equal_an_independent_computation() {
 
     // The curve's per-step shares of prompt groups.
     let curve = trajstore::CurveRequest::parse([("x", "iteration_id"), ("training_id", "r2")]).unwrap();
-    let doc = memory.curve(&curve).await.unwrap();
+    let doc = serde_json::to_value(&*memory.curve(&curve).await.unwrap()).unwrap();
     let r2: Vec<&Value> = rows.iter().filter(|r| r["training_id"] == "r2").collect();
     let want = expected_groups(&r2, 1.0);
     for p in doc["points"].as_array().unwrap() {

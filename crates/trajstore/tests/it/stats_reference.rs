@@ -168,8 +168,8 @@ async fn statistics_equal_an_independent_computation() {
             ("success_threshold", &threshold.to_string()),
         ])
         .unwrap();
-        let doc = store.statistics(&req).await.unwrap();
-        same_in_memory(&doc, &memory.statistics(&req).await.unwrap(), "grouped");
+        let doc = to_doc(&*store.statistics(&req).await.unwrap());
+        same_in_memory(&doc, &to_doc(&*memory.statistics(&req).await.unwrap()), "grouped");
         let all: Vec<&Trajectory> = records.iter().collect();
         for (k, want) in expected_stats(&all, &ks, threshold) {
             assert_close(&doc["overall"][&k], &want, &format!("overall.{k} @ {threshold}"));
@@ -194,8 +194,8 @@ async fn statistics_equal_an_independent_computation() {
 
     // The edge run on its own: n < k is skipped and said so; c = 0, c = n and k = n.
     let req = StatsRequest::parse([("training_id", "edge"), ("k", "3,8")]).unwrap();
-    let edge_doc = store.statistics(&req).await.unwrap();
-    same_in_memory(&edge_doc, &memory.statistics(&req).await.unwrap(), "edge run");
+    let edge_doc = to_doc(&*store.statistics(&req).await.unwrap());
+    same_in_memory(&edge_doc, &to_doc(&*memory.statistics(&req).await.unwrap()), "edge run");
     let edge = &edge_doc["overall"];
     assert_eq!(edge["tasks"], 4, "few, none, all and the question-only task");
     assert_eq!(edge["tasks_skipped@8"], 2, "few (3) and the question task (4) have fewer than 8");
@@ -204,9 +204,16 @@ async fn statistics_equal_an_independent_computation() {
 
     // Curves: one point per (run, epoch), in order, with the group's numbers.
     let curve_req = CurveRequest::parse([("x", "epoch_id"), ("series", "training_id"), ("k", "4")]).unwrap();
-    let curve = store.curve(&curve_req).await.unwrap();
-    same_in_memory(&curve, &memory.curve(&curve_req).await.unwrap(), "curve");
+    let typed = store.curve(&curve_req).await.unwrap();
+    let curve = to_doc(&*typed);
+    same_in_memory(&curve, &to_doc(&*memory.curve(&curve_req).await.unwrap()), "curve");
     let points = curve["points"].as_array().unwrap();
+    assert_eq!(points.len(), typed.points.len());
+    for p in points {
+        for figure in trajstore::CURVE_FIGURES {
+            assert!(p.get(figure).is_some(), "a curve point carries {figure}: {p}");
+        }
+    }
     let run1: Vec<&Value> = points.iter().filter(|p| p["series"] == "run-1").collect();
     assert_eq!(run1.iter().map(|p| p["x"].as_i64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
     let e0: Vec<&Trajectory> =
@@ -216,18 +223,12 @@ async fn statistics_equal_an_independent_computation() {
     assert_close(&run1[0]["success_rate"], &want["success_rate"], "curve success_rate");
 
     // A write is reflected on the next call, cache or not.
-    let before = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
-        .as_u64()
-        .unwrap();
+    let before = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap().overall.count;
     store.add(vec![Trajectory::from_json(br#"{"trajectory_id":"late","reward":1}"#).unwrap()]).await.unwrap();
-    let after = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
-        .as_u64()
-        .unwrap();
+    let after = store.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap().overall.count;
     assert_eq!(after, before + 1);
     // The in-memory handle, now a version behind, answers from Lance: never the old count.
-    let from_memory = memory.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap()["overall"]["count"]
-        .as_u64()
-        .unwrap();
+    let from_memory = memory.statistics(&StatsRequest::parse([("k", "1")]).unwrap()).await.unwrap().overall.count;
     assert_eq!(from_memory, before + 1);
     assert!(store.cache_stats().hits + store.cache_stats().misses > 0);
 
@@ -288,4 +289,9 @@ async fn many_small_updates_are_compacted() {
     let bookmarked = store.count(&trajstore::FilterSet::parse([("is_bookmarked", "true")]).unwrap()).await.unwrap();
     let expected = (0..20u64).filter(|r| (0..n).rfind(|i| i % 20 == *r).is_some_and(|i| i % 2 == 0)).count() as u64;
     assert_eq!(bookmarked, expected, "each row keeps its last toggle");
+}
+
+/// The document a typed statistics result serialises to.
+fn to_doc<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap()
 }

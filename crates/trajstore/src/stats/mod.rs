@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use futures::TryStreamExt;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use trajstore_model::ColumnType;
 use trajstore_query::FilterSet;
-use trajstore_stats::{Accumulator, FastMap, Sample, StatsConfig, TaskGroups, METRICS};
+use trajstore_stats::{Accumulator, FastMap, Sample, Statistics, StatsConfig, TaskGroups, METRICS};
 use trajstore_store::Columns;
 
 use crate::{Cached, Error, Result, Trajstore};
+
+mod report;
+pub use report::{Curve, CurvePoint, StatsGroup, StatsReport, CURVE_FIGURES};
 
 /// Columns statistics can be grouped by (a fixed list: no user text reaches a query).
 const GROUP_COLUMNS: &[(&str, bool)] = &[
@@ -230,9 +233,16 @@ impl TaskIds {
 type GroupKey = [u32; MAX_GROUP_COLUMNS];
 
 struct Grouped {
-    overall: Map<String, Value>,
-    /// Each group's key values, statistics, and its tasks seen as prompt groups.
-    groups: Vec<(Vec<Value>, Map<String, Value>, TaskGroups)>,
+    overall: Statistics,
+    groups: Vec<GroupResult>,
+}
+
+/// One group of a pass: its key values (one per grouping column), its statistics, and
+/// its tasks seen as prompt groups.
+struct GroupResult {
+    key: Vec<Value>,
+    stats: Statistics,
+    tasks: TaskGroups,
 }
 
 fn opt_f64(a: &Float64Array, i: usize) -> Option<f64> {
@@ -343,15 +353,16 @@ impl<'g> StatsPass<'g> {
 
     fn finish(self, cfg: &StatsConfig) -> Grouped {
         let interners = self.interners;
-        let mut out: Vec<(Vec<Value>, Map<String, Value>, TaskGroups)> = self
+        let mut out: Vec<GroupResult> = self
             .groups
             .into_iter()
             .map(|(key, acc)| {
                 let tasks = acc.task_groups();
-                ((0..self.group_by.len()).map(|j| interners[j].value(key[j])).collect(), acc.finish(cfg), tasks)
+                let key = (0..self.group_by.len()).map(|j| interners[j].value(key[j])).collect();
+                GroupResult { key, stats: acc.finish(cfg), tasks }
             })
             .collect();
-        out.sort_by(|a, b| compare_keys(&a.0, &b.0));
+        out.sort_by(|a, b| compare_keys(&a.key, &b.key));
         Grouped { overall: self.overall.finish(cfg), groups: out }
     }
 }
@@ -394,46 +405,34 @@ impl Trajstore {
         Ok(pass.finish(cfg))
     }
 
-    /// `{"overall": {stats}, "groups": [{<group columns>, stats}, ...]}`
-    pub async fn statistics(&self, req: &StatsRequest) -> Result<Arc<Value>> {
+    /// Overall statistics and those of each group of `group_by` (see [`StatsReport`]).
+    pub async fn statistics(&self, req: &StatsRequest) -> Result<Arc<StatsReport>> {
         let version = self.version().await?;
         let key = format!("stats|{:?}|{:?}|{:?}|{}", req.filters.to_sql(), req.group_by, req.ks, req.success_threshold);
-        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+        if let Some(Cached::Stats(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
         // One computation at a time: after a write, the clients asking for the same
         // statistics wait for the first to fill the cache instead of all computing it.
         let _turn = self.stats_turn.lock().await;
-        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+        if let Some(Cached::Stats(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let grouped = self.grouped_stats(version, &req.filters, &req.group_by, &cfg).await?;
-        let groups: Vec<Value> = grouped
+        let groups: Vec<StatsGroup> = grouped
             .groups
             .into_iter()
-            .map(|(key, stats, _)| {
-                let mut obj = Map::new();
-                for (col, v) in req.group_by.iter().zip(key) {
-                    obj.insert(col.to_string(), v);
-                }
-                obj.extend(stats);
-                Value::Object(obj)
-            })
+            .map(|g| StatsGroup { key: req.group_by.iter().copied().zip(g.key).collect(), stats: g.stats })
             .collect();
-        let doc = Arc::new(serde_json::json!({"overall": grouped.overall, "groups": groups}));
-        self.cache.insert(
-            version,
-            &key,
-            Cached::Json(doc.clone()),
-            2048 * (1 + doc["groups"].as_array().map_or(0, Vec::len)),
-        );
-        Ok(doc)
+        let report = Arc::new(StatsReport { overall: grouped.overall, groups });
+        self.cache.insert(version, &key, Cached::Stats(report.clone()), 2048 * (1 + report.groups.len()));
+        Ok(report)
     }
 
-    /// `{"x": "epoch_id", "series": "training_id", "points": [{"x", "series", "count",
-    /// "reward_mean", "success_rate", "pass@k"...}]}`, sorted by series then x.
-    pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Value>> {
+    /// Points for a training plot (see [`Curve`]), sorted by series then x; rows whose x
+    /// is null are left out.
+    pub async fn curve(&self, req: &CurveRequest) -> Result<Arc<Curve>> {
         let version = self.version().await?;
         let key = format!(
             "curve|{:?}|{}|{:?}|{:?}|{}",
@@ -443,73 +442,33 @@ impl Trajstore {
             req.ks,
             req.success_threshold
         );
-        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+        if let Some(Cached::Curve(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
-        // One computation at a time: after a write, the clients asking for the same
-        // statistics wait for the first to fill the cache instead of all computing it.
+        // As for statistics: one computation at a time.
         let _turn = self.stats_turn.lock().await;
-        if let Some(Cached::Json(v)) = self.cache.get(version, &key) {
+        if let Some(Cached::Curve(v)) = self.cache.get(version, &key) {
             return Ok(v);
         }
         let cfg = StatsConfig { ks: req.ks.clone(), success_threshold: req.success_threshold };
         let group_by: Vec<&'static str> = req.series.into_iter().chain([req.x]).collect();
         let grouped = self.grouped_stats(version, &req.filters, &group_by, &cfg).await?;
-        let points: Vec<Value> = grouped
+        let points: Vec<CurvePoint> = grouped
             .groups
             .into_iter()
-            .filter(|(key, _, _)| !key.last().is_some_and(Value::is_null))
-            .map(|(key, stats, tasks)| {
-                let mut p = Map::new();
-                p.insert("x".into(), key.last().cloned().unwrap_or(Value::Null));
-                p.insert("series".into(), if req.series.is_some() { key[0].clone() } else { Value::Null });
-                for k in CURVE_FIGURES {
-                    p.insert(k.into(), stats[k].clone());
-                }
-                let count = stats["count"].as_f64().unwrap_or(0.0);
-                let shares: Map<String, Value> = stats["termination_reasons"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(reason, n)| (reason.clone(), Value::from(n.as_f64().unwrap_or(0.0) / count.max(1.0))))
-                    .collect();
-                p.insert("termination_reason_shares".into(), Value::Object(shares));
-                let share =
-                    |n: u64| if tasks.groups == 0 { Value::Null } else { Value::from(n as f64 / tasks.groups as f64) };
-                p.insert("groups".into(), tasks.groups.into());
-                p.insert("no_gradient_share".into(), share(tasks.no_gradient));
-                p.insert("all_fail_share".into(), share(tasks.all_fail));
-                for k in &req.ks {
-                    for name in [format!("pass@{k}"), format!("pass^{k}")] {
-                        p.insert(name.clone(), stats[&name].clone());
-                    }
-                }
-                Value::Object(p)
+            .filter(|g| !g.key.last().is_some_and(Value::is_null))
+            .map(|g| CurvePoint {
+                x: g.key.last().cloned().unwrap_or(Value::Null),
+                series: if req.series.is_some() { g.key[0].clone() } else { Value::Null },
+                stats: g.stats,
+                tasks: g.tasks,
             })
             .collect();
-        let doc = Arc::new(serde_json::json!({"x": req.x, "series": req.series, "points": points}));
-        self.cache.insert(
-            version,
-            &key,
-            Cached::Json(doc.clone()),
-            256 * (1 + doc["points"].as_array().map_or(0, Vec::len)),
-        );
-        Ok(doc)
+        let curve = Arc::new(Curve { x: req.x, series: req.series, points });
+        self.cache.insert(version, &key, Cached::Curve(curve.clone()), 1024 * (1 + curve.points.len()));
+        Ok(curve)
     }
 }
-
-/// The figures of a statistics object that each curve point carries.
-pub const CURVE_FIGURES: [&str; 9] = [
-    "count",
-    "success_rate",
-    "reward_mean",
-    "reward_median",
-    "step_count_mean",
-    "exec_time_mean",
-    "input_tokens_mean",
-    "output_tokens_mean",
-    "cost_mean",
-];
 
 /// Group order: by each key in turn, nulls last, numbers before strings.
 pub(crate) fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
