@@ -7,7 +7,7 @@ TRAJSTORE_SETUP_BROWSER=1 bash scripts/setup.sh   # also Debian's chromium for t
 # Formatting and lints are gates: unformatted or lint-failing code fails the suite.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
-# Files and functions stay small enough to read (see the script).
+# Source files stay small enough to read (see the script).
 python3 scripts/check_sizes.py
 cargo test --workspace "$@"
 # The web UI's JavaScript: formatted by the pinned Prettier, clean under the pinned ESLint.
