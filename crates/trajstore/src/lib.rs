@@ -234,17 +234,12 @@ impl Trajstore {
     /// Adds trajectories given as values (the HTTP `POST` and the library API): each is
     /// validated like an imported record; de-duplicated like every import.
     pub async fn add(&self, trajectories: Vec<Trajectory>) -> Result<InsertOutcome> {
-        let Some(slot) = &self.memory_index else {
-            let out = self.store.insert(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
-            self.note_small_write(true).await?;
-            return Ok(out);
-        };
-        // Returns once the in-memory index holds the rows, so that every read after it
-        // sees them; readers meanwhile see the version before (see `version`).
-        let in_flight = slot.add_started();
+        // With the in-memory index, returns once it holds the rows, so that every read
+        // after it sees them; readers meanwhile see the version before (see `version`).
+        let in_flight = self.memory_index.as_ref().map(|slot| slot.add_started());
         let (out, appended) =
             self.store.insert_returning(trajectories, trajstore_store::InsertMode::Deduplicate).await?;
-        if out.inserted > 0 {
+        if let (Some(slot), true) = (&self.memory_index, out.inserted > 0) {
             let version = match &appended {
                 Some(a) => a.version,
                 None => self.store.version().await?,
