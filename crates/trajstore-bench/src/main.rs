@@ -124,7 +124,7 @@ async fn run_import_child() {
     let optimize = args.iter().any(|a| a == "--optimize");
     let store = Trajstore::open(db).await.unwrap();
     let started = Instant::now();
-    let opts = ImportOptions { optimize_after: None, ..Default::default() };
+    let opts = ImportOptions::default();
     let report = store.import(vec![Input::File(file.into())], opts, Default::default()).await.unwrap();
     let import_s = started.elapsed().as_secs_f64();
     let import_rss_mb = peak_rss_mb();

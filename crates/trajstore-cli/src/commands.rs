@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
 }
 
 async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
-    let ImportArgs { paths, format, labels, strict, skip_duplicate_check, no_optimize, .. } = args;
+    let ImportArgs { paths, format, labels, strict, skip_duplicate_check, wait_for_index, .. } = args;
     let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
     if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
         return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
@@ -62,13 +62,7 @@ async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     let inputs = expand_inputs(&paths)?;
     let store = Trajstore::open(db).await?;
     let read = trajstore::ReadOptions { format, labels_dir: labels };
-    let opts = ImportOptions {
-        strict,
-        skip_duplicate_check,
-        optimize_after: if no_optimize { None } else { ImportOptions::default().optimize_after },
-        read,
-        ..Default::default()
-    };
+    let opts = ImportOptions { strict, skip_duplicate_check, wait_for_index, read, ..Default::default() };
     let report = import_with_progress(&store, inputs, opts, json).await?;
     if json {
         print_json(&report);
@@ -81,6 +75,13 @@ async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
             report.imported, report.skipped, report.failed, report.seconds
         );
         output::print_import_errors(&report.errors, report.failed);
+        if report.unindexed_rows > 0 && report.imported > 0 {
+            eprintln!(
+                "{} rows are not in the full-text index yet: search finds them already, more slowly, \
+                 until `trajstore serve` (in the background) or `trajstore optimize` indexes them",
+                report.unindexed_rows
+            );
+        }
     }
     Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
 }
@@ -339,6 +340,14 @@ async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| Error::invalid("--otlp-quiet", format!("expected seconds > 0, got {}", args.otlp_quiet)))?,
         otlp: trajstore::otlp::OtlpOptions { prefix: args.otlp_prefix },
+        index_every: match Duration::try_from_secs_f64(args.index_interval) {
+            Ok(d) if d.is_zero() => None,
+            Ok(d) => Some(d),
+            Err(_) => {
+                let got = args.index_interval;
+                return Err(Error::invalid("--index-interval", format!("expected seconds >= 0, got {got}")));
+            }
+        },
     };
     let store = Trajstore::builder(db).memory_index(!args.no_memory_index).open().await?;
     trajstore_server::serve(store, config, addr)

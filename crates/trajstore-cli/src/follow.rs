@@ -13,7 +13,7 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     for (given, flag) in [
         (args.strict, "--strict"),
         (args.skip_duplicate_check, "--skip-duplicate-check"),
-        (args.no_optimize, "--no-optimize"),
+        (args.wait_for_index, "--wait-for-index"),
     ] {
         if given {
             return Err(Error::invalid(
@@ -41,7 +41,7 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     let read = trajstore::ReadOptions { format, labels_dir: args.labels };
     // Each batch is small: optimizing after one would hold up the next; `trajstore serve`
     // and `trajstore optimize` compact.
-    let options = ImportOptions { skip_duplicate_check: false, optimize_after: None, read, ..Default::default() };
+    let options = ImportOptions { skip_duplicate_check: false, read, ..Default::default() };
     let settle = Duration::try_from_secs_f64(args.settle)
         .map_err(|_| Error::invalid("--settle", format!("expected seconds >= 0, got {}", args.settle)))?;
     let mut follower = Follower::open(dir, state.clone(), options)?.settle(settle);

@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// (PREFIXtraining_id, PREFIXiteration_id, PREFIXreward, ...).
     #[arg(long, value_name = "PREFIX", default_value = "trajstore.")]
     pub otlp_prefix: String,
+    /// Seconds between two looks for rows that the full-text index does not cover yet
+    /// (imports leave them unindexed), which are then folded in; 0 turns this off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub index_interval: f64,
 }
 
 #[derive(Subcommand)]
@@ -152,8 +156,16 @@ pub struct ImportArgs {
     /// unique ids (a repeated id is stored twice).
     #[arg(long)]
     pub skip_duplicate_check: bool,
-    /// Do not optimize the store after a large import.
+    /// Fold the imported rows into the full-text and other indexes (and optimize)
+    /// before exiting. Without it the command exits once the rows are stored: they are
+    /// visible to every query at once, and full-text search scans the rows its index
+    /// does not cover yet until `trajstore serve` (in the background) or
+    /// `trajstore optimize` folds them in.
     #[arg(long)]
+    pub wait_for_index: bool,
+    /// Accepted for scripts written for earlier versions: imports no longer optimize
+    /// unless --wait-for-index is given.
+    #[arg(long, hide = true)]
     pub no_optimize: bool,
     /// Keep importing the files that appear in the one folder given, and the lines
     /// appended to them, until Ctrl-C; a restart resumes where the last run stopped.

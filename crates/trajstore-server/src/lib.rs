@@ -8,6 +8,7 @@ mod auth;
 mod embedding;
 mod error;
 mod imports;
+mod indexing;
 mod observe;
 mod openapi;
 mod pages;
@@ -29,6 +30,7 @@ use trajstore::{TraceBuffer, Trajstore};
 pub use embedding::spawn_background_embedding;
 pub use error::{ApiError, Code};
 pub use imports::Imports;
+pub use indexing::spawn_background_indexing;
 pub use observe::REQUEST_ID;
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct ServerConfig {
     pub otlp_quiet: Duration,
     /// How OTLP spans map to records (the prefix of the RL attributes).
     pub otlp: OtlpOptions,
+    /// How often rows that the full-text index does not cover yet are folded into it
+    /// (`None`: never; `optimize` does it too).
+    pub index_every: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +62,7 @@ impl Default for ServerConfig {
             embed_in_background: false,
             otlp_quiet: Duration::from_secs(5),
             otlp: OtlpOptions::default(),
+            index_every: None,
         }
     }
 }
@@ -126,10 +132,17 @@ pub async fn serve_on(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let index_every = config.index_every;
     let (app, background) = router(store.clone(), config);
     let stop = Arc::new(AtomicBool::new(false));
     let flusher = spawn_trace_flusher(store.clone(), background.traces.clone(), stop.clone());
+    let indexing =
+        index_every.map(|every| indexing::spawn_background_indexing(store.clone(), background.imports.clone(), every));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // A fold cut short commits nothing; the next start folds those rows again.
+    if let Some(task) = indexing {
+        task.abort();
+    }
     background.imports.cancel.store(true, Ordering::Relaxed);
     background.imports.wait_all().await;
     // Every trace still held is stored, finished or not.

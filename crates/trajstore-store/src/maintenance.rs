@@ -107,10 +107,14 @@ async fn add_null_columns(table: &Table, columns: arrow_schema::SchemaRef) -> Re
 }
 
 impl Store {
-    /// Creates the indexes that are missing (once the table has rows). The full-text
-    /// index only when `full_text`: `optimize` builds it; imports leave it to that,
-    /// because tokenising every imported text took longer than the import itself (and
-    /// full-text search also scans the rows no index covers yet, so results stay whole).
+    /// Creates the indexes that are missing (once the table has rows). A missing
+    /// full-text index is built over every row only when `full_text`; otherwise it is
+    /// created empty, which costs nothing, and the rows are folded in later
+    /// ([`Store::fold_indexes`]). Tokenising every imported text took longer than the
+    /// import itself, so imports leave it to `optimize` or to a server's background
+    /// step. Full-text search scans the rows no index covers yet with the index's own
+    /// tokenizer (stemming, stop words), which only an index can supply: without one,
+    /// `zebras` would not find "zebra".
     pub async fn ensure_indexes(&self, full_text: bool) -> Result<Vec<IndexCreated>> {
         let mut created = Vec::new();
         if self.summaries.count_rows(None).await? == 0 {
@@ -139,9 +143,10 @@ impl Store {
             existing.insert(table.name().to_string(), cols);
         }
         for (table, column, index) in wanted {
-            if existing[table.name()].contains(column) || (column == schema::SEARCH_TEXT && !full_text) {
+            if existing[table.name()].contains(column) {
                 continue;
             }
+            let train = !matches!(index, FullText) || full_text;
             let started = std::time::Instant::now();
             let made = retry_on_conflict(|| async move {
                 // A conflict means another process indexed the table first: look again.
@@ -150,7 +155,7 @@ impl Store {
                 if indexed.contains(column) {
                     return Ok(false);
                 }
-                table.create_index(&[column], index.builder()).execute().await.map(|()| true)
+                table.create_index(&[column], index.builder()).train(train).execute().await.map(|()| true)
             })
             .await?;
             if made {
@@ -185,6 +190,29 @@ impl Store {
         })
         .await?;
         Ok(())
+    }
+
+    /// Rows of the payloads table that the full-text index does not cover yet (all of
+    /// them when there is no such index).
+    pub async fn unindexed_text_rows(&self) -> Result<u64> {
+        for index in self.payloads.list_indices().await? {
+            if index.columns.iter().any(|c| c == schema::SEARCH_TEXT) {
+                if let Some(stats) = self.payloads.index_stats(&index.name).await? {
+                    return Ok(stats.num_unindexed_rows as u64);
+                }
+            }
+        }
+        Ok(self.payloads.count_rows(None).await? as u64)
+    }
+
+    /// Creates missing indexes and folds the rows written since into every index,
+    /// without compaction or pruning: what an import leaves to be done later.
+    pub async fn fold_indexes(&self) -> Result<Vec<IndexCreated>> {
+        let created = self.ensure_indexes(true).await?;
+        for table in [&self.summaries, &self.payloads] {
+            optimize_with_retry(table, || OptimizeAction::Index(OptimizeOptions::default())).await?;
+        }
+        Ok(created)
     }
 
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no

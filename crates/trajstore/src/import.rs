@@ -37,8 +37,11 @@ pub struct ImportOptions {
     pub skip_duplicate_check: bool,
     pub batch_rows: usize,
     pub batch_bytes: usize,
-    /// Run `optimize` afterwards when at least this many records were imported.
-    pub optimize_after: Option<u64>,
+    /// Fold the imported rows into the indexes (and `optimize`) before returning.
+    /// Without it the import returns once the rows are stored: every query sees them at
+    /// once, and full-text search scans the rows its index does not cover yet until
+    /// `optimize` or a server's background step folds them in.
+    pub wait_for_index: bool,
     /// Set to stop: the batch being written is finished, nothing is half-written.
     pub cancel: Arc<AtomicBool>,
     /// The input format (auto-detected per file by default) and where labels are.
@@ -52,7 +55,7 @@ impl Default for ImportOptions {
             skip_duplicate_check: false,
             batch_rows: 4096,
             batch_bytes: 64 << 20,
-            optimize_after: Some(20_000),
+            wait_for_index: false,
             cancel: Arc::new(AtomicBool::new(false)),
             read: ReadOptions::default(),
         }
@@ -111,6 +114,8 @@ pub struct ImportReport {
     /// True when the import was stopped before the end of its inputs.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    /// Rows (of the whole store) that the full-text index does not cover yet.
+    pub unindexed_rows: u64,
 }
 
 struct Batch {
@@ -428,28 +433,14 @@ impl Trajstore {
         };
         label_stdin(&mut report, spool.as_ref());
         if report.imported > 0 {
-            self.index_after_import(report.imported, opts.optimize_after).await?;
-        }
-        report.seconds = started.elapsed().as_secs_f64();
-        Ok(report)
-    }
-
-    async fn index_after_import(&self, imported: u64, optimize_after: Option<u64>) -> Result<()> {
-        match optimize_after {
-            Some(n) if imported >= n => {
+            if opts.wait_for_index {
                 self.optimize().await?;
-            }
-            // A smaller import into a store with no full-text index builds one now (over
-            // all its rows: about a second per 10,000); without one Lance searches the raw
-            // words, so `Zebra`, `zebras` or `the zebra` found no "zebra". Where the index
-            // exists, this only adds missing scalar indexes.
-            Some(_) => {
-                self.store.ensure_indexes(true).await?;
-            }
-            None => {
+            } else {
                 self.store.ensure_indexes(false).await?;
             }
         }
-        Ok(())
+        report.unindexed_rows = self.store.unindexed_text_rows().await?;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
     }
 }

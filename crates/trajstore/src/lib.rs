@@ -307,6 +307,19 @@ impl Trajstore {
         }
     }
 
+    /// Rows the full-text index does not cover yet: imports leave them to
+    /// [`Trajstore::fold_indexes`] (or `optimize`), and search scans them until then.
+    pub async fn unindexed_text_rows(&self) -> Result<u64> {
+        Ok(self.store.unindexed_text_rows().await?)
+    }
+
+    /// Folds the rows written since the last fold into every index (building the
+    /// missing ones): the part of `optimize` that search speed waits for.
+    pub async fn fold_indexes(&self) -> Result<()> {
+        self.store.fold_indexes().await?;
+        Ok(())
+    }
+
     /// Compacts, indexes, removes unreachable payloads and prunes old versions.
     pub async fn optimize(&self) -> Result<OptimizeReport> {
         let report = self.store.optimize(KEEP_VERSIONS_FOR).await?;

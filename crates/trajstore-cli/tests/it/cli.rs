@@ -313,16 +313,29 @@ fn a_small_first_import_is_searchable_by_word_forms_and_so_are_later_ones() {
         .unwrap();
         path
     };
-    // Below the automatic optimize (20,000 records), and then a second import whose rows
-    // the index does not cover yet: both are found through the index's word forms.
-    let (code, _) = run_json(&db, &["import", file("a.jsonl", "z1", "zebra stripes running").to_str().unwrap()]);
-    assert_eq!(code, 0);
-    let (code, _) = run_json(&db, &["import", file("b.jsonl", "g1", "Giraffes walking slowly").to_str().unwrap()]);
-    assert_eq!(code, 0);
-    for q in ["zebra", "Zebra", "zebras", "run", "the zebra", "giraffe", "walk", "the Giraffes"] {
-        assert_eq!(search_hits(&db, q), 1, "{q}");
-    }
-    assert_eq!(search_hits(&db, "elephant"), 0);
+    // Imports leave their rows out of the full-text index (it is created empty), and
+    // search scans them with the index's word forms; after `optimize` the index holds
+    // them and finds the same.
+    let (code, report) = run_json(&db, &["import", file("a.jsonl", "z1", "zebra stripes running").to_str().unwrap()]);
+    assert_eq!((code, report["unindexed_rows"].as_u64()), (0, Some(1)));
+    let (code, report) = run_json(&db, &["import", file("b.jsonl", "g1", "Giraffes walking slowly").to_str().unwrap()]);
+    assert_eq!((code, report["unindexed_rows"].as_u64()), (0, Some(2)));
+    let searches_agree = || {
+        for q in ["zebra", "Zebra", "zebras", "run", "the zebra", "giraffe", "walk", "the Giraffes"] {
+            assert_eq!(search_hits(&db, q), 1, "{q}");
+        }
+        assert_eq!(search_hits(&db, "elephant"), 0);
+    };
+    searches_agree();
+    assert_eq!(run_json(&db, &["optimize"]).0, 0);
+    let (code, report) = run_json(&db, &["import", file("c.jsonl", "z1", "zebra stripes running").to_str().unwrap()]);
+    assert_eq!((code, report["skipped"].as_u64(), report["unindexed_rows"].as_u64()), (0, Some(1), Some(0)));
+    searches_agree();
+    // --wait-for-index folds a new import in before it returns.
+    let (code, report) =
+        run_json(&db, &["import", "--wait-for-index", file("d.jsonl", "e1", "an elephant").to_str().unwrap()]);
+    assert_eq!((code, report["unindexed_rows"].as_u64()), (0, Some(0)));
+    assert_eq!(search_hits(&db, "elephants"), 1);
 }
 
 #[test]

@@ -125,3 +125,25 @@ async fn otlp_waits_for_the_root_span_holds_a_resent_span_once_and_refuses_spans
     let r = call(&app, "POST", "/v1/traces", &json_type, nameless.to_string().as_bytes()).await;
     assert_eq!((r.status, r.error()["parameter"].clone()), (StatusCode::BAD_REQUEST, json!("traceId")));
 }
+
+#[tokio::test]
+async fn the_background_step_folds_new_rows_into_the_full_text_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = trajstore::Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
+    let (app, background) = trajstore_server::router(store.clone(), ServerConfig::default());
+    for (id, text) in [("z1", "zebra stripes running"), ("g1", "giraffes walking slowly")] {
+        let body = json!({"trajectory_id": id, "steps": [{"role": "user", "content": text}]}).to_string();
+        assert_eq!(call(&app, "POST", "/api/trajectories", &[], body.as_bytes()).await.status, StatusCode::OK);
+    }
+    assert_eq!(store.unindexed_text_rows().await.unwrap(), 2, "adds leave the full-text index to later");
+    let every = std::time::Duration::from_millis(50);
+    let task = trajstore_server::spawn_background_indexing(store.clone(), background.imports.clone(), every);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.unindexed_text_rows().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the rows were never folded in");
+        tokio::time::sleep(every).await;
+    }
+    task.abort();
+    let hits = get(&app, "/api/search?q=zebras").await.json();
+    assert_eq!(hits["data"][0]["trajectory_id"], "z1", "{hits}");
+}
