@@ -9,6 +9,10 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # Source files stay small enough to read (see the script).
 python3 scripts/check_sizes.py
+# The static tier of the embedding model, distilled once (the tests that embed would
+# otherwise each distil it).
+cargo build -p trajstore-cli
+"$CARGO_TARGET_DIR/debug/trajstore" embed --prepare-model
 cargo test --workspace "$@"
 # The web UI's JavaScript: formatted by the pinned Prettier, clean under the pinned ESLint.
 (cd crates/trajstore-web && npm run --silent format:check && npm run --silent lint)

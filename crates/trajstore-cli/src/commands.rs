@@ -44,7 +44,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Optimize => optimize(db, json).await,
         Command::Similar { id, text, k, filters } => crate::search::similar(db, json, id, text, k, &filters).await,
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
-        Command::Embed { text_source, batch, max } => crate::search::embed(db, json, &text_source, batch, max).await,
+        Command::Embed { prepare_model: true, .. } => crate::search::prepare_model(),
+        Command::Embed { text_source, batch, max, .. } => {
+            crate::search::embed(db, json, &text_source, batch, max).await
+        }
         Command::Serve { server } => {
             serve(db, server).await?;
             Ok(0)

@@ -125,6 +125,10 @@ enum Command {
         /// Stop after this many rows.
         #[arg(long)]
         max: Option<u64>,
+        /// Only make the model ready (distilling its static tier from all-MiniLM-L6-v2
+        /// once, which takes a minute or two) and embed nothing: for setup scripts.
+        #[arg(long)]
+        prepare_model: bool,
     },
     /// Serve the JSON API (and the web UI) over HTTP.
     Serve {

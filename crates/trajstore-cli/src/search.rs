@@ -67,6 +67,15 @@ pub async fn search(db: &str, json: bool, text: &str, limit: usize, filters: &Fi
     Ok(0)
 }
 
+/// Loads the default embedders, distilling and caching the static tier if needed.
+pub fn prepare_model() -> Result<i32> {
+    let dir = trajstore::search::default_model_dir();
+    let started = std::time::Instant::now();
+    trajstore::search::StaticEmbedder::load_or_distill(&dir).map_err(Error::from)?;
+    eprintln!("the embedding model in {} is ready ({:.1} s)", dir.display(), started.elapsed().as_secs_f64());
+    Ok(0)
+}
+
 pub async fn embed(db: &str, json: bool, source: &str, batch: usize, max: Option<u64>) -> Result<i32> {
     let source = parse_source(source)?;
     let store = Trajstore::open(db).await?;
@@ -96,6 +105,9 @@ pub async fn embed(db: &str, json: bool, source: &str, batch: usize, max: Option
             started.elapsed().as_secs_f64(),
             p.remaining
         );
+        if let Some(old) = &p.replaced_model {
+            eprintln!("(the vectors made by {old} were dropped first: vectors of two models cannot be compared)");
+        }
     }
     Ok(0)
 }

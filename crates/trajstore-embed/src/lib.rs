@@ -5,10 +5,17 @@
 //!   holding `model.safetensors`, `tokenizer.json` and `config.json`
 //!   (`scripts/fetch-model.sh` installs them). Nothing is downloaded at run time.
 //! * [`HttpEmbedder`]: an OpenAI-compatible `/v1/embeddings` endpoint (plain HTTP).
+//! * [`StaticEmbedder`]: token vectors distilled from MiniLM, averaged: a fast first tier.
 //!
 //! Every embedder returns unit-length vectors, so cosine distance is `1 - dot`.
 
 use std::path::{Path, PathBuf};
+
+mod static_model;
+pub use static_model::{
+    distill_raw, empty_vector, model_fingerprint, RawTokenVectors, StaticEmbedder, Weighting, DEFAULT_WEIGHTING,
+    STATIC_FILE, STATIC_MAX_TOKENS, STATIC_NAME,
+};
 
 /// Environment variable naming the model folder.
 pub const MODEL_DIR_ENV: &str = "TRAJSTORE_MODEL_DIR";
@@ -83,6 +90,8 @@ pub struct MiniLm {
     tokenizer: tokenizers::Tokenizer,
     device: candle_core::Device,
     dim: usize,
+    /// The folder it was loaded from.
+    dir: PathBuf,
 }
 
 /// Texts are cut to this many tokens (the model was trained on 256 or fewer).
@@ -119,7 +128,7 @@ impl MiniLm {
             unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DTYPE, &device) }
                 .map_err(|e| load(&e))?;
         let model = BertModel::load(vb, &config).map_err(|e| load(&e))?;
-        Ok(MiniLm { model, tokenizer, device, dim: config.hidden_size })
+        Ok(MiniLm { model, tokenizer, device, dim: config.hidden_size, dir: dir.to_path_buf() })
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {

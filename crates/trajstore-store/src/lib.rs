@@ -13,10 +13,12 @@
 //! * Every read re-checks the latest version (`read_consistency_interval(0)`), so writes
 //!   by other processes are seen at once.
 
+mod embedding_model;
 mod maintenance;
 mod schema;
 mod search;
 mod stream;
+mod terms;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -31,6 +33,7 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
+pub use embedding_model::{EMBEDDING_MODEL_KEY, LEGACY_EMBEDDING_MODEL};
 pub use maintenance::configure_lance;
 use maintenance::{migrate, retry_on_conflict};
 pub use schema::{
@@ -84,6 +87,9 @@ pub struct Store {
     payloads: Table,
     /// Set once `optimize` found no payload lacking its search text.
     search_text_complete: Arc<AtomicBool>,
+    /// The search text is stored as terms (`terms.rs`); unset for stores written before,
+    /// until `optimize` converts them.
+    search_terms: Arc<AtomicBool>,
     /// Commits of summary rows through this handle (and its clones) go one at a time.
     /// Lance would also detect a race on one id and retry the loser, but a retry waits
     /// and re-runs the merge: 20 parallel single-record adds took seconds.
@@ -132,11 +138,13 @@ impl Store {
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
         migrate(&summaries, &payloads).await?;
+        let search_terms = maintenance::search_text_is_terms(&payloads).await?;
         Ok(Store {
             uri: uri.to_string(),
             summaries,
             payloads,
             search_text_complete: Arc::new(AtomicBool::new(false)),
+            search_terms: Arc::new(AtomicBool::new(search_terms)),
             commit_lock: Arc::default(),
         })
     }

@@ -4,6 +4,7 @@
 //! compute threads. Maintenance steps that race another writer's commit are retried.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -26,25 +27,26 @@ enum IndexKind {
 }
 
 impl IndexKind {
-    fn builder(self) -> Index {
+    /// `terms`: the search text is stored as terms (see `terms.rs`).
+    fn builder(self, terms: bool) -> Index {
         match self {
             IndexKind::BTree => Index::BTree(BTreeIndexBuilder::default()),
             IndexKind::Bitmap => Index::Bitmap(BitmapIndexBuilder::default()),
             IndexKind::LabelList => Index::LabelList(LabelListIndexBuilder::default()),
-            IndexKind::FullText => Index::FTS(full_text_index()),
+            IndexKind::FullText => Index::FTS(full_text_index(terms)),
         }
     }
 }
 
-/// The full-text index's parameters: Lance's defaults (lower case, ASCII folding, English
-/// stemming and stop words), built by as many workers as Lance has compute threads
+/// The full-text index's parameters: for text stored as terms, a split at spaces; for
+/// the raw text of stores not converted yet, Lance's defaults (lower case, ASCII
+/// folding, English stemming and stop words). Built by as many workers as Lance has compute threads
 /// (its default is half; see [`configure_lance`] for why that is one more than there
 /// are cores on small machines), within a bounded memory (beyond it, Lance writes the
 /// index in several partitions, all searched).
-fn full_text_index() -> lancedb::index::scalar::FtsIndexBuilder {
-    lancedb::index::scalar::FtsIndexBuilder::default()
-        .num_workers(lance_compute_threads())
-        .memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
+fn full_text_index(terms: bool) -> lancedb::index::scalar::FtsIndexBuilder {
+    let params = if terms { crate::terms::terms_index_params() } else { Default::default() };
+    params.num_workers(lance_compute_threads()).memory_limit_mb(FULL_TEXT_INDEX_MEMORY_MB)
 }
 
 /// The memory the full-text index build may use, all workers together. Below Lance's
@@ -76,6 +78,10 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
     }
     if !has(summaries, schema::EMBED_TEXT).await? {
         add_null_columns(summaries, schema::similarity_columns_schema()).await?;
+    } else if !has(summaries, schema::EMBEDDING).await? {
+        // A re-embedding that died between dropping the vectors and adding the column.
+        let embedding = arrow_schema::Schema::new(vec![schema::embedding_field()]);
+        add_null_columns(summaries, std::sync::Arc::new(embedding)).await?;
     }
     if has(summaries, schema::SEARCH_TEXT).await? {
         for index in summaries.list_indices().await? {
@@ -92,9 +98,37 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
     Ok(())
 }
 
+/// Whether the payloads' search text is stored as terms: marked so, or a new store
+/// (no payload yet), which is marked now.
+pub(crate) async fn search_text_is_terms(payloads: &Table) -> Result<bool> {
+    let schema = payloads.schema().await?;
+    let format = schema.field_with_name(schema::SEARCH_TEXT)?.metadata().get(crate::terms::SEARCH_TEXT_FORMAT_KEY);
+    if let Some(format) = format {
+        return Ok(format == crate::terms::TERMS_FORMAT);
+    }
+    if payloads.count_rows(None).await? > 0 {
+        return Ok(false);
+    }
+    mark_search_text_as_terms(payloads).await?;
+    Ok(true)
+}
+
+async fn mark_search_text_as_terms(payloads: &Table) -> Result<()> {
+    let update = lancedb::table::FieldMetadataUpdate {
+        path: schema::SEARCH_TEXT.to_string(),
+        metadata: HashMap::from([(
+            crate::terms::SEARCH_TEXT_FORMAT_KEY.to_string(),
+            Some(crate::terms::TERMS_FORMAT.to_string()),
+        )]),
+        replace: false,
+    };
+    retry_on_conflict(|| payloads.update_field_metadata(std::slice::from_ref(&update))).await?;
+    Ok(())
+}
+
 /// Adds the columns of `columns` to `table`, all null. When the commit fails because
 /// another process added them first, that is not an error.
-async fn add_null_columns(table: &Table, columns: arrow_schema::SchemaRef) -> Result<()> {
+pub(crate) async fn add_null_columns(table: &Table, columns: arrow_schema::SchemaRef) -> Result<()> {
     let names: Vec<String> = columns.fields().iter().map(|f| f.name().clone()).collect();
     let added = table.add_columns().transform(lancedb::table::NewColumnTransform::AllNulls(columns)).execute().await;
     if let Err(e) = added {
@@ -155,7 +189,8 @@ impl Store {
                 if indexed.contains(column) {
                     return Ok(false);
                 }
-                table.create_index(&[column], index.builder()).train(train).execute().await.map(|()| true)
+                let terms = self.search_terms.load(Ordering::Relaxed);
+                table.create_index(&[column], index.builder(terms)).train(train).execute().await.map(|()| true)
             })
             .await?;
             if made {
@@ -220,6 +255,9 @@ impl Store {
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
         // Orphans first: the backfill would derive their text for nothing.
         let orphan_payloads_removed = self.remove_orphan_payloads().await?;
+        if !self.search_terms.load(Ordering::Relaxed) {
+            self.convert_search_text_to_terms().await?;
+        }
         let search_texts_filled = self.fill_missing_search_text().await?;
         let mut report = OptimizeReport {
             indexes_created: self.ensure_indexes(true).await?,
@@ -256,6 +294,25 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Replaces the raw search text of a store written before terms (and its index) by
+    /// an empty column marked as terms, which the caller then fills. Full-text search
+    /// finds the older rows again once they are filled. A batch staged before this by
+    /// the same process may still land with raw text; its words are then matched as
+    /// written, lower-cased words mostly still found.
+    async fn convert_search_text_to_terms(&self) -> Result<()> {
+        for index in self.payloads.list_indices().await? {
+            if index.columns.iter().any(|c| c == schema::SEARCH_TEXT) {
+                self.payloads.drop_index(&index.name).await?;
+            }
+        }
+        self.payloads.drop_columns(&[schema::SEARCH_TEXT]).await?;
+        add_null_columns(&self.payloads, schema::search_text_schema()).await?;
+        mark_search_text_as_terms(&self.payloads).await?;
+        self.search_terms.store(true, Ordering::Relaxed);
+        self.search_text_complete.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Payload rows whose (id, write_id) no summary holds: left by an import that died

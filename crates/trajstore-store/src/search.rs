@@ -114,7 +114,16 @@ impl Store {
 
     /// The best `want` payload rows for `query`: (trajectory_id, write_id, BM25 score).
     async fn text_candidates(&self, query: &str, want: usize) -> Result<Vec<(String, i64, f32)>> {
-        let fts: FtsQuery = MatchQuery::new(query.to_string())
+        let query = if self.search_terms.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::terms::to_terms(query)
+        } else {
+            query.to_string()
+        };
+        if query.trim().is_empty() {
+            // Only stop words: nothing is indexed under them.
+            return Ok(Vec::new());
+        }
+        let fts: FtsQuery = MatchQuery::new(query)
             .with_column(Some(SEARCH_TEXT.to_string()))
             .with_fuzziness(Some(0))
             .with_operator(Operator::And)
@@ -214,7 +223,8 @@ impl Store {
                 return Ok(filled);
             }
             let questions = self.questions_of(&batches).await?;
-            let batch = search_text_batch(&batches, &questions)?;
+            let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
+            let batch = search_text_batch(&batches, &questions, terms)?;
             let updated = update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
             if updated == 0 {
                 // Nothing matched (rows removed meanwhile): do not loop on them.
@@ -368,6 +378,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The embedded text of each of `ids` that is stored (the question for rows stored
+    /// before the text was kept), by id.
+    pub async fn embed_texts_of(&self, ids: &[&str]) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(1000) {
+            let batches: Vec<RecordBatch> = self
+                .summaries
+                .query()
+                .only_if(crate::ids_filter(chunk.iter().copied()))
+                .select(Select::columns(&["trajectory_id", EMBED_TEXT, "question"]))
+                .execute()
+                .await?
+                .try_collect()
+                .await?;
+            for b in &batches {
+                let c = Columns::new(b);
+                let (ids, texts, questions) = (c.str("trajectory_id")?, c.str(EMBED_TEXT)?, c.str("question")?);
+                for i in 0..b.num_rows() {
+                    let text = if texts.is_valid(i) { texts.value(i) } else { questions.value(i) };
+                    out.insert(ids.value(i).to_string(), text.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores embeddings by trajectory id in one commit, rewriting only the embedding
     /// column. Ids deleted meanwhile are ignored.
     pub async fn set_embeddings(&self, rows: &[(String, Vec<f32>)]) -> Result<u64> {
@@ -459,7 +495,7 @@ async fn update_columns(table: &lancedb::Table, keys: &[&str], batch: RecordBatc
 
 /// The key columns and the derived search text of payload rows (`trajectory_id`,
 /// `write_id`, `steps`), for an update of that one column.
-fn search_text_batch(batches: &[RecordBatch], questions: &HashMap<String, String>) -> Result<RecordBatch> {
+fn search_text_batch(batches: &[RecordBatch], questions: &HashMap<String, String>, terms: bool) -> Result<RecordBatch> {
     let mut ids = StringBuilder::new();
     let mut wids = arrow_array::builder::Int64Builder::new();
     let mut texts = arrow_array::builder::LargeStringBuilder::new();
@@ -469,10 +505,9 @@ fn search_text_batch(batches: &[RecordBatch], questions: &HashMap<String, String
         for i in 0..b.num_rows() {
             ids.append_value(id.value(i));
             wids.append_value(wid.value(i));
-            texts.append_value(trajstore_model::text::search_text_of(
-                questions.get(id.value(i)).map(String::as_str),
-                steps.value(i),
-            ));
+            let text =
+                trajstore_model::text::search_text_of(questions.get(id.value(i)).map(String::as_str), steps.value(i));
+            texts.append_value(if terms { crate::terms::to_terms(&text) } else { text });
         }
     }
     let full = crate::schema::payloads_schema();

@@ -104,10 +104,15 @@ impl Store {
         let now = now_micros();
         // Records parsed from JSON carry their texts (derived while their steps were
         // checked); any other is derived here, off the async workers, as it walks every step.
+        let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
         let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) =
             tokio::task::spawn_blocking(move || {
                 let mut rows = rows;
-                let texts = rows.iter_mut().map(Trajectory::take_texts).map(|t| (t.search, t.embed)).unzip();
+                let texts = rows
+                    .iter_mut()
+                    .map(Trajectory::take_texts)
+                    .map(|t| (if terms { crate::terms::to_terms(&t.search) } else { t.search }, t.embed))
+                    .unzip();
                 (rows, texts)
             })
             .await

@@ -17,7 +17,10 @@ use trajstore_query::FilterSet;
 
 use crate::{on_blocking_thread, Error, Result, Trajstore};
 
-pub use trajstore_embed::{default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, MODEL_DIR_ENV};
+pub use trajstore_embed::{
+    default_model_dir, EmbedError, Embedder, HashEmbedder, HttpEmbedder, MiniLm, StaticEmbedder, MODEL_DIR_ENV,
+    STATIC_NAME,
+};
 
 /// A similar trajectory: its summary row and its cosine distance (0 = same direction).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -61,41 +64,75 @@ pub enum EmbedTextSource {
     Question,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EmbedProgress {
     pub embedded: u64,
     /// Distinct texts embedded (rows sharing a text share one embedding call).
     pub distinct_texts: u64,
     /// Rows still without an embedding when this call ended.
     pub remaining: u64,
+    /// The model whose vectors were dropped first, because the store held another
+    /// model's vectors than the embedder in use makes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_model: Option<String>,
 }
 
 /// The most results a search returns.
 pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 160;
 
-/// Where the store's embedder comes from: set explicitly, or the default model loaded
+/// The embedders of similarity search: `fast` makes the stored vectors and a query's
+/// first round of candidates; `rerank`, when there is one, orders those candidates by
+/// its own vectors of their texts. By default `fast` is the static tier distilled from
+/// all-MiniLM-L6-v2 (every row embedded in a moment) and `rerank` MiniLM itself (a
+/// query's results in MiniLM's order).
+#[derive(Clone)]
+pub(crate) struct Embedders {
+    fast: Arc<dyn Embedder>,
+    rerank: Option<Arc<dyn Embedder>>,
+}
+
+/// Where the store's embedders come from: set explicitly, or the default model loaded
 /// on first use.
 #[derive(Default)]
-pub(crate) struct EmbedderSlot(std::sync::Mutex<Option<Arc<dyn Embedder>>>);
+pub(crate) struct EmbedderSlot(std::sync::Mutex<Option<Embedders>>);
+
+/// A query's first round has this many candidates per result asked for (at least
+/// [`RERANK_MIN_CANDIDATES`]) when its results are re-ranked.
+const RERANK_CANDIDATES_PER_RESULT: usize = 3;
+const RERANK_MIN_CANDIDATES: usize = 30;
 
 impl Trajstore {
-    /// Uses `embedder` for this store's similarity searches and embedding (instead of
-    /// the default all-MiniLM-L6-v2 from [`default_model_dir`]). Its dimension must be
-    /// the store's (384).
+    /// Uses `embedder` for this store's similarity searches and embedding, without
+    /// re-ranking (instead of the default static tier with MiniLM re-ranking, both from
+    /// [`default_model_dir`]). Its dimension must be the store's (384).
     pub fn set_embedder(&self, embedder: Arc<dyn Embedder>) {
-        *self.embedder.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(embedder);
+        self.set_embedders(embedder, None);
     }
 
-    /// The embedder in use, loading the default model on first use. A missing model is
-    /// an error saying how to install it.
+    /// Uses `fast` for the stored vectors and a query's candidates, and `rerank` (when
+    /// given) to order the candidates.
+    pub fn set_embedders(&self, fast: Arc<dyn Embedder>, rerank: Option<Arc<dyn Embedder>>) {
+        *self.embedder.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Embedders { fast, rerank });
+    }
+
+    /// The embedder that makes the stored vectors, loading the default model on first
+    /// use (and distilling its static tier, once, if that was not done at setup). A
+    /// missing model is an error saying how to install it.
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
+        Ok(self.embedders()?.fast)
+    }
+
+    fn embedders(&self) -> Result<Embedders> {
         let mut slot = self.embedder.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
-        let e: Arc<dyn Embedder> = Arc::new(MiniLm::load_default()?);
-        check_dim(e.as_ref())?;
+        let dir = default_model_dir();
+        let rerank = MiniLm::load(&dir)?;
+        let fast: Arc<dyn Embedder> = Arc::new(StaticEmbedder::load_or_distill(&dir)?);
+        check_dim(fast.as_ref())?;
+        let e = Embedders { fast, rerank: Some(Arc::new(rerank)) };
         *slot = Some(e.clone());
         Ok(e)
     }
@@ -103,8 +140,28 @@ impl Trajstore {
     /// [`Trajstore::embedder`] from async code: loading the model (reading and checking
     /// some 90 MB) runs on the blocking pool, not on an async worker.
     pub async fn load_embedder(&self) -> Result<Arc<dyn Embedder>> {
+        Ok(self.load_embedders().await?.fast)
+    }
+
+    async fn load_embedders(&self) -> Result<Embedders> {
         let store = self.clone();
-        on_blocking_thread(move || store.embedder()).await?
+        on_blocking_thread(move || store.embedders()).await?
+    }
+
+    /// Refuses a search whose query vectors would not be comparable with the stored
+    /// ones (made by another model).
+    async fn check_embedding_model(&self, e: &dyn Embedder) -> Result<()> {
+        match self.store.embedding_model().await? {
+            Some(stored) if stored != e.name() => Err(Error::invalid(
+                "embedding",
+                format!(
+                    "the stored vectors were made by {stored}, and similarity search now uses {}: run `trajstore embed` \
+                     (or `trajstore serve --embed`) to embed the store again",
+                    e.name()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Full-text search: trajectories containing every term of `q` among those matching
@@ -146,20 +203,25 @@ impl Trajstore {
     /// among those matching `filters`.
     pub async fn similar_to_id(&self, id: &str, k: usize, filters: &FilterSet) -> Result<SimilarResults> {
         let k = check_limit("k", k)?;
-        let vector = match self.store.embedding_of(id).await? {
-            None => return Err(Error::NotFound { what: format!("trajectory {id:?}") }),
-            Some(Some(v)) => v,
-            // Not embedded yet: embed its text now.
-            Some(None) => {
-                let t = self.get(id).await?;
-                let text = trajstore_model::text::embed_text(&t);
-                self.embed_one(text).await?
-            }
+        let e = self.load_embedders().await?;
+        self.check_embedding_model(e.fast.as_ref()).await?;
+        let stored = self.store.embedding_of(id).await?;
+        if stored.is_none() {
+            return Err(Error::NotFound { what: format!("trajectory {id:?}") });
+        }
+        let text = match self.store.embed_texts_of(&[id]).await?.remove(id) {
+            Some(text) => text,
+            None => trajstore_model::text::embed_text(&self.get(id).await?),
         };
-        let mut res = self.nearest(&vector, k + 1, filters, false).await?;
+        let vector = match stored.flatten() {
+            Some(v) => v,
+            // Not embedded yet: embed its text now.
+            None => embed_with(e.fast.clone(), text.clone()).await?,
+        };
+        let pool = e.rerank.as_ref().map_or(k, |_| rerank_pool(k)) + 1;
+        let mut res = self.nearest(&vector, pool, filters, false).await?;
         res.data.retain(|h| h.summary.trajectory_id != id);
-        res.data.truncate(k);
-        Ok(res)
+        self.rerank(&e, &text, res, k).await
     }
 
     /// The `k` trajectories nearest in meaning to `text` among those matching `filters`.
@@ -178,8 +240,44 @@ impl Trajstore {
             return Err(Error::invalid("text", "the text is empty"));
         }
         let k = check_limit("k", k)?;
-        let vector = self.embed_one(text.to_string()).await?;
-        self.nearest(&vector, k, filters, exact).await
+        let e = self.load_embedders().await?;
+        self.check_embedding_model(e.fast.as_ref()).await?;
+        let vector = embed_with(e.fast.clone(), text.to_string()).await?;
+        let pool = e.rerank.as_ref().map_or(k, |_| rerank_pool(k));
+        let res = self.nearest(&vector, pool, filters, exact).await?;
+        self.rerank(&e, text, res, k).await
+    }
+
+    /// The first `k` of `res`, in the order of the re-ranking embedder's cosine distance
+    /// between `query` and each hit's embedded text (which the distances then are), or
+    /// as they are without a re-ranking embedder.
+    async fn rerank(&self, e: &Embedders, query: &str, mut res: SimilarResults, k: usize) -> Result<SimilarResults> {
+        let Some(rerank) = e.rerank.clone() else {
+            res.data.truncate(k);
+            return Ok(res);
+        };
+        if res.data.is_empty() {
+            return Ok(res);
+        }
+        let ids: Vec<&str> = res.data.iter().map(|h| h.summary.trajectory_id.as_str()).collect();
+        let mut texts = self.store.embed_texts_of(&ids).await?;
+        let mut batch = vec![query.to_string()];
+        batch.extend(res.data.iter().map(|h| texts.remove(&h.summary.trajectory_id).unwrap_or_default()));
+        let vectors = on_blocking_thread(move || {
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            rerank.embed(&refs)
+        })
+        .await??;
+        let (query_vector, hits) =
+            vectors.split_first().ok_or_else(|| Error::Internal("the embedder returned nothing".into()))?;
+        for (hit, v) in res.data.iter_mut().zip(hits) {
+            hit.distance = 1.0 - query_vector.iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
+        }
+        res.data.sort_by(|a, b| {
+            a.distance.total_cmp(&b.distance).then_with(|| a.summary.trajectory_id.cmp(&b.summary.trajectory_id))
+        });
+        res.data.truncate(k);
+        Ok(res)
     }
 
     async fn nearest(&self, vector: &[f32], k: usize, filters: &FilterSet, exact: bool) -> Result<SimilarResults> {
@@ -193,14 +291,6 @@ impl Trajstore {
             data: hits.into_iter().map(|(summary, distance)| SimilarHit { summary, distance }).collect(),
             not_embedded,
         })
-    }
-
-    /// The vector of one text, computed on the blocking pool (a model run is CPU work
-    /// that would stall every request on the same async worker).
-    async fn embed_one(&self, text: String) -> Result<Vec<f32>> {
-        let e = self.load_embedder().await?;
-        let mut v = on_blocking_thread(move || e.embed(&[text.as_str()])).await??;
-        v.pop().ok_or_else(|| Error::Internal("the embedder returned nothing".into()))
     }
 
     /// Rows without an embedding, and whether the store needs embedding at all.
@@ -229,6 +319,14 @@ impl Trajstore {
     ) -> Result<EmbedProgress> {
         let embedder = self.load_embedder().await?;
         let mut p = EmbedProgress::default();
+        match self.store.embedding_model().await? {
+            Some(stored) if stored == embedder.name() => {}
+            Some(stored) => {
+                self.store.clear_embeddings(embedder.name()).await?;
+                p.replaced_model = Some(stored);
+            }
+            None => self.store.set_embedding_model(embedder.name()).await?,
+        }
         let batch = batch.clamp(1, 65_536);
         loop {
             let want = match max {
@@ -268,6 +366,18 @@ impl Trajstore {
         self.store.ensure_vector_index(trajstore_store::VECTOR_INDEX_MIN_ROWS).await?;
         Ok(p)
     }
+}
+
+/// The vector of one text, computed on the blocking pool (a model run is CPU work that
+/// would stall every request on the same async worker).
+async fn embed_with(e: Arc<dyn Embedder>, text: String) -> Result<Vec<f32>> {
+    let mut v = on_blocking_thread(move || e.embed(&[text.as_str()])).await??;
+    v.pop().ok_or_else(|| Error::Internal("the embedder returned nothing".into()))
+}
+
+/// How many candidates a query of `k` results draws for re-ranking.
+fn rerank_pool(k: usize) -> usize {
+    (k * RERANK_CANDIDATES_PER_RESULT).clamp(RERANK_MIN_CANDIDATES, MAX_RESULTS)
 }
 
 fn check_dim(e: &dyn Embedder) -> Result<()> {

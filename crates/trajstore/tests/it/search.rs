@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use trajstore::search::{default_model_dir, HashEmbedder, MiniLm};
+use trajstore::search::{default_model_dir, Embedder, HashEmbedder};
 use trajstore::{EmbedTextSource, FilterSet, Trajectory, Trajstore};
 
 const ACTIONS: &[&str] = &[
@@ -291,9 +291,11 @@ async fn paraphrased_questions_find_their_original_first_with_the_real_model() {
     let n = rows.len();
     assert!(n >= 1000);
     let (_dir, store) = store_with(rows).await;
-    store.set_embedder(Arc::new(MiniLm::load(&dir).unwrap()));
+    // The default embedders: the static tier for every row, MiniLM re-ranking a query's
+    // candidates.
     let p = store.embed_pending(EmbedTextSource::default(), 512, None, |_| {}).await.unwrap();
     assert_eq!(p.embedded, n as u64);
+    assert_eq!(store.embedder().unwrap().name(), trajstore::search::STATIC_NAME);
     for (i, (_, paraphrase)) in ORIGINALS.iter().enumerate() {
         let res = store.similar_to_text(paraphrase, 5, &FilterSet::default()).await.unwrap();
         assert_eq!(
@@ -312,4 +314,42 @@ async fn paraphrased_questions_find_their_original_first_with_the_real_model() {
         .await
         .unwrap();
     assert_eq!(res.data[0].summary.question.as_deref(), Some("Summarise the wedding speech draft about Montreal."));
+}
+
+/// The hashing embedder under another name: vectors of "another model".
+struct Renamed(HashEmbedder);
+
+impl Embedder for Renamed {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, trajstore::search::EmbedError> {
+        self.0.embed(texts)
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn name(&self) -> &str {
+        "renamed-hash"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_of_another_model_are_refused_for_search_and_replaced_by_the_next_embedding() {
+    let rows = corpus();
+    let total = rows.len() as u64;
+    let (_dir, store) = store_with(rows).await;
+    store.set_embedder(Arc::new(HashEmbedder { dim: 384 }));
+    let p = store.embed_pending(EmbedTextSource::default(), 1000, None, |_| {}).await.unwrap();
+    assert_eq!((p.embedded, p.replaced_model), (total, None));
+
+    store.set_embedder(Arc::new(Renamed(HashEmbedder { dim: 384 })));
+    let err = store.similar_to_text("the rental contract", 5, &FilterSet::default()).await.unwrap_err();
+    assert!(matches!(&err, trajstore::Error::InvalidParameter { parameter, .. } if parameter == "embedding"), "{err}");
+    assert!(err.to_string().contains("trajstore embed"), "{err}");
+    let hash_name = HashEmbedder { dim: 384 }.name().to_string();
+    let p = store.embed_pending(EmbedTextSource::default(), 1000, None, |_| {}).await.unwrap();
+    assert_eq!((p.embedded, p.remaining, p.replaced_model), (total, 0, Some(hash_name)));
+    let res = store.similar_to_text("the rental contract", 5, &FilterSet::default()).await.unwrap();
+    assert_eq!((res.data.len(), res.not_embedded), (5, 0));
+    // Rows added afterwards are still written and embedded under the new model.
+    let again = store.embed_pending(EmbedTextSource::default(), 1000, None, |_| {}).await.unwrap();
+    assert_eq!((again.embedded, again.replaced_model), (0, None));
 }
