@@ -1,22 +1,24 @@
 //! trajstore benchmarks. Each figure is printed beside a reference measured in the same
 //! run on the same machine, so that a ratio can be read:
-//! * import: parsing every line of the same file into `serde_json::Value` on one thread;
+//! * import (the command, the import proper, the index catch-up, search before and
+//!   after it): parsing every line of the same file into `serde_json::Value` on one thread;
 //! * queries and statistics: the same work over the same rows already in memory.
 //!
 //! Usage (release build; data is generated, never committed):
-//!   trajstore-bench import --n 10000 --n 100000 [--dir DIR]
+//!   trajstore-bench import --n 10000 --n 100000 [--dir DIR] [--bin PATH] [--reps N]
 //!   trajstore-bench query --n 100000 [--dir DIR]
 //!   trajstore-bench stats --n 100000 [--dir DIR]
 //!   trajstore-bench search --n 100000 [--dir DIR]
 //!   trajstore-bench load --n 100000 [--clients 50] [--seconds 30]
 //!   trajstore-bench all --n 10000 --n 100000
 
+mod import;
 mod load;
 mod search;
 mod training;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -71,42 +73,6 @@ fn data_file(n: u64) -> (PathBuf, u64, u64) {
     (path, cfg.total(), bytes)
 }
 
-/// Reads the file once, so that the reference (measured first) does not also pay for
-/// reading it from disk while the runs after it find it in the page cache.
-fn warm_page_cache(path: &Path) {
-    let mut file = std::fs::File::open(path).unwrap();
-    std::io::copy(&mut file, &mut std::io::sink()).unwrap();
-}
-
-fn reference_parse(path: &Path) -> f64 {
-    warm_page_cache(path);
-    let started = Instant::now();
-    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap());
-    let mut line = Vec::new();
-    let mut n = 0u64;
-    while reader.read_until(b'\n', &mut line).unwrap() > 0 {
-        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        n += v.is_object() as u64;
-        line.clear();
-    }
-    std::hint::black_box(n);
-    started.elapsed().as_secs_f64()
-}
-
-/// The import's parsing stage alone: records are validated and dropped.
-fn ours_parse_only(path: &Path) -> f64 {
-    let started = Instant::now();
-    let progress = std::sync::Arc::new(trajstore::ingest::Progress::default());
-    let mut n = 0u64;
-    trajstore::ingest::read_input(&Input::File(path.into()), &progress, &mut |item| {
-        n += matches!(item, trajstore::ingest::Item::Record(..)) as u64;
-        true
-    })
-    .unwrap();
-    std::hint::black_box(n);
-    started.elapsed().as_secs_f64()
-}
-
 /// Runs one import in a child process (so its peak memory is its own) and returns its report.
 fn import_child(file: &Path, db: &Path, extra: &[&str]) -> serde_json::Value {
     let out = Command::new(std::env::current_exe().unwrap())
@@ -140,52 +106,6 @@ async fn run_import_child() {
         "{}",
         serde_json::json!({"imported": report.imported, "skipped": report.skipped, "failed": report.failed, "import_s": import_s, "optimize_s": optimize_s, "indexes": indexes, "import_rss_mb": import_rss_mb, "peak_rss_mb": peak_rss_mb()})
     );
-}
-
-fn bench_import(ns: &[u64]) {
-    for &n in ns {
-        let (file, total, bytes) = data_file(n);
-        let mb = bytes as f64 / 1e6;
-        println!(
-            "\n== import: {total} generated trajectories, {mb:.0} MB ({:.1} KB each)",
-            bytes as f64 / total as f64 / 1e3
-        );
-        let reference = reference_parse(&file);
-        println!(
-            "  reference: serde_json::Value parse of every line, 1 thread   {reference:>7.2} s  {:>6.0} MB/s",
-            mb / reference
-        );
-        let parse_only = ours_parse_only(&file);
-        println!(
-            "  ours: read, parse and validate only (no storage), all cores {parse_only:>7.2} s  {:>6.0} MB/s",
-            mb / parse_only
-        );
-        let db = work_dir().join(format!("import-{total}"));
-        let _ = std::fs::remove_dir_all(&db);
-        let fresh = import_child(&file, &db, &["--optimize"]);
-        let (import_s, optimize_s) = (fresh["import_s"].as_f64().unwrap(), fresh["optimize_s"].as_f64().unwrap());
-        assert_eq!(fresh["imported"].as_u64(), Some(total));
-        println!("  fresh import (parse, validate, de-duplicate, write)          {import_s:>7.2} s  {:>6.0} MB/s  = {:.0}% of reference", mb / import_s, 100.0 * reference / import_s);
-        println!("  then optimize (indexes, compaction)                          {optimize_s:>7.2} s  (end to end {:.0} MB/s)", mb / (import_s + optimize_s));
-        for i in fresh["indexes"].as_array().unwrap() {
-            println!("    of which building {:<40} {:>7.2} s", i[0].as_str().unwrap(), i[1].as_f64().unwrap());
-        }
-        println!(
-            "  peak RSS of the import                                       {:>7.0} MB",
-            fresh["import_rss_mb"].as_f64().unwrap()
-        );
-        println!(
-            "  peak RSS of the process (import, then optimize)              {:>7.0} MB",
-            fresh["peak_rss_mb"].as_f64().unwrap()
-        );
-        std::fs::write(db.join(".complete"), "").unwrap();
-        let again = import_child(&file, &db, &[]);
-        assert_eq!(again["skipped"].as_u64(), Some(total));
-        println!(
-            "  re-import of the same file (all {total} duplicates)           {:>7.2} s",
-            again["import_s"].as_f64().unwrap()
-        );
-    }
 }
 
 /// A store of about `n` trajectories, imported once and kept in the work directory.
@@ -456,11 +376,47 @@ async fn bench_stats(ns: &[u64]) {
     }
 }
 
+const USAGE: &str = "\
+trajstore-bench: release-mode benchmarks, each figure beside a reference measured in the
+same run. Data is generated into the work directory (default: $TMPDIR/trajstore-bench).
+
+Usage: trajstore-bench COMMAND [--n N]... [--dir DIR] [options]
+
+Commands:
+  import    serde_json parse of the generated file (the reference); the `trajstore import`
+            command end to end (a child process: time, peak RSS, rows left unindexed);
+            the full-text index catch-up (fold_indexes) on the store it wrote; full-text
+            search before and after the catch-up (same rows required); the import
+            in-process, optimize and a re-import
+  query     list, count, cursor and get timings
+  stats     statistics and curves
+  search    embedding throughput, similarity and full-text search
+  load      concurrent clients against the server
+  training  the training views
+  all       import, query and stats
+
+Options:
+  --n N           about N trajectories (repeatable; default 10000 and 100000)
+  --dir DIR       work directory for generated files and stores
+  --bin PATH      (import) the trajstore binary to run (default: beside this one)
+  --reps N        (import) timed runs of each full-text query (default 5; at least 3,
+                  fewer than N once a query has taken 30 s)
+  --clients N     (load) concurrent clients (default 50)
+  --seconds N     (load) duration (default 30)
+  -h, --help      print this and exit
+
+Build both binaries in release: cargo build --release -p trajstore-bench -p trajstore-cli
+";
+
 fn main() {
-    // As the trajstore binary does.
-    // SAFETY: the first thing main does; no other thread exists yet.
-    unsafe { trajstore::configure_process() };
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return;
+    }
+    // As the trajstore binary does.
+    // SAFETY: no other thread exists yet (only the arguments were read).
+    unsafe { trajstore::configure_process() };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut ns: Vec<u64> = args_after("--n").iter().map(|s| s.parse().expect("--n takes an integer")).collect();
     if ns.is_empty() {
@@ -468,7 +424,7 @@ fn main() {
     }
     match args.get(1).map(String::as_str) {
         Some("import-child") => rt.block_on(run_import_child()),
-        Some("import") => bench_import(&ns),
+        Some("import") => import::bench_import(&rt, &ns),
         Some("query") => rt.block_on(bench_query(&ns)),
         Some("stats") => rt.block_on(bench_stats(&ns)),
         Some("search") => rt.block_on(search::bench_search(&ns)),
@@ -486,11 +442,14 @@ fn main() {
             }
         }),
         Some("all") => {
-            bench_import(&ns);
+            import::bench_import(&rt, &ns);
             rt.block_on(bench_query(&ns));
             rt.block_on(bench_stats(&ns));
         }
-        _ => eprintln!("usage: trajstore-bench import|query|stats|search|load|training|all [--n N]... [--dir DIR]"),
+        _ => {
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
     }
     rt.shutdown_background();
 }
