@@ -42,6 +42,7 @@ pub use schema::{
 };
 use schema::{payloads_schema, summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
+pub use terms::{SEARCH_TEXT_FORMAT_KEY, TERMS_FORMAT};
 use write::WRITE_ID_PID_BITS;
 pub use write::{Appended, InsertMode, InsertOutcome, Patch, StagedBatch, UpdateCommit};
 

@@ -240,3 +240,47 @@ async fn an_old_store_gains_the_new_columns_as_null() {
     assert_eq!((back.input_tokens, back.cost), (Some(10), Some(0.25)));
     assert_eq!(store.count(FilterSet::parse([("model", "m-*")]).unwrap().to_sql()).await.unwrap(), 1);
 }
+
+/// The ids of the full-text hits for `q`.
+async fn text_hits(store: &Store, q: &str) -> Vec<String> {
+    let mut ids: Vec<String> =
+        store.search_text(q, None, 10, 1.0).await.unwrap().into_iter().map(|h| h.summary.trajectory_id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_store_without_the_terms_marker_is_converted_by_optimize_and_finds_word_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let rows = vec![
+        traj(r#"{"trajectory_id":"z","steps":[{"role":"user","content":"Zebras were running"}]}"#),
+        traj(r#"{"trajectory_id":"g","steps":[{"role":"user","content":"a giraffe walked"}]}"#),
+    ];
+    let store = Store::open(uri).await.unwrap();
+    store.insert(rows, InsertMode::Deduplicate).await.unwrap();
+    store.ensure_indexes(false).await.unwrap();
+    assert_eq!(text_hits(&store, "zebra RUN").await, ["z"]);
+    // A store from before terms: no marker on its search text.
+    let conn = lancedb::connect(uri).execute().await.unwrap();
+    let payloads = conn.open_table("payloads").execute().await.unwrap();
+    let unmark = lancedb::table::FieldMetadataUpdate {
+        path: "search_text".into(),
+        metadata: [(trajstore_store::SEARCH_TEXT_FORMAT_KEY.to_string(), None)].into(),
+        replace: false,
+    };
+    payloads.update_field_metadata(&[unmark]).await.unwrap();
+    let old = Store::open(uri).await.unwrap();
+    old.optimize(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(old.unindexed_text_rows().await.unwrap(), 0);
+    for (q, want) in
+        [("zebra", vec!["z"]), ("the zebras run", vec!["z"]), ("walking giraffes", vec!["g"]), ("the", vec![])]
+    {
+        assert_eq!(text_hits(&old, q).await, want, "{q}");
+    }
+    let reopened = Store::open(uri).await.unwrap();
+    let schema = conn.open_table("payloads").execute().await.unwrap().schema().await.unwrap();
+    let format = schema.field_with_name("search_text").unwrap().metadata().get(trajstore_store::SEARCH_TEXT_FORMAT_KEY);
+    assert_eq!(format.map(String::as_str), Some(trajstore_store::TERMS_FORMAT));
+    assert_eq!(text_hits(&reopened, "ZEBRA").await, ["z"]);
+}
