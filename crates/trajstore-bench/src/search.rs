@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use trajstore::search::{default_model_dir, Embedder, HashEmbedder, MiniLm};
+use trajstore::search::{default_model_dir, Embedder, HashEmbedder, MiniLm, StaticEmbedder};
 use trajstore::{EmbedTextSource, FilterSet, Trajstore};
 
 use crate::{data_file, import_child, line, time, work_dir};
@@ -59,20 +59,41 @@ async fn search_store(n: u64) -> Trajstore {
     store
 }
 
-/// The real model's throughput over stored questions.
+/// The embedders' throughput: over stored (generated) questions, and over real
+/// trajectory texts when `TRAJSTORE_BENCH_TEXTS` names a file of them (one JSON string
+/// a line; `crates/trajstore-embed/examples/make_real_texts.py` makes one from exports
+/// of `../shared/realdata`). The static tier embeds every row; MiniLM, the reference,
+/// re-ranks a query's candidates.
 fn embedding_throughput(sample: &[String]) {
-    match MiniLm::load(&default_model_dir()) {
-        Ok(m) => {
-            let texts: Vec<&str> = sample.iter().take(1024).map(String::as_str).collect();
-            let t = Instant::now();
-            m.embed(&texts).unwrap();
-            println!(
-                "  embedding throughput, all-MiniLM-L6-v2 on this CPU: {:.0} texts/s ({} texts)",
-                texts.len() as f64 / t.elapsed().as_secs_f64(),
-                texts.len()
-            );
+    let dir = default_model_dir();
+    let (minilm, fast) = match (MiniLm::load(&dir), StaticEmbedder::load_or_distill(&dir)) {
+        (Ok(m), Ok(s)) => (m, s),
+        (Err(e), _) | (_, Err(e)) => return println!("  embedding throughput: not measured ({e})"),
+    };
+    let real: Vec<String> = std::env::var_os("TRAJSTORE_BENCH_TEXTS")
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default();
+    for (what, texts) in [("generated questions", sample), ("real trajectory texts", real.as_slice())] {
+        if texts.is_empty() {
+            println!("  embedding throughput on {what}: not measured (set TRAJSTORE_BENCH_TEXTS)");
+            continue;
         }
-        Err(e) => println!("  embedding throughput: not measured ({e})"),
+        let all: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let rate = |e: &dyn Embedder, texts: &[&str]| {
+            let t = Instant::now();
+            e.embed(texts).unwrap();
+            texts.len() as f64 / t.elapsed().as_secs_f64()
+        };
+        let fast_rate = rate(&fast, &all);
+        let minilm_rate = rate(&minilm, &all[..all.len().min(200)]);
+        println!(
+            "  embedding throughput on {what}: static tier {fast_rate:.0} texts/s ({} texts), \
+             all-MiniLM-L6-v2 (reference) {minilm_rate:.1} texts/s ({} texts) = {:.0}x",
+            all.len(),
+            all.len().min(200),
+            fast_rate / minilm_rate
+        );
     }
 }
 

@@ -63,9 +63,20 @@ pub async fn search(db: &str, json: bool, text: &str, limit: usize, filters: &Fi
             );
         }
         eprintln!("{} hits", res.data.len());
+        let unindexed = store.unindexed_text_rows().await?;
+        if unindexed >= UNINDEXED_HINT_ROWS {
+            eprintln!(
+                "{unindexed} rows are not in the full-text index yet and were scanned: \
+                 `trajstore optimize` indexes them (or a running `trajstore serve` will)"
+            );
+        }
     }
     Ok(0)
 }
+
+/// From this many rows outside the full-text index, scanning them is slow enough for
+/// the search command to say how to index them.
+const UNINDEXED_HINT_ROWS: u64 = 10_000;
 
 /// Loads the default embedders, distilling and caching the static tier if needed.
 pub fn prepare_model() -> Result<i32> {
