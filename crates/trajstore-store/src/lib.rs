@@ -40,7 +40,7 @@ pub use schema::{
     arrow_type, column_array, keyed_summary_schema, summaries_from_batch, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS,
     WRITE_ID,
 };
-use schema::{payloads_schema, summaries_schema, PAYLOADS, SUMMARIES};
+use schema::{summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 pub use terms::{SEARCH_TEXT_FORMAT_KEY, TERMS_FORMAT};
 use write::WRITE_ID_PID_BITS;
@@ -137,7 +137,7 @@ impl Store {
     pub async fn open(uri: &str) -> Result<Self> {
         let conn = lancedb::connect(&connection_uri(uri)?).read_consistency_interval(Duration::ZERO).execute().await?;
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
-        let payloads = open_or_create(&conn, PAYLOADS, payloads_schema()).await?;
+        let payloads = open_or_create(&conn, PAYLOADS, schema::new_payloads_table_schema()).await?;
         migrate(&summaries, &payloads).await?;
         let search_terms = maintenance::search_text_is_terms(&payloads).await?;
         Ok(Store {

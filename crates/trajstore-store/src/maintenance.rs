@@ -98,19 +98,12 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
     Ok(())
 }
 
-/// Whether the payloads' search text is stored as terms: marked so, or a new store
-/// (no payload yet), which is marked now.
+/// Whether the payloads' search text is stored as terms: its column says so (a new
+/// store's table is created marked; see `schema::new_payloads_table_schema`).
 pub(crate) async fn search_text_is_terms(payloads: &Table) -> Result<bool> {
     let schema = payloads.schema().await?;
     let format = schema.field_with_name(schema::SEARCH_TEXT)?.metadata().get(crate::terms::SEARCH_TEXT_FORMAT_KEY);
-    if let Some(format) = format {
-        return Ok(format == crate::terms::TERMS_FORMAT);
-    }
-    if payloads.count_rows(None).await? > 0 {
-        return Ok(false);
-    }
-    mark_search_text_as_terms(payloads).await?;
-    Ok(true)
+    Ok(format.is_some_and(|f| f == crate::terms::TERMS_FORMAT))
 }
 
 async fn mark_search_text_as_terms(payloads: &Table) -> Result<()> {

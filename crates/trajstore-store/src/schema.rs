@@ -147,6 +147,26 @@ pub fn search_text_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![bulky_text(SEARCH_TEXT, -1)]))
 }
 
+/// The payloads table as a new store creates it: its search text marked as terms, in
+/// the same commit that creates the table (batches written later need not carry it).
+pub fn new_payloads_table_schema() -> SchemaRef {
+    let schema = payloads_schema();
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let f = f.as_ref().clone();
+            if f.name() == SEARCH_TEXT {
+                let format = (crate::terms::SEARCH_TEXT_FORMAT_KEY.to_string(), crate::terms::TERMS_FORMAT.to_string());
+                f.with_metadata([format].into())
+            } else {
+                f
+            }
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
+}
+
 pub fn payloads_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("trajectory_id", DataType::Utf8, false),

@@ -261,9 +261,13 @@ async fn a_store_without_the_terms_marker_is_converted_by_optimize_and_finds_wor
     store.insert(rows, InsertMode::Deduplicate).await.unwrap();
     store.ensure_indexes(false).await.unwrap();
     assert_eq!(text_hits(&store, "zebra RUN").await, ["z"]);
-    // A store from before terms: no marker on its search text.
     let conn = lancedb::connect(uri).execute().await.unwrap();
     let payloads = conn.open_table("payloads").execute().await.unwrap();
+    let format = |schema: arrow_schema::SchemaRef| {
+        schema.field_with_name("search_text").unwrap().metadata().get(trajstore_store::SEARCH_TEXT_FORMAT_KEY).cloned()
+    };
+    assert_eq!(format(payloads.schema().await.unwrap()).as_deref(), Some(trajstore_store::TERMS_FORMAT), "new: terms");
+    // A store from before terms: no marker on its search text.
     let unmark = lancedb::table::FieldMetadataUpdate {
         path: "search_text".into(),
         metadata: [(trajstore_store::SEARCH_TEXT_FORMAT_KEY.to_string(), None)].into(),
@@ -280,7 +284,6 @@ async fn a_store_without_the_terms_marker_is_converted_by_optimize_and_finds_wor
     }
     let reopened = Store::open(uri).await.unwrap();
     let schema = conn.open_table("payloads").execute().await.unwrap().schema().await.unwrap();
-    let format = schema.field_with_name("search_text").unwrap().metadata().get(trajstore_store::SEARCH_TEXT_FORMAT_KEY);
-    assert_eq!(format.map(String::as_str), Some(trajstore_store::TERMS_FORMAT));
+    assert_eq!(format(schema).as_deref(), Some(trajstore_store::TERMS_FORMAT), "converted: terms");
     assert_eq!(text_hits(&reopened, "ZEBRA").await, ["z"]);
 }
