@@ -63,7 +63,7 @@ async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
         return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
     }
     let inputs = expand_inputs(&paths)?;
-    let store = Trajstore::open(db).await?;
+    let store = Trajstore::builder(db).lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
     let read = trajstore::ReadOptions { format, labels_dir: labels };
     let opts = ImportOptions { strict, skip_duplicate_check, wait_for_index, read, ..Default::default() };
     let report = import_with_progress(&store, inputs, opts, json).await?;

@@ -33,7 +33,7 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
         return Err(Error::invalid("--interval", format!("expected seconds > 0, got {}", args.interval)));
     }
     let format = trajstore::FormatChoice::parse(&args.format).map_err(|e| Error::invalid("--format", e.to_string()))?;
-    let store = Trajstore::open(db).await?;
+    let store = Trajstore::builder(db).lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
     let state = match args.state {
         Some(path) => path,
         None => Follower::default_state_path(db, dir)?,

@@ -12,6 +12,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// jemalloc instead of glibc's allocator: an import's many short-lived buffers of all
+/// sizes left glibc holding freed memory (the process's resident size grew with every
+/// batch written, to twice its live heap), where jemalloc returns it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "trajstore", version, about = "Store, query and explore LLM-agent trajectories")]
 struct Cli {

@@ -80,6 +80,28 @@ pub struct IndexCreated {
     pub seconds: f64,
 }
 
+/// Settings of [`Store::open_with`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// The budgets of Lance's caches; `None` keeps Lance's defaults (6 GiB of index
+    /// pages, 1 GiB of file metadata), which suit a long-lived reader.
+    pub lance_cache: Option<LanceCacheSize>,
+}
+
+/// The budgets of Lance's caches of one opened store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanceCacheSize {
+    pub index_bytes: usize,
+    pub metadata_bytes: usize,
+}
+
+impl LanceCacheSize {
+    /// For a process that writes and reads little back, such as an import: every commit
+    /// and every refresh of the id index caches the metadata and index pages of a new
+    /// version, which the defaults keep until they reach gigabytes.
+    pub const WRITER: LanceCacheSize = LanceCacheSize { index_bytes: 64 << 20, metadata_bytes: 64 << 20 };
+}
+
 /// Where a store lives: a local directory or an object-store URI (`s3://bucket/path`).
 #[derive(Clone)]
 pub struct Store {
@@ -135,7 +157,20 @@ fn now_micros() -> i64 {
 impl Store {
     /// Opens the store at `uri`, creating its tables if they do not exist yet.
     pub async fn open(uri: &str) -> Result<Self> {
-        let conn = lancedb::connect(&connection_uri(uri)?).read_consistency_interval(Duration::ZERO).execute().await?;
+        Self::open_with(uri, &OpenOptions::default()).await
+    }
+
+    /// [`Store::open`] with settings other than the defaults.
+    pub async fn open_with(uri: &str, options: &OpenOptions) -> Result<Self> {
+        let mut connect = lancedb::connect(&connection_uri(uri)?).read_consistency_interval(Duration::ZERO);
+        if let Some(cache) = options.lance_cache {
+            connect = connect.session(Arc::new(lance::session::Session::new(
+                cache.index_bytes,
+                cache.metadata_bytes,
+                Arc::default(),
+            )));
+        }
+        let conn = connect.execute().await?;
         let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
         let payloads = open_or_create(&conn, PAYLOADS, schema::new_payloads_table_schema()).await?;
         migrate(&summaries, &payloads).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trajstore_query::VersionedCache;
-use trajstore_store::Store;
+use trajstore_store::{LanceCacheSize, OpenOptions, Store};
 
 use crate::{Result, Trajstore, OPTIMIZE_EVERY_ADDS};
 
@@ -18,6 +18,7 @@ pub struct TrajstoreBuilder {
     cache_bytes: usize,
     memory_index: bool,
     optimize_every: u64,
+    lance_cache: Option<LanceCacheSize>,
 }
 
 impl TrajstoreBuilder {
@@ -28,6 +29,7 @@ impl TrajstoreBuilder {
             cache_bytes: 256 << 20,
             memory_index: false,
             optimize_every: OPTIMIZE_EVERY_ADDS,
+            lance_cache: None,
         }
     }
 
@@ -56,9 +58,17 @@ impl TrajstoreBuilder {
         self
     }
 
+    /// Budgets for Lance's own caches of file metadata and index pages, instead of its
+    /// defaults (gigabytes, suited to a server): [`LanceCacheSize::WRITER`] for a process
+    /// that mostly writes, such as an import.
+    pub fn lance_cache(mut self, size: LanceCacheSize) -> Self {
+        self.lance_cache = Some(size);
+        self
+    }
+
     /// Opens (or creates) the store.
     pub async fn open(self) -> Result<Trajstore> {
-        let store = Store::open(&self.uri).await?;
+        let store = Store::open_with(&self.uri, &OpenOptions { lance_cache: self.lance_cache }).await?;
         Ok(Trajstore {
             store,
             cache: Arc::new(VersionedCache::new(self.cache_entries, self.cache_bytes, Duration::from_secs(300))),
