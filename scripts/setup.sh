@@ -39,7 +39,8 @@ fi
 # with the test tools pinned in scripts/python-requirements.txt: schemathesis (the API's
 # contract test), pytest, ruff and mypy (the Python client's tests, lints and type check),
 # pyarrow and pandas (the client's Arrow and DataFrame reads), setuptools (its wheel),
-# and OpenTelemetry's Python SDK and OTLP/HTTP exporter (the tests of POST /v1/traces).
+# OpenTelemetry's Python SDK and OTLP/HTTP exporter (the tests of POST /v1/traces), and
+# the object-storage tests' S3 servers and outside readers (see the requirements file).
 VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
 requirements="$(dirname "$0")/python-requirements.txt"
 [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"

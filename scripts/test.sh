@@ -22,10 +22,13 @@ cargo build -p trajstore-cli
 # The Python client: lint, format and type gates, then its tests against that binary
 # (the venv and the client's wheel come from setup.sh).
 VENV="${TRAJSTORE_VENV:-$HOME/.cache/trajstore/venv}"
-"$VENV/bin/ruff" check python
-"$VENV/bin/ruff" format --check python
+"$VENV/bin/ruff" check python tests
+"$VENV/bin/ruff" format --check python tests
 (cd python && "$VENV/bin/mypy" src)
 (cd python && TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
+# s3:// and s3+ddb:// on real S3-compatible servers started on 127.0.0.1 (SeaweedFS,
+# moto), and DuckDB and pylance reading a store trajstore wrote.
+(cd tests/object_storage && TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" "$VENV/bin/python" -m pytest -q -p no:cacheprovider .)
 TRAJSTORE_BIN="$CARGO_TARGET_DIR/debug/trajstore" node --test crates/trajstore-web/e2e/
 # The API's contract: schemathesis against the generated OpenAPI document (see the script).
 bash scripts/schemathesis.sh

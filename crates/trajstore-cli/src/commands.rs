@@ -1,5 +1,6 @@
 //! One function per subcommand; each only translates arguments and prints results.
 
+use crate::location::Location;
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,7 +32,9 @@ pub(crate) fn parse_filters(args: &FilterArgs) -> Result<FilterSet> {
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
-    let (db, json) = (cli.db.as_str(), cli.json);
+    let json = cli.json;
+    let location = Location::new(cli.db, &cli.storage_options, cli.single_writer)?;
+    let db = &location;
     match cli.command {
         Command::Import(args) if args.follow => crate::follow::follow(db, json, args).await,
         Command::Import(args) => import(db, json, args).await,
@@ -56,14 +59,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
+async fn import(db: &Location, json: bool, args: ImportArgs) -> Result<i32> {
     let ImportArgs { paths, format, labels, strict, skip_duplicate_check, wait_for_index, .. } = args;
     let format = trajstore::FormatChoice::parse(&format).map_err(|e| Error::invalid("--format", e.to_string()))?;
     if let Some(dir) = labels.as_ref().filter(|d| !d.is_dir()) {
         return Err(Error::invalid("--labels", format!("{} is not a directory", dir.display())));
     }
     let inputs = expand_inputs(&paths)?;
-    let store = Trajstore::builder(db).lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
+    let store = db.builder().lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
     let read = trajstore::ReadOptions { format, labels_dir: labels };
     let opts = ImportOptions { strict, skip_duplicate_check, wait_for_index, read, ..Default::default() };
     let report = import_with_progress(&store, inputs, opts, json).await?;
@@ -89,7 +92,7 @@ async fn import(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
     Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
 }
 
-async fn query(db: &str, json: bool, args: QueryArgs) -> Result<i32> {
+async fn query(db: &Location, json: bool, args: QueryArgs) -> Result<i32> {
     let QueryArgs { filters, sort, order, page, page_size, cursor } = args;
     let mut pairs = filter_pairs(&filters)?;
     pairs.extend([
@@ -102,7 +105,7 @@ async fn query(db: &str, json: bool, args: QueryArgs) -> Result<i32> {
         pairs.push(("cursor".into(), c));
     }
     let req = ListRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let page = store.list(&req).await?;
     if json {
         print_json(&*page);
@@ -123,8 +126,8 @@ async fn query(db: &str, json: bool, args: QueryArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn show(db: &str, json: bool, id: &str) -> Result<i32> {
-    let store = Trajstore::open(db).await?;
+async fn show(db: &Location, json: bool, id: &str) -> Result<i32> {
+    let store = db.open().await?;
     let record = store.get(id).await?.to_json();
     if json {
         println!("{record}");
@@ -142,7 +145,7 @@ async fn show(db: &str, json: bool, id: &str) -> Result<i32> {
     Ok(0)
 }
 
-async fn export(db: &str, json: bool, args: ExportArgs) -> Result<i32> {
+async fn export(db: &Location, json: bool, args: ExportArgs) -> Result<i32> {
     let ExportArgs { out, format, filters } = args;
     let filters = parse_filters(&filters)?;
     let format = match format {
@@ -150,7 +153,7 @@ async fn export(db: &str, json: bool, args: ExportArgs) -> Result<i32> {
             .map_err(|_| Error::invalid("--format", format!("expected jsonl, parquet or atif, got {f:?}")))?,
         None => ExportFormat::from_path(&out),
     };
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     if out.as_os_str() == "-" {
         if json {
             return Err(Error::invalid("--json", "cannot be combined with export to stdout"));
@@ -167,11 +170,11 @@ async fn export(db: &str, json: bool, args: ExportArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn stats(db: &str, json: bool, args: StatsArgs) -> Result<i32> {
+async fn stats(db: &Location, json: bool, args: StatsArgs) -> Result<i32> {
     let StatsArgs { filters, group_by, k, success_threshold, curve, series } = args;
     let mut pairs = filter_pairs(&filters)?;
     pairs.extend([("k".to_string(), k), ("success_threshold".to_string(), success_threshold)]);
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     if let Some(x) = curve {
         pairs.extend([("x".to_string(), x), ("series".to_string(), series)]);
         let req = CurveRequest::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -196,8 +199,8 @@ async fn stats(db: &str, json: bool, args: StatsArgs) -> Result<i32> {
     Ok(0)
 }
 
-async fn optimize(db: &str, json: bool) -> Result<i32> {
-    let store = Trajstore::open(db).await?;
+async fn optimize(db: &Location, json: bool) -> Result<i32> {
+    let store = db.open().await?;
     let r = store.optimize().await?;
     if json {
         print_json(&serde_json::json!({
@@ -213,7 +216,7 @@ async fn optimize(db: &str, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-async fn demo(db: &str, json: bool, args: DemoArgs) -> Result<i32> {
+async fn demo(db: &Location, json: bool, args: DemoArgs) -> Result<i32> {
     let DemoArgs { trajectories, seed, no_serve, server } = args;
     let cfg = trajstore::demo::DemoConfig::with_total(trajectories, seed);
     let dir =
@@ -229,11 +232,11 @@ async fn demo(db: &str, json: bool, args: DemoArgs) -> Result<i32> {
         }
         w.flush().map_err(|source| Error::Io { context: path.display().to_string(), source })?;
     }
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let report =
         import_with_progress(&store, vec![trajstore::Input::File(path)], ImportOptions::default(), json).await?;
     if json {
-        print_json(&serde_json::json!({"db": db, "generated": cfg.total(), "import": report}));
+        print_json(&serde_json::json!({"db": db.uri(), "generated": cfg.total(), "import": report}));
     } else {
         eprintln!(
             "demo: generated {} trajectories ({} runs x {} epochs x {} prompts x {} samples) into {}",
@@ -316,7 +319,7 @@ fn log_to_stderr() {
 }
 
 /// Runs the HTTP server until SIGTERM or Ctrl-C.
-async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
+async fn serve(db: &Location, args: crate::ServeArgs) -> Result<()> {
     log_to_stderr();
     let addr: std::net::SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
@@ -352,7 +355,11 @@ async fn serve(db: &str, args: crate::ServeArgs) -> Result<()> {
             }
         },
     };
-    let store = Trajstore::builder(db).memory_index(!args.no_memory_index).open().await?;
+    let object_store = db.uri().contains("://") && !db.uri().starts_with("file://");
+    let refresh = args.refresh_interval.unwrap_or(if object_store { 2.0 } else { 0.0 });
+    let refresh = Duration::try_from_secs_f64(refresh)
+        .map_err(|_| Error::invalid("--refresh-interval", format!("expected seconds >= 0, got {refresh}")))?;
+    let store = db.builder().memory_index(!args.no_memory_index).read_consistency(refresh).open().await?;
     trajstore_server::serve(store, config, addr)
         .await
         .map_err(|source| Error::Io { context: format!("serving on {addr}"), source })

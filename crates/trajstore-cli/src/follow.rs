@@ -1,15 +1,16 @@
 //! `trajstore import --follow DIR`: a folder imported as it fills, one line per batch.
 
+use crate::location::Location;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use trajstore::{Error, FollowBatch, Follower, ImportOptions, Result, Trajstore};
+use trajstore::{Error, FollowBatch, Follower, ImportOptions, Result};
 
 use crate::output::{self, print_json};
 use crate::ImportArgs;
 
-pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
+pub async fn follow(db: &Location, json: bool, args: ImportArgs) -> Result<i32> {
     for (given, flag) in [
         (args.strict, "--strict"),
         (args.skip_duplicate_check, "--skip-duplicate-check"),
@@ -33,10 +34,10 @@ pub async fn follow(db: &str, json: bool, args: ImportArgs) -> Result<i32> {
         return Err(Error::invalid("--interval", format!("expected seconds > 0, got {}", args.interval)));
     }
     let format = trajstore::FormatChoice::parse(&args.format).map_err(|e| Error::invalid("--format", e.to_string()))?;
-    let store = Trajstore::builder(db).lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
+    let store = db.builder().lance_cache(trajstore::LanceCacheSize::WRITER).open().await?;
     let state = match args.state {
         Some(path) => path,
-        None => Follower::default_state_path(db, dir)?,
+        None => Follower::default_state_path(db.uri(), dir)?,
     };
     let read = trajstore::ReadOptions { format, labels_dir: args.labels };
     // Each batch is small: optimizing after one would hold up the next; `trajstore serve`

@@ -4,6 +4,7 @@
 
 mod commands;
 mod follow;
+mod location;
 mod output;
 mod search;
 mod training;
@@ -24,6 +25,15 @@ struct Cli {
     /// The store: a directory (created when missing) or an object-store URI.
     #[arg(long, global = true, env = "TRAJSTORE_DB", default_value = "./trajstore-data")]
     db: String,
+    /// An option of the object store, KEY=VALUE (repeatable), e.g. aws_endpoint=URL,
+    /// aws_region=us-east-1, aws_virtual_hosted_style_request=true; the standard AWS_*
+    /// environment variables are read too.
+    #[arg(long = "storage-option", global = true, value_name = "KEY=VALUE")]
+    storage_options: Vec<String>,
+    /// Write to an s3:// store without checking that it honours conditional writes:
+    /// only when no other process writes to it.
+    #[arg(long, global = true)]
+    single_writer: bool,
     /// Print exactly one JSON document on stdout and nothing else.
     #[arg(long, global = true)]
     json: bool,
@@ -77,6 +87,11 @@ pub struct ServeArgs {
     /// (imports leave them unindexed), which are then folded in; 0 turns this off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub index_interval: f64,
+    /// Seconds within which writes by other processes (importers, other servers) become
+    /// visible here. Default: 0 (every read looks) for a local store, 2 for an object
+    /// store, where each look is a request.
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_interval: Option<f64>,
 }
 
 #[derive(Subcommand)]

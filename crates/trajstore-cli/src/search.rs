@@ -1,8 +1,9 @@
 //! `trajstore similar`, `trajstore search` and `trajstore embed`.
 
+use crate::location::Location;
 use std::io::IsTerminal;
 
-use trajstore::{EmbedTextSource, Error, Result, Trajstore};
+use trajstore::{EmbedTextSource, Error, Result};
 
 use crate::output::{print_json, print_rows};
 use crate::FilterArgs;
@@ -19,7 +20,7 @@ pub fn parse_source(s: &str) -> Result<EmbedTextSource> {
 }
 
 pub async fn similar(
-    db: &str,
+    db: &Location,
     json: bool,
     id: Option<String>,
     text: Option<String>,
@@ -27,7 +28,7 @@ pub async fn similar(
     filters: &FilterArgs,
 ) -> Result<i32> {
     let filters = crate::commands::parse_filters(filters)?;
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let res = match (id, text) {
         (Some(id), None) => store.similar_to_id(&id, k, &filters).await?,
         (None, Some(text)) => store.similar_to_text(&text, k, &filters).await?,
@@ -46,9 +47,9 @@ pub async fn similar(
     Ok(0)
 }
 
-pub async fn search(db: &str, json: bool, text: &str, limit: usize, filters: &FilterArgs) -> Result<i32> {
+pub async fn search(db: &Location, json: bool, text: &str, limit: usize, filters: &FilterArgs) -> Result<i32> {
     let filters = crate::commands::parse_filters(filters)?;
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let res = store.search_text(text, &filters, limit).await?;
     if json {
         print_json(&res);
@@ -87,9 +88,9 @@ pub fn prepare_model() -> Result<i32> {
     Ok(0)
 }
 
-pub async fn embed(db: &str, json: bool, source: &str, batch: usize, max: Option<u64>) -> Result<i32> {
+pub async fn embed(db: &Location, json: bool, source: &str, batch: usize, max: Option<u64>) -> Result<i32> {
     let source = parse_source(source)?;
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let tty = !json && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let p = store

@@ -1,5 +1,6 @@
 //! `groups` and `diff-runs`: the RL training views.
 
+use crate::location::Location;
 use clap::Args;
 use trajstore::{DiffRequest, GroupKeyRequest, GroupsRequest, Result, Trajstore};
 
@@ -63,8 +64,8 @@ pub struct DiffArgs {
     pub seed: String,
 }
 
-pub async fn groups(db: &str, json: bool, args: GroupsArgs) -> Result<i32> {
-    let store = Trajstore::open(db).await?;
+pub async fn groups(db: &Location, json: bool, args: GroupsArgs) -> Result<i32> {
+    let store = db.open().await?;
     if let Some(show) = &args.show {
         if !args.filters.filters.is_empty() || args.kind.is_some() {
             return Err(trajstore::Error::invalid(
@@ -193,7 +194,7 @@ async fn show_group(store: &Trajstore, json: bool, args: &GroupsArgs, show: &str
     Ok(0)
 }
 
-pub async fn diff_runs(db: &str, json: bool, args: DiffArgs) -> Result<i32> {
+pub async fn diff_runs(db: &Location, json: bool, args: DiffArgs) -> Result<i32> {
     let pairs = [
         ("a", args.a.as_str()),
         ("b", args.b.as_str()),
@@ -203,7 +204,7 @@ pub async fn diff_runs(db: &str, json: bool, args: DiffArgs) -> Result<i32> {
         ("seed", args.seed.as_str()),
     ];
     let req = DiffRequest::parse(pairs)?;
-    let store = Trajstore::open(db).await?;
+    let store = db.open().await?;
     let d = store.diff_runs(&req).await?;
     if json {
         print_json(&d);

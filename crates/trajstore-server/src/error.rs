@@ -24,6 +24,7 @@ pub enum Code {
     UnreadableRecord,
     Internal,
     Storage,
+    WritesRefused,
     Io,
     EmbeddingUnavailable,
 }
@@ -43,6 +44,7 @@ impl Code {
         Code::UnreadableRecord,
         Code::Internal,
         Code::Storage,
+        Code::WritesRefused,
         Code::Io,
         Code::EmbeddingUnavailable,
     ];
@@ -70,6 +72,12 @@ impl Code {
             Code::Storage => {
                 ("storage_error", StatusCode::INTERNAL_SERVER_ERROR, "the store could not be read or written")
             }
+            Code::WritesRefused => (
+                "writes_refused",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server may not write to its store: the object store does not honour conditional writes \
+                 (the server's log says which and what to do)",
+            ),
             Code::Io => {
                 ("io_error", StatusCode::INTERNAL_SERVER_ERROR, "a file on the server could not be read or written")
             }
@@ -187,6 +195,7 @@ impl From<Error> for ApiError {
             Error::NotFound { .. } | Error::Refused(PathRefused::Missing { .. }) => Code::NotFound,
             Error::Refused(PathRefused::Disabled | PathRefused::Outside { .. }) => Code::Forbidden,
             Error::Unreadable(_) => Code::UnreadableRecord,
+            Error::Store(trajstore::StoreError::WritesRefused(_)) => Code::WritesRefused,
             Error::Store(_) => Code::Storage,
             Error::Io { .. } => Code::Io,
             Error::Internal(_) => Code::Internal,

@@ -40,6 +40,7 @@ impl Store {
 
     /// Records `model` as the maker of the stored vectors.
     pub async fn set_embedding_model(&self, model: &str) -> Result<()> {
+        self.gate.check()?;
         let update = FieldMetadataUpdate {
             path: EMBEDDING.to_string(),
             metadata: HashMap::from([(EMBEDDING_MODEL_KEY.to_string(), Some(model.to_string()))]),
@@ -54,6 +55,7 @@ impl Store {
     /// commits; should the process die between them, opening the store adds the
     /// column back (see `migrate`).
     pub async fn clear_embeddings(&self, model: &str) -> Result<()> {
+        self.gate.check()?;
         for index in self.summaries.list_indices().await? {
             if index.columns.iter().any(|c| c == EMBEDDING) {
                 self.summaries.drop_index(&index.name).await?;

@@ -11,10 +11,15 @@
 //!   last committed version with whole records only.
 //! * Updates of bookmark, tags and notes rewrite only the narrow summary row, never steps.
 //! * Every read re-checks the latest version (`read_consistency_interval(0)`), so writes
-//!   by other processes are seen at once.
+//!   by other processes are seen at once, unless the store is opened with a longer
+//!   interval (servers on object storage, where each check is a request).
+//! * On `s3://`, nothing is written until the store has shown that it refuses a second
+//!   conditional put of one key (see `object_storage.rs`).
 
+mod changes;
 mod embedding_model;
 mod maintenance;
+mod object_storage;
 mod schema;
 mod search;
 mod stream;
@@ -56,6 +61,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store location {0}")]
     Location(String),
+    /// This process may not write to the store (see `object_storage.rs`).
+    #[error("writes refused: {0}")]
+    WritesRefused(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -86,6 +94,31 @@ pub struct OpenOptions {
     /// The budgets of Lance's caches; `None` keeps Lance's defaults (6 GiB of index
     /// pages, 1 GiB of file metadata), which suit a long-lived reader.
     pub lance_cache: Option<LanceCacheSize>,
+    /// Options of the object store (`aws_endpoint`, `aws_region`, ...), on top of the
+    /// standard environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...).
+    pub storage_options: Vec<(String, String)>,
+    /// How old a read's view of the latest version may be: `None` checks at every read,
+    /// which costs a request per read on object storage.
+    pub read_consistency: Option<Duration>,
+    /// Skip the check that an `s3://` store honours conditional writes: only when no
+    /// other process writes to the store.
+    pub single_writer: bool,
+}
+
+/// Whether this process may write to the store: a refusal found at open is returned by
+/// every write instead of committing.
+#[derive(Clone, Default)]
+pub(crate) struct WriteGate {
+    refused: Option<Arc<str>>,
+}
+
+impl WriteGate {
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.refused {
+            Some(why) => Err(StoreError::WritesRefused(why.to_string())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The budgets of Lance's caches of one opened store.
@@ -117,16 +150,26 @@ pub struct Store {
     /// Lance would also detect a race on one id and retry the loser, but a retry waits
     /// and re-runs the merge: 20 parallel single-record adds took seconds.
     commit_lock: Arc<tokio::sync::Mutex<()>>,
+    gate: WriteGate,
 }
 
-async fn open_or_create(conn: &Connection, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
+async fn open_or_create(
+    conn: &Connection,
+    name: &str,
+    schema: arrow_schema::SchemaRef,
+    gate: &WriteGate,
+) -> Result<Table> {
     match conn.open_table(name).execute().await {
         Ok(t) => Ok(t),
-        Err(lancedb::Error::TableNotFound { .. }) => match conn.create_empty_table(name, schema).execute().await {
-            Ok(t) => Ok(t),
-            // Another process created it between our two calls.
-            Err(lancedb::Error::TableAlreadyExists { .. }) => Ok(conn.open_table(name).execute().await?),
-            Err(e) => Err(e.into()),
+        Err(lancedb::Error::TableNotFound { .. }) => match gate.check() {
+            Err(e) => Err(e),
+            Ok(()) => match conn.create_empty_table(name, schema).execute().await {
+                Ok(t) => Ok(t),
+                // Another process created it between our two calls (on object storage the
+                // loser's commit fails as a conflict instead).
+                Err(lancedb::Error::TableAlreadyExists { .. }) => Ok(conn.open_table(name).execute().await?),
+                Err(e) => conn.open_table(name).execute().await.map_err(|_| e.into()),
+            },
         },
         Err(e) => Err(e.into()),
     }
@@ -162,7 +205,11 @@ impl Store {
 
     /// [`Store::open`] with settings other than the defaults.
     pub async fn open_with(uri: &str, options: &OpenOptions) -> Result<Self> {
-        let mut connect = lancedb::connect(&connection_uri(uri)?).read_consistency_interval(Duration::ZERO);
+        let storage_options = object_storage::storage_options(&options.storage_options);
+        let consistency = options.read_consistency.unwrap_or(Duration::ZERO);
+        let mut connect = lancedb::connect(&connection_uri(uri)?)
+            .read_consistency_interval(consistency)
+            .storage_options(storage_options.clone());
         if let Some(cache) = options.lance_cache {
             connect = connect.session(Arc::new(lance::session::Session::new(
                 cache.index_bytes,
@@ -170,10 +217,16 @@ impl Store {
                 Arc::default(),
             )));
         }
+        let gate = match object_storage::kind(uri) {
+            object_storage::Kind::S3 if !options.single_writer => {
+                WriteGate { refused: object_storage::write_refusal(uri, &storage_options).await.map(Arc::from) }
+            }
+            _ => WriteGate::default(),
+        };
         let conn = connect.execute().await?;
-        let summaries = open_or_create(&conn, SUMMARIES, summaries_schema()).await?;
-        let payloads = open_or_create(&conn, PAYLOADS, schema::new_payloads_table_schema()).await?;
-        migrate(&summaries, &payloads).await?;
+        let summaries = open_or_create(&conn, SUMMARIES, summaries_schema(), &gate).await?;
+        let payloads = open_or_create(&conn, PAYLOADS, schema::new_payloads_table_schema(), &gate).await?;
+        migrate(&summaries, &payloads, &gate).await?;
         let search_terms = maintenance::search_text_is_terms(&payloads).await?;
         Ok(Store {
             uri: uri.to_string(),
@@ -182,6 +235,7 @@ impl Store {
             search_text_complete: Arc::new(AtomicBool::new(false)),
             search_terms: Arc::new(AtomicBool::new(search_terms)),
             commit_lock: Arc::default(),
+            gate,
         })
     }
 

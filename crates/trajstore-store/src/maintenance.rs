@@ -61,7 +61,9 @@ const FULL_TEXT_INDEX_MEMORY_MB: u64 = 768;
 /// * Stores from before search: `summaries` gains the (null) similarity columns.
 /// * Stores whose search text lived in `summaries`: that column (and its index) is
 ///   dropped there, and `payloads` gains a null search text that `optimize` fills in.
-pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
+///
+/// Each step writes only when it is needed, and only when `gate` lets this process write.
+pub(crate) async fn migrate(summaries: &Table, payloads: &Table, gate: &crate::WriteGate) -> Result<()> {
     async fn has(table: &Table, column: &str) -> Result<bool> {
         Ok(table.schema().await?.field_with_name(column).is_ok())
     }
@@ -74,16 +76,20 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
     }
     // Columns of the column table added since the store was written: all null.
     if let Some(missing) = schema::missing_columns_schema(summaries.schema().await?.as_ref()) {
+        gate.check()?;
         add_null_columns(summaries, missing).await?;
     }
     if !has(summaries, schema::EMBED_TEXT).await? {
+        gate.check()?;
         add_null_columns(summaries, schema::similarity_columns_schema()).await?;
     } else if !has(summaries, schema::EMBEDDING).await? {
         // A re-embedding that died between dropping the vectors and adding the column.
         let embedding = arrow_schema::Schema::new(vec![schema::embedding_field()]);
+        gate.check()?;
         add_null_columns(summaries, std::sync::Arc::new(embedding)).await?;
     }
     if has(summaries, schema::SEARCH_TEXT).await? {
+        gate.check()?;
         for index in summaries.list_indices().await? {
             if index.columns.iter().any(|c| c == schema::SEARCH_TEXT) {
                 let _ = summaries.drop_index(&index.name).await;
@@ -93,6 +99,7 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table) -> Result<()> {
         settle(dropped, async { Ok(!has(summaries, schema::SEARCH_TEXT).await?) }).await?;
     }
     if !has(payloads, schema::SEARCH_TEXT).await? {
+        gate.check()?;
         add_null_columns(payloads, schema::search_text_schema()).await?;
     }
     Ok(())
@@ -143,6 +150,7 @@ impl Store {
     /// tokenizer (stemming, stop words), which only an index can supply: without one,
     /// `zebras` would not find "zebra".
     pub async fn ensure_indexes(&self, full_text: bool) -> Result<Vec<IndexCreated>> {
+        self.gate.check()?;
         let mut created = Vec::new();
         if self.summaries.count_rows(None).await? == 0 {
             return Ok(created);
@@ -202,6 +210,7 @@ impl Store {
     /// more than the import itself; `optimize` folds it once, and until then full-text
     /// search also scans the rows the index does not cover yet (results stay complete).
     pub async fn refresh_summary_indexes(&self) -> Result<()> {
+        self.gate.check()?;
         let names: Vec<String> = self
             .summaries
             .list_indices()
@@ -236,6 +245,7 @@ impl Store {
     /// Creates missing indexes and folds the rows written since into every index,
     /// without compaction or pruning: what an import leaves to be done later.
     pub async fn fold_indexes(&self) -> Result<Vec<IndexCreated>> {
+        self.gate.check()?;
         let created = self.ensure_indexes(true).await?;
         for table in [&self.summaries, &self.payloads] {
             optimize_with_retry(table, || OptimizeAction::Index(OptimizeOptions::default())).await?;
@@ -246,6 +256,7 @@ impl Store {
     /// Compacts small fragments, folds new rows into the indexes, removes payloads that no
     /// summary references, and prunes versions older than `keep_versions_for`.
     pub async fn optimize(&self, keep_versions_for: Duration) -> Result<OptimizeReport> {
+        self.gate.check()?;
         // Orphans first: the backfill would derive their text for nothing.
         let orphan_payloads_removed = self.remove_orphan_payloads().await?;
         if !self.search_terms.load(Ordering::Relaxed) {

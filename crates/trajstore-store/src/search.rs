@@ -199,6 +199,7 @@ impl Store {
     /// text moved to `payloads` (see [`crate::maintenance::migrate`]). Returns how many were filled;
     /// each round of 16,384 rows is one commit that rewrites only that column.
     pub async fn fill_missing_search_text(&self) -> Result<u64> {
+        self.gate.check()?;
         // Rows written since the text moved always have it, so once a pass finds none
         // missing, later passes through this handle (the server optimizes often) are
         // skipped: finding the missing rows reads the whole column.
@@ -407,6 +408,7 @@ impl Store {
     /// Stores embeddings by trajectory id in one commit, rewriting only the embedding
     /// column. Ids deleted meanwhile are ignored.
     pub async fn set_embeddings(&self, rows: &[(String, Vec<f32>)]) -> Result<u64> {
+        self.gate.check()?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -439,6 +441,7 @@ impl Store {
     /// HNSW over scalar-quantised vectors); returns whether one was made. Later rows are
     /// folded in by `optimize` and searched exactly until then.
     pub async fn ensure_vector_index(&self, min_rows: u64) -> Result<bool> {
+        self.gate.check()?;
         let indexed =
             self.summaries.list_indices().await?.into_iter().any(|i| i.columns.iter().any(|c| c == EMBEDDING));
         if indexed {

@@ -87,6 +87,7 @@ impl Store {
     /// payloads (not yet referenced by anything, so invisible) and builds its summary
     /// rows. An import stages batch N+1 while batch N commits.
     pub async fn stage(&self, mut rows: Vec<Trajectory>, mode: InsertMode) -> Result<StagedBatch> {
+        self.gate.check()?;
         let given = rows.len() as u64;
         let mut seen = HashSet::with_capacity(rows.len());
         rows.retain(|r| seen.insert(r.trajectory_id.clone()));
@@ -135,6 +136,7 @@ impl Store {
     }
 
     async fn commit_returning(&self, staged: StagedBatch) -> Result<(InsertOutcome, Option<Appended>)> {
+        self.gate.check()?;
         let Some(summaries) = staged.summaries else {
             return Ok((InsertOutcome { inserted: 0, skipped: staged.given }, None));
         };
@@ -166,6 +168,7 @@ impl Store {
     /// Changes bookmark, tags or notes of one trajectory in one commit, rewriting only
     /// its summary row. Returns the commit, or `None` when the id is not stored.
     pub async fn update(&self, id: &str, patch: &Patch) -> Result<Option<UpdateCommit>> {
+        self.gate.check()?;
         let updated_at = now_micros();
         let mut update = self.summaries.update().only_if(id_filter(id)).column("updated_at", updated_at.to_string());
         if let Some(b) = patch.is_bookmarked {
@@ -190,6 +193,7 @@ impl Store {
     /// Deletes one trajectory. The summary delete is the commit point; its payload is
     /// removed right after (or by `optimize`, if this process dies in between).
     pub async fn delete(&self, id: &str) -> Result<bool> {
+        self.gate.check()?;
         let deleted = self.summaries.delete(id_filter(id).as_str()).await?.num_deleted_rows;
         if deleted > 0 {
             self.payloads.delete(id_filter(id).as_str()).await?;

@@ -19,6 +19,9 @@ pub struct TrajstoreBuilder {
     memory_index: bool,
     optimize_every: u64,
     lance_cache: Option<LanceCacheSize>,
+    storage_options: Vec<(String, String)>,
+    read_consistency: Option<Duration>,
+    single_writer: bool,
 }
 
 impl TrajstoreBuilder {
@@ -30,6 +33,9 @@ impl TrajstoreBuilder {
             memory_index: false,
             optimize_every: OPTIMIZE_EVERY_ADDS,
             lance_cache: None,
+            storage_options: Vec::new(),
+            read_consistency: None,
+            single_writer: false,
         }
     }
 
@@ -66,9 +72,37 @@ impl TrajstoreBuilder {
         self
     }
 
+    /// Options of the object store (`aws_endpoint`, `aws_region`, ...), on top of the
+    /// standard environment variables.
+    pub fn storage_options(mut self, options: Vec<(String, String)>) -> Self {
+        self.storage_options = options;
+        self
+    }
+
+    /// Lets reads use a view of the store up to `interval` old instead of checking for
+    /// a newer version at every read (a request each on object storage). Writes through
+    /// this handle are seen at once either way.
+    pub fn read_consistency(mut self, interval: Duration) -> Self {
+        self.read_consistency = Some(interval);
+        self
+    }
+
+    /// Skips the check that an `s3://` store honours conditional writes: only for a
+    /// store no other process writes to.
+    pub fn single_writer(mut self, single: bool) -> Self {
+        self.single_writer = single;
+        self
+    }
+
     /// Opens (or creates) the store.
     pub async fn open(self) -> Result<Trajstore> {
-        let store = Store::open_with(&self.uri, &OpenOptions { lance_cache: self.lance_cache }).await?;
+        let options = OpenOptions {
+            lance_cache: self.lance_cache,
+            storage_options: self.storage_options,
+            read_consistency: self.read_consistency,
+            single_writer: self.single_writer,
+        };
+        let store = Store::open_with(&self.uri, &options).await?;
         Ok(Trajstore {
             store,
             cache: Arc::new(VersionedCache::new(self.cache_entries, self.cache_bytes, Duration::from_secs(300))),

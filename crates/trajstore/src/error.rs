@@ -77,6 +77,7 @@ impl Error {
             Error::InvalidParameter { .. } => "invalid_parameter",
             Error::NotFound { .. } => "not_found",
             Error::Input(_) => "invalid_input",
+            Error::Store(trajstore_store::StoreError::WritesRefused(_)) => "writes_refused",
             Error::Store(_) => "storage_error",
             Error::Io { .. } => "io_error",
             Error::Unreadable(_) => "unreadable_record",

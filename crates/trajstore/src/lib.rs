@@ -84,7 +84,7 @@ pub use trajstore_stats::groups::{Advantage, Bucket, DiffSide, GroupKind, GroupS
 /// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
 pub use trajstore_stats::METRICS as STAT_METRICS;
 pub use trajstore_stats::{Histogram, MetricSummary, PassAtK, SamplesPerTask, Statistics, SuccessRule, TaskGroups};
-pub use trajstore_store::{InsertOutcome, LanceCacheSize, OptimizeReport, Patch};
+pub use trajstore_store::{InsertOutcome, LanceCacheSize, OptimizeReport, Patch, StoreError};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
 #[derive(Clone)]
@@ -131,6 +131,9 @@ pub struct MemoryIndexInfo {
     pub builds: u64,
     pub patches: u64,
     pub appends: u64,
+    /// Commits of other processes (importers, other servers) followed by reading only the
+    /// rows they added.
+    pub appended_elsewhere: u64,
 }
 
 /// Runs CPU-bound work (over the in-memory index, say) off the async workers, so that

@@ -50,7 +50,12 @@ pub fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     vec![
         endpoint(M::GET, "/api/trajectories", &[InvalidParameter, Storage, Internal], trajectories::list),
-        endpoint(M::POST, "/api/trajectories", &[InvalidParameter, BodyTooLarge, Storage, Internal], trajectories::add),
+        endpoint(
+            M::POST,
+            "/api/trajectories",
+            &[InvalidParameter, BodyTooLarge, Storage, WritesRefused, Internal],
+            trajectories::add,
+        ),
         endpoint(
             M::GET,
             "/api/trajectories/{id}",
@@ -60,13 +65,13 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(
             M::PATCH,
             "/api/trajectories/{id}",
-            &[InvalidParameter, InvalidRequest, NotFound, BodyTooLarge, Storage, Internal],
+            &[InvalidParameter, InvalidRequest, NotFound, BodyTooLarge, Storage, WritesRefused, Internal],
             trajectories::patch,
         ),
         endpoint(
             M::DELETE,
             "/api/trajectories/{id}",
-            &[InvalidRequest, NotFound, Storage, Internal],
+            &[InvalidRequest, NotFound, Storage, WritesRefused, Internal],
             trajectories::delete,
         ),
         endpoint(M::GET, "/api/count", &[InvalidParameter, Storage, Internal], trajectories::count),

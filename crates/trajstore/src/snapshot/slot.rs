@@ -41,6 +41,18 @@ pub(crate) struct SnapshotSlot {
     /// One catch-up at a time: the others find their version followed when they get it.
     catching_up: tokio::sync::Mutex<()>,
     pub appends: AtomicU64,
+    /// Commits of other processes followed by reading only the rows they added.
+    pub appended_elsewhere: AtomicU64,
+}
+
+/// The columns the snapshot holds.
+fn keyed_columns() -> Vec<&'static str> {
+    static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    COLUMNS
+        .get_or_init(|| trajstore_store::keyed_summary_schema().fields().iter().map(|f| f.name().clone()).collect())
+        .iter()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Marks an add in flight until dropped (see [`SnapshotSlot::add_started`]).
@@ -201,7 +213,14 @@ impl SnapshotSlot {
                 Some(rows) => added.push(rows),
                 // A transaction that cannot be read counts as a change: a full read follows.
                 None if store.summaries_unchanged_at(next).await.unwrap_or(false) => {}
-                None => break,
+                // Another process's add: only the rows it added are read.
+                None => match store.rows_added_at(next, &keyed_columns()).await {
+                    Ok(Some(rows)) => {
+                        self.appended_elsewhere.fetch_add(1, Ordering::Relaxed);
+                        added.extend(rows);
+                    }
+                    Ok(None) | Err(_) => break,
+                },
             }
             reached = next;
         }
@@ -232,6 +251,7 @@ impl SnapshotSlot {
             builds: self.builds.load(Ordering::Relaxed),
             patches: self.patches.load(Ordering::Relaxed),
             appends: self.appends.load(Ordering::Relaxed),
+            appended_elsewhere: self.appended_elsewhere.load(Ordering::Relaxed),
         }
     }
 

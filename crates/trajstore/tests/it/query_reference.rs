@@ -586,8 +586,8 @@ fn get_through_the_in_memory_index_equals_lance() {
 /// Adds through a handle with the in-memory index extend it from their own rows, and
 /// commits that change no row (the compaction and index builds of the automatic
 /// `optimize`) carry it over: no full re-read however many adds, and its lists equal
-/// those of a plain Lance handle after each. A delete or another handle's add is caught
-/// up with too (by a full read).
+/// those of a plain Lance handle after each. Another handle's adds are followed by
+/// reading only their rows; a delete is caught up with by a full read.
 #[test]
 fn adds_extend_the_in_memory_index() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -649,6 +649,19 @@ fn adds_extend_the_in_memory_index() {
         assert_eq!(info.version, lance.version().await.unwrap(), "optimize's commits are carried over");
         assert_eq!(info.builds, 1, "no full read after the first: {info:?}");
         assert!(info.appends >= 9, "{info:?}");
+
+        // Another handle's adds (as another process's): only the rows they added are read.
+        for n in 0..3 {
+            lance.add((next..next + 4).map(record).collect()).await.unwrap();
+            next += 4;
+            same_lists(format!("after another handle's add {n}")).await;
+        }
+        let info = memory.warm_memory_index().await.unwrap().unwrap();
+        assert_eq!(info.version, lance.version().await.unwrap());
+        assert_eq!(info.rows, next);
+        assert_eq!(info.builds, 1, "another handle's adds are followed without a full read: {info:?}");
+        assert!(info.appended_elsewhere >= 1, "{info:?}");
+        same_lists("after following another handle's adds".into()).await;
 
         memory.delete("t005").await.unwrap();
         lance.add((next..next + 3).map(record).collect()).await.unwrap();
