@@ -153,6 +153,42 @@ pub struct Store {
     gate: WriteGate,
 }
 
+/// How long a process waits for the tables that another one claimed to create, before
+/// it creates what is missing itself (the claimant may have died).
+const TABLE_CREATION_WAIT: Duration = Duration::from_secs(30);
+
+/// Both tables, created when missing by one process only (see
+/// `object_storage::claim_table_creation`); the others wait for them.
+async fn open_tables(
+    conn: &Connection,
+    uri: &str,
+    options: &HashMap<String, String>,
+    gate: &WriteGate,
+) -> Result<(Table, Table)> {
+    let open_both = || async {
+        match (conn.open_table(SUMMARIES).execute().await, conn.open_table(PAYLOADS).execute().await) {
+            (Ok(s), Ok(p)) => Some((s, p)),
+            _ => None,
+        }
+    };
+    if let Some(tables) = open_both().await {
+        return Ok(tables);
+    }
+    gate.check()?;
+    if !object_storage::claim_table_creation(uri, options).await {
+        let deadline = tokio::time::Instant::now() + TABLE_CREATION_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(tables) = open_both().await {
+                return Ok(tables);
+            }
+        }
+    }
+    let summaries = open_or_create(conn, SUMMARIES, summaries_schema(), gate).await?;
+    let payloads = open_or_create(conn, PAYLOADS, schema::new_payloads_table_schema(), gate).await?;
+    Ok((summaries, payloads))
+}
+
 async fn open_or_create(
     conn: &Connection,
     name: &str,
@@ -224,8 +260,7 @@ impl Store {
             _ => WriteGate::default(),
         };
         let conn = connect.execute().await?;
-        let summaries = open_or_create(&conn, SUMMARIES, summaries_schema(), &gate).await?;
-        let payloads = open_or_create(&conn, PAYLOADS, schema::new_payloads_table_schema(), &gate).await?;
+        let (summaries, payloads) = open_tables(&conn, &connection_uri(uri)?, &storage_options, &gate).await?;
         migrate(&summaries, &payloads, &gate).await?;
         let search_terms = maintenance::search_text_is_terms(&payloads).await?;
         Ok(Store {

@@ -106,22 +106,45 @@ pub(crate) async fn write_refusal(uri: &str, options: &HashMap<String, String>) 
     }
 }
 
-async fn probe(uri: &str, options: &HashMap<String, String>) -> std::result::Result<Verdict, String> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+/// The object store at `uri` (a directory too), through the client Lance uses.
+async fn object_store_at(
+    uri: &str,
+    options: &HashMap<String, String>,
+) -> lance::Result<(Arc<ObjectStore>, object_store::path::Path)> {
     let params = ObjectStoreParams {
         storage_options_accessor: Some(Arc::new(StorageOptionsAccessor::with_static_options(options.clone()))),
         ..Default::default()
     };
-    let registry = Arc::new(ObjectStoreRegistry::default());
-    let (store, root) =
-        ObjectStore::from_uri_and_params(registry, uri, &params).await.map_err(|e| failed("opening it", &e))?;
+    ObjectStore::from_uri_and_params(Arc::new(ObjectStoreRegistry::default()), uri, &params).await
+}
+
+fn create() -> PutOptions {
+    PutOptions { mode: PutMode::Create, ..Default::default() }
+}
+
+/// Claims the creation of a new store's tables, so that one process creates them. Lance
+/// retries a table creation that lost a race as an overwrite of the winner's table at the
+/// next version, which would drop rows the winner committed meanwhile; a conditional put
+/// of one marker key elects the creator. `false`: another process has claimed it. `true`
+/// also when the claim cannot be made (the put failed otherwise): the old behaviour.
+pub(crate) async fn claim_table_creation(uri: &str, options: &HashMap<String, String>) -> bool {
+    let Ok((store, root)) = object_store_at(uri, options).await else { return true };
+    let key = root.clone().join("_trajstore").join("tables-created");
+    !matches!(
+        store.inner.put_opts(&key, PutPayload::from_static(b"1"), create()).await,
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. })
+    )
+}
+
+async fn probe(uri: &str, options: &HashMap<String, String>) -> std::result::Result<Verdict, String> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+    let (store, root) = object_store_at(uri, options).await.map_err(|e| failed("opening it", &e))?;
     let nonce = format!(
         "{:x}-{:x}",
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
     );
     let key = root.clone().join("_trajstore").join(format!("conditional-put-probe-{nonce}"));
-    let create = || PutOptions { mode: PutMode::Create, ..Default::default() };
     store
         .inner
         .put_opts(&key, PutPayload::from_static(b"1"), create())

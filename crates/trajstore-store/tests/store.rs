@@ -206,6 +206,33 @@ async fn racing_inserts_of_one_id_store_it_once_with_the_id_index_in_place() {
     }
 }
 
+/// Processes opening a new store at once, each writing as soon as it has opened: one
+/// creates the tables (it claimed them with a marker), the others wait for them, and no
+/// creation overwrites rows another process committed. Before the claim, Lance retried
+/// a losing creation as an overwrite of the winner's table at the next version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_create_the_tables_once_and_lose_no_rows() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = dir.path().to_str().unwrap().to_string();
+        let mut writers = Vec::new();
+        for i in 0..8 {
+            let uri = uri.clone();
+            writers.push(tokio::spawn(async move {
+                let store = Store::open(&uri).await?;
+                let record = traj(&format!(r#"{{"trajectory_id":"w{i}","steps":[]}}"#));
+                store.insert(vec![record], InsertMode::Deduplicate).await
+            }));
+        }
+        for w in writers {
+            assert_eq!(w.await.unwrap().unwrap().inserted, 1, "round {round}");
+        }
+        let store = Store::open(&uri).await.unwrap();
+        assert_eq!(store.count(None).await.unwrap(), 8, "round {round}: every writer's row is there");
+        assert!(dir.path().join("_trajstore").join("tables-created").exists(), "the creation was claimed");
+    }
+}
+
 // A store written before the newest columns of the column table opens with them null.
 const NEW: [&str; 4] = ["model", "input_tokens", "output_tokens", "cost"];
 
