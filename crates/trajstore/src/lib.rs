@@ -36,10 +36,10 @@ pub use error::{BoxError, Error, Result};
 pub use upload::{check_import_file, check_labels_dir, spool_upload, PathRefused, SpooledUpload};
 
 /// Process settings for a binary that imports or serves (the CLI and the benchmarks):
-/// * glibc gives each thread that allocates its own arena (up to 8 per core), and memory
-///   freed in one is not reused by another: an import's batches, built on one thread and
-///   freed on another, kept the 1M-record import at 1.2 GB. Two arenas: 0.72 GB, at the
-///   same speed.
+/// * Where glibc's allocator is used (the benchmarks; the CLI uses jemalloc, see its
+///   `main.rs`): glibc gives each thread that allocates its own arena (up to 8 per
+///   core), and memory freed in one is not reused by another. Two arenas held an
+///   import's memory lower at the same speed, though it still grew with every batch.
 /// * Lance's compute pool gets at least three threads where there are two cores, and the
 ///   full-text index builders as many, with bounded memory (see
 ///   [`trajstore_store::configure_lance`]).
