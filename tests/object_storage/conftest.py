@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,9 +149,7 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
 
 def wait_for_bucket(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """SeaweedFS creates the bucket just after its S3 port opens."""
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials())
+    s3 = boto("s3", endpoint)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -162,21 +161,28 @@ def wait_for_bucket(endpoint: str, process: subprocess.Popen[bytes], log: Path) 
     raise RuntimeError(f"SeaweedFS never served bucket {BUCKET}:\n{log.read_text(errors='replace')}")
 
 
-def credentials() -> dict[str, str]:
-    return {"aws_access_key_id": "trajstore-test", "aws_secret_access_key": "trajstore-test-secret"}
+def boto(service: str, endpoint: str) -> Any:
+    """A boto3 client of `service` ("s3", "dynamodb") at a test server."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="trajstore-test",
+        aws_secret_access_key="trajstore-test-secret",
+    )
 
 
 @pytest.fixture(scope="session")
 def moto(workdir: Path) -> Iterator[S3Server]:
     """moto's server: S3 (with conditional puts) and DynamoDB on one loopback port."""
-    import boto3
-
     port = free_port()
     log = workdir / "moto.log"
     process = start([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
     endpoint = f"http://127.0.0.1:{port}"
     wait_for_http(endpoint, "moto", process, log)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials()).create_bucket(Bucket=BUCKET)
+    boto("s3", endpoint).create_bucket(Bucket=BUCKET)
     yield S3Server("moto", endpoint, aws_env(endpoint))
     stop(process)
 

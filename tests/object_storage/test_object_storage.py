@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import S3Server, binary, run, run_json, write_jsonl
+from conftest import S3Server, binary, boto, run, run_json, write_jsonl
 
 
 def count(db: str, env: dict[str, str], *filters: str) -> int:
@@ -114,15 +114,7 @@ def test_an_importer_killed_mid_write_then_rerun_leaves_each_id_once(s3: S3Serve
 
 
 def objects_under(server: S3Server, db: str) -> list[str]:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="trajstore-test",
-        aws_secret_access_key="trajstore-test-secret",
-    )
+    s3 = boto("s3", server.endpoint)
     prefix = db.split("://", 1)[1].split("/", 1)[1]
     listed = s3.list_objects_v2(Bucket="trajstore", Prefix=prefix + "/")
     return [o["Key"] for o in listed.get("Contents", [])]
@@ -212,16 +204,8 @@ def test_a_store_that_ignores_conditional_puts_gets_no_writes(ignoring_proxy: S3
 
 
 def test_s3_ddb_commits_through_dynamodb(moto: S3Server, workdir: Path) -> None:
-    import boto3
-
     table = "trajstore-commits"
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="trajstore-test",
-        aws_secret_access_key="trajstore-test-secret",
-    )
+    ddb = boto("dynamodb", moto.endpoint)
     if table not in ddb.list_tables()["TableNames"]:
         # The layout Lance's DynamoDB commit handler expects.
         ddb.create_table(

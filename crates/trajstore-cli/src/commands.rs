@@ -1,6 +1,5 @@
 //! One function per subcommand; each only translates arguments and prints results.
 
-use crate::location::Location;
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use trajstore::{
     StatsRequest, Trajstore,
 };
 
+use crate::location::Location;
 use crate::output::{self, print_json, EXIT_PARTIAL};
 use crate::{Cli, Command, DemoArgs, ExportArgs, FilterArgs, ImportArgs, QueryArgs, StatsArgs};
 
@@ -355,8 +355,7 @@ async fn serve(db: &Location, args: crate::ServeArgs) -> Result<()> {
             }
         },
     };
-    let object_store = db.uri().contains("://") && !db.uri().starts_with("file://");
-    let refresh = args.refresh_interval.unwrap_or(if object_store { 2.0 } else { 0.0 });
+    let refresh = args.refresh_interval.unwrap_or(if trajstore::is_object_store(db.uri()) { 2.0 } else { 0.0 });
     let refresh = Duration::try_from_secs_f64(refresh)
         .map_err(|_| Error::invalid("--refresh-interval", format!("expected seconds >= 0, got {refresh}")))?;
     let store = db.builder().memory_index(!args.no_memory_index).read_consistency(refresh).open().await?;

@@ -1,12 +1,12 @@
 //! `trajstore import --follow DIR`: a folder imported as it fills, one line per batch.
 
-use crate::location::Location;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use trajstore::{Error, FollowBatch, Follower, ImportOptions, Result};
 
+use crate::location::Location;
 use crate::output::{self, print_json};
 use crate::ImportArgs;
 

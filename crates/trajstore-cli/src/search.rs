@@ -1,10 +1,10 @@
 //! `trajstore similar`, `trajstore search` and `trajstore embed`.
 
-use crate::location::Location;
 use std::io::IsTerminal;
 
 use trajstore::{EmbedTextSource, Error, Result};
 
+use crate::location::Location;
 use crate::output::{print_json, print_rows};
 use crate::FilterArgs;
 

@@ -1,10 +1,10 @@
 //! `groups` and `diff-runs`: the RL training views.
 
-use crate::location::Location;
 use clap::Args;
 use trajstore::{DiffRequest, GroupKeyRequest, GroupsRequest, Result, Trajstore};
 
 use crate::commands::filter_pairs;
+use crate::location::Location;
 use crate::output::{cell, fmt_value, num, print_json};
 use crate::FilterArgs;
 

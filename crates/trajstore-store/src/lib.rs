@@ -88,6 +88,11 @@ pub struct IndexCreated {
     pub seconds: f64,
 }
 
+/// Whether `uri` names a store on object storage (`s3://`, ...) rather than a directory.
+pub fn is_object_store(uri: &str) -> bool {
+    object_storage::kind(uri) != object_storage::Kind::Local
+}
+
 /// Settings of [`Store::open_with`].
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
@@ -97,8 +102,10 @@ pub struct OpenOptions {
     /// Options of the object store (`aws_endpoint`, `aws_region`, ...), on top of the
     /// standard environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...).
     pub storage_options: Vec<(String, String)>,
-    /// How old a read's view of the latest version may be: `None` checks at every read,
-    /// which costs a request per read on object storage.
+    /// How old a read's view of the latest version may be: `None` looks at every read,
+    /// which costs a request per read on object storage. Only for handles that mostly
+    /// read (a server): a write on a stale view conflicts with the commits it has not
+    /// seen and is retried.
     pub read_consistency: Option<Duration>,
     /// Skip the check that an `s3://` store honours conditional writes: only when no
     /// other process writes to the store.
@@ -242,6 +249,7 @@ impl Store {
     /// [`Store::open`] with settings other than the defaults.
     pub async fn open_with(uri: &str, options: &OpenOptions) -> Result<Self> {
         let storage_options = object_storage::storage_options(&options.storage_options);
+        let kind = object_storage::kind(uri);
         let consistency = options.read_consistency.unwrap_or(Duration::ZERO);
         let mut connect = lancedb::connect(&connection_uri(uri)?)
             .read_consistency_interval(consistency)
@@ -253,7 +261,7 @@ impl Store {
                 Arc::default(),
             )));
         }
-        let gate = match object_storage::kind(uri) {
+        let gate = match kind {
             object_storage::Kind::S3 if !options.single_writer => {
                 WriteGate { refused: object_storage::write_refusal(uri, &storage_options).await.map(Arc::from) }
             }

@@ -84,7 +84,7 @@ pub use trajstore_stats::groups::{Advantage, Bucket, DiffSide, GroupKind, GroupS
 /// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
 pub use trajstore_stats::METRICS as STAT_METRICS;
 pub use trajstore_stats::{Histogram, MetricSummary, PassAtK, SamplesPerTask, Statistics, SuccessRule, TaskGroups};
-pub use trajstore_store::{InsertOutcome, LanceCacheSize, OptimizeReport, Patch, StoreError};
+pub use trajstore_store::{is_object_store, InsertOutcome, LanceCacheSize, OptimizeReport, Patch, StoreError};
 
 /// What the cache holds: pages, totals and statistics, all keyed by dataset version.
 #[derive(Clone)]
