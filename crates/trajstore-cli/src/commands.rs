@@ -47,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Optimize => optimize(db, json).await,
         Command::Similar { id, text, k, filters } => crate::search::similar(db, json, id, text, k, &filters).await,
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
+        Command::Sql(args) => crate::sql::sql(db, json, args).await,
         Command::Embed { prepare_model: true, .. } => crate::search::prepare_model(),
         Command::Embed { text_source, batch, max, .. } => {
             crate::search::embed(db, json, &text_source, batch, max).await
@@ -358,7 +359,13 @@ async fn serve(db: &Location, args: crate::ServeArgs) -> Result<()> {
     let refresh = args.refresh_interval.unwrap_or(if trajstore::is_object_store(db.uri()) { 2.0 } else { 0.0 });
     let refresh = Duration::try_from_secs_f64(refresh)
         .map_err(|_| Error::invalid("--refresh-interval", format!("expected seconds >= 0, got {refresh}")))?;
-    let store = db.builder().memory_index(!args.no_memory_index).read_consistency(refresh).open().await?;
+    let store = db
+        .builder()
+        .memory_index(!args.no_memory_index)
+        .read_consistency(refresh)
+        .sql_settings(args.sql.settings()?)
+        .open()
+        .await?;
     trajstore_server::serve(store, config, addr)
         .await
         .map_err(|source| Error::Io { context: format!("serving on {addr}"), source })

@@ -7,6 +7,7 @@ mod follow;
 mod location;
 mod output;
 mod search;
+mod sql;
 mod training;
 
 use std::path::PathBuf;
@@ -92,6 +93,8 @@ pub struct ServeArgs {
     /// store, where each look is a request.
     #[arg(long, value_name = "SECONDS")]
     pub refresh_interval: Option<f64>,
+    #[command(flatten)]
+    pub sql: sql::SqlLimitArgs,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +137,8 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Run one read-only SQL query (SELECT, WITH, VALUES) over the table `trajectories`.
+    Sql(sql::SqlArgs),
     /// Compute the embeddings that similarity search needs, for rows that lack one.
     Embed {
         /// Text embedded: question+answer (the question and the last assistant message) or question.

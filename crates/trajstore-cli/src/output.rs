@@ -12,7 +12,12 @@ pub fn exit_code(e: &Error) -> i32 {
     match e {
         Error::InvalidParameter { .. } | Error::Input(_) | Error::Refused(_) => 2,
         Error::NotFound { .. } => 4,
-        Error::Store(_) | Error::Io { .. } | Error::Internal(_) | Error::Embed(_) | Error::Unreadable(_) => 1,
+        Error::Store(_)
+        | Error::Io { .. }
+        | Error::Internal(_)
+        | Error::Embed(_)
+        | Error::Unreadable(_)
+        | Error::LimitExceeded { .. } => 1,
     }
 }
 

@@ -25,6 +25,7 @@ pub enum Code {
     Internal,
     Storage,
     WritesRefused,
+    LimitExceeded,
     Io,
     EmbeddingUnavailable,
 }
@@ -45,6 +46,7 @@ impl Code {
         Code::Internal,
         Code::Storage,
         Code::WritesRefused,
+        Code::LimitExceeded,
         Code::Io,
         Code::EmbeddingUnavailable,
     ];
@@ -78,6 +80,9 @@ impl Code {
                 "this server may not write to its store: the object store does not honour conditional writes \
                  (the server's log says which and what to do)",
             ),
+            Code::LimitExceeded => {
+                ("limit_exceeded", StatusCode::UNPROCESSABLE_ENTITY, "the query hit one of its limits (time, memory)")
+            }
             Code::Io => {
                 ("io_error", StatusCode::INTERNAL_SERVER_ERROR, "a file on the server could not be read or written")
             }
@@ -198,6 +203,7 @@ impl From<Error> for ApiError {
             Error::Store(trajstore::StoreError::WritesRefused(_)) => Code::WritesRefused,
             Error::Store(_) => Code::Storage,
             Error::Io { .. } => Code::Io,
+            Error::LimitExceeded { .. } => Code::LimitExceeded,
             Error::Internal(_) => Code::Internal,
             Error::Embed(_) => Code::EmbeddingUnavailable,
         };

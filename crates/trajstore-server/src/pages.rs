@@ -19,6 +19,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/statistics", get(shell))
         .route("/training", get(shell))
         .route("/runs", get(shell))
+        .route("/sql", get(shell))
         .route("/import", get(shell))
         .route("/assets/{*name}", get(asset))
 }

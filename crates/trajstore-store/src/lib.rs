@@ -22,6 +22,7 @@ mod maintenance;
 mod object_storage;
 mod schema;
 mod search;
+mod sql;
 mod stream;
 mod terms;
 mod write;
@@ -47,6 +48,7 @@ pub use schema::{
 };
 use schema::{summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
+pub use sql::{SqlError, SqlLimits, SqlOutput};
 pub use terms::{SEARCH_TEXT_FORMAT_KEY, TERMS_FORMAT};
 use write::WRITE_ID_PID_BITS;
 pub use write::{Appended, InsertMode, InsertOutcome, Patch, StagedBatch, UpdateCommit};
@@ -64,6 +66,9 @@ pub enum StoreError {
     /// This process may not write to the store (see `object_storage.rs`).
     #[error("writes refused: {0}")]
     WritesRefused(String),
+    /// A SQL query that may not or cannot run (see `sql.rs`).
+    #[error(transparent)]
+    Sql(#[from] SqlError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

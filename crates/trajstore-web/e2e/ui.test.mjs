@@ -362,6 +362,58 @@ test('runs: learned and forgotten tasks between two steps match the API', async 
   assert.deepEqual([...new Set(rows.map((r) => r.epoch_id))].sort(), [0, 4]);
 });
 
+test('sql: an example query runs, its table matches the API, its chart has points; a write is refused', async () => {
+  await page.goto(`${server.base}/sql`);
+  await page.waitForSelector('#sql-editor');
+  await page.selectOption('#sql-examples', { label: 'Success rate per run and epoch' });
+  const query = await page.inputValue('#sql-editor');
+  assert.match(query, /GROUP BY training_id, epoch_id/);
+  await page.click('#sql-run');
+  await page.waitForURL(/\/sql\?q=/);
+  await page.waitForSelector('#sql-result');
+  const r = await fetch(`${server.base}/api/sql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sql: query }),
+  });
+  const answer = await r.json();
+  assert.ok(answer.rows.length >= 3, `a row per run and epoch (${answer.rows.length})`);
+  const headers = await page.$$eval('#sql-result th', (ths) => ths.map((th) => th.textContent));
+  assert.deepEqual(
+    headers,
+    answer.columns.map((c) => c.name),
+  );
+  const cells = await page.$$eval('#sql-result tbody tr', (trs) =>
+    trs.map((tr) => [...tr.children].slice(0, 3).map((td) => td.textContent)),
+  );
+  assert.deepEqual(
+    cells,
+    answer.rows.map((row) => [row[0], String(row[1]), String(row[2])]),
+  );
+  assert.match(await page.textContent('#sql-status'), new RegExp(`^${answer.rows.length} rows · \\d+ ms$`));
+  // The chart: y over x for every row, and another y when chosen.
+  await page.waitForFunction(() => window.Chart.getChart(document.getElementById('sql-chart')));
+  const points = () =>
+    page.evaluate(() => window.Chart.getChart(document.getElementById('sql-chart')).data.datasets[0].data.length);
+  assert.equal(await points(), answer.rows.length);
+  await page.selectOption('#sql-chart-y', { label: 'mean_reward' });
+  await page.waitForFunction(
+    () => window.Chart.getChart(document.getElementById('sql-chart'))?.data.datasets[0].label === 'mean_reward',
+  );
+  await snap(page, 'sql');
+  // A reload runs the query of the URL again.
+  await page.reload();
+  await page.waitForSelector('#sql-result');
+  assert.equal(await page.inputValue('#sql-editor'), query);
+  // A statement that writes is refused with the server's message, and changes nothing.
+  const before = await apiJson(server.base, '/api/count');
+  await page.fill('#sql-editor', 'DELETE FROM trajectories');
+  await page.press('#sql-editor', 'Control+Enter');
+  await page.waitForSelector('#sql-output .state.error');
+  assert.match(await page.textContent('#sql-output .state.error'), /only queries that read/);
+  assert.equal((await apiJson(server.base, '/api/count')).total, before.total);
+});
+
 test('import: upload a small file and watch it complete', async () => {
   const before = (await apiJson(server.base, '/api/trajectories?page_size=1')).total;
   const file = join(server.dir, 'upload.jsonl');

@@ -7,7 +7,7 @@ use std::time::Duration;
 use trajstore_query::VersionedCache;
 use trajstore_store::{LanceCacheSize, OpenOptions, Store};
 
-use crate::{Result, Trajstore, OPTIMIZE_EVERY_ADDS};
+use crate::{Result, SqlSettings, Trajstore, OPTIMIZE_EVERY_ADDS};
 
 /// The settings of a store about to be opened (see [`Trajstore::builder`]).
 #[derive(Debug, Clone)]
@@ -22,6 +22,7 @@ pub struct TrajstoreBuilder {
     storage_options: Vec<(String, String)>,
     read_consistency: Option<Duration>,
     single_writer: bool,
+    sql: SqlSettings,
 }
 
 impl TrajstoreBuilder {
@@ -36,6 +37,7 @@ impl TrajstoreBuilder {
             storage_options: Vec::new(),
             read_consistency: None,
             single_writer: false,
+            sql: SqlSettings::default(),
         }
     }
 
@@ -87,6 +89,12 @@ impl TrajstoreBuilder {
         self
     }
 
+    /// The limits of SQL queries (see [`Trajstore::sql`]).
+    pub fn sql_settings(mut self, settings: SqlSettings) -> Self {
+        self.sql = settings;
+        self
+    }
+
     /// Skips the check that an `s3://` store honours conditional writes: only for a
     /// store no other process writes to.
     pub fn single_writer(mut self, single: bool) -> Self {
@@ -111,6 +119,7 @@ impl TrajstoreBuilder {
             embedder: Default::default(),
             memory_index: self.memory_index.then(Default::default),
             stats_turn: Default::default(),
+            sql_settings: self.sql,
         })
     }
 }

@@ -17,7 +17,10 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] trajstore_ingest::IngestError),
     #[error(transparent)]
-    Store(#[from] trajstore_store::StoreError),
+    Store(trajstore_store::StoreError),
+    /// A query hit one of its limits (time, memory); the message names it.
+    #[error("{message}")]
+    LimitExceeded { limit: &'static str, message: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     /// The embedding model is missing or failed.
@@ -34,6 +37,19 @@ pub enum Error {
     /// kept, not flattened into text, so that a server can log the whole chain.
     #[error("internal error: {0}")]
     Internal(#[source] BoxError),
+}
+
+impl From<trajstore_store::StoreError> for Error {
+    fn from(e: trajstore_store::StoreError) -> Self {
+        use trajstore_store::{SqlError, StoreError};
+        match e {
+            StoreError::Sql(e @ (SqlError::NotARead(_) | SqlError::Invalid(_))) => Error::invalid("sql", e.to_string()),
+            StoreError::Sql(e @ SqlError::MemoryLimit { .. }) => {
+                Error::LimitExceeded { limit: "memory", message: e.to_string() }
+            }
+            e => Error::Store(e),
+        }
+    }
 }
 
 impl From<QueryError> for Error {
@@ -79,6 +95,7 @@ impl Error {
             Error::Input(_) => "invalid_input",
             Error::Store(trajstore_store::StoreError::WritesRefused(_)) => "writes_refused",
             Error::Store(_) => "storage_error",
+            Error::LimitExceeded { .. } => "limit_exceeded",
             Error::Io { .. } => "io_error",
             Error::Unreadable(_) => "unreadable_record",
             Error::Refused(crate::upload::PathRefused::Missing { .. }) => "not_found",

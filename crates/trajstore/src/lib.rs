@@ -19,6 +19,7 @@ mod list;
 mod schema_doc;
 pub mod search;
 mod snapshot;
+mod sql;
 mod stats;
 mod traces;
 mod upload;
@@ -66,6 +67,7 @@ pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, 
 pub use list::Page;
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
+pub use sql::{SqlAnswer, SqlColumn, SqlRequest, SqlResult, SqlSettings};
 pub use stats::{
     group_columns, parse_ks, Curve, CurvePoint, CurveRequest, StatsGroup, StatsReport, StatsRequest, CURVE_FIGURES,
     CURVE_X, MAX_GROUP_BY,
@@ -110,6 +112,7 @@ pub struct Trajstore {
     memory_index: Option<Arc<snapshot::SnapshotSlot>>,
     /// Held while statistics are computed (see `stats.rs`).
     stats_turn: Arc<tokio::sync::Mutex<()>>,
+    sql_settings: SqlSettings,
 }
 
 /// How many fragments (data files) each table has (see [`Trajstore::fragments`]).

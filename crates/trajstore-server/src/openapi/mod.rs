@@ -20,7 +20,7 @@ pub use params::{
 pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 
 use crate::error::{Code, ErrorDocument};
-use crate::routes::{self, export, groups, imports, otlp, schema, search, stats, system, trajectories};
+use crate::routes::{self, export, groups, imports, otlp, schema, search, sql, stats, system, trajectories};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -49,6 +49,7 @@ use crate::routes::{self, export, groups, imports, otlp, schema, search, stats, 
         search::similar_to_id,
         search::similar_to_text,
         search::search_text,
+        sql::run,
         otlp::traces,
     ),
     components(schemas(ErrorDocument<'static>, Code))

@@ -11,6 +11,7 @@ pub(crate) mod imports;
 pub(crate) mod otlp;
 pub(crate) mod schema;
 pub(crate) mod search;
+pub(crate) mod sql;
 pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod trajectories;
@@ -110,6 +111,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             search::similar_to_text,
         ),
         endpoint(M::GET, "/api/search", &[InvalidParameter, Storage, Internal], search::search_text),
+        endpoint(M::POST, "/api/sql", &[InvalidParameter, BodyTooLarge, LimitExceeded, Storage, Internal], sql::run),
         endpoint(M::GET, "/api/openapi.json", &[], system::openapi),
         endpoint(M::GET, "/api/schema", &[], schema::schema),
         endpoint(M::POST, "/v1/traces", &[InvalidParameter, BodyTooLarge], otlp::traces),

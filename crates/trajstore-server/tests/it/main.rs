@@ -9,6 +9,7 @@ mod errors;
 mod happy;
 mod live;
 mod openapi;
+mod sql;
 mod streams;
 
 use axum::body::Body;

@@ -12,12 +12,14 @@ import { importPage } from './import.js';
 import { listPage } from './list.js';
 import { navigate, route, setRouter } from './nav.js';
 import { loadSchema } from './schema.js';
+import { sqlPage } from './sql.js';
 import { statsPage } from './statistics.js';
 import { runsPage, trainingPage } from './training.js';
 
 async function renderPage() {
   const path = location.pathname;
-  const section = ['statistics', 'training', 'runs', 'import'].find((s) => path.startsWith(`/${s}`)) || 'trajectories';
+  const section =
+    ['statistics', 'training', 'runs', 'sql', 'import'].find((s) => path.startsWith(`/${s}`)) || 'trajectories';
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === section));
   const params = new URLSearchParams(location.search);
   try {
@@ -33,6 +35,7 @@ async function renderPage() {
   if (path === '/statistics') return statsPage(params);
   if (path === '/training') return trainingPage(params);
   if (path === '/runs') return runsPage(params);
+  if (path === '/sql') return sqlPage(params);
   if (path === '/import') return importPage();
   fill(app(), stateBox('error', `No page at ${path}.`));
 }

@@ -12,4 +12,5 @@ mod groups_reference;
 mod import_pipeline;
 mod query_reference;
 mod search;
+mod sql;
 mod stats_reference;
