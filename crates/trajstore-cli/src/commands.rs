@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Similar { id, text, k, filters } => crate::search::similar(db, json, id, text, k, &filters).await,
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
         Command::Sql(args) => crate::sql::sql(db, json, args).await,
+        Command::Tools(args) => crate::sql::tools(db, json, args).await,
         Command::Embed { prepare_model: true, .. } => crate::search::prepare_model(),
         Command::Embed { text_source, batch, max, .. } => {
             crate::search::embed(db, json, &text_source, batch, max).await
@@ -204,15 +205,33 @@ async fn optimize(db: &Location, json: bool) -> Result<i32> {
     let store = db.open().await?;
     let r = store.optimize().await?;
     if json {
+        let indexes: Vec<_> =
+            r.indexes_created.iter().map(|i| serde_json::json!({"name": i.name, "seconds": i.seconds})).collect();
         print_json(&serde_json::json!({
-            "indexes_created": r.indexes_created.iter().map(|i| serde_json::json!({"name": i.name, "seconds": i.seconds})).collect::<Vec<_>>(), "fragments_removed": r.fragments_removed, "fragments_added": r.fragments_added,
-            "orphan_payloads_removed": r.orphan_payloads_removed, "old_versions_removed": r.old_versions_removed,
+            "indexes_created": indexes,
+            "fragments_removed": r.fragments_removed,
+            "fragments_added": r.fragments_added,
+            "orphan_payloads_removed": r.orphan_payloads_removed,
+            "old_versions_removed": r.old_versions_removed,
+            "search_texts_filled": r.search_texts_filled,
+            "step_facts_filled": r.step_facts_filled,
         }));
     } else {
         eprintln!(
-                "optimized: {} fragments compacted into {}, {} indexes created, {} unreachable payloads and {} old versions removed",
-                r.fragments_removed, r.fragments_added, r.indexes_created.len(), r.orphan_payloads_removed, r.old_versions_removed
+            "optimized: {} fragments compacted into {}, {} indexes created, {} unreachable payloads and {} old \
+             versions removed",
+            r.fragments_removed,
+            r.fragments_added,
+            r.indexes_created.len(),
+            r.orphan_payloads_removed,
+            r.old_versions_removed
+        );
+        if r.search_texts_filled + r.step_facts_filled > 0 {
+            eprintln!(
+                "  filled for rows written by an earlier version: {} search texts, {} rows' step facts",
+                r.search_texts_filled, r.step_facts_filled
             );
+        }
     }
     Ok(0)
 }

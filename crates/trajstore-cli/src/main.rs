@@ -137,8 +137,12 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
-    /// Run one read-only SQL query (SELECT, WITH, VALUES) over the table `trajectories`.
+    /// Run one read-only SQL query (SELECT, WITH, VALUES) over the tables `trajectories`,
+    /// `steps` and `tool_calls`.
     Sql(sql::SqlArgs),
+    /// Per tool: calls, the share of trajectories that use it, its error rate, and its
+    /// share in successful against failed trajectories.
+    Tools(sql::ToolsArgs),
     /// Compute the embeddings that similarity search needs, for rows that lack one.
     Embed {
         /// Text embedded: question+answer (the question and the last assistant message) or question.

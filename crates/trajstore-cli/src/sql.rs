@@ -1,12 +1,15 @@
-//! `trajstore sql`: one read-only query, printed as a table, JSON or CSV.
+//! `trajstore sql` (one read-only query, printed as a table, JSON or CSV) and
+//! `trajstore tools` (tool-call analytics).
 
 use std::time::Duration;
 
 use clap::Args;
-use trajstore::{Error, Result, SqlRequest, SqlSettings};
+use trajstore::{Error, Result, SqlRequest, SqlSettings, ToolsRequest};
 
+use crate::commands::filter_pairs;
 use crate::location::Location;
 use crate::output::{cell, fmt_value, print_json};
+use crate::FilterArgs;
 
 /// The limits of SQL queries, for `trajstore sql` and `trajstore serve`.
 #[derive(Args, Clone)]
@@ -39,7 +42,8 @@ impl SqlLimitArgs {
 
 #[derive(Args)]
 pub struct SqlArgs {
-    /// One SELECT (or WITH, VALUES) over the table `trajectories` (docs/sql.md).
+    /// One SELECT (or WITH, VALUES) over the tables `trajectories`, `steps` and
+    /// `tool_calls` (docs/sql.md).
     pub query: String,
     /// Print CSV (a header line, then the rows) instead of a table.
     #[arg(long, conflicts_with = "json")]
@@ -78,4 +82,48 @@ fn print_table(answer: &trajstore::SqlAnswer) {
         println!("{}", line(row.iter().zip(&widths).map(|(v, w)| cell(v, *w)).collect()));
     }
     eprintln!("{} rows · {:.0} ms", answer.rows.len(), answer.elapsed_ms);
+}
+
+#[derive(Args)]
+pub struct ToolsArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Where is_success is absent, a trajectory succeeds when reward >= this.
+    #[arg(long, default_value = "1.0")]
+    pub success_threshold: String,
+}
+
+pub async fn tools(db: &Location, json: bool, args: ToolsArgs) -> Result<i32> {
+    let pairs = filter_pairs(&args.filters)?;
+    let mut params: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    params.push(("success_threshold", &args.success_threshold));
+    let request = ToolsRequest::parse(params)?;
+    let report = db.open().await?.tool_usage(&request).await?;
+    if json {
+        print_json(&report);
+        return Ok(0);
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    println!(
+        "{} {} {} {} {} {}",
+        cell("TOOL", 24),
+        cell("CALLS", 9),
+        cell("USED BY", 8),
+        cell("ERRORS", 8),
+        cell("IN OK", 8),
+        cell("IN FAILED", 9)
+    );
+    for t in &report.tools {
+        println!(
+            "{} {} {} {} {} {}",
+            cell(t.tool_name.as_deref().unwrap_or("(no name)"), 24),
+            cell(&t.calls.to_string(), 9),
+            cell(&pct(Some(t.trajectory_share)), 8),
+            cell(&pct(t.error_rate), 8),
+            cell(&pct(t.share_in_successful), 8),
+            cell(&pct(t.share_in_failed), 9),
+        );
+    }
+    eprintln!("{} trajectories · {} successful · {} failed", report.trajectories, report.successful, report.failed);
+    Ok(0)
 }

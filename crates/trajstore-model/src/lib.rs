@@ -10,6 +10,7 @@
 mod columns;
 pub mod demo;
 mod raw;
+pub mod step_facts;
 mod step_scan;
 mod summary;
 pub mod text;

@@ -49,7 +49,7 @@ pub(crate) struct Step<'a> {
 
 /// A message's content: a string, or a list of blocks (read for their text later, so
 /// that a block of any shape is accepted).
-enum Content<'a> {
+pub(crate) enum Content<'a> {
     Text(Cow<'a, str>),
     Blocks(Vec<&'a RawValue>),
 }
@@ -87,7 +87,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
 }
 
 /// A JSON string's text; `None` for any other value (or an invalid one).
-fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !raw.get().starts_with('"') {
         return None;
     }
@@ -266,7 +266,7 @@ impl TextBuilder {
     }
 }
 
-fn push_content(out: &mut String, c: &Option<Content<'_>>) {
+pub(crate) fn push_content(out: &mut String, c: &Option<Content<'_>>) {
     match c {
         Some(Content::Text(t)) => {
             out.push_str(t);

@@ -23,6 +23,7 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>
 
 use trajstore_model::{Column, Statistic, STATISTIC_COLUMNS};
 
+pub mod align;
 pub mod groups;
 mod statistics;
 

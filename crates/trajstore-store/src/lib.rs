@@ -18,6 +18,7 @@
 
 mod changes;
 mod embedding_model;
+mod facts;
 mod maintenance;
 mod object_storage;
 mod schema;
@@ -25,6 +26,7 @@ mod search;
 mod sql;
 mod stream;
 mod terms;
+mod tool_usage;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -40,7 +42,7 @@ use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
 pub use embedding_model::{EMBEDDING_MODEL_KEY, LEGACY_EMBEDDING_MODEL};
-pub use maintenance::configure_lance;
+pub use maintenance::{configure_lance, IndexCreated, OptimizeReport};
 use maintenance::{migrate, retry_on_conflict};
 pub use schema::{
     arrow_type, column_array, keyed_summary_schema, summaries_from_batch, Columns, EMBEDDING_DIM, SUMMARY_COLUMNS,
@@ -50,6 +52,7 @@ use schema::{summaries_schema, PAYLOADS, SUMMARIES};
 pub use search::{PendingRow, TextHit, VECTOR_INDEX_MIN_ROWS};
 pub use sql::{SqlError, SqlLimits, SqlOutput};
 pub use terms::{SEARCH_TEXT_FORMAT_KEY, TERMS_FORMAT};
+pub use tool_usage::{ToolUsage, ToolUsageRow};
 use write::WRITE_ID_PID_BITS;
 pub use write::{Appended, InsertMode, InsertOutcome, Patch, StagedBatch, UpdateCommit};
 
@@ -72,26 +75,6 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-#[derive(Debug, Clone, Default)]
-pub struct OptimizeReport {
-    pub indexes_created: Vec<IndexCreated>,
-    pub fragments_removed: u64,
-    pub fragments_added: u64,
-    pub orphan_payloads_removed: u64,
-    pub old_versions_removed: u64,
-    /// Payload rows given the search text they lacked (stores written by an earlier
-    /// version).
-    pub search_texts_filled: u64,
-}
-
-/// An index an `optimize` (or import) created, and how long building it took.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexCreated {
-    /// `table.column`
-    pub name: String,
-    pub seconds: f64,
-}
 
 /// Whether `uri` names a store on object storage (`s3://`, ...) rather than a directory.
 pub fn is_object_store(uri: &str) -> bool {
@@ -155,6 +138,7 @@ pub struct Store {
     payloads: Table,
     /// Set once `optimize` found no payload lacking its search text.
     search_text_complete: Arc<AtomicBool>,
+    step_facts_complete: Arc<AtomicBool>,
     /// The search text is stored as terms (`terms.rs`); unset for stores written before,
     /// until `optimize` converts them.
     search_terms: Arc<AtomicBool>,
@@ -281,6 +265,7 @@ impl Store {
             summaries,
             payloads,
             search_text_complete: Arc::new(AtomicBool::new(false)),
+            step_facts_complete: Arc::new(AtomicBool::new(false)),
             search_terms: Arc::new(AtomicBool::new(search_terms)),
             commit_lock: Arc::default(),
             gate,

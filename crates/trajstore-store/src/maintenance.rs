@@ -15,7 +15,7 @@ use lancedb::table::{CompactionOptions, OptimizeAction, OptimizeOptions};
 use lancedb::Table;
 
 use crate::schema::{self, Columns};
-use crate::{ids_filter, now_micros, IndexCreated, OptimizeReport, Result, Store, ORPHAN_GRACE, WRITE_ID_PID_BITS};
+use crate::{ids_filter, now_micros, Result, Store, ORPHAN_GRACE, WRITE_ID_PID_BITS};
 
 /// The kinds of scalar index the store keeps, one per indexed column.
 #[derive(Clone, Copy)]
@@ -53,6 +53,29 @@ fn full_text_index(terms: bool) -> lancedb::index::scalar::FtsIndexBuilder {
 /// default (2 GB per builder) the index is written in a few partitions, which measured
 /// no slower to query and faster to build, at a lower peak (docs/benchmarks.md).
 const FULL_TEXT_INDEX_MEMORY_MB: u64 = 768;
+
+#[derive(Debug, Clone, Default)]
+pub struct OptimizeReport {
+    pub indexes_created: Vec<IndexCreated>,
+    pub fragments_removed: u64,
+    pub fragments_added: u64,
+    pub orphan_payloads_removed: u64,
+    pub old_versions_removed: u64,
+    /// Payload rows given the search text they lacked (stores written by an earlier
+    /// version).
+    pub search_texts_filled: u64,
+    /// Payload rows given the step and call facts they lacked (the SQL tables `steps`
+    /// and `tool_calls`; stores written by an earlier version).
+    pub step_facts_filled: u64,
+}
+
+/// An index an `optimize` (or import) created, and how long building it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexCreated {
+    /// `table.column`
+    pub name: String,
+    pub seconds: f64,
+}
 
 /// Brings a store written by an earlier trajstore to the current schema. Each step is a
 /// metadata-only commit, and a step another process finished first is not an error.
@@ -101,6 +124,10 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table, gate: &crate::W
     if !has(payloads, schema::SEARCH_TEXT).await? {
         gate.check()?;
         add_null_columns(payloads, schema::search_text_schema()).await?;
+    }
+    if !has(payloads, crate::facts::STEP_FACTS).await? {
+        gate.check()?;
+        add_null_columns(payloads, crate::facts::facts_schema()).await?;
     }
     Ok(())
 }
@@ -263,7 +290,9 @@ impl Store {
             self.convert_search_text_to_terms().await?;
         }
         let search_texts_filled = self.fill_missing_search_text().await?;
+        let step_facts_filled = self.fill_missing_step_facts().await?;
         let mut report = OptimizeReport {
+            step_facts_filled,
             indexes_created: self.ensure_indexes(true).await?,
             search_texts_filled,
             orphan_payloads_removed,

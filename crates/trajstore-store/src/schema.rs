@@ -21,6 +21,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use trajstore_model::step_facts::StepFacts;
 use trajstore_model::{Cell, CellValue, Column, ColumnType, Summary, Trajectory, COLUMNS};
 
 use crate::StoreError;
@@ -168,6 +169,7 @@ pub fn new_payloads_table_schema() -> SchemaRef {
 }
 
 pub fn payloads_schema() -> SchemaRef {
+    let [step_facts, call_facts] = crate::facts::facts_fields();
     Arc::new(Schema::new(vec![
         Field::new("trajectory_id", DataType::Utf8, false),
         Field::new("write_id", DataType::Int64, false),
@@ -175,6 +177,8 @@ pub fn payloads_schema() -> SchemaRef {
         bulky_text("steps", 1).with_nullable(false),
         bulky_text("extra", 1),
         bulky_text(SEARCH_TEXT, -1),
+        step_facts,
+        call_facts,
     ]))
 }
 
@@ -278,8 +282,15 @@ pub fn summaries_batch(
     Ok(RecordBatch::try_new(summaries_schema(), columns)?)
 }
 
-/// Payload rows for trajectories; `search_texts` holds each row's full-text search text.
-pub fn payloads_batch(rows: &[Trajectory], search_texts: &[String], write_id: i64) -> Result<RecordBatch, StoreError> {
+/// Payload rows for trajectories; `search_texts` holds each row's full-text search text
+/// and `facts` its step and call facts.
+pub fn payloads_batch(
+    rows: &[Trajectory],
+    search_texts: &[String],
+    facts: &[StepFacts],
+    write_id: i64,
+) -> Result<RecordBatch, StoreError> {
+    let [step_facts, call_facts] = crate::facts::facts_arrays(facts)?;
     let columns: Vec<ArrayRef> = vec![
         strings(rows, |r| Some(&r.trajectory_id)),
         ints(rows, |_| Some(write_id)),
@@ -292,6 +303,8 @@ pub fn payloads_batch(rows: &[Trajectory], search_texts: &[String], write_id: i6
             search_texts.iter().for_each(|t| b.append_value(t));
             Arc::new(b.finish())
         },
+        step_facts,
+        call_facts,
     ];
     Ok(RecordBatch::try_new(payloads_schema(), columns)?)
 }

@@ -484,7 +484,7 @@ impl Store {
 /// Sets the columns of `batch` in the rows of `table` whose `keys` match, in one commit
 /// that rewrites only those columns (a partial-schema `merge_insert`); returns how many
 /// rows were updated.
-async fn update_columns(table: &lancedb::Table, keys: &[&str], batch: RecordBatch) -> Result<u64> {
+pub(crate) async fn update_columns(table: &lancedb::Table, keys: &[&str], batch: RecordBatch) -> Result<u64> {
     let schema = batch.schema();
     let updated = retry_on_conflict(|| {
         let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], schema.clone());

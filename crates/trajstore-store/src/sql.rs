@@ -1,8 +1,9 @@
 //! Read-only SQL over the store: DataFusion plans the query over the Lance datasets as
 //! they are at the query's start.
 //!
-//! Tables: `trajectories`, the summary columns (times as UTC timestamps); the internal
-//! columns (`write_id`, `metadata_kv`, the vectors) are not shown.
+//! Tables: `trajectories`, the summary columns (times as UTC timestamps; the internal
+//! columns `write_id`, `metadata_kv` and the vectors are not shown); `steps` and
+//! `tool_calls`, the payloads' facts (`facts.rs`) one row per element.
 //!
 //! Only a query that reads is run. Three things make sure of it: the statement must parse
 //! as one query (`SELECT`, `WITH`, `VALUES`), its plan must hold no DDL, DML or statement
@@ -93,7 +94,7 @@ fn sql_error(e: DataFusionError, limits: &SqlLimits) -> StoreError {
     }
 }
 
-fn session(limits: &SqlLimits) -> Result<SessionContext> {
+pub(crate) fn session(limits: &SqlLimits) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_bytes, 1.0)
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
@@ -117,7 +118,52 @@ fn trajectories_columns() -> Vec<Expr> {
         .collect()
 }
 
+/// The `steps` and `tool_calls` tables: the facts of the payloads that a summary row
+/// names (an unreferenced payload, of an import that lost a race or a deleted
+/// trajectory, is left out), one row per list element.
+const STEPS_TABLE: &str = "SELECT trajectory_id, f['step'] AS step, f['role'] AS role, f['tool_name'] AS tool_name, \
+    arrow_cast(f['content'], 'Utf8') AS content, f['content_length'] AS content_length, f['is_error'] AS is_error, \
+    f['reward'] AS reward, arrow_cast(f['timestamp'], 'Timestamp(Microsecond, Some(\"UTC\"))') AS timestamp \
+    FROM (SELECT p.trajectory_id, unnest(p.step_facts) AS f FROM __payloads p \
+          JOIN __summaries s ON p.trajectory_id = s.trajectory_id AND p.write_id = s.write_id)";
+const TOOL_CALLS_TABLE: &str = "SELECT trajectory_id, f['step'] AS step, f['call_index'] AS call_index, \
+    f['tool_name'] AS tool_name, f['call_id'] AS call_id, arrow_cast(f['arguments'], 'Utf8') AS arguments, \
+    f['result_length'] AS result_length, f['result_is_error'] AS result_is_error \
+    FROM (SELECT p.trajectory_id, unnest(p.call_facts) AS f FROM __payloads p \
+          JOIN __summaries s ON p.trajectory_id = s.trajectory_id AND p.write_id = s.write_id)";
+
 impl Store {
+    /// Registers `trajectories`, `steps` and `tool_calls` over the datasets' current
+    /// versions. The base tables they are defined on are dropped from the session again,
+    /// so a query sees only these three.
+    async fn register_tables(&self, ctx: &SessionContext) -> Result<()> {
+        let invalid = |e: DataFusionError| StoreError::Sql(SqlError::Invalid(e.strip_backtrace()));
+        self.register_base_tables(ctx).await?;
+        let summaries = ctx.table("__summaries").await.map_err(invalid)?;
+        let view = summaries.select(trajectories_columns()).map_err(invalid)?;
+        ctx.register_table("trajectories", view.into_view()).map_err(invalid)?;
+        for (name, definition) in [("steps", STEPS_TABLE), ("tool_calls", TOOL_CALLS_TABLE)] {
+            let view = ctx.sql(definition).await.map_err(invalid)?;
+            ctx.register_table(name, view.into_view()).map_err(invalid)?;
+        }
+        ctx.deregister_table("__summaries").map_err(invalid)?;
+        ctx.deregister_table("__payloads").map_err(invalid)?;
+        Ok(())
+    }
+
+    /// Registers the datasets themselves, at their current versions, as `__summaries`
+    /// and `__payloads` (every column, as stored).
+    pub(crate) async fn register_base_tables(&self, ctx: &SessionContext) -> Result<()> {
+        let invalid = |e: DataFusionError| StoreError::Sql(SqlError::Invalid(e.strip_backtrace()));
+        let no_dataset = || StoreError::Corrupt("the store's tables are not local Lance datasets".into());
+        let summaries = self.summaries.dataset().ok_or_else(no_dataset)?.get().await?;
+        let payloads = self.payloads.dataset().ok_or_else(no_dataset)?.get().await?;
+        ctx.register_table("__summaries", Arc::new(LanceTableProvider::new(summaries, false, false)))
+            .map_err(invalid)?;
+        ctx.register_table("__payloads", Arc::new(LanceTableProvider::new(payloads, false, false))).map_err(invalid)?;
+        Ok(())
+    }
+
     /// Runs `query` if it only reads, and returns its first `limits.max_rows` rows.
     pub async fn sql(&self, query: &str, limits: &SqlLimits) -> Result<SqlOutput> {
         let ctx = session(limits)?;
@@ -129,13 +175,10 @@ impl Store {
             Statement::Statement(s) if matches!(**s, ast::Statement::Query(_)) => {}
             other => return Err(StoreError::Sql(SqlError::NotARead(statement_kind(other)))),
         }
-        let dataset = self.summaries.dataset().ok_or_else(|| StoreError::Corrupt("no local summaries".into()))?;
-        let provider = LanceTableProvider::new(dataset.get().await?, false, false);
-        let view = ctx
-            .read_table(Arc::new(provider))
-            .and_then(|df| df.select(trajectories_columns()))
-            .map_err(|e| sql_error(e, limits))?;
-        ctx.register_table("trajectories", view.into_view()).map_err(|e| sql_error(e, limits))?;
+        self.register_tables(&ctx).await.map_err(|e| match e {
+            StoreError::Sql(SqlError::Invalid(m)) => StoreError::Corrupt(format!("defining the SQL tables: {m}")),
+            e => e,
+        })?;
 
         let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| sql_error(e, limits))?;
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::{RecordBatch, RecordBatchIterator};
+use trajstore_model::step_facts::{step_facts, StepFacts};
 use trajstore_model::Trajectory;
 use trajstore_query::sql::string_literal;
 
@@ -106,23 +107,23 @@ impl Store {
         // Records parsed from JSON carry their texts (derived while their steps were
         // checked); any other is derived here, off the async workers, as it walks every step.
         let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
-        let (rows, (search_texts, embed_texts)): (Vec<Trajectory>, (Vec<String>, Vec<String>)) =
-            tokio::task::spawn_blocking(move || {
-                let mut rows = rows;
-                let texts = rows
-                    .iter_mut()
-                    .map(Trajectory::take_texts)
-                    .map(|t| (if terms { crate::terms::to_terms(&t.search) } else { t.search }, t.embed))
-                    .unzip();
-                (rows, texts)
-            })
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
+        let (rows, (search_texts, embed_texts), facts) = tokio::task::spawn_blocking(move || {
+            let mut rows = rows;
+            let texts: (Vec<String>, Vec<String>) = rows
+                .iter_mut()
+                .map(Trajectory::take_texts)
+                .map(|t| (if terms { crate::terms::to_terms(&t.search) } else { t.search }, t.embed))
+                .unzip();
+            let facts: Vec<StepFacts> = rows.iter().map(|r| step_facts(&r.steps_json)).collect();
+            (rows, texts, facts)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
         // Both batches are built first, and the records and texts dropped, so that only
         // the Arrow copies are held while Lance encodes the payloads.
-        let payloads = payloads_batch(&rows, &search_texts, write_id)?;
+        let payloads = payloads_batch(&rows, &search_texts, &facts, write_id)?;
         let summaries = summaries_batch(&rows, &embed_texts, write_id, now)?;
-        drop((rows, search_texts, embed_texts));
+        drop((rows, search_texts, embed_texts, facts));
         self.payloads.add(payloads).execute().await?;
         Ok(StagedBatch { given, summaries: Some(summaries), mode })
     }

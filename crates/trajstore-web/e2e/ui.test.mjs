@@ -221,6 +221,65 @@ test('compare: three trajectories selected in the list, side by side', async () 
   await snap(page, 'compare');
 });
 
+test('compare: steps aligned by actions, an extra turn as a gap, the first divergence marked', async () => {
+  const call = (id, name, args) => ({
+    role: 'assistant',
+    tool_calls: [{ id, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
+  });
+  const result = (id, content) => ({ role: 'tool', tool_call_id: id, content });
+  const record = (trajectory_id, steps) => ({
+    trajectory_id,
+    training_id: 'align-e2e',
+    steps: [{ role: 'user', content: 'fix the parser' }, ...steps],
+  });
+  const a = record('align-a', [
+    call('1', 'bash', { command: 'pytest' }),
+    result('1', '1 failed'),
+    call('2', 'edit', { file: 'parser.py' }),
+    result('2', 'ok'),
+    { role: 'assistant', content: 'fixed' },
+  ]);
+  const b = record('align-b', [
+    call('1', 'bash', { command: 'pytest' }),
+    result('1', '1 failed'),
+    call('2', 'grep', { q: 'tokenize' }),
+    result('2', 'parser.py:10'),
+    call('3', 'edit', { file: 'parser.py' }),
+    result('3', 'ok'),
+    { role: 'assistant', content: 'fixed' },
+  ]);
+  const r = await fetch(`${server.base}/api/trajectories`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify([a, b]),
+  });
+  assert.equal(r.status, 200);
+  await page.goto(`${server.base}/compare?ids=align-a,align-b`);
+  await page.waitForSelector('#compare-grid');
+  await page.click('#align-toggle');
+  await page.waitForURL(/align=actions/);
+  await page.waitForSelector('#first-divergence');
+  const doc = await apiJson(server.base, '/api/compare?ids=align-a,align-b&align=actions');
+  assert.deepEqual(
+    doc.alignment.rows.map((row) => row.kind),
+    ['prologue', 'same', 'gap', 'same', 'same'],
+  );
+  assert.equal(doc.alignment.first_divergence, 2);
+  const kinds = await page.$$eval('#compare-grid .idx[data-kind]', (els) => els.map((e) => e.dataset.kind));
+  assert.deepEqual(
+    kinds,
+    doc.alignment.rows.map((row) => row.kind),
+  );
+  assert.equal(await page.getAttribute('#first-divergence', 'data-row'), '2');
+  // The extra turn (grep and its result) stands beside a gap in the first trajectory.
+  const divergence = await page.$$eval('#first-divergence ~ div', (cells) =>
+    cells.slice(0, 2).map((c) => [c.classList.contains('gap'), c.textContent]),
+  );
+  assert.equal(divergence[0][0], true);
+  assert.match(divergence[1][1], /grep/);
+  await snap(page, 'compare-aligned');
+});
+
 test('statistics: cards and charts render with data points', async () => {
   await page.goto(`${server.base}/statistics`);
   await page.waitForSelector('#stat-cards');
@@ -242,6 +301,17 @@ test('statistics: cards and charts render with data points', async () => {
   assert.equal(
     await page.evaluate(() => window.Chart.getChart(document.getElementById('chart-reward')).data.datasets.length),
     runs,
+  );
+  // The tool panel: a row per tool, most called first, as the API counts them.
+  await page.waitForSelector('#tools-table');
+  const tools = await apiJson(server.base, '/api/tools');
+  assert.ok(tools.tools.length >= 2, 'the demo calls several tools');
+  const rows = await page.$$eval('#tools-table tbody tr', (trs) =>
+    trs.map((tr) => [tr.dataset.tool, tr.children[1].textContent]),
+  );
+  assert.deepEqual(
+    rows,
+    tools.tools.map((t) => [t.tool_name, t.calls.toLocaleString('en-US')]),
   );
   await snap(page, 'statistics');
   await page.goto(`${server.base}/statistics?training_id=nobody`);
@@ -388,17 +458,19 @@ test('sql: an example query runs, its table matches the API, its chart has point
   );
   assert.deepEqual(
     cells,
-    answer.rows.map((row) => [row[0], String(row[1]), String(row[2])]),
+    answer.rows.map((row) => row.slice(0, 3).map((v) => (v === null ? '' : String(v)))),
   );
   assert.match(await page.textContent('#sql-status'), new RegExp(`^${answer.rows.length} rows · \\d+ ms$`));
   // The chart: y over x for every row, and another y when chosen.
   await page.waitForFunction(() => window.Chart.getChart(document.getElementById('sql-chart')));
   const points = () =>
     page.evaluate(() => window.Chart.getChart(document.getElementById('sql-chart')).data.datasets[0].data.length);
-  assert.equal(await points(), answer.rows.length);
-  await page.selectOption('#sql-chart-y', { label: 'mean_reward' });
+  const y = answer.columns.findIndex((c) => c.name === 'mean_reward');
+  assert.equal(await page.$eval('#sql-chart-y', (s) => s.selectedOptions[0].textContent), 'mean_reward');
+  assert.equal(await points(), answer.rows.filter((row) => row[y] !== null).length);
+  await page.selectOption('#sql-chart-y', { label: 'success_rate' });
   await page.waitForFunction(
-    () => window.Chart.getChart(document.getElementById('sql-chart'))?.data.datasets[0].label === 'mean_reward',
+    () => window.Chart.getChart(document.getElementById('sql-chart'))?.data.datasets[0].label === 'success_rate',
   );
   await snap(page, 'sql');
   // A reload runs the query of the URL again.

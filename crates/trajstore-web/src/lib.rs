@@ -49,6 +49,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "sql.js",
     "statistics.js",
     "steps.js",
+    "tools.js",
     "training.js",
     "verifier.js",
 ];

@@ -2,7 +2,10 @@
 //! many to add, and one record whole or with a slice of its steps.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use trajstore_model::step_facts::{step_facts, StepFacts};
+use trajstore_stats::align::{align_actions, Alignment};
 
 use crate::{on_blocking_thread, Error, ImportErrorEntry, Result, Trajectory, Trajstore};
 
@@ -111,6 +114,25 @@ impl Trajstore {
         })
         .await?
     }
+}
+
+/// The steps of whole records (native JSON, as `get_json` returns them) aligned by their
+/// actions (see `trajstore_stats::align`). A record whose steps cannot be read counts as
+/// one without steps.
+pub fn align_records(records: &[&str]) -> Alignment {
+    #[derive(serde::Deserialize)]
+    struct Steps<'a> {
+        #[serde(borrow)]
+        steps: Option<&'a RawValue>,
+    }
+    let facts: Vec<StepFacts> = records
+        .iter()
+        .map(|r| match serde_json::from_str::<Steps<'_>>(r) {
+            Ok(Steps { steps: Some(steps) }) => step_facts(steps.get()),
+            _ => StepFacts::default(),
+        })
+        .collect();
+    align_actions(&facts)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod search;
 mod snapshot;
 mod sql;
 mod stats;
+mod tools;
 mod traces;
 mod upload;
 
@@ -32,7 +33,7 @@ use trajstore_store::Store;
 
 pub use arrow_stream::{summaries_ipc, summary_schema, ARROW_STREAM};
 pub use builder::TrajstoreBuilder;
-pub use documents::{slice_steps, AddReport, StepRange};
+pub use documents::{align_records, slice_steps, AddReport, StepRange};
 pub use error::{BoxError, Error, Result};
 pub use upload::{check_import_file, check_labels_dir, spool_upload, PathRefused, SpooledUpload};
 
@@ -72,6 +73,7 @@ pub use stats::{
     group_columns, parse_ks, Curve, CurvePoint, CurveRequest, StatsGroup, StatsReport, StatsRequest, CURVE_FIGURES,
     CURVE_X, MAX_GROUP_BY,
 };
+pub use tools::{ToolReport, ToolStats, ToolsRequest};
 pub use traces::{TraceBuffer, TraceFlush, MAX_HELD_SPANS};
 pub use trajstore_formats::otlp;
 /// The readers, for callers that want records without storing them.
@@ -82,6 +84,7 @@ pub use trajstore_query::{
     filter_params, CacheStats, FilterParam, FilterSet, FilterValue, ListRequest, Order, SortField, FILTER_NAMES,
     MAX_PAGE_SIZE,
 };
+pub use trajstore_stats::align::{AlignedRow, Alignment, RowKind, StepSpan};
 pub use trajstore_stats::groups::{Advantage, Bucket, DiffSide, GroupKind, GroupStats, RunDiff, StdKind};
 /// The numeric columns statistics summarise (`reward_mean`, ...), for documents.
 pub use trajstore_stats::METRICS as STAT_METRICS;

@@ -32,9 +32,12 @@ impl Default for SqlSettings {
 #[serde(deny_unknown_fields)]
 pub struct SqlRequest {
     /// One read-only statement: `SELECT`, `WITH` or `VALUES`.
+    #[schema(min_length = 1)]
     pub sql: String,
-    /// Rows to return at most (at most the server's limit, its default).
+    /// Rows to return at most; the server's row limit (its default) caps it, and the
+    /// answer's `row_limit` says which applied.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_rows: Option<usize>,
 }
 
@@ -165,10 +168,7 @@ impl Trajstore {
         let settings = self.sql_settings;
         let row_limit = match request.max_rows {
             Some(0) => return Err(Error::invalid("max_rows", "must be at least 1")),
-            Some(n) if n > settings.max_rows => {
-                return Err(Error::invalid("max_rows", format!("at most {} on this server", settings.max_rows)))
-            }
-            Some(n) => n,
+            Some(n) => n.min(settings.max_rows),
             None => settings.max_rows,
         };
         if request.sql.trim().is_empty() {

@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 
 pub use params::{
     comma_list, enumeration, integer, number, orders, query, string, success_threshold, CurveParams, Filters,
-    ListParams, StatsParams,
+    ListParams, StatsParams, ToolsParams,
 };
 pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 
@@ -35,6 +35,7 @@ use crate::routes::{self, export, groups, imports, otlp, schema, search, sql, st
         trajectories::count,
         stats::statistics,
         stats::curves,
+        stats::tools,
         groups::list,
         groups::get_one,
         groups::diff_runs,

@@ -174,3 +174,12 @@ impl IntoParams for CurveParams {
         ]
     }
 }
+
+/// The parameters of `trajstore::ToolsRequest` (besides the filters).
+pub struct ToolsParams;
+
+impl IntoParams for ToolsParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![success_threshold()]
+    }
+}

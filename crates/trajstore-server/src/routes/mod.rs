@@ -79,6 +79,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/compare", &[InvalidParameter, Storage, Internal], trajectories::compare),
         endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
         endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),
+        endpoint(M::GET, "/api/tools", &[InvalidParameter, Storage, Internal], stats::tools),
         endpoint(M::GET, "/api/groups", &[InvalidParameter, Storage, Internal], groups::list),
         endpoint(
             M::GET,

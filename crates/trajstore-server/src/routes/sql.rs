@@ -11,7 +11,8 @@ use crate::query::json_body;
 use crate::AppState;
 
 /// Runs one read-only statement (`SELECT`, `WITH`, `VALUES`) over the tables
-/// `trajectories` (the summary columns); anything that writes or reads files is refused.
+/// `trajectories` (the summary columns), `steps` and `tool_calls` (docs/sql.md); anything
+/// that writes or reads files is refused.
 /// The server's limits (time, memory, rows) apply; `truncated` says the row limit was hit.
 #[utoipa::path(post, path = "/api/sql", tag = "sql", request_body = SqlRequest,
     responses((status = 200, description = "the result", body = SqlAnswer)))]

@@ -15,7 +15,7 @@ use utoipa::openapi::schema::ArrayBuilder;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::{comma_list, query, string, Filters, ListParams, Trajectory};
+use crate::openapi::{comma_list, enumeration, query, string, Filters, ListParams, Trajectory};
 use crate::query::{json_body, FromParams, Params, Query};
 use crate::{reply, AppState};
 
@@ -145,18 +145,34 @@ pub async fn get_one(
 /// Most trajectories one comparison loads (each may be megabytes).
 const MAX_COMPARE: usize = 10;
 
-/// `?ids=a,b,c` (the parameter may be repeated).
+/// `?ids=a,b,c` (the parameter may be repeated) and `align=index|actions`.
 pub struct CompareQuery {
     ids: Vec<String>,
+    by_actions: bool,
 }
 
 impl FromParams for CompareQuery {
     fn from_params(p: Params) -> ApiResult<Self> {
         let mut ids: Vec<String> = Vec::new();
+        let mut by_actions = false;
         for (k, v) in p.iter() {
             match k {
                 "ids" => ids.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)),
-                other => return Err(ApiError::bad_request(other, "unknown parameter; expected ids=ID,ID,...")),
+                "align" => {
+                    by_actions = match v {
+                        "index" => false,
+                        "actions" => true,
+                        other => {
+                            return Err(ApiError::bad_request(
+                                "align",
+                                format!("expected index or actions, got {other:?}"),
+                            ))
+                        }
+                    }
+                }
+                other => {
+                    return Err(ApiError::bad_request(other, "unknown parameter; expected ids=ID,ID,... and align"))
+                }
             }
         }
         if ids.is_empty() || ids.len() > MAX_COMPARE {
@@ -165,7 +181,7 @@ impl FromParams for CompareQuery {
                 format!("expected 1 to {MAX_COMPARE} comma-separated trajectory ids, got {}", ids.len()),
             ));
         }
-        Ok(CompareQuery { ids })
+        Ok(CompareQuery { ids, by_actions })
     }
 }
 
@@ -174,7 +190,15 @@ impl IntoParams for CompareQuery {
         // An id holds no comma and is not only spaces (those are dropped as empty).
         let id = string().pattern(Some(r"^[^,]*[^\s,][^,]*$"));
         let ids = ArrayBuilder::new().items(id).min_items(Some(1)).max_items(Some(MAX_COMPARE));
-        vec![comma_list("ids", true, ids, "1 to 10 comma-separated trajectory ids")]
+        vec![
+            comma_list("ids", true, ids, "1 to 10 comma-separated trajectory ids"),
+            query(
+                "align",
+                false,
+                enumeration(["index", "actions"]),
+                "actions: also align the steps by their actions (tool calls and arguments) and give the alignment",
+            ),
+        ]
     }
 }
 
@@ -185,6 +209,10 @@ struct Comparison {
     data: Vec<Box<RawValue>>,
     /// The ids not found.
     missing: Vec<String>,
+    /// With `align=actions`: the rows of the found trajectories' steps aligned by their
+    /// actions, and the first row where they part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alignment: Option<trajstore::Alignment>,
 }
 
 /// The whole records, in the order asked, for the compare page; ids not found are listed
@@ -193,7 +221,7 @@ struct Comparison {
 #[utoipa::path(get, path = "/api/compare", tag = "trajectories", params(CompareQuery),
     responses((status = 200, description = "the trajectories found and the ids not found", body = Comparison)))]
 pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -> ApiResult<Response> {
-    let mut found = Comparison { data: Vec::with_capacity(q.ids.len()), missing: Vec::new() };
+    let mut found = Comparison { data: Vec::with_capacity(q.ids.len()), missing: Vec::new(), alignment: None };
     for id in q.ids {
         match s.store.get_json(&id, None).await {
             Ok(record) => found
@@ -202,6 +230,10 @@ pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -
             Err(trajstore::Error::NotFound { .. }) => found.missing.push(id),
             Err(e) => return Err(e.into()),
         }
+    }
+    if q.by_actions {
+        let records: Vec<&str> = found.data.iter().map(|r| r.get()).collect();
+        found.alignment = Some(trajstore::align_records(&records));
     }
     Ok(Json(found).into_response())
 }

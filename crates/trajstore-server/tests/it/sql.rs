@@ -1,5 +1,5 @@
 //! `POST /api/sql`: the answer's document, its errors, and that a long query does not
-//! hold up other requests.
+//! hold up other requests. `GET /api/tools`: the shares it derives.
 
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,10 @@ async fn a_query_answers_columns_and_rows_and_errors_name_their_cause() {
         (StatusCode::BAD_REQUEST, json!("invalid_parameter"), json!("sql"))
     );
     assert!(r.error()["message"].as_str().unwrap().contains("only queries that read"), "{}", r.error());
-    let r = post_sql(&app, json!({"sql": "SELECT 1", "max_rows": 51})).await;
+    let r = post_sql(&app, json!({"sql": "SELECT 1", "max_rows": 0})).await;
     assert_eq!((r.status, r.error()["parameter"].clone()), (StatusCode::BAD_REQUEST, json!("max_rows")));
+    let doc = post_sql(&app, json!({"sql": "SELECT trajectory_id FROM trajectories", "max_rows": 500})).await.json();
+    assert_eq!((doc["rows"].as_array().unwrap().len(), doc["row_limit"].clone()), (50, json!(50)));
     let r = post_sql(&app, json!({"query": "SELECT 1"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "an unknown field");
     let r = post_sql(&app, json!({"sql": "SELECT count(*) FROM generate_series(1, 100000000000)"})).await;
@@ -94,4 +96,49 @@ async fn a_long_query_does_not_delay_a_list_request() {
         during <= before + Duration::from_millis(50),
         "a list request took {during:?} (median) during a long query, {before:?} before it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_report_shares_of_the_filtered_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = crate::app(dir.path(), ServerConfig::default()).await;
+    let records = r#"[
+      {"trajectory_id":"ok","training_id":"r","is_success":true,"steps":[
+        {"role":"assistant","tool_calls":[{"id":"1","function":{"name":"bash","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"1","content":"fine","is_error":false}]},
+      {"trajectory_id":"bad","training_id":"r","reward":0.2,"steps":[
+        {"role":"assistant","tool_calls":[{"id":"1","function":{"name":"bash","arguments":"{}"}},
+                                          {"id":"2","function":{"name":"edit","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"1","content":"boom","is_error":true},
+        {"role":"tool","tool_call_id":"2","content":"done"}]},
+      {"trajectory_id":"quiet","training_id":"other","reward":1.0}
+    ]"#;
+    assert_eq!(call(&app, "POST", "/api/trajectories", &[], records.as_bytes()).await.status, StatusCode::OK);
+    let doc = get(&app, "/api/tools?training_id=r").await.json();
+    assert_eq!(
+        (doc["trajectories"].clone(), doc["successful"].clone(), doc["failed"].clone()),
+        (json!(2), json!(1), json!(1))
+    );
+    assert_eq!(doc["tools"][0]["tool_name"], "bash");
+    assert_eq!(doc["tools"][0]["calls"], 2);
+    assert_eq!(doc["tools"][0]["trajectory_share"], 1.0);
+    assert_eq!(doc["tools"][0]["error_rate"], 0.5);
+    assert_eq!(
+        (doc["tools"][0]["share_in_successful"].clone(), doc["tools"][0]["share_in_failed"].clone()),
+        (json!(1.0), json!(1.0))
+    );
+    assert_eq!(doc["tools"][1]["tool_name"], "edit");
+    assert_eq!(doc["tools"][1]["error_rate"], json!(null), "no result says either way");
+    assert_eq!(
+        (doc["tools"][1]["share_in_successful"].clone(), doc["tools"][1]["share_in_failed"].clone()),
+        (json!(0.0), json!(1.0))
+    );
+    // The threshold decides for records without is_success: "bad" succeeds at 0.1.
+    let doc = get(&app, "/api/tools?training_id=r&success_threshold=0.1").await.json();
+    assert_eq!((doc["successful"].clone(), doc["tools"][1]["share_in_successful"].clone()), (json!(2), json!(0.5)));
+    let all = get(&app, "/api/tools").await.json();
+    assert_eq!(all["trajectories"], 3);
+    assert_eq!(all["tools"][0]["trajectory_share"], json!(2.0 / 3.0));
+    let r = get(&app, "/api/tools?success_threshold=x").await;
+    assert_eq!((r.status, r.error()["parameter"].clone()), (StatusCode::BAD_REQUEST, json!("success_threshold")));
 }

@@ -43,6 +43,15 @@ GROUP BY training_id
 ORDER BY training_id`,
   ],
   [
+    'Failure rate per tool',
+    `SELECT c.tool_name, count(*) AS calls,
+       avg(CASE WHEN c.result_is_error THEN 1.0 ELSE 0.0 END) AS error_rate,
+       avg(CASE WHEN coalesce(t.is_success, false) THEN 0.0 ELSE 1.0 END) AS trajectory_failure_rate
+FROM tool_calls c JOIN trajectories t ON c.trajectory_id = t.trajectory_id
+GROUP BY c.tool_name
+ORDER BY calls DESC`,
+  ],
+  [
     'Failures by termination reason',
     `SELECT termination_reason, count(*) AS failures
 FROM trajectories
@@ -105,8 +114,8 @@ function chartPanel(answer) {
     cols.map((c, i) => option([c, i])),
   );
   const ySelect = h('select', { id: 'sql-chart-y', 'aria-label': 'y column' }, numeric.map(option));
-  const firstOther = numeric.find(([, i]) => i !== 0);
-  if (firstOther) ySelect.value = String(firstOther[1]);
+  // Aggregates usually come last: the last numeric column is the first y shown.
+  ySelect.value = String(numeric[numeric.length - 1][1]);
   const draw = () => {
     const [x, y] = [Number(xSelect.value), Number(ySelect.value)];
     const canvas = h('canvas', { id: 'sql-chart' });
@@ -198,7 +207,8 @@ export function sqlPage(params) {
     h(
       'p.small.muted',
       null,
-      'One read-only query (SELECT, WITH, VALUES) over the table trajectories: its summary columns. ',
+      'One read-only query (SELECT, WITH, VALUES) over the tables trajectories (the summary columns), ',
+      'steps (one row per step) and tool_calls (one row per tool call). ',
       'Ctrl+Enter runs it. ',
       h('a', { href: '/api/openapi.json' }, 'POST /api/sql'),
       ' answers the same as JSON.',

@@ -8,6 +8,7 @@ import { fmt } from './format.js';
 import { liveBar } from './live.js';
 import { navigate, onLeave } from './nav.js';
 import { cellText, columns } from './schema.js';
+import { toolsPanel } from './tools.js';
 
 export function chartColors(i) {
   const c = ['#3b5bdb', '#e8590c', '#2b8a3e', '#ae3ec9', '#1098ad', '#f59f00', '#c92a2a', '#5c940d'];
@@ -237,6 +238,6 @@ export async function statsPage(params) {
     box('Reward histogram', 'histogram'),
     box('Step count distribution', 'steps'),
   );
-  fill(content, controls, statCards(o, k), charts);
+  fill(content, controls, statCards(o, k), charts, toolsPanel(q({})));
   drawCharts(canvases, o, curve, steps);
 }

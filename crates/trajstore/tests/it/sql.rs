@@ -119,8 +119,11 @@ async fn each_limit_is_reported_when_hit() {
     assert_eq!(store.sql(&fewer).await.unwrap().rows(), 3);
     let exact = store.sql(&request("SELECT value FROM generate_series(1, 25)")).await.unwrap().answer().unwrap();
     assert_eq!((exact.rows.len(), exact.truncated), (25, false));
-    let more = SqlRequest { max_rows: Some(26), ..request("SELECT 1") };
-    let e = store.sql(&more).await.unwrap_err();
+    let more = SqlRequest { max_rows: Some(1000), ..request("SELECT trajectory_id FROM trajectories") };
+    let capped = store.sql(&more).await.unwrap();
+    assert_eq!((capped.rows(), capped.row_limit(), capped.truncated()), (25, 25, true), "capped by the server's limit");
+    let none = SqlRequest { max_rows: Some(0), ..request("SELECT 1") };
+    let e = store.sql(&none).await.unwrap_err();
     assert!(matches!(&e, Error::InvalidParameter { parameter, .. } if parameter == "max_rows"), "{e}");
 
     let e = store.sql(&request("SELECT count(*) FROM generate_series(1, 100000000000)")).await.unwrap_err();
