@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Search { text, limit, filters } => crate::search::search(db, json, &text, limit, &filters).await,
         Command::Sql(args) => crate::sql::sql(db, json, args).await,
         Command::Tools(args) => crate::sql::tools(db, json, args).await,
+        Command::FailureModes(args) => crate::failure_modes::failure_modes(db, json, args).await,
         Command::Embed { prepare_model: true, .. } => crate::search::prepare_model(),
         Command::Embed { text_source, batch, max, .. } => {
             crate::search::embed(db, json, &text_source, batch, max).await

@@ -3,6 +3,7 @@
 //! too, as `{"error": {...}}`); everything else goes to stderr.
 
 mod commands;
+mod failure_modes;
 mod follow;
 mod location;
 mod output;
@@ -143,6 +144,9 @@ enum Command {
     /// Per tool: calls, the share of trajectories that use it, its error rate, and its
     /// share in successful against failed trajectories.
     Tools(sql::ToolsArgs),
+    /// Cluster the failed trajectories by what went wrong (offline), label each cluster
+    /// by its distinctive words, and store the labels as the column failure_mode.
+    FailureModes(failure_modes::FailureModesArgs),
     /// Compute the embeddings that similarity search needs, for rows that lack one.
     Embed {
         /// Text embedded: question+answer (the question and the last assistant message) or question.

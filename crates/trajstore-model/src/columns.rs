@@ -252,6 +252,7 @@ summary_columns! {
     sample_id: Option<i64> = sample_id,                 Int,     NULL,     F::Range(Exact::Bare),     SORT,    Off,     HIDDEN, "sample";
     question: Option<String> = question,                Str,     NULL,     F::Substring,              SORT,    Off,     LIST,   "question";
     termination_reason: Option<String> = termination_reason, Str, NULL,    F::AnyOf,                  SORT,    Off,     LIST,   "termination";
+    failure_mode: Option<String> = failure_mode,        Str,     NULL,     F::AnyOf,                  SORT,    Off,     HIDDEN, "failure mode";
     reward: Option<f64> = reward,                       Float,   NULL,     F::Range(Exact::Suffix),   SORT,    Summary, LIST,   "reward";
     toolcall_reward: Option<f64> = toolcall_reward,     Float,   NULL,     F::Range(Exact::Suffix),   SORT,    Summary, HIDDEN, "toolcall reward";
     res_reward: Option<f64> = res_reward,               Float,   NULL,     F::Range(Exact::Suffix),   SORT,    Summary, HIDDEN, "result reward";

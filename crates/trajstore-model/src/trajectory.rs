@@ -29,6 +29,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "sample_id",
     "task",
     "termination_reason",
+    "failure_mode",
     "reward",
     "toolcall_reward",
     "res_reward",
@@ -96,6 +97,9 @@ pub struct Trajectory {
     /// The steps as a JSON array text (`[]` when the record had none).
     pub steps_json: String,
     pub termination_reason: Option<String>,
+    /// The label of the failure mode the trajectory was put in (`trajstore
+    /// failure-modes` writes it; a record may also arrive labelled).
+    pub failure_mode: Option<String>,
     pub reward: Option<f64>,
     pub toolcall_reward: Option<f64>,
     pub res_reward: Option<f64>,
@@ -239,6 +243,7 @@ impl Trajectory {
             "iteration_id" => self.iteration_id = int_field(key, raw)?,
             "sample_id" => self.sample_id = int_field(key, raw)?,
             "termination_reason" => self.termination_reason = string_field(key, raw)?,
+            "failure_mode" => self.failure_mode = string_field(key, raw)?,
             "reward" => self.reward = float_field(key, raw)?,
             "toolcall_reward" => self.toolcall_reward = float_field(key, raw)?,
             "res_reward" => self.res_reward = float_field(key, raw)?,
@@ -341,6 +346,7 @@ impl Trajectory {
         w.num("sample_id", self.sample_id);
         w.raw("task", self.task_json.as_deref());
         w.str("termination_reason", self.termination_reason.as_deref());
+        w.str("failure_mode", self.failure_mode.as_deref());
         w.float("reward", self.reward);
         w.float("toolcall_reward", self.toolcall_reward);
         w.float("res_reward", self.res_reward);

@@ -4,6 +4,7 @@
 //! (`query.rs`) or body and calls one library function. Errors have one table of codes in
 //! `error.rs`; `observe.rs` gives each request an id and logs every 5xx.
 
+mod analyses;
 mod auth;
 mod embedding;
 mod error;
@@ -72,6 +73,7 @@ struct AppState {
     store: Trajstore,
     config: Arc<ServerConfig>,
     imports: Imports,
+    analyses: analyses::Analyses,
     traces: Arc<TraceBuffer>,
 }
 
@@ -93,7 +95,13 @@ pub fn endpoints() -> Vec<(axum::http::Method, &'static str)> {
 pub fn router(store: Trajstore, config: ServerConfig) -> (Router, Background) {
     let imports = Imports::default();
     let traces = Arc::new(TraceBuffer::new(config.otlp_quiet, config.otlp.clone()));
-    let state = AppState { store, config: Arc::new(config), imports: imports.clone(), traces: traces.clone() };
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        imports: imports.clone(),
+        analyses: Default::default(),
+        traces: traces.clone(),
+    };
     (routes::router(state), Background { imports, traces })
 }
 

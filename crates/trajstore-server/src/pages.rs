@@ -20,6 +20,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/training", get(shell))
         .route("/runs", get(shell))
         .route("/sql", get(shell))
+        .route("/failure-modes", get(shell))
         .route("/import", get(shell))
         .route("/assets/{*name}", get(asset))
 }

@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use trajstore::{CurveRequest, FilterSet, ListRequest, StatsRequest, ToolsRequest};
+use trajstore::{CurveRequest, FailureModesRequest, FilterSet, ListRequest, StatsRequest, ToolsRequest};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -112,6 +112,12 @@ impl FromParams for ListRequest {
 impl FromParams for StatsRequest {
     fn from_params(p: Params) -> ApiResult<Self> {
         Ok(StatsRequest::parse(p.iter())?)
+    }
+}
+
+impl FromParams for FailureModesRequest {
+    fn from_params(p: Params) -> ApiResult<Self> {
+        Ok(FailureModesRequest::parse(p.iter())?)
     }
 }
 

@@ -16,6 +16,7 @@
 //! * On `s3://`, nothing is written until the store has shown that it refuses a second
 //!   conditional put of one key (see `object_storage.rs`).
 
+mod analyses;
 mod changes;
 mod embedding_model;
 mod facts;
@@ -41,6 +42,7 @@ use lancedb::{Connection, Table};
 use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
+pub use analyses::{AnalysisRecord, FailureInput};
 pub use embedding_model::{EMBEDDING_MODEL_KEY, LEGACY_EMBEDDING_MODEL};
 pub use maintenance::{configure_lance, IndexCreated, OptimizeReport};
 use maintenance::{migrate, retry_on_conflict};
@@ -134,6 +136,7 @@ impl LanceCacheSize {
 #[derive(Clone)]
 pub struct Store {
     uri: String,
+    conn: Connection,
     summaries: Table,
     payloads: Table,
     /// Set once `optimize` found no payload lacking its search text.
@@ -185,7 +188,7 @@ async fn open_tables(
     Ok((summaries, payloads))
 }
 
-async fn open_or_create(
+pub(crate) async fn open_or_create(
     conn: &Connection,
     name: &str,
     schema: arrow_schema::SchemaRef,
@@ -262,6 +265,7 @@ impl Store {
         let search_terms = maintenance::search_text_is_terms(&payloads).await?;
         Ok(Store {
             uri: uri.to_string(),
+            conn,
             summaries,
             payloads,
             search_text_complete: Arc::new(AtomicBool::new(false)),

@@ -432,6 +432,44 @@ test('runs: learned and forgotten tasks between two steps match the API', async 
   assert.deepEqual([...new Set(rows.map((r) => r.epoch_id))].sort(), [0, 4]);
 });
 
+test('failure modes: a run from the page, its clusters as the API stores them, a label filters the list', async () => {
+  await page.goto(`${server.base}/failure-modes`);
+  await page.waitForSelector('#failure-run-button');
+  await page.click('#failure-run-button');
+  await page.waitForURL(/analysis=fm-/, { timeout: 120000 });
+  await page.waitForSelector('#failure-modes-table');
+  const runs = (await apiJson(server.base, '/api/failure-modes')).data;
+  const run = runs[0];
+  assert.equal(new URL(page.url()).searchParams.get('analysis'), run.analysis_id);
+  assert.ok(run.clusters.length >= 2, `several failure modes (${run.clusters.length})`);
+  const rows = await page.$$eval('#failure-modes-table tbody tr', (trs) =>
+    trs.map((tr) => [tr.dataset.label, tr.children[1].textContent]),
+  );
+  assert.deepEqual(
+    rows,
+    run.clusters.map((c) => [c.label, c.count.toLocaleString('en-US')]),
+  );
+  const reps = await page.$$eval('#failure-modes-table tbody tr:first-child td:last-child a', (as) =>
+    as.map((a) => a.textContent),
+  );
+  assert.deepEqual(reps, run.clusters[0].representatives);
+  // Each mode's share per epoch: the stacked shares of an epoch add up to 1.
+  await page.waitForFunction(() => window.Chart.getChart(document.getElementById('chart-failure-share')));
+  const sums = await page.evaluate(() => {
+    const chart = window.Chart.getChart(document.getElementById('chart-failure-share'));
+    return chart.data.labels.map((_, i) => chart.data.datasets.reduce((s, d) => s + d.data[i], 0));
+  });
+  assert.ok(sums.length > 0 && sums.every((s) => Math.abs(s - 1) < 1e-9), `${sums}`);
+  await page.waitForSelector('#failure-modes-per-run');
+  await snap(page, 'failure-modes');
+  // A label opens the list filtered by it, with the cluster's count as its total.
+  const first = run.clusters[0];
+  await page.click(`#failure-modes-table tbody tr:first-child td:first-child a`);
+  await page.waitForURL(/\/trajectories\?failure_mode=/);
+  await page.waitForSelector('#trajectory-table');
+  assert.equal(await page.textContent('#total'), `${first.count.toLocaleString('en-US')} trajectories`);
+});
+
 test('sql: an example query runs, its table matches the API, its chart has points; a write is refused', async () => {
   await page.goto(`${server.base}/sql`);
   await page.waitForSelector('#sql-editor');

@@ -14,7 +14,7 @@ pub const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// Page paths the shell answers for; anything else under `/` is a 404.
 pub fn is_page(path: &str) -> bool {
-    matches!(path, "/" | "/trajectories" | "/compare" | "/statistics" | "/sql" | "/import")
+    matches!(path, "/" | "/trajectories" | "/compare" | "/statistics" | "/failure-modes" | "/sql" | "/import")
         || path.strip_prefix("/trajectories/").is_some_and(|id| !id.is_empty())
 }
 
@@ -35,6 +35,7 @@ pub const MODULES: &[(&str, &[u8])] = modules![
     "compare.js",
     "detail.js",
     "dom.js",
+    "failure_modes.js",
     "filters.js",
     "format.js",
     "import.js",

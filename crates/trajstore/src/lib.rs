@@ -12,6 +12,7 @@ mod builder;
 mod documents;
 mod error;
 mod export;
+mod failure_modes;
 mod follow;
 mod groups;
 mod import;
@@ -59,6 +60,9 @@ pub unsafe fn configure_process() {
     unsafe { trajstore_store::configure_lance() };
 }
 pub use export::{ExportChunk, ExportFormat};
+pub use failure_modes::{
+    failure_text, FailureCluster, FailureModes, FailureModesProgress, FailureModesRequest, KChoice, MAX_K, TEXT_PARTS,
+};
 pub use follow::{FollowBatch, FollowPoll, Follower};
 pub use groups::{
     DiffRequest, GroupDetail, GroupKeyRequest, GroupMember, GroupRow, GroupsPage, GroupsRequest, KindCounts,

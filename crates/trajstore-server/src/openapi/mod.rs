@@ -14,13 +14,15 @@ use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 pub use params::{
-    comma_list, enumeration, integer, number, orders, query, string, success_threshold, CurveParams, Filters,
-    ListParams, StatsParams, ToolsParams,
+    comma_list, enumeration, integer, number, orders, query, string, success_threshold, CurveParams, FailureModeParams,
+    Filters, ListParams, StatsParams, ToolsParams,
 };
 pub use schemas::{Curves, NewTrajectories, Statistics, Tag, Trajectory};
 
 use crate::error::{Code, ErrorDocument};
-use crate::routes::{self, export, groups, imports, otlp, schema, search, sql, stats, system, trajectories};
+use crate::routes::{
+    self, export, failure_modes, groups, imports, otlp, schema, search, sql, stats, system, trajectories,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +38,10 @@ use crate::routes::{self, export, groups, imports, otlp, schema, search, sql, st
         stats::statistics,
         stats::curves,
         stats::tools,
+        failure_modes::start,
+        failure_modes::task,
+        failure_modes::list,
+        failure_modes::get_one,
         groups::list,
         groups::get_one,
         groups::diff_runs,

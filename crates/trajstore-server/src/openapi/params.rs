@@ -183,3 +183,28 @@ impl IntoParams for ToolsParams {
         vec![success_threshold()]
     }
 }
+
+/// The parameters of `trajstore::FailureModesRequest` (besides the filters).
+pub struct FailureModeParams;
+
+impl IntoParams for FailureModeParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let k = AnyOfBuilder::new().item(enumeration(["auto"])).item(
+            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(2)).maximum(Some(trajstore::MAX_K as f64)),
+        );
+        let parts = ArrayBuilder::new().items(enumeration(trajstore::TEXT_PARTS.iter().copied())).min_items(Some(1));
+        vec![
+            query("k", false, k, "the number of clusters, or auto (the default): chosen by silhouette over 2 to 12"),
+            query("seed", false, integer(0, i64::MAX), "the seed of k-means (default 42)"),
+            comma_list("text", false, parts, "the parts of each trajectory's failure text (default: all)"),
+            query("max_chars", false, integer(0, 10_000), "characters kept of each part (default 400)"),
+            query(
+                "include_successful",
+                false,
+                enumeration(["true", "false"]),
+                "also cluster the trajectories that succeeded",
+            ),
+            success_threshold(),
+        ]
+    }
+}

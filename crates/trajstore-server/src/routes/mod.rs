@@ -6,6 +6,7 @@
 //! checks that the document describes every one of them.
 
 pub(crate) mod export;
+pub(crate) mod failure_modes;
 pub(crate) mod groups;
 pub(crate) mod imports;
 pub(crate) mod otlp;
@@ -80,6 +81,15 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
         endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),
         endpoint(M::GET, "/api/tools", &[InvalidParameter, Storage, Internal], stats::tools),
+        endpoint(M::POST, "/api/failure-modes", &[InvalidParameter], failure_modes::start),
+        endpoint(M::GET, "/api/failure-modes", &[Storage, Internal], failure_modes::list),
+        endpoint(M::GET, "/api/failure-modes/tasks/{task_id}", &[InvalidRequest, NotFound], failure_modes::task),
+        endpoint(
+            M::GET,
+            "/api/failure-modes/{analysis_id}",
+            &[InvalidRequest, NotFound, Storage, Internal],
+            failure_modes::get_one,
+        ),
         endpoint(M::GET, "/api/groups", &[InvalidParameter, Storage, Internal], groups::list),
         endpoint(
             M::GET,

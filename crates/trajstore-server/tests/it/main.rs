@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod errors;
+mod failure_modes;
 mod happy;
 mod live;
 mod openapi;

@@ -41,6 +41,8 @@ const NON_FILTER_PARAMS = new Set([
   'x',
   'series',
   'q',
+  'analysis',
+  'align',
 ]);
 
 export function filterParams(params) {

@@ -6,6 +6,7 @@
 import { api, errorBox } from './api.js';
 import { comparePage } from './compare.js';
 import { detailPage } from './detail.js';
+import { failureModesPage } from './failure_modes.js';
 import { app, fill, stateBox } from './dom.js';
 import { panelFilterNames } from './filters.js';
 import { importPage } from './import.js';
@@ -19,7 +20,8 @@ import { runsPage, trainingPage } from './training.js';
 async function renderPage() {
   const path = location.pathname;
   const section =
-    ['statistics', 'training', 'runs', 'sql', 'import'].find((s) => path.startsWith(`/${s}`)) || 'trajectories';
+    ['statistics', 'failure-modes', 'training', 'runs', 'sql', 'import'].find((s) => path.startsWith(`/${s}`)) ||
+    'trajectories';
   document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === section));
   const params = new URLSearchParams(location.search);
   try {
@@ -35,6 +37,7 @@ async function renderPage() {
   if (path === '/statistics') return statsPage(params);
   if (path === '/training') return trainingPage(params);
   if (path === '/runs') return runsPage(params);
+  if (path === '/failure-modes') return failureModesPage(params);
   if (path === '/sql') return sqlPage(params);
   if (path === '/import') return importPage();
   fill(app(), stateBox('error', `No page at ${path}.`));

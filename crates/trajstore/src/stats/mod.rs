@@ -23,6 +23,7 @@ const GROUP_COLUMNS: &[(&str, bool)] = &[
     ("agent_name", false),
     ("data_id", false),
     ("termination_reason", false),
+    ("failure_mode", false),
     ("source", false),
     ("epoch_id", true),
     ("iteration_id", true),

@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod export_stream;
+mod failure_modes;
 mod filter_kinds;
 mod follow;
 mod formats_import;

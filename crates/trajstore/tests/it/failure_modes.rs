@@ -1,0 +1,146 @@
+//! Failure modes on generated data with planted kinds of failure, each worded several
+//! ways and mixed with noise: the clusters must recover the kinds, the same run must give
+//! the same clusters, and the labels must work as filters and statistics groups.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use trajstore::{FailureModesProgress, FailureModesRequest, FilterSet, StatsRequest, Trajectory, Trajstore};
+use trajstore_cluster::Rng;
+
+/// Kinds of failure: a termination reason and wordings of the last tool output or
+/// assistant message.
+const KINDS: &[(&str, &[&str])] = &[
+    (
+        "timeout",
+        &[
+            "Command timed out after 300 seconds while running the test suite",
+            "Execution exceeded the time limit and the process was killed",
+            "TimeoutError: the command did not finish in time",
+            "timed out waiting for the build to complete",
+        ],
+    ),
+    (
+        "error",
+        &[
+            "FileNotFoundError: [Errno 2] No such file or directory: 'src/{f}.py'",
+            "cat: src/{f}.py: No such file or directory",
+            "error: the path lib/{f}.rs does not exist",
+            "open failed: no such file {f}.txt in the repository",
+        ],
+    ),
+    (
+        "error",
+        &[
+            "SyntaxError: invalid syntax in {f}.py at line {n}",
+            "IndentationError: unexpected indent in {f}.py line {n}",
+            "SyntaxError: unexpected EOF while parsing {f}.py",
+            "SyntaxError: unmatched parenthesis in {f}.py",
+        ],
+    ),
+    (
+        "tests_failed",
+        &[
+            "FAILED tests/test_{f}.py::test_parse - AssertionError: assert {n} == 4",
+            "AssertionError: expected {n} items but the assertion got 0 in test_{f}",
+            "{n} failed, 12 passed: tests/test_{f}.py assertion failures",
+            "test_{f} FAILED with AssertionError on the expected output",
+        ],
+    ),
+];
+
+/// What the agent said last, per kind: it relates to the failure, in its own words.
+const SAID: &[&[&str]] = &[
+    &["The command is taking too long", "It seems to hang", "Still waiting for it to finish"],
+    &["The file I expected is not there", "I cannot find that file", "Let me look for the right path"],
+    &["My edit broke the syntax", "There is a parse error in my change", "I need to fix the indentation"],
+    &["Some tests still fail", "The assertion does not hold yet", "The output differs from the expected one"],
+];
+
+const NOISE: &[&str] =
+    &["checking", "module", "parser", "looking", "config", "value", "again", "step", "output", "result"];
+
+fn planted(n_per_kind: usize, seed: u64) -> (Vec<Trajectory>, HashMap<String, usize>) {
+    let mut rng = Rng::new(seed);
+    let (mut rows, mut truth) = (Vec::new(), HashMap::new());
+    for (kind, (reason, wordings)) in KINDS.iter().enumerate() {
+        for i in 0..n_per_kind {
+            let id = format!("k{kind}-{i:03}");
+            let wording = wordings[rng.below(wordings.len())];
+            let f = ["parser", "lexer", "utils", "io", "main"][rng.below(5)];
+            let text = wording.replace("{f}", f).replace("{n}", &rng.below(40).to_string());
+            let noise: Vec<&str> = (0..3).map(|_| NOISE[rng.below(NOISE.len())]).collect();
+            let record = json!({
+                "trajectory_id": id, "training_id": "planted", "epoch_id": (i % 3) as i64,
+                "is_success": false, "termination_reason": reason, "reward": 0.0,
+                "steps": [
+                    {"role": "user", "content": "Fix the failing test."},
+                    {"role": "assistant", "content": format!("{} {}", SAID[kind][rng.below(3)], noise.join(" ")),
+                     "tool_calls": [{"id": "1", "function": {"name": "bash", "arguments": "{\"command\": \"make test\"}"}}]},
+                    {"role": "tool", "tool_call_id": "1", "content": format!("{} {}", noise.join(" "), text)},
+                ],
+            });
+            rows.push(Trajectory::from_json(record.to_string().as_bytes()).unwrap());
+            truth.insert(id, kind);
+        }
+    }
+    // Successful trajectories are left out by default.
+    for i in 0..20 {
+        let ok = json!({"trajectory_id": format!("ok-{i}"), "training_id": "planted", "is_success": true,
+            "steps": [{"role": "tool", "content": "all 42 tests passed"}]});
+        rows.push(Trajectory::from_json(ok.to_string().as_bytes()).unwrap());
+    }
+    (rows, truth)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_failure_kinds_are_recovered_and_their_labels_filter_and_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
+    let (rows, truth) = planted(60, 7);
+    store.add(rows).await.unwrap();
+
+    let request = FailureModesRequest::parse([("training_id", "planted")]).unwrap();
+    let run = store.failure_modes(&request, Arc::new(FailureModesProgress::default())).await.unwrap();
+    let total: u64 = run.clusters.iter().map(|c| c.count).sum();
+    assert_eq!(total, truth.len() as u64, "every failed trajectory, and no successful one, is clustered");
+    assert_eq!(run.unclustered, 0);
+    assert_eq!(run.replaced, 0);
+
+    // Agreement with the planted kinds, through the stored labels.
+    let mut labels = Vec::new();
+    let mut planted_kinds = Vec::new();
+    for (i, c) in run.clusters.iter().enumerate() {
+        assert_eq!(c.representatives.len(), 2);
+        assert!(!c.terms.is_empty());
+        let f = FilterSet::parse([("failure_mode", c.label.as_str())]).unwrap();
+        let members = store.summaries(&f).await.unwrap();
+        assert_eq!(members.len() as u64, c.count, "the label {:?} filters its cluster", c.label);
+        for m in members {
+            labels.push(i);
+            planted_kinds.push(truth[&m.trajectory_id]);
+        }
+    }
+    let ari = trajstore_cluster::adjusted_rand_index(&labels, &planted_kinds);
+    assert!(ari >= 0.8, "adjusted Rand index {ari:.3} with {} clusters: {:#?}", run.clusters.len(), run.clusters);
+
+    // Statistics group by the label.
+    let stats = StatsRequest::parse([("group_by", "failure_mode"), ("training_id", "planted")]).unwrap();
+    let report = serde_json::to_value(&*store.statistics(&stats).await.unwrap()).unwrap();
+    let groups = report["groups"].as_array().unwrap();
+    for c in &run.clusters {
+        let g = groups.iter().find(|g| g["failure_mode"] == c.label.as_str()).expect("a group per label");
+        assert_eq!(g["count"], c.count);
+    }
+
+    // The same run again gives the same clusters, and says it replaced the labels; both
+    // runs are kept.
+    let again = store.failure_modes(&request, Arc::new(FailureModesProgress::default())).await.unwrap();
+    assert_eq!(again.clusters, run.clusters);
+    assert_eq!(again.replaced, truth.len() as u64);
+    let runs = store.failure_mode_runs(None).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.analysis_id.as_str()).collect::<Vec<_>>(), [&again.analysis_id, &run.analysis_id]);
+    let stored = store.failure_mode_runs(Some(&run.analysis_id)).await.unwrap().remove(0);
+    assert_eq!((stored.clusters, stored.parameters["k"].clone()), (run.clusters, serde_json::json!("auto")));
+}
