@@ -9,9 +9,12 @@
 //!   trajstore-bench query --n 100000 [--dir DIR]
 //!   trajstore-bench stats --n 100000 [--dir DIR]
 //!   trajstore-bench search --n 100000 [--dir DIR]
+//!   trajstore-bench sql --n 1000000
+//!   trajstore-bench failure-modes --n 100000
 //!   trajstore-bench load --n 100000 [--clients 50] [--seconds 30]
 //!   trajstore-bench all --n 10000 --n 100000
 
+mod analysis;
 mod import;
 mod load;
 mod search;
@@ -391,6 +394,10 @@ Commands:
   query     list, count, cursor and get timings
   stats     statistics and curves
   search    embedding throughput, similarity and full-text search
+  sql       SQL: GROUP BY over trajectories, error rate per tool over tool_calls, beside
+            the same GROUP BY over the rows in memory
+  failure-modes  the failure-mode analysis of N planted failures, each stage timed,
+            beside the serde_json parse of the same records
   load      concurrent clients against the server
   training  the training views
   all       import, query and stats
@@ -428,6 +435,8 @@ fn main() {
         Some("query") => rt.block_on(bench_query(&ns)),
         Some("stats") => rt.block_on(bench_stats(&ns)),
         Some("search") => rt.block_on(search::bench_search(&ns)),
+        Some("sql") => rt.block_on(analysis::bench_sql(&ns)),
+        Some("failure-modes") => rt.block_on(analysis::bench_failure_modes(&ns)),
         Some("training") => rt.block_on(async {
             for &n in &ns {
                 training::bench_training(n).await;

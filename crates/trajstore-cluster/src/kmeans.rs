@@ -1,7 +1,7 @@
 //! k-means (Lloyd's iterations from k-means++ seeds), the silhouette, and the choice of k.
 //! Points are rows of `dim` numbers in one flat slice.
 
-use crate::Rng;
+use crate::{below, sample, Rng};
 
 /// A clustering of `n` points into `k` clusters.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +49,12 @@ fn assign(points: &[f32], dim: usize, centroids: &[f32]) -> Vec<(usize, f32)> {
 fn seeds(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
     let n = points.len() / dim;
     let row = |i: usize| &points[i * dim..(i + 1) * dim];
-    let mut centroids = row(rng.below(n)).to_vec();
+    let mut centroids = row(below(rng, n)).to_vec();
     let mut d2: Vec<f32> = (0..n).map(|i| distance2(row(i), &centroids[..dim])).collect();
     while centroids.len() < k * dim {
         let total: f64 = d2.iter().map(|&d| d as f64).sum();
         let pick = if total > 0.0 {
-            let mut target = rng.next_f64() * total;
+            let mut target = rng.f64() * total;
             d2.iter().position(|&d| {
                 target -= d as f64;
                 target <= 0.0
@@ -62,7 +62,7 @@ fn seeds(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
         } else {
             None
         }
-        .unwrap_or_else(|| rng.below(n));
+        .unwrap_or_else(|| below(rng, n));
         let seed = row(pick).to_vec();
         for (i, d) in d2.iter_mut().enumerate() {
             *d = d.min(distance2(row(i), &seed));
@@ -169,9 +169,9 @@ pub fn choose_k(
 ) -> (usize, Vec<(usize, f64)>) {
     let n = points.len() / dim;
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let fit = rng.sample(n, fit_sample);
+    let fit = sample(&mut rng, n, fit_sample);
     let subset: Vec<f32> = fit.iter().flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let score_idx = rng.sample(fit.len(), score_sample);
+    let score_idx = sample(&mut rng, fit.len(), score_sample);
     let mut scores = Vec::new();
     for k in range.filter(|&k| k >= 2 && k <= fit.len()) {
         let c = kmeans(&subset, dim, k, seed, 50);
@@ -192,8 +192,8 @@ mod tests {
         let (mut points, mut truth) = (Vec::new(), Vec::new());
         for (c, &(x, y)) in centres.iter().enumerate() {
             for _ in 0..per {
-                points.push(x + (rng.next_f64() as f32 - 0.5) * 0.2);
-                points.push(y + (rng.next_f64() as f32 - 0.5) * 0.2);
+                points.push(x + (rng.f64() as f32 - 0.5) * 0.2);
+                points.push(y + (rng.f64() as f32 - 0.5) * 0.2);
                 truth.push(c);
             }
         }

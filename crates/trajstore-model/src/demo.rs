@@ -296,6 +296,87 @@ fn record(cfg: &DemoConfig, run: u32, epoch: u32, prompt: u32, sample: u32, diff
     )
 }
 
+/// Failed trajectories of four planted kinds of failure (a timeout, a missing file, a
+/// syntax error, failing tests), each worded several ways in its last tool output and
+/// its last assistant message, mixed with noise words: JSON lines and each one's kind.
+/// For the failure-mode tests and benchmarks.
+pub fn planted_failures(per_kind: usize, seed: u64) -> Vec<(String, usize)> {
+    /// Kinds of failure: a termination reason and wordings of the last tool output or
+    /// assistant message.
+    const KINDS: &[(&str, &[&str])] = &[
+        (
+            "timeout",
+            &[
+                "Command timed out after 300 seconds while running the test suite",
+                "Execution exceeded the time limit and the process was killed",
+                "TimeoutError: the command did not finish in time",
+                "timed out waiting for the build to complete",
+            ],
+        ),
+        (
+            "error",
+            &[
+                "FileNotFoundError: [Errno 2] No such file or directory: 'src/{f}.py'",
+                "cat: src/{f}.py: No such file or directory",
+                "error: the path lib/{f}.rs does not exist",
+                "open failed: no such file {f}.txt in the repository",
+            ],
+        ),
+        (
+            "error",
+            &[
+                "SyntaxError: invalid syntax in {f}.py at line {n}",
+                "IndentationError: unexpected indent in {f}.py line {n}",
+                "SyntaxError: unexpected EOF while parsing {f}.py",
+                "SyntaxError: unmatched parenthesis in {f}.py",
+            ],
+        ),
+        (
+            "tests_failed",
+            &[
+                "FAILED tests/test_{f}.py::test_parse - AssertionError: assert {n} == 4",
+                "AssertionError: expected {n} items but the assertion got 0 in test_{f}",
+                "{n} failed, 12 passed: tests/test_{f}.py assertion failures",
+                "test_{f} FAILED with AssertionError on the expected output",
+            ],
+        ),
+    ];
+
+    /// What the agent said last, per kind: it relates to the failure, in its own words.
+    const SAID: &[&[&str]] = &[
+        &["The command is taking too long", "It seems to hang", "Still waiting for it to finish"],
+        &["The file I expected is not there", "I cannot find that file", "Let me look for the right path"],
+        &["My edit broke the syntax", "There is a parse error in my change", "I need to fix the indentation"],
+        &["Some tests still fail", "The assertion does not hold yet", "The output differs from the expected one"],
+    ];
+
+    const NOISE: &[&str] =
+        &["checking", "module", "parser", "looking", "config", "value", "again", "step", "output", "result"];
+
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(per_kind * KINDS.len());
+    for (kind, (reason, wordings)) in KINDS.iter().enumerate() {
+        for i in 0..per_kind {
+            let wording = *rng.pick(wordings);
+            let f = *rng.pick(&["parser", "lexer", "utils", "io", "main"]);
+            let text = wording.replace("{f}", f).replace("{n}", &rng.range(0, 39).to_string());
+            let noise: Vec<&str> = (0..3).map(|_| *rng.pick(NOISE)).collect();
+            let record = serde_json::json!({
+                "trajectory_id": format!("k{kind}-{i:06}"), "training_id": "planted", "epoch_id": (i % 3) as i64,
+                "is_success": false, "termination_reason": reason, "reward": 0.0,
+                "steps": [
+                    {"role": "user", "content": "Fix the failing test."},
+                    {"role": "assistant", "content": format!("{} {}", rng.pick(SAID[kind]), noise.join(" ")),
+                     "tool_calls": [{"id": "1", "function": {"name": "bash", "arguments": "{\"command\": \"make test\"}"}}]},
+                    {"role": "tool", "tool_call_id": "1", "content": format!("{} {}", noise.join(" "), text)},
+                ],
+            });
+            out.push((record.to_string(), kind));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

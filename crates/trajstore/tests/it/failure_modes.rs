@@ -6,84 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::json;
+use trajstore::demo::planted_failures;
 use trajstore::{FailureModesProgress, FailureModesRequest, FilterSet, StatsRequest, Trajectory, Trajstore};
-use trajstore_cluster::Rng;
-
-/// Kinds of failure: a termination reason and wordings of the last tool output or
-/// assistant message.
-const KINDS: &[(&str, &[&str])] = &[
-    (
-        "timeout",
-        &[
-            "Command timed out after 300 seconds while running the test suite",
-            "Execution exceeded the time limit and the process was killed",
-            "TimeoutError: the command did not finish in time",
-            "timed out waiting for the build to complete",
-        ],
-    ),
-    (
-        "error",
-        &[
-            "FileNotFoundError: [Errno 2] No such file or directory: 'src/{f}.py'",
-            "cat: src/{f}.py: No such file or directory",
-            "error: the path lib/{f}.rs does not exist",
-            "open failed: no such file {f}.txt in the repository",
-        ],
-    ),
-    (
-        "error",
-        &[
-            "SyntaxError: invalid syntax in {f}.py at line {n}",
-            "IndentationError: unexpected indent in {f}.py line {n}",
-            "SyntaxError: unexpected EOF while parsing {f}.py",
-            "SyntaxError: unmatched parenthesis in {f}.py",
-        ],
-    ),
-    (
-        "tests_failed",
-        &[
-            "FAILED tests/test_{f}.py::test_parse - AssertionError: assert {n} == 4",
-            "AssertionError: expected {n} items but the assertion got 0 in test_{f}",
-            "{n} failed, 12 passed: tests/test_{f}.py assertion failures",
-            "test_{f} FAILED with AssertionError on the expected output",
-        ],
-    ),
-];
-
-/// What the agent said last, per kind: it relates to the failure, in its own words.
-const SAID: &[&[&str]] = &[
-    &["The command is taking too long", "It seems to hang", "Still waiting for it to finish"],
-    &["The file I expected is not there", "I cannot find that file", "Let me look for the right path"],
-    &["My edit broke the syntax", "There is a parse error in my change", "I need to fix the indentation"],
-    &["Some tests still fail", "The assertion does not hold yet", "The output differs from the expected one"],
-];
-
-const NOISE: &[&str] =
-    &["checking", "module", "parser", "looking", "config", "value", "again", "step", "output", "result"];
 
 fn planted(n_per_kind: usize, seed: u64) -> (Vec<Trajectory>, HashMap<String, usize>) {
-    let mut rng = Rng::new(seed);
     let (mut rows, mut truth) = (Vec::new(), HashMap::new());
-    for (kind, (reason, wordings)) in KINDS.iter().enumerate() {
-        for i in 0..n_per_kind {
-            let id = format!("k{kind}-{i:03}");
-            let wording = wordings[rng.below(wordings.len())];
-            let f = ["parser", "lexer", "utils", "io", "main"][rng.below(5)];
-            let text = wording.replace("{f}", f).replace("{n}", &rng.below(40).to_string());
-            let noise: Vec<&str> = (0..3).map(|_| NOISE[rng.below(NOISE.len())]).collect();
-            let record = json!({
-                "trajectory_id": id, "training_id": "planted", "epoch_id": (i % 3) as i64,
-                "is_success": false, "termination_reason": reason, "reward": 0.0,
-                "steps": [
-                    {"role": "user", "content": "Fix the failing test."},
-                    {"role": "assistant", "content": format!("{} {}", SAID[kind][rng.below(3)], noise.join(" ")),
-                     "tool_calls": [{"id": "1", "function": {"name": "bash", "arguments": "{\"command\": \"make test\"}"}}]},
-                    {"role": "tool", "tool_call_id": "1", "content": format!("{} {}", noise.join(" "), text)},
-                ],
-            });
-            rows.push(Trajectory::from_json(record.to_string().as_bytes()).unwrap());
-            truth.insert(id, kind);
-        }
+    for (line, kind) in planted_failures(n_per_kind, seed) {
+        let t = Trajectory::from_json(line.as_bytes()).unwrap();
+        truth.insert(t.trajectory_id.clone(), kind);
+        rows.push(t);
     }
     // Successful trajectories are left out by default.
     for i in 0..20 {
