@@ -46,6 +46,15 @@ def test_every_command_works_over_s3(s3: S3Server, workdir: Path) -> None:
     # Rewards cycle 0, 1/3, 2/3, 1: a quarter of the rows reach the threshold of 1.
     assert stats["overall"]["success_count"] == 75
 
+    # SQL reads the datasets on the object store: the summaries and the step facts.
+    sql: Any = run_json(
+        ["sql", "SELECT training_id, count(*) AS n FROM trajectories GROUP BY training_id ORDER BY 1", "--db", db],
+        env,
+    )
+    assert sql["rows"] == [["run-0", 100], ["run-1", 100], ["run-2", 100]]
+    steps: Any = run_json(["sql", "SELECT role, count(*) FROM steps GROUP BY role ORDER BY role", "--db", db], env)
+    assert steps["rows"] == [["assistant", 300], ["user", 300]]
+
     # Before optimize no row is in the full-text index: the search scans them.
     hits: Any = run_json(["search", "zebras", "--db", db, "--limit", "1000"], env)
     assert len(hits["data"]) == 300
