@@ -36,7 +36,11 @@ impl SqlLimitArgs {
         if self.sql_memory_mb == 0 {
             return Err(Error::invalid("--sql-memory-mb", "expected at least 1"));
         }
-        Ok(SqlSettings { max_rows: self.sql_max_rows, timeout, memory_bytes: self.sql_memory_mb << 20 })
+        let memory_bytes = self
+            .sql_memory_mb
+            .checked_mul(1 << 20)
+            .ok_or_else(|| Error::invalid("--sql-memory-mb", format!("too large: {}", self.sql_memory_mb)))?;
+        Ok(SqlSettings { max_rows: self.sql_max_rows, timeout, memory_bytes })
     }
 }
 

@@ -178,7 +178,8 @@ pub fn choose_k(
         scores.push((k, silhouette(&subset, dim, &c.assignment, c.k, &score_idx)));
     }
     let best = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
-    let k = scores.iter().find(|s| s.1 >= best * NEAR_BEST).map_or(2, |s| s.0);
+    let bar = best - (1.0 - NEAR_BEST) * best.abs();
+    let k = scores.iter().find(|s| s.1 >= bar).map_or(2, |s| s.0);
     (k, scores)
 }
 

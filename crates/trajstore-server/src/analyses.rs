@@ -53,8 +53,16 @@ impl Analyses {
         tasks.iter_mut().find(|t| t.id == id).map(f)
     }
 
-    /// Starts a failure-mode analysis in the background.
-    pub fn start(&self, store: Trajstore, request: FailureModesRequest) -> String {
+    /// Starts a failure-mode analysis in the background; `None` while another is queued
+    /// or running (each uses every core, and a second would relabel the same rows).
+    pub fn start(&self, store: Trajstore, request: FailureModesRequest) -> Option<String> {
+        let busy = {
+            let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            tasks.iter().any(|t| matches!(t.status, Status::Queued | Status::Running))
+        };
+        if busy {
+            return None;
+        }
         let id = format!("analysis-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let progress = Arc::new(FailureModesProgress::default());
         {
@@ -73,7 +81,7 @@ impl Analyses {
             };
             this.with_task(&task_id, |t| t.status = status);
         });
-        id
+        Some(id)
     }
 
     pub fn get(&self, id: &str) -> Option<AnalysisTask> {

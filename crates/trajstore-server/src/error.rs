@@ -18,6 +18,7 @@ pub enum Code {
     Unauthorized,
     Forbidden,
     NotFound,
+    Conflict,
     MethodNotAllowed,
     BodyTooLarge,
     UriTooLong,
@@ -39,6 +40,7 @@ impl Code {
         Code::Unauthorized,
         Code::Forbidden,
         Code::NotFound,
+        Code::Conflict,
         Code::MethodNotAllowed,
         Code::BodyTooLarge,
         Code::UriTooLong,
@@ -62,6 +64,7 @@ impl Code {
             }
             Code::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "not allowed"),
             Code::NotFound => ("not_found", StatusCode::NOT_FOUND, "not found"),
+            Code::Conflict => ("conflict", StatusCode::CONFLICT, "another task of this kind is running; wait for it"),
             Code::MethodNotAllowed => {
                 ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method")
             }

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 
 use crate::sql::{session, SqlLimits};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 
 pub const ANALYSES: &str = "analyses";
 
@@ -24,6 +24,8 @@ pub const ANALYSES: &str = "analyses";
 pub struct FailureInput {
     pub trajectory_id: String,
     pub termination_reason: Option<String>,
+    /// Its label from an earlier run, if any.
+    pub failure_mode: Option<String>,
     /// The content of the last assistant step with text, and of the last tool step.
     pub last_assistant: Option<String>,
     pub last_tool: Option<String>,
@@ -84,13 +86,13 @@ impl Store {
     /// The failure parts of the trajectories matching `filter` (an escaped SQL predicate
     /// over the summary columns), in no particular order.
     pub async fn failure_inputs(&self, filter: Option<&str>) -> Result<Vec<FailureInput>> {
-        let failed =
-            |e: DataFusionError| StoreError::Corrupt(format!("reading the last turns: {}", e.strip_backtrace()));
-        let ctx = session(&SqlLimits { max_rows: usize::MAX, memory_bytes: 1 << 30 })?;
+        let limits = SqlLimits { max_rows: usize::MAX, memory_bytes: 1 << 30 };
+        let failed = |e: DataFusionError| crate::sql::sql_error(e, &limits);
+        let ctx = session(&limits)?;
         self.register_base_tables(&ctx).await?;
         let query = format!(
-            "SELECT s.trajectory_id, s.termination_reason, p.step_facts \
-             FROM (SELECT trajectory_id, write_id, termination_reason FROM __summaries WHERE {}) s \
+            "SELECT s.trajectory_id, s.termination_reason, s.failure_mode, p.step_facts \
+             FROM (SELECT trajectory_id, write_id, termination_reason, failure_mode FROM __summaries WHERE {}) s \
              JOIN __payloads p ON s.trajectory_id = p.trajectory_id AND s.write_id = p.write_id",
             filter.unwrap_or("true")
         );
@@ -100,13 +102,15 @@ impl Store {
             let batch = batch.map_err(failed)?;
             let ids = arrow_cast_utf8(batch.column(0))?;
             let reasons = arrow_cast_utf8(batch.column(1))?;
-            let facts = batch.column(2).as_list::<i32>();
+            let modes = arrow_cast_utf8(batch.column(2))?;
+            let facts = batch.column(3).as_list::<i32>();
             for i in 0..batch.num_rows() {
                 let (last_assistant, last_tool, errors) =
                     if facts.is_null(i) { (None, None, Vec::new()) } else { failure_parts(facts.value(i).as_struct()) };
                 inputs.push(FailureInput {
                     trajectory_id: ids[i].clone().unwrap_or_default(),
                     termination_reason: reasons[i].clone(),
+                    failure_mode: modes[i].clone(),
                     last_assistant,
                     last_tool,
                     errors,

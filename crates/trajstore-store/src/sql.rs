@@ -80,7 +80,7 @@ fn statement_kind(statement: &Statement) -> String {
 }
 
 /// A DataFusion error as the caller's fault or ours.
-fn sql_error(e: DataFusionError, limits: &SqlLimits) -> StoreError {
+pub(crate) fn sql_error(e: DataFusionError, limits: &SqlLimits) -> StoreError {
     match e.find_root() {
         DataFusionError::ResourcesExhausted(detail) => StoreError::Sql(SqlError::MemoryLimit {
             limit_mb: limits.memory_bytes.div_ceil(1 << 20),
@@ -186,9 +186,18 @@ impl Store {
         let frame = ctx.execute_logical_plan(plan).await.map_err(|e| sql_error(e, limits))?;
         let mut stream = frame.execute_stream().await.map_err(|e| sql_error(e, limits))?;
         let schema = stream.schema();
-        let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
+        let (mut batches, mut rows, mut truncated, mut bytes) = (Vec::new(), 0usize, false, 0usize);
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| sql_error(e, limits))?;
+            // The pool counts only sorts, aggregations and joins: the rows returned are
+            // held to the same limit here, before they are copied into an answer.
+            bytes += batch.get_array_memory_size();
+            if bytes > limits.memory_bytes {
+                return Err(StoreError::Sql(SqlError::MemoryLimit {
+                    limit_mb: limits.memory_bytes.div_ceil(1 << 20),
+                    detail: "the result itself is larger; select fewer columns or rows".into(),
+                }));
+            }
             let room = limits.max_rows - rows;
             if batch.num_rows() > room {
                 batches.push(batch.slice(0, room));

@@ -8,7 +8,7 @@ use arrow_array::{Array, RecordBatch};
 use datafusion::error::DataFusionError;
 
 use crate::sql::{session, SqlLimits};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 
 /// One tool's use in the filtered set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +67,9 @@ impl Store {
     /// The tool usage of the trajectories matching `filter` (an escaped SQL predicate
     /// over the summary columns).
     pub async fn tool_usage(&self, filter: Option<&str>, success_threshold: f64) -> Result<ToolUsage> {
-        let failed = |e: DataFusionError| StoreError::Corrupt(format!("tool usage: {}", e.strip_backtrace()));
-        let ctx = session(&SqlLimits { max_rows: usize::MAX, memory_bytes: 1 << 30 })?;
+        let limits = SqlLimits { max_rows: usize::MAX, memory_bytes: 1 << 30 };
+        let failed = |e: DataFusionError| crate::sql::sql_error(e, &limits);
+        let ctx = session(&limits)?;
         self.register_base_tables(&ctx).await?;
         let cast = |df: datafusion::dataframe::DataFrame| {
             let exprs = (0..df.schema().fields().len())

@@ -120,6 +120,7 @@ impl TrajstoreBuilder {
             memory_index: self.memory_index.then(Default::default),
             stats_turn: Default::default(),
             sql_settings: self.sql,
+            sql_turns: Arc::new(tokio::sync::Semaphore::new(2)),
         })
     }
 }

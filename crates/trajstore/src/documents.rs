@@ -116,10 +116,14 @@ impl Trajstore {
     }
 }
 
+/// The most assistant turns a trajectory may have to be aligned by actions: the
+/// alignment's work and memory grow with the product of two trajectories' turns.
+pub const MAX_ALIGNED_TURNS: usize = 2_000;
+
 /// The steps of whole records (native JSON, as `get_json` returns them) aligned by their
 /// actions (see `trajstore_stats::align`). A record whose steps cannot be read counts as
-/// one without steps.
-pub fn align_records(records: &[&str]) -> Alignment {
+/// one without steps. CPU-bound: call it off the async workers.
+pub fn align_records(records: &[String]) -> Result<Alignment> {
     #[derive(serde::Deserialize)]
     struct Steps<'a> {
         #[serde(borrow)]
@@ -132,7 +136,18 @@ pub fn align_records(records: &[&str]) -> Alignment {
             _ => StepFacts::default(),
         })
         .collect();
-    align_actions(&facts)
+    if let Some(long) =
+        facts.iter().position(|f| f.steps.iter().filter(|s| s.role == "assistant").count() > MAX_ALIGNED_TURNS)
+    {
+        return Err(Error::invalid(
+            "align",
+            format!(
+                "trajectory {} has more than {MAX_ALIGNED_TURNS} assistant turns: compare it with align=index",
+                long + 1
+            ),
+        ));
+    }
+    Ok(align_actions(&facts))
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub struct FailureModes {
     pub clusters: Vec<FailureCluster>,
     /// Trajectories left out: nothing in their failure text.
     pub unclustered: u64,
-    /// Labels this run wrote over earlier ones.
+    /// Trajectories this run relabelled that had a label from an earlier run.
     pub replaced: u64,
     #[schema(value_type = Object)]
     pub parameters: serde_json::Value,
@@ -352,24 +352,40 @@ struct ClusterDraft {
     nearest: Vec<(f32, usize)>,
 }
 
-/// The ids and failure texts of the trajectories to cluster (in id order, so that a run
-/// over the same rows gives the same clusters), and how many had no text.
-async fn texts_of(inputs: Vec<FailureInput>, req: &FailureModesRequest) -> Result<(Vec<String>, Vec<String>, u64)> {
+/// The trajectories in a run's scope.
+struct Texts {
+    /// The ids and failure texts of those to cluster, in id order (so that a run over the
+    /// same rows gives the same clusters).
+    ids: Vec<String>,
+    texts: Vec<String>,
+    /// How many of them had a label from an earlier run.
+    labelled_before: u64,
+    /// Those without a failure text.
+    unclustered: Vec<String>,
+}
+
+async fn texts_of(inputs: Vec<FailureInput>, req: &FailureModesRequest) -> Result<Texts> {
     let (parts, max_chars) = (req.text.clone(), req.max_chars);
     on_blocking_thread(move || {
-        let mut pairs: Vec<(String, String)> = inputs
+        let mut all: Vec<(String, String, bool)> = inputs
             .into_iter()
             .map(|i| {
                 let text = failure_text(&i, &parts, max_chars);
-                (i.trajectory_id, text)
+                (i.trajectory_id, text, i.failure_mode.is_some())
             })
             .collect();
-        pairs.sort();
-        let total = pairs.len();
-        pairs.retain(|(_, t)| !t.is_empty());
-        let unclustered = (total - pairs.len()) as u64;
-        let (ids, texts) = pairs.into_iter().unzip();
-        (ids, texts, unclustered)
+        all.sort();
+        let mut t = Texts { ids: Vec::new(), texts: Vec::new(), labelled_before: 0, unclustered: Vec::new() };
+        for (id, text, labelled) in all {
+            if text.is_empty() {
+                t.unclustered.push(id);
+                continue;
+            }
+            t.labelled_before += u64::from(labelled);
+            t.ids.push(id);
+            t.texts.push(text);
+        }
+        t
     })
     .await
 }
@@ -397,6 +413,8 @@ async fn embed_all(
 /// The clusters, largest first, with their labels and representatives; and each
 /// trajectory's label.
 fn finish(mut drafts: Vec<ClusterDraft>, ids: &[String]) -> (Vec<FailureCluster>, Vec<Label>, serde_json::Value) {
+    // k-means can leave a cluster empty when points repeat (failure texts often do).
+    drafts.retain(|d| !d.members.is_empty());
     drafts.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.terms.cmp(&b.terms)));
     let names = labels(&drafts.iter().map(|d| d.terms.clone()).collect::<Vec<_>>());
     let mut clusters = Vec::with_capacity(drafts.len());
@@ -429,7 +447,7 @@ impl Trajstore {
         progress.enter("reading", 0);
         let filter = req.sql();
         let inputs = self.store.failure_inputs(filter.as_deref()).await?;
-        let (ids, texts, unclustered) = texts_of(inputs, req).await?;
+        let Texts { ids, texts, labelled_before, unclustered } = texts_of(inputs, req).await?;
         if ids.len() < 2 {
             let found = ids.len();
             return Err(Error::invalid(
@@ -445,11 +463,10 @@ impl Trajstore {
         let request = req.clone();
         let (drafts, fit) = on_blocking_thread(move || cluster(&points, dim, &texts, &request)).await?;
         progress.enter("labelling", drafts.len() as u64);
-        let (clusters, labelled, assignments) = finish(drafts, &ids);
+        let (clusters, mut labelled, assignments) = finish(drafts, &ids);
+        // Those in scope without a failure text lose a label an earlier run gave them.
+        labelled.extend(unclustered.iter().map(|id| (id.clone(), None)));
         progress.enter("storing", labelled.len() as u64);
-        let mut relabelled = filter.clone().map_or_else(|| "true".to_string(), |f| format!("({f})"));
-        relabelled.push_str(" AND `failure_mode` IS NOT NULL");
-        let replaced = self.store.count(Some(relabelled)).await?;
         let created_at = now_micros();
         let parameters = serde_json::json!({
             "filters": req.filters.to_sql(),
@@ -466,8 +483,8 @@ impl Trajstore {
             analysis_id: format!("fm-{created_at}"),
             created_at: crate::format_timestamp(created_at),
             clusters,
-            unclustered,
-            replaced,
+            unclustered: unclustered.len() as u64,
+            replaced: labelled_before,
             parameters,
         };
         self.store.set_failure_modes(&labelled).await?;

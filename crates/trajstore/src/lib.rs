@@ -34,7 +34,7 @@ use trajstore_store::Store;
 
 pub use arrow_stream::{summaries_ipc, summary_schema, ARROW_STREAM};
 pub use builder::TrajstoreBuilder;
-pub use documents::{align_records, slice_steps, AddReport, StepRange};
+pub use documents::{align_records, slice_steps, AddReport, StepRange, MAX_ALIGNED_TURNS};
 pub use error::{BoxError, Error, Result};
 pub use upload::{check_import_file, check_labels_dir, spool_upload, PathRefused, SpooledUpload};
 
@@ -120,6 +120,8 @@ pub struct Trajstore {
     /// Held while statistics are computed (see `stats.rs`).
     stats_turn: Arc<tokio::sync::Mutex<()>>,
     sql_settings: SqlSettings,
+    /// Queries that may run at once (each on a thread of its own); others wait.
+    sql_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// How many fragments (data files) each table has (see [`Trajstore::fragments`]).

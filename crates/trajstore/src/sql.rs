@@ -157,7 +157,8 @@ fn json_rows(batch: &RecordBatch) -> Result<Vec<Vec<serde_json::Value>>> {
         .with_struct_mode(arrow_json::StructMode::ListOnly)
         .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.6fZ".to_string())
         .build::<_, arrow_json::writer::JsonArray>(Vec::new());
-    writer.write(batch).map_err(|e| Error::internal("writing the result as JSON", e))?;
+    // A type JSON cannot hold (a map with keys that are not text) is the query's doing.
+    writer.write(batch).map_err(|e| Error::invalid("sql", format!("the result cannot be written as JSON: {e}")))?;
     writer.finish().map_err(|e| Error::internal("writing the result as JSON", e))?;
     serde_json::from_slice(&writer.into_inner()).map_err(|e| Error::internal("reading back the result's JSON", e))
 }
@@ -175,6 +176,7 @@ impl Trajstore {
             return Err(Error::invalid("sql", "is empty"));
         }
         let limits = SqlLimits { max_rows: row_limit, memory_bytes: settings.memory_bytes };
+        let _turn = self.sql_turns.acquire().await.map_err(|e| Error::internal("waiting for a SQL turn", e))?;
         let (store, query) = (self.store.clone(), request.sql.clone());
         let started = Instant::now();
         // A runtime of its own on a thread of its own: a query's CPU-bound operators

@@ -29,7 +29,9 @@ pub struct Runs {
 #[utoipa::path(post, path = "/api/failure-modes", tag = "analysis", params(FailureModeParams, Filters),
     responses((status = 202, description = "the analysis started", body = Started)))]
 pub async fn start(State(s): State<AppState>, Query(req): Query<FailureModesRequest>) -> ApiResult<Response> {
-    let task_id = s.analyses.start(s.store.clone(), req);
+    let task_id = s.analyses.start(s.store.clone(), req).ok_or_else(|| {
+        ApiError::new(Code::Conflict, "an analysis is running: follow it at GET /api/failure-modes/tasks/{task_id}")
+    })?;
     Ok((StatusCode::ACCEPTED, Json(Started { task_id })).into_response())
 }
 

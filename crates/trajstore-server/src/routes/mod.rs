@@ -81,7 +81,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/statistics", &[InvalidParameter, Storage, Internal], stats::statistics),
         endpoint(M::GET, "/api/curves", &[InvalidParameter, Storage, Internal], stats::curves),
         endpoint(M::GET, "/api/tools", &[InvalidParameter, Storage, Internal], stats::tools),
-        endpoint(M::POST, "/api/failure-modes", &[InvalidParameter], failure_modes::start),
+        endpoint(M::POST, "/api/failure-modes", &[InvalidParameter, Conflict], failure_modes::start),
         endpoint(M::GET, "/api/failure-modes", &[Storage, Internal], failure_modes::list),
         endpoint(M::GET, "/api/failure-modes/tasks/{task_id}", &[InvalidRequest, NotFound], failure_modes::task),
         endpoint(

@@ -232,8 +232,11 @@ pub async fn compare(State(s): State<AppState>, Query(q): Query<CompareQuery>) -
         }
     }
     if q.by_actions {
-        let records: Vec<&str> = found.data.iter().map(|r| r.get()).collect();
-        found.alignment = Some(trajstore::align_records(&records));
+        let records: Vec<String> = found.data.iter().map(|r| r.get().to_string()).collect();
+        let aligned = tokio::task::spawn_blocking(move || trajstore::align_records(&records))
+            .await
+            .map_err(|e| trajstore::Error::internal("aligning steps", e))?;
+        found.alignment = Some(aligned?);
     }
     Ok(Json(found).into_response())
 }

@@ -167,7 +167,13 @@ async function startRun(filters, k, status) {
   let stopped = false;
   onLeave(() => (stopped = true));
   while (!stopped) {
-    const t = await api(`/api/failure-modes/tasks/${encodeURIComponent(task.task_id)}`);
+    let t;
+    try {
+      t = await api(`/api/failure-modes/tasks/${encodeURIComponent(task.task_id)}`);
+    } catch (err) {
+      fill(status, errorBox(err, 'the analysis'));
+      return;
+    }
     fill(
       status,
       h(

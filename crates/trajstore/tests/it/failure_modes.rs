@@ -75,3 +75,27 @@ async fn planted_failure_kinds_are_recovered_and_their_labels_filter_and_group()
     let stored = store.failure_mode_runs(Some(&run.analysis_id)).await.unwrap().remove(0);
     assert_eq!((stored.clusters, stored.parameters["k"].clone()), (run.clusters, serde_json::json!("auto")));
 }
+
+/// Failure texts often repeat: more clusters asked for than there are distinct texts must
+/// give no empty cluster, and a trajectory without a failure text loses an old label.
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_texts_give_no_empty_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Trajstore::open(dir.path().join("db").to_str().unwrap()).await.unwrap();
+    let mut rows = Vec::new();
+    for i in 0..20 {
+        let reason = if i % 2 == 0 { "timeout" } else { "error" };
+        let r = json!({"trajectory_id": format!("r{i:02}"), "is_success": false, "termination_reason": reason});
+        rows.push(Trajectory::from_json(r.to_string().as_bytes()).unwrap());
+    }
+    let silent = json!({"trajectory_id": "silent", "is_success": false, "failure_mode": "from before"});
+    rows.push(Trajectory::from_json(silent.to_string().as_bytes()).unwrap());
+    store.add(rows).await.unwrap();
+    let request = FailureModesRequest::parse([("k", "6")]).unwrap();
+    let run = store.failure_modes(&request, Arc::new(FailureModesProgress::default())).await.unwrap();
+    let counts: Vec<u64> = run.clusters.iter().map(|c| c.count).collect();
+    assert_eq!(counts, [10, 10]);
+    assert_eq!((run.unclustered, run.replaced), (1, 0));
+    let f = FilterSet::parse([("failure_mode", "from before")]).unwrap();
+    assert!(store.summaries(&f).await.unwrap().is_empty(), "the old label of a trajectory in scope is cleared");
+}
