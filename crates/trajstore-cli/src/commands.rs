@@ -384,6 +384,7 @@ async fn serve(db: &Location, args: crate::ServeArgs) -> Result<()> {
         .memory_index(!args.no_memory_index)
         .read_consistency(refresh)
         .sql_settings(args.sql.settings()?)
+        .label_model(args.llm.label_model()?)
         .open()
         .await?;
     trajstore_server::serve(store, config, addr)

@@ -3,12 +3,35 @@
 use std::sync::Arc;
 
 use clap::Args;
-use trajstore::{FailureModesProgress, FailureModesRequest, Result};
+use trajstore::{FailureModesProgress, FailureModesRequest, LabelModel, Result};
 
 use crate::commands::filter_pairs;
 use crate::location::Location;
 use crate::output::{cell, print_json};
 use crate::FilterArgs;
+
+/// A language model that labels failure modes (off unless an endpoint is named).
+#[derive(Args, Clone)]
+pub struct LlmArgs {
+    /// An OpenAI-compatible chat endpoint (`http://127.0.0.1:8080`,
+    /// `https://api.openai.com/v1`) that writes a one-line label per cluster from its
+    /// distinctive words and the failure texts of its five most central trajectories,
+    /// which are sent to it. Its key, if it needs one, goes in TRAJSTORE_LLM_API_KEY.
+    #[arg(long, value_name = "URL", requires = "llm_model")]
+    pub llm_endpoint: Option<String>,
+    /// The model the endpoint serves.
+    #[arg(long, value_name = "NAME", requires = "llm_endpoint")]
+    pub llm_model: Option<String>,
+}
+
+impl LlmArgs {
+    pub fn label_model(&self) -> Result<Option<LabelModel>> {
+        match (&self.llm_endpoint, &self.llm_model) {
+            (Some(endpoint), Some(model)) => Ok(Some(LabelModel::from_env(endpoint, model)?)),
+            _ => Ok(None),
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct FailureModesArgs {
@@ -35,6 +58,8 @@ pub struct FailureModesArgs {
     /// Where is_success is absent, a trajectory succeeds when reward >= this.
     #[arg(long, default_value = "1.0")]
     pub success_threshold: String,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 pub async fn failure_modes(db: &Location, json: bool, args: FailureModesArgs) -> Result<i32> {
@@ -49,8 +74,12 @@ pub async fn failure_modes(db: &Location, json: bool, args: FailureModesArgs) ->
         ("include_successful", if args.include_successful { "true" } else { "false" }),
         ("success_threshold", args.success_threshold.as_str()),
     ]);
+    let label_model = args.llm.label_model()?;
+    if label_model.is_some() {
+        params.push(("llm_labels", "true"));
+    }
     let request = FailureModesRequest::parse(params)?;
-    let store = db.open().await?;
+    let store = db.builder().label_model(label_model).open().await?;
     let run = store.failure_modes(&request, Arc::new(FailureModesProgress::default())).await?;
     if json {
         print_json(&run);

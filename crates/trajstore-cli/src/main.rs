@@ -96,6 +96,9 @@ pub struct ServeArgs {
     pub refresh_interval: Option<f64>,
     #[command(flatten)]
     pub sql: sql::SqlLimitArgs,
+    // For `llm_labels=true` on POST /api/failure-modes.
+    #[command(flatten)]
+    pub llm: failure_modes::LlmArgs,
 }
 
 #[derive(Subcommand)]

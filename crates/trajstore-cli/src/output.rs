@@ -16,6 +16,7 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::Io { .. }
         | Error::Internal(_)
         | Error::Embed(_)
+        | Error::LabelModel(_)
         | Error::Unreadable(_)
         | Error::LimitExceeded { .. } => 1,
     }

@@ -1,17 +1,23 @@
-//! Text embedders for similarity search, behind one trait.
+//! The models trajstore runs or calls: text embedders for similarity search, behind one
+//! trait, and a chat client for cluster labels written by a language model.
 //!
 //! * [`MiniLm`]: the default, all-MiniLM-L6-v2 run offline on the CPU with candle (BERT,
 //!   mean pooling over the attention mask, L2 normalisation), loaded from a local folder
 //!   holding `model.safetensors`, `tokenizer.json` and `config.json`
 //!   (`scripts/fetch-model.sh` installs them). Nothing is downloaded at run time.
-//! * [`HttpEmbedder`]: an OpenAI-compatible `/v1/embeddings` endpoint (plain HTTP).
+//! * [`HttpEmbedder`]: an OpenAI-compatible `/v1/embeddings` endpoint.
 //! * [`StaticEmbedder`]: token vectors distilled from MiniLM, averaged: a fast first tier.
 //!
 //! Every embedder returns unit-length vectors, so cosine distance is `1 - dot`.
+//!
+//! [`ChatClient`] calls an OpenAI-compatible `/v1/chat/completions` endpoint; nothing
+//! calls it unless a user names an endpoint.
 
 use std::path::{Path, PathBuf};
 
+mod chat;
 mod static_model;
+pub use chat::{ChatClient, ChatError};
 pub use static_model::{
     distill_raw, empty_vector, model_fingerprint, RawTokenVectors, StaticEmbedder, Weighting, DEFAULT_WEIGHTING,
     STATIC_FILE, STATIC_MAX_TOKENS, STATIC_NAME,
@@ -179,8 +185,7 @@ impl Embedder for MiniLm {
 }
 
 /// An OpenAI-compatible embeddings endpoint: `POST {base_url}/v1/embeddings` with
-/// `{"model", "input": [texts]}`. Plain HTTP only (no TLS in this build): meant for a
-/// local embedding server.
+/// `{"model", "input": [texts]}`, over HTTP or HTTPS.
 pub struct HttpEmbedder {
     url: String,
     model: String,

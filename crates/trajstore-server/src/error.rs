@@ -29,6 +29,7 @@ pub enum Code {
     LimitExceeded,
     Io,
     EmbeddingUnavailable,
+    ModelUnavailable,
 }
 
 impl Code {
@@ -51,6 +52,7 @@ impl Code {
         Code::LimitExceeded,
         Code::Io,
         Code::EmbeddingUnavailable,
+        Code::ModelUnavailable,
     ];
 
     /// The table: code string, status, default message.
@@ -94,6 +96,9 @@ impl Code {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "similarity search is unavailable: the embedding model is missing or failed",
             ),
+            Code::ModelUnavailable => {
+                ("model_unavailable", StatusCode::BAD_GATEWAY, "the language model's endpoint failed")
+            }
         }
     }
 
@@ -209,6 +214,7 @@ impl From<Error> for ApiError {
             Error::LimitExceeded { .. } => Code::LimitExceeded,
             Error::Internal(_) => Code::Internal,
             Error::Embed(_) => Code::EmbeddingUnavailable,
+            Error::LabelModel(_) => Code::ModelUnavailable,
         };
         let parameter = e.parameter().map(String::from);
         ApiError { code, message: e.to_string(), parameter, cause: Some(Box::new(e)) }

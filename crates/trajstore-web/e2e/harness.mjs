@@ -50,7 +50,7 @@ export function longTrajectory(id, steps = 320, bytes = 5_000_000) {
   };
 }
 
-export async function startServer({ trajectories = 1200 } = {}) {
+export async function startServer({ trajectories = 1200, serveArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'trajstore-e2e-'));
   const db = join(dir, 'db');
   execFileSync(BIN, ['demo', '--db', db, '--trajectories', String(trajectories), '--no-serve'], {
@@ -59,7 +59,7 @@ export async function startServer({ trajectories = 1200 } = {}) {
   const longFile = join(dir, 'long.jsonl');
   writeFileSync(longFile, JSON.stringify(longTrajectory('long-trajectory-1')) + '\n');
   execFileSync(BIN, ['import', longFile, '--db', db], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const proc = spawn(BIN, ['serve', '--db', db, '--host', '127.0.0.1', '--port', '0'], {
+  const proc = spawn(BIN, ['serve', '--db', db, '--host', '127.0.0.1', '--port', '0', ...serveArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const base = await new Promise((resolve, reject) => {

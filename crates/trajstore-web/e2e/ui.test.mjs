@@ -5,12 +5,36 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { startServer, launchBrowser, snap, apiJson, longTrajectory, ARTIFACTS, BIN } from './harness.mjs';
 
-let server, browser, page;
+let server, browser, page, chat;
+
+/**
+ * A stand-in for an OpenAI-compatible chat endpoint on loopback, for labels written by a
+ * language model: it answers "Fake: <the cluster's first distinctive word>".
+ */
+async function startFakeChat() {
+  const requests = [];
+  const srv = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const json = JSON.parse(body);
+      requests.push(json);
+      const user = json.messages[1].content;
+      const word = user.split('Distinctive words: ')[1].split(/[,\n]/)[0];
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: `Fake: ${word}` } }] }));
+    });
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${srv.address().port}`, requests, close: () => srv.close() };
+}
 
 before(async () => {
-  server = await startServer();
+  chat = await startFakeChat();
+  server = await startServer({ serveArgs: ['--llm-endpoint', chat.url, '--llm-model', 'fake-labeller'] });
   browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await context.newPage();
@@ -22,6 +46,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.stop();
+  chat?.close();
 });
 
 const rowIds = () => page.$$eval('#trajectory-table tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
@@ -468,6 +493,38 @@ test('failure modes: a run from the page, its clusters as the API stores them, a
   await page.waitForURL(/\/trajectories\?failure_mode=/);
   await page.waitForSelector('#trajectory-table');
   assert.equal(await page.textContent('#total'), `${first.count.toLocaleString('en-US')} trajectories`);
+});
+
+test("failure modes: labels written by the server's language model", async () => {
+  const before = (await apiJson(server.base, '/api/failure-modes')).data.map((r) => r.analysis_id);
+  await page.goto(`${server.base}/failure-modes`);
+  await page.waitForFunction(() => !document.getElementById('failure-llm').closest('label').hidden);
+  assert.equal(await page.textContent('#failure-llm-model'), 'fake-labeller');
+  await page.check('#failure-llm');
+  await page.fill('#failure-k', '3');
+  const asked = chat.requests.length;
+  await page.click('#failure-run-button');
+  await page.waitForFunction(
+    (old) => {
+      const id = new URL(location.href).searchParams.get('analysis');
+      return id && !old.includes(id) && document.getElementById('failure-modes-table');
+    },
+    before,
+    { timeout: 120000 },
+  );
+  const run = (await apiJson(server.base, '/api/failure-modes')).data[0];
+  assert.equal(run.parameters.labels.model, 'fake-labeller');
+  assert.equal(chat.requests.length - asked, run.clusters.length, 'one request per cluster');
+  assert.ok(
+    run.clusters.every((c) => c.label.startsWith(`Fake: ${c.terms[0]}`)),
+    JSON.stringify(run.clusters.map((c) => [c.label, c.terms[0]])),
+  );
+  const labels = await page.$$eval('#failure-modes-table tbody tr', (trs) => trs.map((tr) => tr.dataset.label));
+  assert.deepEqual(
+    labels,
+    run.clusters.map((c) => c.label),
+  );
+  assert.match(await page.textContent('#failure-run'), /labelled by fake-labeller/);
 });
 
 test('sql: an example query runs, its table matches the API, its chart has points; a write is refused', async () => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use trajstore_query::VersionedCache;
 use trajstore_store::{LanceCacheSize, OpenOptions, Store};
 
-use crate::{Result, SqlSettings, Trajstore, OPTIMIZE_EVERY_ADDS};
+use crate::{LabelModel, Result, SqlSettings, Trajstore, OPTIMIZE_EVERY_ADDS};
 
 /// The settings of a store about to be opened (see [`Trajstore::builder`]).
 #[derive(Debug, Clone)]
@@ -23,6 +23,7 @@ pub struct TrajstoreBuilder {
     read_consistency: Option<Duration>,
     single_writer: bool,
     sql: SqlSettings,
+    label_model: Option<LabelModel>,
 }
 
 impl TrajstoreBuilder {
@@ -38,6 +39,7 @@ impl TrajstoreBuilder {
             read_consistency: None,
             single_writer: false,
             sql: SqlSettings::default(),
+            label_model: None,
         }
     }
 
@@ -95,6 +97,13 @@ impl TrajstoreBuilder {
         self
     }
 
+    /// The language model that labels failure modes when a request asks for it (see
+    /// [`crate::FailureModesRequest::llm_labels`]).
+    pub fn label_model(mut self, model: Option<LabelModel>) -> Self {
+        self.label_model = model;
+        self
+    }
+
     /// Skips the check that an `s3://` store honours conditional writes: only for a
     /// store no other process writes to.
     pub fn single_writer(mut self, single: bool) -> Self {
@@ -121,6 +130,7 @@ impl TrajstoreBuilder {
             stats_turn: Default::default(),
             sql_settings: self.sql,
             sql_turns: Arc::new(tokio::sync::Semaphore::new(2)),
+            label_model: self.label_model,
         })
     }
 }

@@ -26,6 +26,9 @@ pub enum Error {
     /// The embedding model is missing or failed.
     #[error(transparent)]
     Embed(#[from] trajstore_embed::EmbedError),
+    /// The language model that labels clusters failed or answered no label.
+    #[error(transparent)]
+    LabelModel(#[from] trajstore_embed::ChatError),
     /// A stored record cannot be worked on as asked (its JSON holds a number beyond f64,
     /// say), although it reads back as stored text.
     #[error("{0}")]
@@ -103,6 +106,7 @@ impl Error {
             Error::Refused(_) => "forbidden",
             Error::Internal(_) => "internal_error",
             Error::Embed(_) => "embedding_unavailable",
+            Error::LabelModel(_) => "model_unavailable",
         }
     }
 

@@ -8,7 +8,8 @@
 //! 3. k-means from a fixed seed; with `k=auto`, the k of best silhouette over 2..=12
 //!    (tried on a sample).
 //! 4. Each cluster is labelled by its most distinctive words (c-TF-IDF against the other
-//!    clusters) and shown by the two trajectories nearest its centre.
+//!    clusters), or with `llm_labels` by a language model (see `model_labels.rs`), and
+//!    shown by the two trajectories nearest its centre.
 //! 5. The labels go to the summary column `failure_mode` (filterable, groupable), and the
 //!    run (its id, parameters, clusters and assignments) to the table `analyses`.
 //!    Trajectories outside the run keep their labels; those it relabels are counted in
@@ -21,8 +22,9 @@ use trajstore_cluster::{choose_k, distinctive_terms, kmeans};
 use trajstore_query::FilterSet;
 use trajstore_store::{AnalysisRecord, FailureInput};
 
+use crate::model_labels::{write_labels, ClusterSample, EXAMPLES_PER_CLUSTER};
 use crate::stats::parse_threshold;
-use crate::{on_blocking_thread, Error, Result, Trajstore};
+use crate::{on_blocking_thread, Error, LabelModel, Result, Trajstore};
 
 /// The parts of the failure text, in the order they are joined.
 pub const TEXT_PARTS: &[&str] = &["termination", "last_assistant", "last_tool", "errors"];
@@ -49,6 +51,9 @@ pub struct FailureModesRequest {
     pub seed: u64,
     pub text: Vec<&'static str>,
     pub max_chars: usize,
+    /// Labels written by the handle's language model (see [`crate::LabelModel`]) instead
+    /// of the distinctive words.
+    pub llm_labels: bool,
 }
 
 impl Default for FailureModesRequest {
@@ -61,13 +66,15 @@ impl Default for FailureModesRequest {
             seed: 42,
             text: TEXT_PARTS.to_vec(),
             max_chars: 400,
+            llm_labels: false,
         }
     }
 }
 
 impl FailureModesRequest {
     /// Parses `k` (auto or 2..=50), `seed`, `text` (comma-separated parts),
-    /// `max_chars`, `include_successful`, `success_threshold` and every filter.
+    /// `max_chars`, `include_successful`, `llm_labels`, `success_threshold` and every
+    /// filter.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut req = FailureModesRequest::default();
         let mut filters = Vec::new();
@@ -84,11 +91,16 @@ impl FailureModesRequest {
                 },
                 "seed" => req.seed = number(i64::MAX as u64)?,
                 "max_chars" => req.max_chars = number(10_000)?.max(20) as usize,
-                "include_successful" => {
-                    req.include_successful = match value {
+                "include_successful" | "llm_labels" => {
+                    let flag = match value {
                         "true" => true,
                         "false" => false,
                         _ => return Err(Error::invalid(name, format!("expected true or false, got {value:?}"))),
+                    };
+                    if name == "llm_labels" {
+                        req.llm_labels = flag;
+                    } else {
+                        req.include_successful = flag;
                     }
                 }
                 "success_threshold" => req.success_threshold = parse_threshold(value)?,
@@ -292,18 +304,22 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Labels from each cluster's top terms, made unique by a cluster number where two agree.
-fn labels(terms: &[Vec<String>]) -> Vec<String> {
-    let mut out: Vec<String> = terms
+/// Labels from each cluster's top terms.
+fn term_labels(drafts: &[ClusterDraft]) -> Vec<String> {
+    drafts
         .iter()
-        .map(|t| {
-            if t.is_empty() {
+        .map(|d| {
+            if d.terms.is_empty() {
                 "(no words)".to_string()
             } else {
-                t.iter().take(3).cloned().collect::<Vec<_>>().join(" · ")
+                d.terms.iter().take(3).cloned().collect::<Vec<_>>().join(" · ")
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The labels, made unique by a cluster number where two agree.
+fn unique(mut out: Vec<String>) -> Vec<String> {
     for i in 0..out.len() {
         if out[..i].contains(&out[i]) || out[i + 1..].contains(&out[i]) {
             out[i] = format!("{} #{i}", out[i]);
@@ -410,18 +426,40 @@ async fn embed_all(
     .await?
 }
 
-/// The clusters, largest first, with their labels and representatives; and each
-/// trajectory's label.
-fn finish(mut drafts: Vec<ClusterDraft>, ids: &[String]) -> (Vec<FailureCluster>, Vec<Label>, serde_json::Value) {
+/// The clusters that have members, largest first, each with its members ordered by their
+/// distance to the centre.
+fn ordered(mut drafts: Vec<ClusterDraft>) -> Vec<ClusterDraft> {
     // k-means can leave a cluster empty when points repeat (failure texts often do).
     drafts.retain(|d| !d.members.is_empty());
     drafts.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then_with(|| a.terms.cmp(&b.terms)));
-    let names = labels(&drafts.iter().map(|d| d.terms.clone()).collect::<Vec<_>>());
+    for d in &mut drafts {
+        d.nearest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+    drafts
+}
+
+/// What a language model is shown of each cluster.
+fn samples(drafts: &[ClusterDraft], texts: &[String]) -> Vec<ClusterSample> {
+    drafts
+        .iter()
+        .map(|d| ClusterSample {
+            terms: d.terms.clone(),
+            count: d.members.len(),
+            examples: d.nearest.iter().take(EXAMPLES_PER_CLUSTER).map(|&(_, p)| texts[p].clone()).collect(),
+        })
+        .collect()
+}
+
+/// The clusters with their labels and representatives; and each trajectory's label.
+fn finish(
+    drafts: &[ClusterDraft],
+    names: Vec<String>,
+    ids: &[String],
+) -> (Vec<FailureCluster>, Vec<Label>, serde_json::Value) {
     let mut clusters = Vec::with_capacity(drafts.len());
     let mut labelled = Vec::with_capacity(ids.len());
     let mut assignments = Vec::with_capacity(ids.len());
-    for (id, (d, label)) in drafts.iter_mut().zip(names).enumerate() {
-        d.nearest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (id, (d, label)) in drafts.iter().zip(unique(names)).enumerate() {
         for &p in &d.members {
             labelled.push((ids[p].clone(), Some(label.clone())));
             assignments.push(serde_json::json!([ids[p], id]));
@@ -438,12 +476,49 @@ fn finish(mut drafts: Vec<ClusterDraft>, ids: &[String]) -> (Vec<FailureCluster>
 }
 
 impl Trajstore {
+    /// Refuses a request this handle cannot run: labels by a language model when it has
+    /// none. A server checks this before it starts the task.
+    pub fn check_failure_modes(&self, req: &FailureModesRequest) -> Result<()> {
+        if req.llm_labels && self.label_model.is_none() {
+            return Err(Error::invalid(
+                "llm_labels",
+                "no language model is configured: start with --llm-endpoint URL --llm-model NAME",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The language model that labels clusters when a request asks for it.
+    pub fn label_model(&self) -> Option<&LabelModel> {
+        self.label_model.as_ref()
+    }
+
+    /// The cluster labels: the distinctive words, or a language model's lines.
+    async fn cluster_labels(
+        &self,
+        req: &FailureModesRequest,
+        samples: Vec<ClusterSample>,
+        words: Vec<String>,
+        progress: Arc<FailureModesProgress>,
+    ) -> Result<(Vec<String>, serde_json::Value)> {
+        match (&self.label_model, req.llm_labels) {
+            (Some(model), true) => {
+                let by = serde_json::json!({"model": model.model(), "endpoint": model.url()});
+                let model = model.clone();
+                let labels = on_blocking_thread(move || write_labels(&model, &samples, &progress)).await??;
+                Ok((labels, by))
+            }
+            _ => Ok((words, serde_json::json!("terms"))),
+        }
+    }
+
     /// Runs a failure-mode analysis and stores its labels and its record.
     pub async fn failure_modes(
         &self,
         req: &FailureModesRequest,
         progress: Arc<FailureModesProgress>,
     ) -> Result<FailureModes> {
+        self.check_failure_modes(req)?;
         progress.enter("reading", 0);
         let filter = req.sql();
         let inputs = self.store.failure_inputs(filter.as_deref()).await?;
@@ -461,9 +536,15 @@ impl Trajstore {
         let (points, texts) = embed_all(embedder.clone(), texts, progress.clone()).await?;
         progress.enter("clustering", ids.len() as u64);
         let request = req.clone();
-        let (drafts, fit) = on_blocking_thread(move || cluster(&points, dim, &texts, &request)).await?;
+        let (drafts, fit, texts) = on_blocking_thread(move || {
+            let (drafts, fit) = cluster(&points, dim, &texts, &request);
+            (ordered(drafts), fit, texts)
+        })
+        .await?;
         progress.enter("labelling", drafts.len() as u64);
-        let (clusters, mut labelled, assignments) = finish(drafts, &ids);
+        let (names, labelled_by) =
+            self.cluster_labels(req, samples(&drafts, &texts), term_labels(&drafts), progress.clone()).await?;
+        let (clusters, mut labelled, assignments) = finish(&drafts, names, &ids);
         // Those in scope without a failure text lose a label an earlier run gave them.
         labelled.extend(unclustered.iter().map(|id| (id.clone(), None)));
         progress.enter("storing", labelled.len() as u64);
@@ -478,6 +559,7 @@ impl Trajstore {
             "text": req.text,
             "max_chars": req.max_chars,
             "embedder": embedder.name(),
+            "labels": labelled_by,
         });
         let result = FailureModes {
             analysis_id: format!("fm-{created_at}"),

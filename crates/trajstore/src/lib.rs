@@ -17,6 +17,7 @@ mod follow;
 mod groups;
 mod import;
 mod list;
+mod model_labels;
 mod schema_doc;
 pub mod search;
 mod snapshot;
@@ -70,6 +71,7 @@ pub use groups::{
 };
 pub use import::{ImportErrorEntry, ImportOptions, ImportProgress, ImportReport, ImportedFile, MAX_LISTED_ERRORS};
 pub use list::Page;
+pub use model_labels::{LabelModel, LLM_API_KEY_ENV};
 pub use schema_doc::schema_document;
 pub use search::{EmbedProgress, EmbedTextSource, SimilarHit, SimilarResults, TextSearchHit, TextSearchResults};
 pub use sql::{SqlAnswer, SqlColumn, SqlRequest, SqlResult, SqlSettings};
@@ -122,6 +124,8 @@ pub struct Trajstore {
     sql_settings: SqlSettings,
     /// Queries that may run at once (each on a thread of its own); others wait.
     sql_turns: Arc<tokio::sync::Semaphore>,
+    /// The language model that may label failure modes, when one is configured.
+    label_model: Option<LabelModel>,
 }
 
 /// How many fragments (data files) each table has (see [`Trajstore::fragments`]).

@@ -204,6 +204,13 @@ impl IntoParams for FailureModeParams {
                 enumeration(["true", "false"]),
                 "also cluster the trajectories that succeeded",
             ),
+            query(
+                "llm_labels",
+                false,
+                enumeration(["true", "false"]),
+                "labels written by the server's language model (--llm-endpoint) instead of the distinctive words; \
+                 400 when it has none",
+            ),
             success_threshold(),
         ]
     }

@@ -22,6 +22,9 @@ pub struct Started {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Runs {
     pub data: Vec<FailureModes>,
+    /// The language model that labels clusters when a run asks for `llm_labels=true`
+    /// (the server's `--llm-model`), or null when the server has none.
+    pub label_model: Option<String>,
 }
 
 /// Starts clustering the matching trajectories (by default the failed ones) by what went
@@ -29,6 +32,7 @@ pub struct Runs {
 #[utoipa::path(post, path = "/api/failure-modes", tag = "analysis", params(FailureModeParams, Filters),
     responses((status = 202, description = "the analysis started", body = Started)))]
 pub async fn start(State(s): State<AppState>, Query(req): Query<FailureModesRequest>) -> ApiResult<Response> {
+    s.store.check_failure_modes(&req)?;
     let task_id = s.analyses.start(s.store.clone(), req).ok_or_else(|| {
         ApiError::new(Code::Conflict, "an analysis is running: follow it at GET /api/failure-modes/tasks/{task_id}")
     })?;
@@ -48,7 +52,8 @@ pub async fn task(State(s): State<AppState>, Path(id): Path<String>) -> ApiResul
 #[utoipa::path(get, path = "/api/failure-modes", tag = "analysis",
     responses((status = 200, description = "the runs", body = Runs)))]
 pub async fn list(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(Runs { data: s.store.failure_mode_runs(None).await? }).into_response())
+    let label_model = s.store.label_model().map(|m| m.model().to_string());
+    Ok(Json(Runs { data: s.store.failure_mode_runs(None).await?, label_model }).into_response())
 }
 
 /// One stored run.

@@ -47,6 +47,9 @@ async fn an_analysis_runs_in_the_background_and_its_run_is_stored() {
 
     let runs = get(&app, "/api/failure-modes").await.json();
     assert_eq!(runs["data"][0]["analysis_id"], run["analysis_id"]);
+    assert_eq!(runs["label_model"], Value::Null, "this server has no language model");
+    let r = call(&app, "POST", "/api/failure-modes?llm_labels=true", &[], b"").await;
+    assert_eq!((r.status, r.json()["error"]["parameter"].clone()), (StatusCode::BAD_REQUEST, json!("llm_labels")));
     let one = get(&app, &format!("/api/failure-modes/{}", run["analysis_id"].as_str().unwrap())).await;
     assert_eq!((one.status, one.json()["clusters"].clone()), (StatusCode::OK, run["clusters"].clone()));
 

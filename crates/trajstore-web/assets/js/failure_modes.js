@@ -139,12 +139,14 @@ function perRunTable(filters, labels) {
 async function showRun(out, run, filters, x) {
   const labels = run.clusters.map((c) => c.label);
   const fit = run.parameters.fit || {};
+  const by = run.parameters.labels;
+  const labelledBy = by && by.model ? `labelled by ${by.model}, ` : '';
   fill(
     out,
     h(
       'p.small.muted',
       { id: 'failure-run' },
-      `Run ${run.analysis_id} of ${fmt.time(run.created_at)}: ${run.clusters.length} failure modes (k ${run.parameters.k === 'auto' ? `auto → ${fit.k}` : fit.k}), `,
+      `Run ${run.analysis_id} of ${fmt.time(run.created_at)}: ${run.clusters.length} failure modes (k ${run.parameters.k === 'auto' ? `auto → ${fit.k}` : fit.k}), ${labelledBy}`,
       `${fmt.count(run.unclustered)} trajectories without a failure text, ${fmt.count(run.replaced)} earlier labels replaced. `,
       h('a', { href: `/api/failure-modes/${encodeURIComponent(run.analysis_id)}` }, 'JSON'),
     ),
@@ -154,9 +156,10 @@ async function showRun(out, run, filters, x) {
 }
 
 /** Starts a run over `filters` and follows it in `status` until it is done. */
-async function startRun(filters, k, status) {
+async function startRun(filters, k, llmLabels, status) {
   const p = new URLSearchParams(filters);
   p.set('k', k || 'auto');
+  if (llmLabels) p.set('llm_labels', 'true');
   let task;
   try {
     task = await api(`/api/failure-modes?${p}`, { method: 'POST' });
@@ -202,14 +205,21 @@ export async function failureModesPage(params) {
   const panel = filterPanel(params, (f) => navigate(`/failure-modes?${new URLSearchParams(f)}`));
   const kInput = h('input', { id: 'failure-k', placeholder: 'auto', size: 6, 'aria-label': 'number of clusters' });
   const status = h('span.small.muted', { id: 'failure-status' });
+  // Shown once the server says it has a language model to label clusters with.
+  const llmBox = h('input', { type: 'checkbox', id: 'failure-llm' });
+  const llmLabel = h('label', { hidden: true }, llmBox, ' Labels by ', h('span', { id: 'failure-llm-model' }));
   const out = h('div', { id: 'failure-output' }, loading('the stored runs'));
   const toolbar = h(
     'div.toolbar',
     null,
     h('label', null, 'Clusters ', kInput),
+    llmLabel,
     h(
       'button.primary',
-      { id: 'failure-run-button', onclick: () => startRun(filters, kInput.value.trim(), status) },
+      {
+        id: 'failure-run-button',
+        onclick: () => startRun(filters, kInput.value.trim(), !llmLabel.hidden && llmBox.checked, status),
+      },
       'Find failure modes',
     ),
     status,
@@ -218,8 +228,9 @@ export async function failureModesPage(params) {
     'p.small.muted',
     null,
     'Clusters the failed trajectories of the filtered set by what went wrong (termination reason, last message, ',
-    'last tool output, errors), offline, and labels each cluster by its distinctive words. The labels become the ',
-    'column failure_mode: filter and group by it.',
+    'last tool output, errors), offline, and labels each cluster by its distinctive words (or, where the server ',
+    'has a language model, by a line it writes from the most central failures, which are sent to it). The labels ',
+    'become the column failure_mode: filter and group by it.',
   );
   fill(
     app(),
@@ -232,7 +243,12 @@ export async function failureModesPage(params) {
   );
   let runs;
   try {
-    runs = (await api('/api/failure-modes')).data;
+    const stored = await api('/api/failure-modes');
+    runs = stored.data;
+    if (stored.label_model) {
+      fill(llmLabel.querySelector('#failure-llm-model'), stored.label_model);
+      llmLabel.hidden = false;
+    }
   } catch (err) {
     fill(out, errorBox(err, 'the stored runs'));
     return;
