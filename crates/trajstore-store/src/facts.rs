@@ -3,15 +3,12 @@
 //! written with the payload at import. Stores written before them get the columns empty
 //! (`migrate`), and `optimize` derives the facts from the stored steps.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, LargeStringBuilder, StringBuilder};
 use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use futures::TryStreamExt;
-use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use trajstore_model::step_facts::{step_facts, StepFacts};
 
 use crate::schema::Columns;
@@ -139,35 +136,12 @@ impl Store {
     /// through this handle are skipped (finding them reads the whole column).
     pub async fn fill_missing_step_facts(&self) -> Result<u64> {
         self.gate.check()?;
-        if self.step_facts_complete.load(Ordering::Relaxed) {
-            return Ok(0);
-        }
-        let mut filled = 0;
-        loop {
-            let batches: Vec<RecordBatch> = self
-                .payloads
-                .query()
-                .only_if(format!("{STEP_FACTS} IS NULL"))
-                .select(Select::columns(&["trajectory_id", "write_id", "steps"]))
-                .limit(4096)
-                .execute()
-                .await?
-                .try_collect()
-                .await?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                self.step_facts_complete.store(true, Ordering::Relaxed);
-                return Ok(filled);
-            }
-            let batch = tokio::task::spawn_blocking(move || facts_update_batch(&batches))
+        self.backfill_payload_column(STEP_FACTS, 4096, &self.step_facts_complete, |batches| async move {
+            tokio::task::spawn_blocking(move || facts_update_batch(&batches))
                 .await
-                .map_err(|e| crate::StoreError::Corrupt(format!("deriving step facts failed: {e}")))??;
-            let updated = crate::search::update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
-            if updated == 0 {
-                // Nothing matched (rows removed meanwhile): do not loop on them.
-                return Ok(filled);
-            }
-            filled += updated;
-        }
+                .map_err(|e| crate::StoreError::Corrupt(format!("deriving step facts failed: {e}")))?
+        })
+        .await
     }
 }
 

@@ -202,8 +202,37 @@ impl Store {
         self.gate.check()?;
         // Rows written since the text moved always have it, so once a pass finds none
         // missing, later passes through this handle (the server optimizes often) are
-        // skipped: finding the missing rows reads the whole column.
-        if self.search_text_complete.load(std::sync::atomic::Ordering::Relaxed) {
+        // skipped.
+        self.backfill_payload_column(SEARCH_TEXT, 16_384, &self.search_text_complete, |batches| async move {
+            let questions = self.questions_of(&batches).await?;
+            let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
+            search_text_batch(&batches, &questions, terms)
+        })
+        .await
+    }
+
+    /// Fills a payload column derived from the steps where it is null, `rows` at a time:
+    /// `derive` turns payload rows (`trajectory_id`, `write_id`, `steps`) into their keys
+    /// and the column's values, and each round is one commit that rewrites only that
+    /// column. Once a pass finds none missing, `complete` is set so that later passes
+    /// through this handle skip the search (which reads the whole column). Returns how
+    /// many rows were filled.
+    pub(crate) async fn backfill_payload_column<F, Fut>(
+        &self,
+        column: &str,
+        rows: usize,
+        complete: &std::sync::atomic::AtomicBool,
+        mut derive: F,
+    ) -> Result<u64>
+    where
+        // A plain closure returning a future, not an async closure: the future of an
+        // async closure borrows the closure, and the compiler cannot then prove the
+        // server's spawned tasks that optimize `Send`.
+        F: FnMut(Vec<RecordBatch>) -> Fut,
+        Fut: std::future::Future<Output = Result<RecordBatch>>,
+    {
+        use std::sync::atomic::Ordering;
+        if complete.load(Ordering::Relaxed) {
             return Ok(0);
         }
         let mut filled = 0;
@@ -211,21 +240,18 @@ impl Store {
             let batches: Vec<RecordBatch> = self
                 .payloads
                 .query()
-                .only_if(format!("{SEARCH_TEXT} IS NULL"))
+                .only_if(format!("{column} IS NULL"))
                 .select(Select::columns(&["trajectory_id", "write_id", "steps"]))
-                .limit(16_384)
+                .limit(rows)
                 .execute()
                 .await?
                 .try_collect()
                 .await?;
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            if rows == 0 {
-                self.search_text_complete.store(true, std::sync::atomic::Ordering::Relaxed);
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                complete.store(true, Ordering::Relaxed);
                 return Ok(filled);
             }
-            let questions = self.questions_of(&batches).await?;
-            let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
-            let batch = search_text_batch(&batches, &questions, terms)?;
+            let batch = derive(batches).await?;
             let updated = update_columns(&self.payloads, &["trajectory_id", "write_id"], batch).await?;
             if updated == 0 {
                 // Nothing matched (rows removed meanwhile): do not loop on them.
