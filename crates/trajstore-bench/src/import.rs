@@ -68,7 +68,7 @@ fn warm_page_cache(path: &Path) {
     std::io::copy(&mut file, &mut std::io::sink()).unwrap();
 }
 
-fn reference_parse(path: &Path) -> f64 {
+pub(crate) fn reference_parse(path: &Path) -> f64 {
     warm_page_cache(path);
     let started = Instant::now();
     let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap());
@@ -132,7 +132,7 @@ fn in_process_import(file: &Path, total: u64, mb: f64, reference: f64) {
 }
 
 /// The release `trajstore` binary: `--bin PATH`, else beside this benchmark's own.
-fn cli_binary() -> PathBuf {
+pub(crate) fn cli_binary() -> PathBuf {
     let bin = args_after("--bin").pop().map(PathBuf::from).unwrap_or_else(|| {
         let exe = std::env::current_exe().expect("the benchmark's own path");
         exe.parent().expect("a directory").join("trajstore")
@@ -171,17 +171,17 @@ fn cli_import(file: &Path, total: u64, mb: f64, reference: f64) -> PathBuf {
 }
 
 /// What a child process cost: its wall time, peak resident memory and output.
-struct ChildRun {
-    seconds: f64,
-    peak_rss_mb: f64,
-    stdout: Vec<u8>,
+pub(crate) struct ChildRun {
+    pub(crate) seconds: f64,
+    pub(crate) peak_rss_mb: f64,
+    pub(crate) stdout: Vec<u8>,
 }
 
 /// Runs `cmd` to its end; panics with its stderr when it fails. The peak memory is the
 /// child's own `ru_maxrss`, from `wait4` on its pid.
 // The child is reaped by that `wait4`, not by `Child::wait`, which would not return it.
 #[allow(clippy::zombie_processes)]
-fn run_measured(cmd: &mut Command) -> ChildRun {
+pub(crate) fn run_measured(cmd: &mut Command) -> ChildRun {
     let started = Instant::now();
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let mut err = child.stderr.take().unwrap();

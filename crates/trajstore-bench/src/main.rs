@@ -12,11 +12,13 @@
 //!   trajstore-bench sql --n 1000000
 //!   trajstore-bench failure-modes --n 100000
 //!   trajstore-bench load --n 100000 [--clients 50] [--seconds 30]
+//!   trajstore-bench object-store --n 100000 --remote s3://BUCKET/PREFIX [--reps 3]
 //!   trajstore-bench all --n 10000 --n 100000
 
 mod analysis;
 mod import;
 mod load;
+mod object_store;
 mod search;
 mod training;
 
@@ -399,6 +401,10 @@ Commands:
   failure-modes  the failure-mode analysis of N planted failures, each stage timed,
             beside the serde_json parse of the same records
   load      concurrent clients against the server
+  object-store  the same store on an S3 endpoint (AWS_* variables; --remote URI) and on
+            a local directory: import, optimize, server start to first page, list and
+            statistics p50 (first call and cached), bytes read per list request
+            (scripts/bench-object-store.sh runs it on SeaweedFS on loopback)
   training  the training views
   all       import, query and stats
 
@@ -406,7 +412,9 @@ Options:
   --n N           about N trajectories (repeatable; default 10000 and 100000)
   --dir DIR       work directory for generated files and stores
   --bin PATH      (import) the trajstore binary to run (default: beside this one)
-  --reps N        (import) timed runs of each full-text query (default 5; at least 3,
+  --remote URI    (object-store) where the object-store copy goes, s3://BUCKET/PREFIX
+  --reps N        (object-store) server starts on each store (default 3)
+                  (import) timed runs of each full-text query (default 5; at least 3,
                   fewer than N once a query has taken 30 s)
   --clients N     (load) concurrent clients (default 50)
   --seconds N     (load) duration (default 30)
@@ -437,6 +445,7 @@ fn main() {
         Some("search") => rt.block_on(search::bench_search(&ns)),
         Some("sql") => rt.block_on(analysis::bench_sql(&ns)),
         Some("failure-modes") => rt.block_on(analysis::bench_failure_modes(&ns)),
+        Some("object-store") => rt.block_on(object_store::bench_object_store(&ns)),
         Some("training") => rt.block_on(async {
             for &n in &ns {
                 training::bench_training(n).await;
