@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use clap::Args;
-use trajstore::{FailureModesProgress, FailureModesRequest, LabelModel, Result};
+use trajstore::{Error, FailureModesProgress, FailureModesRequest, LabelModel, Result};
 
 use crate::commands::filter_pairs;
 use crate::location::Location;
@@ -27,7 +27,14 @@ pub struct LlmArgs {
 impl LlmArgs {
     pub fn label_model(&self) -> Result<Option<LabelModel>> {
         match (&self.llm_endpoint, &self.llm_model) {
-            (Some(endpoint), Some(model)) => Ok(Some(LabelModel::from_env(endpoint, model)?)),
+            (Some(endpoint), Some(model)) => match LabelModel::from_env(endpoint, model) {
+                Ok(labels) => Ok(Some(labels)),
+                // The library names the HTTP parameters; name the options instead.
+                Err(Error::InvalidParameter { parameter, message }) => {
+                    Err(Error::invalid(format!("--{}", parameter.replace('_', "-")), message))
+                }
+                Err(e) => Err(e),
+            },
             _ => Ok(None),
         }
     }

@@ -217,6 +217,8 @@ fn query_errors_name_the_parameter() {
         (vec!["query", "--sort", "steps"], "sort"),
         (vec!["query", "--page-size", "5000"], "page_size"),
         (vec!["query", "--cursor", "garbage"], "cursor"),
+        (vec!["failure-modes", "--llm-endpoint", "ftp://x", "--llm-model", "m"], "--llm-endpoint"),
+        (vec!["failure-modes", "--llm-endpoint", "http://127.0.0.1:9", "--llm-model", " "], "--llm-model"),
     ] {
         let (code, doc) = run_json(&db, &args);
         assert_eq!(code, 2, "{args:?}: {doc}");
