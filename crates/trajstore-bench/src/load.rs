@@ -25,6 +25,11 @@ impl Conn {
     }
 
     pub(crate) async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+        Ok(self.request(method, path, body).await?.0)
+    }
+
+    /// The status and the body of the answer.
+    pub(crate) async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.addr,
@@ -54,7 +59,7 @@ impl Conn {
         }
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
-        Ok(status)
+        Ok((status, body))
     }
 }
 

@@ -3,7 +3,8 @@
 //! meets them, each figure of the object store beside the local one:
 //! * `trajstore import` and then `trajstore optimize`, end to end (MB/s of the file, and
 //!   the serde_json parse of the same file as the reference of both);
-//! * `trajstore serve`: from spawn to the first page answered;
+//! * `trajstore serve`: from spawn to the first page answered (read from Lance if need
+//!   be), and to its in-memory index read (the requests below wait for it);
 //! * list pages and statistics over HTTP: the p50 of the first call of each distinct
 //!   request (the server computes it), of the same requests repeated (it is cached), and
 //!   of cached pages asked once the refresh interval has passed (the server first looks
@@ -127,6 +128,8 @@ async fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
 /// What one served store measured.
 struct Served {
     start_s: f64,
+    /// Spawn to the in-memory index read (until then, pages are read from Lance).
+    ready_s: f64,
     list_first_ms: f64,
     list_cached_ms: f64,
     stats_first_ms: f64,
@@ -225,6 +228,8 @@ async fn serve(bin: &Path, uri: &str, endpoint: Option<&str>, meter: impl Fn(u32
     let addr = format!("127.0.0.1:{port}");
     let mut conn = first_page(&mut child, &addr, &log).await;
     let start_s = started.elapsed().as_secs_f64();
+    memory_index_ready(&mut conn).await;
+    let ready_s = started.elapsed().as_secs_f64();
     let meter = meter(child.id());
     let lists = list_requests();
     let before = meter.bytes();
@@ -244,6 +249,7 @@ async fn serve(bin: &Path, uri: &str, endpoint: Option<&str>, meter: impl Fn(u32
     let _ = child.wait();
     Served {
         start_s,
+        ready_s,
         list_first_ms,
         list_cached_ms,
         stats_first_ms,
@@ -268,6 +274,19 @@ async fn first_page(child: &mut Child, addr: &str, log: &Path) -> Conn {
                 Ok(status) => panic!("the first page answered {status}"),
                 Err(_) => {}
             }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `/api/health` until the server's in-memory index is read.
+async fn memory_index_ready(conn: &mut Conn) {
+    loop {
+        let (status, body) = conn.request("GET", "/api/health", b"").await.expect("an answer");
+        assert_eq!(status, 200, "GET /api/health");
+        let health: serde_json::Value = serde_json::from_slice(&body).expect("a JSON health document");
+        if !health["memory_index"].is_null() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -341,8 +360,9 @@ fn report(targets: &[Target], mb: f64, reference: f64) {
         format!("{:.2}x", remote.optimize_s / local.optimize_s),
     );
     type Figure = fn(&Served) -> f64;
-    let served: [(&str, Figure, usize); 10] = [
+    let served: [(&str, Figure, usize); 11] = [
         ("serve: spawn to first page, s", |s| s.start_s, 2),
+        ("serve: spawn to in-memory index read, s", |s| s.ready_s, 2),
         ("list page p50, first call, ms", |s| s.list_first_ms, 2),
         ("list page p50, cached, ms", |s| s.list_cached_ms, 2),
         ("list page p50, cached, refresh due, ms", |s| s.list_refresh_ms, 2),
