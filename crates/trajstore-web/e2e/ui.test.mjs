@@ -543,6 +543,17 @@ test('sql: an example query runs, its table matches the API, its chart has point
   });
   const answer = await r.json();
   assert.ok(answer.rows.length >= 3, `a row per run and epoch (${answer.rows.length})`);
+  // The example counts a success as `trajstore stats` does, so their rates agree.
+  const stats = await apiJson(server.base, '/api/statistics');
+  const column = (name) => answer.columns.findIndex((c) => c.name === name);
+  const [n, rate] = [column('trajectories'), column('success_rate')];
+  const total = answer.rows.reduce((sum, row) => sum + row[n], 0);
+  const successes = answer.rows.reduce((sum, row) => sum + row[n] * row[rate], 0);
+  assert.equal(total, stats.overall.count);
+  assert.ok(
+    Math.abs(successes / total - stats.overall.success_rate) < 1e-9,
+    `${successes / total} against ${stats.overall.success_rate}`,
+  );
   const headers = await page.$$eval('#sql-result th', (ths) => ths.map((th) => th.textContent));
   assert.deepEqual(
     headers,

@@ -8,12 +8,13 @@ import { fmt } from './format.js';
 import { navigate } from './nav.js';
 import { chartColors, makeChart } from './statistics.js';
 
-/** Saved examples: [title, query]. Each runs on any store. */
+/** Saved examples: [title, query]. Each runs on any store. A trajectory succeeded as in
+ * `trajstore stats`: by its is_success, else by a reward of at least 1. */
 export const EXAMPLES = [
   [
     'Success rate per run and epoch',
     `SELECT training_id, epoch_id, count(*) AS trajectories,
-       avg(CASE WHEN is_success THEN 1.0 ELSE 0.0 END) AS success_rate,
+       avg(CASE WHEN coalesce(is_success, reward >= 1.0, false) THEN 1.0 ELSE 0.0 END) AS success_rate,
        avg(reward) AS mean_reward
 FROM trajectories
 GROUP BY training_id, epoch_id
@@ -46,7 +47,7 @@ ORDER BY training_id`,
     'Failure rate per tool',
     `SELECT c.tool_name, count(*) AS calls,
        avg(CASE WHEN c.result_is_error THEN 1.0 ELSE 0.0 END) AS error_rate,
-       avg(CASE WHEN coalesce(t.is_success, false) THEN 0.0 ELSE 1.0 END) AS trajectory_failure_rate
+       avg(CASE WHEN coalesce(t.is_success, t.reward >= 1.0, false) THEN 0.0 ELSE 1.0 END) AS trajectory_failure_rate
 FROM tool_calls c JOIN trajectories t ON c.trajectory_id = t.trajectory_id
 GROUP BY c.tool_name
 ORDER BY calls DESC`,
@@ -55,7 +56,7 @@ ORDER BY calls DESC`,
     'Failures by termination reason',
     `SELECT termination_reason, count(*) AS failures
 FROM trajectories
-WHERE NOT coalesce(is_success, false)
+WHERE NOT coalesce(is_success, reward >= 1.0, false)
 GROUP BY termination_reason
 ORDER BY failures DESC`,
   ],
