@@ -54,6 +54,11 @@ pub fn bench_import(rt: &tokio::runtime::Runtime, ns: &[u64]) {
             "  ours: read, parse and validate only (no storage), all cores {parse_only:>7.2} s  {:>6.0} MB/s",
             mb / parse_only
         );
+        let facts = facts_only(&file);
+        println!(
+            "  ours: step and call facts alone (per record, summed)          {facts:>7.2} s  = {:.0}% of the reference's time",
+            100.0 * facts / reference
+        );
         let cli_db = cli_import(&file, total, mb, reference);
         rt.block_on(catch_up(&cli_db, mb, reference));
         let _ = std::fs::remove_dir_all(&cli_db);
@@ -95,6 +100,24 @@ fn ours_parse_only(path: &Path) -> f64 {
     .unwrap();
     std::hint::black_box(n);
     started.elapsed().as_secs_f64()
+}
+
+/// What deriving the facts behind the SQL tables `steps` and `tool_calls` costs the
+/// import: `step_facts` on each parsed record's steps, timed call by call on the thread
+/// that receives the records (the parsing itself is not timed).
+fn facts_only(path: &Path) -> f64 {
+    let progress = std::sync::Arc::new(trajstore::ingest::Progress::default());
+    let mut spent = Duration::ZERO;
+    trajstore::ingest::read_input(&Input::File(path.into()), &progress, &mut |item| {
+        if let trajstore::ingest::Item::Record(_, t) = item {
+            let started = Instant::now();
+            std::hint::black_box(trajstore_model::step_facts::step_facts(&t.steps_json));
+            spent += started.elapsed();
+        }
+        true
+    })
+    .unwrap();
+    spent.as_secs_f64()
 }
 
 /// The import proper in a child of this benchmark (so that its peak memory is its own),
