@@ -147,10 +147,20 @@ fn call_fact(step: i64, raw: &RawValue) -> CallFact {
 /// The facts of the steps in `steps_json` (a JSON list of messages); an unreadable list
 /// gives none.
 pub fn step_facts(steps_json: &str) -> StepFacts {
-    let Ok(raw_steps) = serde_json::from_str::<Vec<&RawValue>>(steps_json) else { return StepFacts::default() };
-    let mut facts = StepFacts { steps: Vec::with_capacity(raw_steps.len()), calls: Vec::new() };
-    for (index, raw) in raw_steps.iter().enumerate() {
-        let Ok(step) = serde_json::from_str::<LenientStep<'_>>(raw.get()) else {
+    // One pass when every step is an object, as nearly always; otherwise each step is
+    // read on its own, and one that is not an object gives empty facts.
+    let steps: Vec<Option<LenientStep<'_>>> = match serde_json::from_str::<Vec<LenientStep<'_>>>(steps_json) {
+        Ok(steps) => steps.into_iter().map(Some).collect(),
+        Err(_) => {
+            let Ok(raw_steps) = serde_json::from_str::<Vec<&RawValue>>(steps_json) else {
+                return StepFacts::default();
+            };
+            raw_steps.iter().map(|raw| serde_json::from_str::<LenientStep<'_>>(raw.get()).ok()).collect()
+        }
+    };
+    let mut facts = StepFacts { steps: Vec::with_capacity(steps.len()), calls: Vec::new() };
+    for (index, step) in steps.into_iter().enumerate() {
+        let Some(step) = step else {
             facts.steps.push(StepFact::default());
             continue;
         };
@@ -241,5 +251,26 @@ mod tests {
         assert_eq!(f.steps[0].content.chars().count(), FACT_TEXT_CHARS);
         assert_eq!(f.steps[0].content_length, (FACT_TEXT_CHARS + 10) as i64);
         assert_eq!(step_facts("not json"), StepFacts::default());
+    }
+
+    #[test]
+    fn a_step_that_is_not_an_object_gets_empty_facts_and_the_others_theirs() {
+        let steps = r#"[
+            {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "bash", "arguments": "{}"}}]},
+            "not a step",
+            {"role": "tool", "tool_call_id": "a", "content": "done", "is_error": false},
+            {"role": "user", "role": "twice"}
+        ]"#;
+        let f = step_facts(steps);
+        let roles: Vec<&str> = f.steps.iter().map(|s| s.role.as_str()).collect();
+        assert_eq!(roles, ["assistant", "", "tool", ""]);
+        assert_eq!(f.steps[1], StepFact::default());
+        assert_eq!(f.steps[2].tool_name.as_deref(), Some("bash"));
+        assert_eq!((f.calls[0].result_length, f.calls[0].result_is_error), (Some(4), Some(false)));
+        // Every step an object: the same facts as when read one by one.
+        let objects =
+            r#"[{"role": "user", "content": "hi"}, {"role": "tool", "content": [{"type": "text", "text": "x"}]}]"#;
+        let f = step_facts(objects);
+        assert_eq!((f.steps[0].content.as_str(), f.steps[1].content.as_str()), ("hi", "x"));
     }
 }
