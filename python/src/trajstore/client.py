@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,7 +31,8 @@ class Client:
     """A connection to one trajstore server.
 
     Writes (`log`) are batched in a background thread and never wait on the network;
-    reads (`query`, `get`, `stats`, `groups`, `export`) are plain blocking calls.
+    reads (`query`, `get`, `stats`, `groups`, `export`, `sql`, `tools`) and
+    `failure_modes` (which waits for the server's analysis) are plain blocking calls.
 
     >>> with Client("http://127.0.0.1:8000") as client:       # doctest: +SKIP
     ...     client.log({"trajectory_id": "run-1/0", "steps": [...], "reward": 1.0})
@@ -372,6 +375,71 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return dict(self._transport.request("GET", "/api/health"))
+
+    def sql(self, query: str) -> dict[str, Any]:
+        """A read-only SQL query over the tables `trajectories`, `steps` and `tool_calls`
+        (docs/sql.md): `{"columns": [{"name", "type"}], "rows": [[...]], "truncated",
+        "elapsed_ms"}`. A statement that writes raises `TrajstoreError` (status 400)."""
+        body = json.dumps({"sql": query}).encode()
+        return dict(self._transport.request("POST", "/api/sql", body=body, content_type="application/json"))
+
+    def tools(
+        self,
+        *,
+        success_threshold: float | None = None,
+        filters: Mapping[str, ParamValue] | None = None,
+        **more_filters: ParamValue,
+    ) -> dict[str, Any]:
+        """Per tool: calls, the share of trajectories using it, its error rate, and its
+        share in successful and in failed trajectories."""
+        params = _filters(filters, more_filters)
+        params["success_threshold"] = success_threshold
+        return dict(self._transport.request("GET", "/api/tools", params))
+
+    def failure_modes(
+        self,
+        *,
+        k: int | Literal["auto"] | None = None,
+        seed: int | None = None,
+        text: Sequence[str] | None = None,
+        max_chars: int | None = None,
+        include_successful: bool | None = None,
+        llm_labels: bool | None = None,
+        success_threshold: float | None = None,
+        timeout: float = 600.0,
+        filters: Mapping[str, ParamValue] | None = None,
+        **more_filters: ParamValue,
+    ) -> dict[str, Any]:
+        """Clusters the matching trajectories (by default the failed ones) by what went
+        wrong, waits for the server's analysis, and returns the stored run:
+        `{"analysis_id", "clusters": [{"id", "label", "count", "terms",
+        "representatives"}], "unclustered", "parameters", ...}`. Each clustered trajectory
+        gets the cluster's label as `failure_mode`, a filter like any other."""
+        params = _filters(filters, more_filters)
+        params.update(
+            {
+                "k": k,
+                "seed": seed,
+                "text": _list(text),
+                "max_chars": max_chars,
+                "include_successful": include_successful,
+                "llm_labels": llm_labels,
+                "success_threshold": success_threshold,
+            }
+        )
+        task_id = str(self._transport.request("POST", "/api/failure-modes", params)["task_id"])
+        deadline = time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            task = self._transport.request("GET", f"/api/failure-modes/tasks/{_segment(task_id)}")
+            if task["status"] == "done":
+                return dict(task["result"])
+            if task["status"] == "failed":
+                raise TrajstoreError(f"the failure-mode analysis failed: {task.get('error')}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the failure-mode analysis {task_id} did not end within {timeout} s")
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _close_sender(sender: Sender, timeout: float | None) -> None:
