@@ -46,10 +46,33 @@ def failed(tid: str, kind: str, i: int) -> dict[str, object]:
     }
 
 
+def other(i: int) -> dict[str, object]:
+    """A successful trajectory of another run, with another tool: outside the filters."""
+    return {
+        "trajectory_id": f"other-{i:03d}",
+        "training_id": "other",
+        "reward": 1.0,
+        "is_success": True,
+        "steps": [
+            {"role": "user", "content": "find the file"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "g", "function": {"name": "grep", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "g", "content": "x.py", "is_error": True},
+            {"role": "assistant", "content": "found it"},
+        ],
+    }
+
+
+OTHERS = 10
+
+
 @pytest.fixture(scope="module")
 def planted() -> Iterator[Server]:
     server = start_server()
     rows = [failed(f"{kind}-{i:03d}", kind, i) for kind in KINDS for i in range(PER_KIND)]
+    rows += [other(i) for i in range(OTHERS)]
     with Client(server.url) as client:
         client.log_many(rows)
         client.flush(120)
@@ -62,27 +85,31 @@ def test_sql_answers_what_was_stored_and_refuses_writes(planted: Server) -> None
     client = Client(planted.url)
     answer = client.sql(
         "SELECT tool_name, count(*) AS calls, sum(CASE WHEN result_is_error THEN 1 ELSE 0 END) AS errors "
-        "FROM tool_calls GROUP BY tool_name"
+        "FROM tool_calls GROUP BY tool_name ORDER BY tool_name"
     )
     assert [c["name"] for c in answer["columns"]] == ["tool_name", "calls", "errors"]
-    assert answer["rows"] == [["bash", 2 * PER_KIND, PER_KIND]]
+    assert answer["rows"] == [["bash", 2 * PER_KIND, PER_KIND], ["grep", OTHERS, OTHERS]]
     assert answer["truncated"] is False
+    cut = client.sql("SELECT trajectory_id FROM trajectories", max_rows=5)
+    assert (len(cut["rows"]), cut["truncated"]) == (5, True)
     with pytest.raises(TrajstoreError) as refused:
         client.sql("DELETE FROM trajectories")
     assert refused.value.status == 400
-    assert client.count() == 2 * PER_KIND
+    assert client.count() == 2 * PER_KIND + OTHERS
 
 
 def test_tools_give_the_planted_error_rate(planted: Server) -> None:
     tools = Client(planted.url).tools(training_id="planted")
-    bash = next(t for t in tools["tools"] if t["tool_name"] == "bash")
-    assert bash["calls"] == 2 * PER_KIND
-    assert bash["error_rate"] == pytest.approx(0.5)
+    assert [t["tool_name"] for t in tools["tools"]] == ["bash"], "the filter leaves the other run's grep out"
+    assert tools["tools"][0]["calls"] == 2 * PER_KIND
+    assert tools["tools"][0]["error_rate"] == pytest.approx(0.5)
 
 
 def test_failure_modes_recover_the_planted_kinds_and_label_them(planted: Server) -> None:
     client = Client(planted.url)
-    run = client.failure_modes(k=2, timeout=300)
+    run = client.failure_modes(k=2, training_id="planted", timeout=300)
+    assert (run["parameters"]["k"], run["parameters"]["fit"]["k"]) == ({"fixed": 2}, 2)
+    assert "planted" in run["parameters"]["filters"]
     assert sorted(c["count"] for c in run["clusters"]) == [PER_KIND, PER_KIND]
     for cluster in run["clusters"]:
         # Every member of a cluster is of one planted kind, found through the new column.
@@ -91,5 +118,5 @@ def test_failure_modes_recover_the_planted_kinds_and_label_them(planted: Server)
         assert len(members) == PER_KIND and len(kinds) == 1, (cluster["label"], kinds)
         assert set(cluster["representatives"]) <= {row["trajectory_id"] for row in members}
     # The same parameters give the same clusters.
-    again = client.failure_modes(k=2, timeout=300)
+    again = client.failure_modes(k=2, training_id="planted", timeout=300)
     assert sorted(c["label"] for c in again["clusters"]) == sorted(c["label"] for c in run["clusters"])

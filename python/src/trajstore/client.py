@@ -376,11 +376,15 @@ class Client:
     def health(self) -> dict[str, Any]:
         return dict(self._transport.request("GET", "/api/health"))
 
-    def sql(self, query: str) -> dict[str, Any]:
+    def sql(self, query: str, *, max_rows: int | None = None) -> dict[str, Any]:
         """A read-only SQL query over the tables `trajectories`, `steps` and `tool_calls`
         (docs/sql.md): `{"columns": [{"name", "type"}], "rows": [[...]], "truncated",
-        "elapsed_ms"}`. A statement that writes raises `TrajstoreError` (status 400)."""
-        body = json.dumps({"sql": query}).encode()
+        "row_limit", "elapsed_ms"}`. `max_rows` lowers the server's row limit. A
+        statement that writes raises `TrajstoreError` (status 400)."""
+        request: dict[str, Any] = {"sql": query}
+        if max_rows is not None:
+            request["max_rows"] = max_rows
+        body = json.dumps(request).encode()
         return dict(self._transport.request("POST", "/api/sql", body=body, content_type="application/json"))
 
     def tools(
@@ -414,7 +418,11 @@ class Client:
         wrong, waits for the server's analysis, and returns the stored run:
         `{"analysis_id", "clusters": [{"id", "label", "count", "terms",
         "representatives"}], "unclustered", "parameters", ...}`. Each clustered trajectory
-        gets the cluster's label as `failure_mode`, a filter like any other."""
+        gets the cluster's label as `failure_mode`, a filter like any other.
+
+        One analysis runs at a time on a server: while one runs, another raises
+        `TrajstoreError` with status 409. After `timeout` the analysis goes on on the
+        server; `TimeoutError` is raised here."""
         params = _filters(filters, more_filters)
         params.update(
             {
@@ -431,7 +439,23 @@ class Client:
         deadline = time.monotonic() + timeout
         pause = 0.05
         while True:
-            task = self._transport.request("GET", f"/api/failure-modes/tasks/{_segment(task_id)}")
+            try:
+                task = self._transport.request("GET", f"/api/failure-modes/tasks/{_segment(task_id)}")
+            except TrajstoreError as e:
+                if e.status == 404:
+                    raise TrajstoreError(
+                        f"failure-mode task {task_id} is not on the server any more (restarted?); "
+                        "its stored runs are at GET /api/failure-modes",
+                        status=404,
+                    ) from None
+                # A status that may pass (a 5xx, a dropped connection) is asked again.
+                if (e.status is not None and e.status < 500) or time.monotonic() > deadline:
+                    raise
+                task = {"status": "running"}
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                task = {"status": "running"}
             if task["status"] == "done":
                 return dict(task["result"])
             if task["status"] == "failed":
