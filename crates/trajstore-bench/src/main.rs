@@ -43,15 +43,19 @@ fn work_dir() -> PathBuf {
     dir
 }
 
+/// A numeric field of /proc/PID/FILE (the first number after `key`; PID may be `self`).
+fn proc_field(pid: impl std::fmt::Display, file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Peak resident memory of this process, from /proc.
 fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_field("self", "status", "VmHWM:") as f64 / 1024.0
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::import::{cli_binary, reference_parse, run_measured};
 use crate::load::Conn;
-use crate::{args_after, data_file, percentile, work_dir};
+use crate::{args_after, data_file, percentile, proc_field, work_dir};
 
 /// Distinct list requests: each run, sorted three ways, both orders.
 fn list_requests() -> Vec<String> {
@@ -77,16 +77,6 @@ impl ReadMeter {
             ReadMeter::Process(pid) => proc_field(*pid, "io", "rchar:"),
         }
     }
-}
-
-/// A numeric field of /proc/PID/FILE (the first number after `key`).
-fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A TCP proxy on loopback to `upstream` that counts the bytes coming back from it.

@@ -119,17 +119,30 @@ class Transport:
         """The report of an import, once done. Reading its status is retried on errors
         that may pass (never the upload itself, which would import the records twice)
         until `deadline` (a `time.monotonic()` value)."""
+        task = self.wait_task(
+            f"/api/imports/{urllib.parse.quote(task_id, safe='')}",
+            deadline,
+            gone=f"import task {task_id} is not on the server any more (restarted?): "
+            "its records may or may not be stored",
+        )
+        if task["status"] == "failed":
+            raise HttpError(f"the import of a batch failed: {task.get('error')}", status=None)
+        return dict(task["result"])
+
+    def wait_task(
+        self, path: str, deadline: float, *, gone: str, give_up: float | None = None
+    ) -> dict[str, Any]:
+        """The document of the background task at `path` once its status is `done` or
+        `failed`. Errors that may pass (a 5xx, a dropped connection) are retried until
+        `deadline`; a task the server no longer has raises with the message `gone`; a task
+        still running at `give_up` (a `time.monotonic()` value) raises `TimeoutError`."""
         pause = 0.05
         while True:
             try:
-                task = self.request("GET", f"/api/imports/{urllib.parse.quote(task_id, safe='')}")
+                task = self.request("GET", path)
             except HttpError as e:
                 if e.status == 404:
-                    raise HttpError(
-                        f"import task {task_id} is not on the server any more (restarted?): "
-                        "its records may or may not be stored",
-                        status=404,
-                    ) from None
+                    raise HttpError(gone, status=404) from None
                 if e.status is None or e.status < 500 or time.monotonic() > deadline:
                     raise
                 task = {"status": "running"}
@@ -137,10 +150,10 @@ class Transport:
                 if time.monotonic() > deadline:
                     raise
                 task = {"status": "running"}
-            if task["status"] == "done":
-                return dict(task["result"])
-            if task["status"] == "failed":
-                raise HttpError(f"the import of a batch failed: {task.get('error')}", status=None)
+            if task["status"] in ("done", "failed"):
+                return dict(task)
+            if give_up is not None and time.monotonic() > give_up:
+                raise TimeoutError(f"the task at {path} did not end in time")
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
 

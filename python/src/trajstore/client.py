@@ -437,33 +437,21 @@ class Client:
         )
         task_id = str(self._transport.request("POST", "/api/failure-modes", params)["task_id"])
         deadline = time.monotonic() + timeout
-        pause = 0.05
-        while True:
-            try:
-                task = self._transport.request("GET", f"/api/failure-modes/tasks/{_segment(task_id)}")
-            except TrajstoreError as e:
-                if e.status == 404:
-                    raise TrajstoreError(
-                        f"failure-mode task {task_id} is not on the server any more (restarted?); "
-                        "its stored runs are at GET /api/failure-modes",
-                        status=404,
-                    ) from None
-                # A status that may pass (a 5xx, a dropped connection) is asked again.
-                if (e.status is not None and e.status < 500) or time.monotonic() > deadline:
-                    raise
-                task = {"status": "running"}
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                task = {"status": "running"}
-            if task["status"] == "done":
-                return dict(task["result"])
-            if task["status"] == "failed":
-                raise TrajstoreError(f"the failure-mode analysis failed: {task.get('error')}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the failure-mode analysis {task_id} did not end within {timeout} s")
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
+        try:
+            task = self._transport.wait_task(
+                f"/api/failure-modes/tasks/{_segment(task_id)}",
+                deadline,
+                gone=f"failure-mode task {task_id} is not on the server any more (restarted?); "
+                "its stored runs are at GET /api/failure-modes",
+                give_up=deadline,
+            )
+        except TimeoutError:
+            raise TimeoutError(
+                f"the failure-mode analysis {task_id} did not end within {timeout} s"
+            ) from None
+        if task["status"] == "failed":
+            raise TrajstoreError(f"the failure-mode analysis failed: {task.get('error')}")
+        return dict(task["result"])
 
 
 def _close_sender(sender: Sender, timeout: float | None) -> None:
