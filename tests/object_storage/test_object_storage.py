@@ -149,8 +149,19 @@ class Server:
         assert self.url, "the server did not start:\n" + "".join(seen)
 
     def total(self) -> int:
-        with urllib.request.urlopen(f"{self.url}/api/trajectories?page_size=1", timeout=30) as r:
+        return self.total_where("")
+
+    def total_where(self, query: str) -> int:
+        with urllib.request.urlopen(f"{self.url}/api/trajectories?page_size=1&{query}", timeout=30) as r:
             return int(json.load(r)["total"])
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}, method=method
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
+            assert r.status in (200, 201, 204), r.status
 
     def memory_index(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/api/health", timeout=30) as r:
@@ -175,12 +186,7 @@ def test_a_second_server_sees_a_write_within_the_refresh_interval(s3: S3Server, 
         while second.memory_index() is None:
             time.sleep(0.1)
         builds = second.memory_index()["builds"]
-        body = json.dumps({"trajectory_id": "written-by-first", "steps": [], "reward": 1.0}).encode()
-        request = urllib.request.Request(
-            f"{first.url}/api/trajectories", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=60) as r:
-            assert r.status in (200, 201)
+        first.call("POST", "/api/trajectories", {"trajectory_id": "written-by-first", "steps": [], "reward": 1.0})
         written = time.monotonic()
         assert first.total() == 51
         while second.total() != 51:
@@ -188,10 +194,20 @@ def test_a_second_server_sees_a_write_within_the_refresh_interval(s3: S3Server, 
             time.sleep(0.1)
         # It followed the write by reading only the added row, not the whole table.
         deadline = time.monotonic() + 10
-        while second.memory_index()["appended_elsewhere"] < 1:
+        while second.memory_index()["followed_elsewhere"] < 1:
             assert time.monotonic() < deadline, second.memory_index()
             time.sleep(0.1)
         assert second.memory_index()["builds"] == builds
+
+        # The first's update and delete are followed the same way.
+        first.call("PATCH", "/api/trajectories/traj-00003", {"tags": ["seen-by-second"]})
+        first.call("DELETE", "/api/trajectories/traj-00004")
+        changed = time.monotonic()
+        while second.total_where("tags=seen-by-second") != 1 or second.total() != 50:
+            assert time.monotonic() - changed < refresh + 10, "the second server never saw the update and delete"
+            time.sleep(0.1)
+        assert second.memory_index()["builds"] == builds, second.memory_index()
+        assert second.memory_index()["rows"] == 50
     finally:
         first.stop()
         second.stop()

@@ -12,7 +12,11 @@
 //! * the bytes the server read from the store per list request: on the object store,
 //!   counted by a loopback proxy between the server and the S3 endpoint; on the local
 //!   disk, the server's `rchar` (every byte its file reads returned);
-//! * the server's resident memory once the pages have been served.
+//! * the server's resident memory once the pages have been served;
+//! * another process's update and delete (this benchmark's own handle on the store):
+//!   from the first request after the refresh interval to the server's in-memory index
+//!   holding them, and whether that took a full read of the summaries (it should not),
+//!   beside the full read at its start.
 //!
 //! The standard AWS_* variables must point at the S3 endpoint;
 //! `scripts/bench-object-store.sh` starts SeaweedFS on loopback, sets them and runs this.
@@ -131,6 +135,10 @@ struct Served {
     list_refresh_ms: f64,
     bytes_per_list_refresh: f64,
     rss_mb: f64,
+    /// From the first request after another process's update and delete to the in-memory
+    /// index holding them, and the full reads of the summaries that took.
+    follow_s: f64,
+    follow_full_reads: f64,
 }
 
 /// One store's figures: its import, optimize and each server start.
@@ -241,6 +249,7 @@ async fn serve(bin: &Path, uri: &str, endpoint: Option<&str>, meter: impl Fn(u32
     let stats_first_ms = timed(&mut conn, &stats, 1).await;
     let stats_cached_ms = timed(&mut conn, &stats, CACHED_ROUNDS).await;
     let rss_mb = proc_field(child.id(), "status", "VmRSS:") as f64 / 1024.0;
+    let (follow_s, follow_full_reads) = follow_elsewhere(&mut conn, uri).await;
     let _ = child.kill();
     let _ = child.wait();
     Served {
@@ -255,6 +264,36 @@ async fn serve(bin: &Path, uri: &str, endpoint: Option<&str>, meter: impl Fn(u32
         list_refresh_ms,
         bytes_per_list_refresh: refresh_bytes as f64 / REFRESH_ROUNDS as f64,
         rss_mb,
+        follow_s,
+        follow_full_reads,
+    }
+}
+
+/// Updates one listed row and deletes another through a handle of this process (another
+/// process to the server), then times, from the first list request after the refresh
+/// interval, until the server's in-memory index is of the store's version.
+async fn follow_elsewhere(conn: &mut Conn, uri: &str) -> (f64, f64) {
+    let (status, body) = conn.request("GET", "/api/trajectories?page_size=2", b"").await.expect("an answer");
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_slice(&body).expect("a JSON page");
+    let id = |i: usize| page["data"][i]["trajectory_id"].as_str().expect("a listed id").to_string();
+    let writer = trajstore::Trajstore::open(uri).await.expect("opening the store to write to it");
+    let builds = memory_index(conn).await["builds"].as_u64().expect("builds");
+    let patch = trajstore::Patch { tags: Some(vec!["followed".into()]), ..Default::default() };
+    writer.update(&id(0), &patch).await.expect("an update");
+    writer.delete(&id(1)).await.expect("a delete");
+    let version = writer.version().await.expect("the version");
+    tokio::time::sleep(REFRESH_WAIT).await;
+    let started = Instant::now();
+    let status = conn.send("GET", "/api/trajectories?tags=followed", b"").await.expect("an answer");
+    assert_eq!(status, 200);
+    loop {
+        let index = memory_index(conn).await;
+        if index["version"].as_u64().is_some_and(|v| v >= version) {
+            let full_reads = index["builds"].as_u64().expect("builds") - builds;
+            return (started.elapsed().as_secs_f64(), full_reads as f64);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -277,15 +316,17 @@ async fn first_page(child: &mut Child, addr: &str, log: &Path) -> Conn {
 
 /// Polls `/api/health` until the server's in-memory index is read.
 async fn memory_index_ready(conn: &mut Conn) {
-    loop {
-        let (status, body) = conn.request("GET", "/api/health", b"").await.expect("an answer");
-        assert_eq!(status, 200, "GET /api/health");
-        let health: serde_json::Value = serde_json::from_slice(&body).expect("a JSON health document");
-        if !health["memory_index"].is_null() {
-            return;
-        }
+    while memory_index(conn).await.is_null() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The `memory_index` of `/api/health` (null until it is read).
+async fn memory_index(conn: &mut Conn) -> serde_json::Value {
+    let (status, body) = conn.request("GET", "/api/health", b"").await.expect("an answer");
+    assert_eq!(status, 200, "GET /api/health");
+    let mut health: serde_json::Value = serde_json::from_slice(&body).expect("a JSON health document");
+    health["memory_index"].take()
 }
 
 /// The p50 in ms of `rounds` passes over `paths`, each of which must answer 200.
@@ -361,7 +402,7 @@ fn report(targets: &[Target], mb: f64, reference: f64) {
         format!("{:.2}x", remote.optimize_s / local.optimize_s),
     );
     type Figure = fn(&Served) -> f64;
-    let served: [(&str, Figure, usize); 11] = [
+    let served: [(&str, Figure, usize); 13] = [
         ("serve: spawn to first page, s", |s| s.start_s, 2),
         ("serve: spawn to in-memory index read, s", |s| s.ready_s, 2),
         ("list page p50, first call, ms", |s| s.list_first_ms, 2),
@@ -373,6 +414,8 @@ fn report(targets: &[Target], mb: f64, reference: f64) {
         ("bytes read per list request, cached", |s| s.bytes_per_list_cached, 0),
         ("bytes read per list request, refresh due", |s| s.bytes_per_list_refresh, 0),
         ("server RSS after the requests, MB", |s| s.rss_mb, 0),
+        ("follow another's update and delete, s", |s| s.follow_s, 3),
+        ("  full reads of the summaries for it", |s| s.follow_full_reads, 0),
     ];
     for (label, figure, decimals) in served {
         let (l, r) = (median(&local.served, figure), median(&remote.served, figure));

@@ -43,6 +43,7 @@ use trajstore_model::{Summary, Trajectory};
 use trajstore_query::sql::{int_condition, string_literal};
 
 pub use analyses::{AnalysisRecord, FailureInput};
+pub use changes::SummaryChanges;
 pub use embedding_model::{EMBEDDING_MODEL_KEY, LEGACY_EMBEDDING_MODEL};
 pub use maintenance::{configure_lance, IndexCreated, OptimizeReport};
 use maintenance::{migrate, retry_on_conflict};

@@ -147,9 +147,9 @@ pub struct MemoryIndexInfo {
     pub builds: u64,
     pub patches: u64,
     pub appends: u64,
-    /// Commits of other processes (importers, other servers) followed by reading only the
-    /// rows they added.
-    pub appended_elsewhere: u64,
+    /// Commits followed by reading only the rows they changed: other processes' adds,
+    /// updates and deletes (importers, other servers), and deletes through this handle.
+    pub followed_elsewhere: u64,
 }
 
 /// Runs CPU-bound work (over the in-memory index, say) off the async workers, so that

@@ -8,8 +8,9 @@
 //! Like the cache, it is labelled with a dataset version. Adds through the same handle
 //! extend it from their own rows, and commits that change no row (compaction, index
 //! builds) only relabel it; any other commit (a delete, another process's write) makes it
-//! old, and reads then go to Lance (fresh, slower) while one background task reads every
-//! row again. An add returns only once the copy holds it, so reads never miss an
+//! old, and reads then go to Lance (fresh, slower) while one background task reads the
+//! rows that commit changed (every row only when that cannot be told) and brings the
+//! copy past it. An add returns only once the copy holds it, so reads never miss an
 //! acknowledged write (see `slot`). Filters it cannot evaluate (`metadata.KEY`) also go
 //! to Lance.
 //!
@@ -23,6 +24,7 @@ mod dict;
 mod order;
 mod slot;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
@@ -225,11 +227,12 @@ impl Snapshot {
         Snapshot::build(version, &[batch]).expect("an empty batch has every column")
     }
 
-    /// This snapshot with the rows a commit appended (rows of the summaries table with at
-    /// least [`keyed_summary_schema`]'s columns), labelled `version`. Rows whose id it
-    /// already holds are left out: a full read that began before their commit may have
-    /// seen them.
-    pub fn appended(&self, version: u64, added: &[RecordBatch]) -> Result<Snapshot> {
+    /// This snapshot without the rows whose id is in `removed` and with the rows of
+    /// `added` (rows of the summaries table with at least [`keyed_summary_schema`]'s
+    /// columns), labelled `version`. An id in both is an updated row: its new copy is
+    /// kept. Added rows whose id it holds and does not remove are left out: a full read
+    /// that began before their commit may have seen them.
+    pub fn changed(&self, version: u64, removed: &HashSet<String>, added: &[RecordBatch]) -> Result<Snapshot> {
         let internal =
             |e: &dyn std::fmt::Display| Error::Internal(format!("extending the in-memory index: {e}").into());
         let schema = keyed_summary_schema();
@@ -248,15 +251,24 @@ impl Snapshot {
                 name => self.batch.column_by_name(name).cloned().ok_or_else(|| internal(&format!("{name} is missing"))),
             })
             .collect::<Result<_>>()?;
-        let mut batches = vec![RecordBatch::try_new(schema.clone(), current).map_err(|e| internal(&e))?];
-        let mut seen = std::collections::HashSet::new();
+        let mut current = RecordBatch::try_new(schema.clone(), current).map_err(|e| internal(&e))?;
+        if !removed.is_empty() {
+            let ids: &StringArray = self.array("trajectory_id").ok_or_else(|| internal(&"trajectory_id"))?;
+            let keep: BooleanArray = ids.iter().map(|id| Some(id.is_none_or(|id| !removed.contains(id)))).collect();
+            current = arrow_select::filter::filter_record_batch(&current, &keep).map_err(|e| internal(&e))?;
+        }
+        let mut batches = vec![current];
+        let mut seen = HashSet::new();
         for rows in added {
             let ids = rows
                 .column_by_name("trajectory_id")
                 .and_then(|a| a.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| internal(&"trajectory_id"))?;
             let keep: BooleanArray = (0..rows.num_rows())
-                .map(|i| Some(self.row_of(ids.value(i)).is_none() && seen.insert(ids.value(i))))
+                .map(|i| {
+                    let id = ids.value(i);
+                    Some((self.row_of(id).is_none() || removed.contains(id)) && seen.insert(id))
+                })
                 .collect();
             let columns: Vec<ArrayRef> = schema
                 .fields()

@@ -1,18 +1,20 @@
 //! The current snapshot of a store handle: built in the background, patched in place by
-//! updates made through the handle, extended by its adds, and carried over commits that
-//! change no row (compaction, index builds).
+//! updates made through the handle, extended by its adds, carried over commits that
+//! change no row (compaction, index builds), and brought past any other commit (another
+//! process's add, update or delete) by reading only the rows it changed.
 //!
 //! Versions a reader may be shown: the current one, or (while adds through this handle
 //! are committing) the snapshot from before them, as long as the versions in between are
 //! no more than those adds. An add returns only once the snapshot holds it, so a reader
 //! always sees every add acknowledged before it asked. Any other commit in between (a
-//! delete, another process's write) sends readers to Lance until a full read catches up.
+//! delete, another process's write) sends readers to Lance until the snapshot has
+//! followed it (a full read only when a commit's changes cannot be read).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use arrow_array::RecordBatch;
+use arrow_array::{BooleanArray, RecordBatch, StringArray};
 use trajstore_store::{Appended, Patch, Store, UpdateCommit};
 
 use super::Snapshot;
@@ -41,8 +43,43 @@ pub(crate) struct SnapshotSlot {
     /// One catch-up at a time: the others find their version followed when they get it.
     catching_up: tokio::sync::Mutex<()>,
     pub appends: AtomicU64,
-    /// Commits of other processes followed by reading only the rows they added.
-    pub appended_elsewhere: AtomicU64,
+    /// Commits followed by reading only the rows they changed (other processes' writes,
+    /// deletes through this handle).
+    pub followed_elsewhere: AtomicU64,
+}
+
+/// The rows several consecutive commits removed and added, in effect: a row added by one
+/// and removed by a later one is neither.
+#[derive(Default)]
+struct Changes {
+    removed: HashSet<String>,
+    added: Vec<RecordBatch>,
+}
+
+impl Changes {
+    fn add(&mut self, rows: Vec<RecordBatch>) {
+        self.added.extend(rows.into_iter().filter(|b| b.num_rows() > 0));
+    }
+
+    fn remove(&mut self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let ids: HashSet<String> = ids.into_iter().collect();
+        for batch in &mut self.added {
+            let Some(column) = batch.column_by_name("trajectory_id") else { continue };
+            let Some(added) = column.as_any().downcast_ref::<StringArray>() else { continue };
+            let keep: BooleanArray = added.iter().map(|id| Some(id.is_none_or(|id| !ids.contains(id)))).collect();
+            if keep.true_count() < batch.num_rows() {
+                *batch = arrow_select::filter::filter_record_batch(batch, &keep).expect("a mask of the batch's length");
+            }
+        }
+        self.removed.extend(ids);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
 }
 
 /// The columns the snapshot holds.
@@ -200,24 +237,26 @@ impl SnapshotSlot {
         }
     }
 
-    /// `base` carried forward over the versions after it, up to `version`, that are adds
-    /// through this handle or commits that changed no row; `None` when the first version
-    /// after it is neither (only a full read can follow that).
+    /// `base` carried forward over the versions after it, up to `version`: adds through
+    /// this handle from their own rows, commits that changed no row by relabelling, and
+    /// any other commit (another process's add, update or delete; a delete through this
+    /// handle) by reading only the rows it changed. `None` when the first version after
+    /// it cannot be followed so (only a full read can).
     async fn extend(&self, store: &Store, base: &Arc<Snapshot>, version: u64) -> Result<Option<Snapshot>> {
-        let mut added = Vec::new();
+        let mut changes = Changes::default();
         let mut reached = base.version;
         while reached < version {
             let next = reached + 1;
             let rows = self.appended.lock().expect("not poisoned").get(&next).cloned();
             match rows {
-                Some(rows) => added.push(rows),
-                // A transaction that cannot be read counts as a change: a full read follows.
+                Some(rows) => changes.add(vec![rows]),
+                // A transaction that cannot be read counts as a change, read below.
                 None if store.summaries_unchanged_at(next).await.unwrap_or(false) => {}
-                // Another process's add: only the rows it added are read.
-                None => match store.rows_added_at(next, &keyed_columns()).await {
-                    Ok(Some(rows)) => {
-                        self.appended_elsewhere.fetch_add(1, Ordering::Relaxed);
-                        added.extend(rows);
+                None => match store.rows_changed_at(next, &keyed_columns()).await {
+                    Ok(Some(changed)) => {
+                        self.followed_elsewhere.fetch_add(1, Ordering::Relaxed);
+                        changes.remove(changed.removed);
+                        changes.add(changed.added);
                     }
                     Ok(None) | Err(_) => break,
                 },
@@ -227,18 +266,18 @@ impl SnapshotSlot {
         if reached == base.version {
             return Ok(None);
         }
-        if added.is_empty() {
+        if changes.is_empty() {
             return Ok(Some(base.relabelled(reached)));
         }
         self.appends.fetch_add(1, Ordering::Relaxed);
         let base_rows = base.rows();
-        let added_rows: usize = added.iter().map(RecordBatch::num_rows).sum();
+        let added_rows: usize = changes.added.iter().map(RecordBatch::num_rows).sum();
         // Rebuilding the orderings walks every row: off the async workers when it is big.
         let next = if base_rows + added_rows > 4096 {
             let base = base.clone();
-            crate::on_blocking_thread(move || base.appended(reached, &added)).await??
+            crate::on_blocking_thread(move || base.changed(reached, &changes.removed, &changes.added)).await??
         } else {
-            base.appended(reached, &added)?
+            base.changed(reached, &changes.removed, &changes.added)?
         };
         Ok(Some(next))
     }
@@ -251,7 +290,7 @@ impl SnapshotSlot {
             builds: self.builds.load(Ordering::Relaxed),
             patches: self.patches.load(Ordering::Relaxed),
             appends: self.appends.load(Ordering::Relaxed),
-            appended_elsewhere: self.appended_elsewhere.load(Ordering::Relaxed),
+            followed_elsewhere: self.followed_elsewhere.load(Ordering::Relaxed),
         }
     }
 

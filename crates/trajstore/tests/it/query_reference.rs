@@ -586,10 +586,11 @@ fn get_through_the_in_memory_index_equals_lance() {
 /// Adds through a handle with the in-memory index extend it from their own rows, and
 /// commits that change no row (the compaction and index builds of the automatic
 /// `optimize`) carry it over: no full re-read however many adds, and its lists equal
-/// those of a plain Lance handle after each. Another handle's adds are followed by
-/// reading only their rows; a delete is caught up with by a full read.
+/// those of a plain Lance handle after each. Another handle's adds, updates and deletes,
+/// and deletes through this one, are followed by reading only the rows they changed.
 #[test]
 fn adds_extend_the_in_memory_index() {
+    use trajstore::Patch;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
@@ -660,16 +661,31 @@ fn adds_extend_the_in_memory_index() {
         assert_eq!(info.version, lance.version().await.unwrap());
         assert_eq!(info.rows, next);
         assert_eq!(info.builds, 1, "another handle's adds are followed without a full read: {info:?}");
-        assert!(info.appended_elsewhere >= 1, "{info:?}");
+        assert!(info.followed_elsewhere >= 1, "{info:?}");
         same_lists("after following another handle's adds".into()).await;
 
+        // Another handle's updates and deletes, a delete through this one, and an add
+        // after them: each followed by reading only the rows the commit changed.
+        let before = memory.warm_memory_index().await.unwrap().unwrap();
+        let tagged = Patch { tags: Some(vec!["relabelled".into()]), is_bookmarked: Some(true), ..Default::default() };
+        lance.update("t003", &tagged).await.unwrap();
+        same_lists("after another handle's update".into()).await;
+        lance.delete("t007").await.unwrap();
+        same_lists("after another handle's delete".into()).await;
         memory.delete("t005").await.unwrap();
+        lance.update("t009", &Patch { notes: Some(Some("seen".into())), ..Default::default() }).await.unwrap();
         lance.add((next..next + 3).map(record).collect()).await.unwrap();
-        same_lists("after a delete and another handle's add".into()).await;
+        lance.delete(&format!("t{:03}", next + 1)).await.unwrap();
+        same_lists("after a delete here, and another handle's update, add and delete".into()).await;
         let info = memory.warm_memory_index().await.unwrap().unwrap();
         assert_eq!(info.version, lance.version().await.unwrap());
-        assert_eq!(info.rows, next + 3 - 1);
-        assert!(info.builds >= 2, "a delete is followed by a full read: {info:?}");
+        assert_eq!(info.rows, next + 3 - 3);
+        assert_eq!(info.builds, 1, "updates and deletes are followed without a full read: {info:?}");
+        assert!(info.followed_elsewhere > before.followed_elsewhere, "{info:?}");
+        let req = ListRequest::parse(vec![("tags", "relabelled")]).unwrap();
+        let page = memory.list(&req).await.unwrap();
+        assert_eq!(page.total, 1, "the other handle's update is in memory");
+        assert_eq!(page.data[0].trajectory_id, "t003");
         same_lists("after catching up".into()).await;
     });
 }
