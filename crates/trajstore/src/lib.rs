@@ -142,8 +142,9 @@ pub struct MemoryIndexInfo {
     pub version: u64,
     pub rows: usize,
     pub bytes: usize,
-    /// Full reads of the summary rows since the start, updates followed in place, and
-    /// adds followed from their own rows.
+    /// Full reads of the summary rows since the start, updates through this handle
+    /// followed in place, and rebuilds that followed commits adding or removing rows
+    /// (adds through this handle from their own rows, the rest as `followed_elsewhere`).
     pub builds: u64,
     pub patches: u64,
     pub appends: u64,
