@@ -159,35 +159,72 @@ pub fn step_facts(steps_json: &str) -> StepFacts {
         }
     };
     let mut facts = StepFacts { steps: Vec::with_capacity(steps.len()), calls: Vec::new() };
-    for (index, step) in steps.into_iter().enumerate() {
+    for step in steps {
         let Some(step) = step else {
             facts.steps.push(StepFact::default());
             continue;
         };
-        let content = content_text(step.content);
-        let mut fact = StepFact {
+        let calls = step.tool_calls.and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok());
+        facts.push(StepParts {
             role: text(step.role).unwrap_or_default(),
-            tool_name: text(step.name),
-            content_length: content.chars().count() as i64,
-            content: head(&content),
-            is_error: step.is_error.and_then(|r| serde_json::from_str::<bool>(r.get()).ok()),
+            content: &content_text(step.content),
+            tool_calls: calls.as_deref().unwrap_or_default(),
+            name: step.name,
+            tool_call_id: step.tool_call_id,
+            is_error: step.is_error,
             reward: step.reward.and_then(|r| serde_json::from_str::<f64>(r.get()).ok()),
+            timestamp: step.timestamp,
+        });
+    }
+    facts
+}
+
+/// What one step's facts come from, however the step was read: leniently from stored
+/// JSON ([`step_facts`]), or by the import's check of each step, which has its content's
+/// text at hand already.
+pub(crate) struct StepParts<'r> {
+    pub role: String,
+    /// The content's text (blocks joined by newlines), without a trailing newline.
+    pub content: &'r str,
+    pub tool_calls: &'r [&'r RawValue],
+    pub name: Option<&'r RawValue>,
+    pub tool_call_id: Option<&'r RawValue>,
+    pub is_error: Option<&'r RawValue>,
+    pub reward: Option<f64>,
+    pub timestamp: Option<&'r RawValue>,
+}
+
+impl StepFacts {
+    /// The memory the facts take, roughly.
+    pub fn bytes(&self) -> usize {
+        let step = |s: &StepFact| std::mem::size_of::<StepFact>() + s.role.capacity() + s.content.capacity();
+        let call = |c: &CallFact| std::mem::size_of::<CallFact>() + c.arguments.as_ref().map_or(0, String::capacity);
+        self.steps.iter().map(step).sum::<usize>() + self.calls.iter().map(call).sum::<usize>()
+    }
+
+    /// Adds the next step's facts, and those of its calls; a tool message answers a call.
+    pub(crate) fn push(&mut self, step: StepParts<'_>) {
+        let index = self.steps.len() as i64;
+        let mut fact = StepFact {
+            role: step.role,
+            tool_name: text(step.name),
+            content_length: step.content.chars().count() as i64,
+            content: head(step.content),
+            is_error: step.is_error.and_then(|r| serde_json::from_str::<bool>(r.get()).ok()),
+            reward: step.reward,
             timestamp: step.timestamp.and_then(|r| {
                 string_text(r).map_or_else(|| crate::parse_timestamp(r.get()), |t| crate::parse_timestamp(&t))
             }),
         };
-        if let Some(calls) = step.tool_calls.and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok()) {
-            facts.calls.extend(calls.into_iter().map(|c| call_fact(index as i64, c)));
-        }
+        self.calls.extend(step.tool_calls.iter().map(|c| call_fact(index, c)));
         if fact.role == "tool" {
             // A tool message that names no tool takes the name of the call it answers.
-            if let Some(name) = answer_call(&mut facts.calls, text(step.tool_call_id), &fact) {
+            if let Some(name) = answer_call(&mut self.calls, text(step.tool_call_id), &fact) {
                 fact.tool_name.get_or_insert(name);
             }
         }
-        facts.steps.push(fact);
+        self.steps.push(fact);
     }
-    facts
 }
 
 /// Records the tool message `result` as the answer to its call; the call's tool name.
@@ -242,6 +279,35 @@ mod tests {
                 (4, Some("submit"), None, Some(2), None),
             ]
         );
+    }
+
+    /// The import derives the facts while it checks each step; they must be those that
+    /// `step_facts` reads from the stored steps (which `optimize` and analyses use).
+    #[test]
+    fn the_import_check_derives_the_same_facts_as_the_stored_steps_give() {
+        let steps = r#"[
+            {"role": "user", "content": "fix \"it\"\n", "timestamp": "2026-01-01T00:00:01Z"},
+            {"role": "assistant", "content": [{"type": "text", "text": "two calls"}, "and é"], "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "bash", "arguments": "{\"command\": \"ls\"}"}},
+                {"id": "b", "name": "read", "arguments": {"path": "x.py"}}]},
+            {"role": "tool", "tool_call_id": "b", "content": "print(1)", "is_error": false},
+            {"role": "tool", "tool_call_id": "a", "name": "bash", "content": "boom", "is_error": "yes", "reward": 0.5},
+            {"role": "assistant", "content": null, "tool_calls": [{"function": {"name": "submit"}}]},
+            {"role": "tool", "name": 3, "content": [], "timestamp": 1767225602},
+            {"role": "assistant", "content": ""}
+        ]"#;
+        let long = "ü".repeat(FACT_TEXT_CHARS + 5);
+        let mut records = vec![
+            format!(r#"{{"trajectory_id": "t", "steps": {steps}}}"#),
+            serde_json::json!({"trajectory_id": "u", "messages": [{"role": "tool", "content": long}]}).to_string(),
+        ];
+        records.extend(crate::demo::DemoConfig::with_total(200, 11).lines());
+        for line in &records {
+            let mut t = crate::Trajectory::from_json(line.as_bytes()).expect("a valid record");
+            let derived = t.take_texts().facts.expect("facts derived in the check");
+            assert!(!derived.steps.is_empty());
+            assert_eq!(derived, step_facts(&t.steps_json), "{line}");
+        }
     }
 
     #[test]

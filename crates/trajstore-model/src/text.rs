@@ -19,15 +19,20 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::step_facts::{StepFacts, StepParts};
 use crate::Trajectory;
 
-/// The two texts derived from a trajectory's question and steps.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The two texts derived from a trajectory's question and steps, and the facts of its
+/// steps when they were derived in the same pass.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DerivedTexts {
     /// What full-text search indexes (see [`search_text`]).
     pub search: String,
     /// What similarity search embeds (see [`embed_text`]).
     pub embed: String,
+    /// The step and call facts ([`crate::step_facts::step_facts`]), when the import's check of each step
+    /// derived them; `None` when the texts were derived otherwise.
+    pub facts: Option<StepFacts>,
 }
 
 /// One step, checked and read in one pass, as strictly as before its text was read
@@ -43,8 +48,16 @@ pub(crate) struct Step<'a> {
     #[serde(borrow, default)]
     tool_calls: Option<Vec<&'a RawValue>>,
     #[serde(default)]
-    #[allow(dead_code)] // deserialising it is the check
     reward: Option<f64>,
+    // Read for the step's facts only, as any JSON value (unchecked, as before).
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_call_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    is_error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
 }
 
 /// A message's content: a string, or a list of blocks (read for their text later, so
@@ -206,6 +219,8 @@ pub(crate) struct TextBuilder {
     /// Whether `search` starts with the question (known before the steps were read).
     question_first: bool,
     spare: String,
+    /// The steps' facts, when collected (the import's check collects them).
+    facts: Option<StepFacts>,
 }
 
 impl TextBuilder {
@@ -218,11 +233,37 @@ impl TextBuilder {
             search.push_str(q);
             search.push('\n');
         }
-        TextBuilder { search, last_assistant: String::new(), question_first: question.is_some(), spare: String::new() }
+        TextBuilder {
+            search,
+            last_assistant: String::new(),
+            question_first: question.is_some(),
+            spare: String::new(),
+            facts: None,
+        }
+    }
+
+    /// Collects the steps' facts too (see [`crate::step_facts::step_facts`]).
+    pub(crate) fn with_facts(mut self) -> Self {
+        self.facts = Some(StepFacts::default());
+        self
     }
 
     pub(crate) fn push_step(&mut self, s: &Step<'_>) {
+        let content_start = self.search.len();
         push_content(&mut self.search, &s.content);
+        if let Some(facts) = &mut self.facts {
+            let content = &self.search[content_start..];
+            facts.push(StepParts {
+                role: s.role.to_string(),
+                content: content.strip_suffix('\n').unwrap_or(content),
+                tool_calls: s.tool_calls.as_deref().unwrap_or_default(),
+                name: s.name,
+                tool_call_id: s.tool_call_id,
+                is_error: s.is_error,
+                reward: s.reward,
+                timestamp: s.timestamp,
+            });
+        }
         for &call in s.tool_calls.iter().flatten() {
             let (name, arguments) = tool_call_texts(call);
             if let Some(n) = name {
@@ -262,7 +303,7 @@ impl TextBuilder {
         if search.capacity() > search.len() + search.len() / 4 + 64 {
             search.shrink_to_fit();
         }
-        DerivedTexts { search, embed: join_embed_text(question, &self.last_assistant) }
+        DerivedTexts { search, embed: join_embed_text(question, &self.last_assistant), facts: self.facts }
     }
 }
 
@@ -494,7 +535,7 @@ mod tests {
             {"role":"assistant","content":null}]}"#,
         )
         .unwrap();
-        let DerivedTexts { search, embed } = derive_texts(&t);
+        let DerivedTexts { search, embed, .. } = derive_texts(&t);
         for needle in
             ["Fix the parser", "Running tests", "bash", "pytest -x", "1 failed, 41 passed", "Fixed the tokenizer."]
         {
@@ -548,10 +589,13 @@ mod tests {
             assert!(!cached.search.is_empty());
             let mut stored = parsed.clone();
             stored.texts = Default::default();
-            assert_eq!(derive_texts(&stored), cached, "{}", parsed.trajectory_id);
+            // Facts are derived in the parse only (compared in `step_facts`' tests).
+            let texts = |t: DerivedTexts| (t.search, t.embed);
+            assert!(cached.facts.is_some());
+            assert_eq!(texts(derive_texts(&stored)), texts(cached.clone()), "{}", parsed.trajectory_id);
             // A clone's strings are new allocations: its texts are derived again, alike.
             assert!(parsed.clone().texts.get_for(&parsed.clone()).is_none());
-            assert_eq!(parsed.clone().take_texts(), cached);
+            assert_eq!(texts(parsed.clone().take_texts()), texts(cached.clone()));
             assert_eq!(search_text_of(parsed.question.as_deref(), &parsed.steps_json), cached.search);
         }
     }

@@ -13,6 +13,7 @@ use crate::raw::{
     bool_field, float_field, id_field, int_field, is_null, kind, object_field, readable_json, string_field,
     timestamp_field, RawObject,
 };
+use crate::step_facts::StepFacts;
 use crate::step_scan::scan_steps;
 use crate::text::{DerivedTexts, TextBuilder};
 
@@ -123,9 +124,9 @@ pub struct Trajectory {
     /// The fields this model does not know, as a JSON object text in input order, so that
     /// nothing a user sent is dropped.
     pub extra_json: Option<String>,
-    /// The search and embedding texts, derived while the steps were checked so that an
-    /// import reads them once (see [`Trajectory::take_texts`]); empty for a trajectory
-    /// built otherwise.
+    /// The search and embedding texts and the steps' facts, derived while the steps were
+    /// checked so that an import reads them once (see [`Trajectory::take_texts`]); empty
+    /// for a trajectory built otherwise.
     pub texts: TextCache,
 }
 
@@ -153,7 +154,9 @@ impl TextSource {
 impl TextCache {
     /// The memory the kept texts take.
     pub fn bytes(&self) -> usize {
-        self.0.as_ref().map_or(0, |(_, t)| t.search.capacity() + t.embed.capacity())
+        self.0
+            .as_ref()
+            .map_or(0, |(_, t)| t.search.capacity() + t.embed.capacity() + t.facts.as_ref().map_or(0, StepFacts::bytes))
     }
 
     /// The texts, if `t`'s question and steps are still the strings they came from.
@@ -275,7 +278,7 @@ impl Trajectory {
                 }
                 entries.steps_seen = Some(if key == "steps" { "steps" } else { "messages" });
                 if !is_null(raw) {
-                    entries.texts = TextBuilder::with_capacity(raw.get().len(), self.question.as_deref());
+                    entries.texts = TextBuilder::with_capacity(raw.get().len(), self.question.as_deref()).with_facts();
                     entries.derived_steps = scan_steps(key, raw, &mut entries.texts)?;
                     self.steps_json = raw.get().to_string();
                 }

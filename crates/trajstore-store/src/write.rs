@@ -107,15 +107,16 @@ impl Store {
         // Records parsed from JSON carry their texts (derived while their steps were
         // checked); any other is derived here, off the async workers, as it walks every step.
         let terms = self.search_terms.load(std::sync::atomic::Ordering::Relaxed);
-        let (rows, (search_texts, embed_texts), facts) = tokio::task::spawn_blocking(move || {
+        let (rows, search_texts, embed_texts, facts) = tokio::task::spawn_blocking(move || {
             let mut rows = rows;
-            let texts: (Vec<String>, Vec<String>) = rows
-                .iter_mut()
-                .map(Trajectory::take_texts)
-                .map(|t| (if terms { crate::terms::to_terms(&t.search) } else { t.search }, t.embed))
-                .unzip();
-            let facts: Vec<StepFacts> = rows.iter().map(|r| step_facts(&r.steps_json)).collect();
-            (rows, texts, facts)
+            let (mut search, mut embed, mut facts) = (Vec::new(), Vec::new(), Vec::<StepFacts>::new());
+            for row in &mut rows {
+                let t = row.take_texts();
+                search.push(if terms { crate::terms::to_terms(&t.search) } else { t.search });
+                embed.push(t.embed);
+                facts.push(t.facts.unwrap_or_else(|| step_facts(&row.steps_json)));
+            }
+            (rows, search, embed, facts)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("deriving search text failed: {e}")))?;
