@@ -129,6 +129,21 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table, gate: &crate::W
         gate.check()?;
         add_null_columns(payloads, crate::facts::facts_schema()).await?;
     }
+    let search_text = payloads.schema().await?.field_with_name(schema::SEARCH_TEXT)?.clone();
+    if !search_text.metadata().contains_key(schema::ZSTD_METADATA_KEY) {
+        // Stores created before their search text kept its compression settings: Lance
+        // encoded it with its defaults (FSST, or zstd at level 3), slower to write.
+        gate.check()?;
+        let update = lancedb::table::FieldMetadataUpdate {
+            path: schema::SEARCH_TEXT.to_string(),
+            metadata: schema::zstd_metadata(schema::SEARCH_TEXT_ZSTD_LEVEL)
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect(),
+            replace: false,
+        };
+        retry_on_conflict(|| payloads.update_field_metadata(std::slice::from_ref(&update))).await?;
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //!   too: it is as bulky as the steps and never changes, and in `summaries` every
 //!   `merge_insert` and every compaction of the narrow table would copy it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -97,14 +98,22 @@ pub fn missing_columns_schema(schema: &Schema) -> Option<SchemaRef> {
 /// at 1 (level 3: 366 MB), and the import ran 1.3x faster; the search text, read only
 /// to build the full-text index, is kept at level -1 (+64 MB, a further 10%).
 fn bulky_text(name: &str, level: i32) -> Field {
-    let encoding = [
-        ("lance-encoding:compression".to_string(), "zstd".to_string()),
+    Field::new(name, DataType::LargeUtf8, true).with_metadata(zstd_metadata(level))
+}
+
+/// The level the search text is compressed at (see [`bulky_text`]).
+pub(crate) const SEARCH_TEXT_ZSTD_LEVEL: i32 = -1;
+
+/// A column's metadata that makes Lance compress it with zstd at `level`.
+pub(crate) fn zstd_metadata(level: i32) -> HashMap<String, String> {
+    [
+        (ZSTD_METADATA_KEY.to_string(), "zstd".to_string()),
         ("lance-encoding:compression-level".to_string(), level.to_string()),
     ]
-    .into_iter()
-    .collect();
-    Field::new(name, DataType::LargeUtf8, true).with_metadata(encoding)
+    .into()
 }
+
+pub(crate) const ZSTD_METADATA_KEY: &str = "lance-encoding:compression";
 
 /// The payload key of a summary row: the write that stored its steps.
 pub const WRITE_ID: &str = "write_id";
@@ -145,7 +154,7 @@ pub fn similarity_columns_schema() -> SchemaRef {
 /// The payloads' search text column, all null: added to stores created before it moved
 /// there (`optimize` fills it in).
 pub fn search_text_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![bulky_text(SEARCH_TEXT, -1)]))
+    Arc::new(Schema::new(vec![bulky_text(SEARCH_TEXT, SEARCH_TEXT_ZSTD_LEVEL)]))
 }
 
 /// The payloads table as a new store creates it: its search text marked as terms, in
@@ -158,8 +167,12 @@ pub fn new_payloads_table_schema() -> SchemaRef {
         .map(|f| {
             let f = f.as_ref().clone();
             if f.name() == SEARCH_TEXT {
-                let format = (crate::terms::SEARCH_TEXT_FORMAT_KEY.to_string(), crate::terms::TERMS_FORMAT.to_string());
-                f.with_metadata([format].into())
+                // Added to its compression settings: the table's schema, not a batch's, is
+                // what Lance encodes every later write with.
+                let mut metadata = f.metadata().clone();
+                metadata
+                    .insert(crate::terms::SEARCH_TEXT_FORMAT_KEY.to_string(), crate::terms::TERMS_FORMAT.to_string());
+                f.with_metadata(metadata)
             } else {
                 f
             }
@@ -176,7 +189,7 @@ pub fn payloads_schema() -> SchemaRef {
         bulky_text("task", 1),
         bulky_text("steps", 1).with_nullable(false),
         bulky_text("extra", 1),
-        bulky_text(SEARCH_TEXT, -1),
+        bulky_text(SEARCH_TEXT, SEARCH_TEXT_ZSTD_LEVEL),
         step_facts,
         call_facts,
     ]))

@@ -314,3 +314,39 @@ async fn a_store_without_the_terms_marker_is_converted_by_optimize_and_finds_wor
     assert_eq!(format(schema).as_deref(), Some(trajstore_store::TERMS_FORMAT), "converted: terms");
     assert_eq!(text_hits(&reopened, "ZEBRA").await, ["z"]);
 }
+
+/// The search text is compressed as its schema says (zstd at a low level), in a new
+/// store and, once reopened, in one created before its table kept that setting: Lance
+/// encodes every write with the table's schema, whose defaults cost the import more.
+#[tokio::test]
+async fn the_search_text_keeps_its_compression_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let store = Store::open(uri).await.unwrap();
+    store.insert(vec![traj(r#"{"trajectory_id":"a","steps":[]}"#)], InsertMode::Deduplicate).await.unwrap();
+    let conn = lancedb::connect(uri).execute().await.unwrap();
+    let payloads = conn.open_table("payloads").execute().await.unwrap();
+    let metadata = |schema: arrow_schema::SchemaRef| schema.field_with_name("search_text").unwrap().metadata().clone();
+    let new = metadata(payloads.schema().await.unwrap());
+    assert_eq!(new.get("lance-encoding:compression").map(String::as_str), Some("zstd"), "{new:?}");
+    assert_eq!(
+        new.get(trajstore_store::SEARCH_TEXT_FORMAT_KEY).map(String::as_str),
+        Some(trajstore_store::TERMS_FORMAT)
+    );
+    let strip = lancedb::table::FieldMetadataUpdate {
+        path: "search_text".into(),
+        metadata: [
+            ("lance-encoding:compression".to_string(), None),
+            ("lance-encoding:compression-level".to_string(), None),
+        ]
+        .into(),
+        replace: false,
+    };
+    payloads.update_field_metadata(&[strip]).await.unwrap();
+    assert!(!metadata(payloads.schema().await.unwrap()).contains_key("lance-encoding:compression"));
+    drop(store);
+    Store::open(uri).await.unwrap();
+    let payloads = conn.open_table("payloads").execute().await.unwrap();
+    let reopened = metadata(payloads.schema().await.unwrap());
+    assert_eq!(reopened, new, "the settings are back, the terms marker kept");
+}
