@@ -302,6 +302,12 @@ mod tests {
             serde_json::json!({"trajectory_id": "u", "messages": [{"role": "tool", "content": long}]}).to_string(),
         ];
         records.extend(crate::demo::DemoConfig::with_total(200, 11).lines());
+        // A key the check never read, repeated: accepted, with the facts the stored steps give.
+        records.push(
+            r#"{"trajectory_id": "r", "steps": [{"role": "user", "content": "a"},
+                {"role": "tool", "name": "x", "name": "y", "content": "b", "extra": 1, "extra": 2}]}"#
+                .to_string(),
+        );
         for line in &records {
             let mut t = crate::Trajectory::from_json(line.as_bytes()).expect("a valid record");
             let derived = t.take_texts().facts.expect("facts derived in the check");

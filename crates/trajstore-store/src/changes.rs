@@ -51,17 +51,22 @@ impl Store {
         let mut changes = SummaryChanges::default();
         let mut read_whole = Vec::new();
         for was in before.fragments().iter() {
-            match new.get(&was.id) {
-                Some(&now) if now == was => {}
-                Some(&now) if same_data(was, now) => {
-                    changes.removed.extend(newly_deleted_ids(&before, &after, was.id).await.map_err(lance)?);
-                }
-                Some(&now) => {
-                    changes.removed.extend(live_ids(&before, was).await.map_err(lance)?);
-                    read_whole.push(now.clone());
-                }
-                None => changes.removed.extend(live_ids(&before, was).await.map_err(lance)?),
+            let Some(&now) = new.get(&was.id) else {
+                changes.removed.extend(live_ids(&before, was).await.map_err(lance)?);
+                continue;
+            };
+            if now == was {
+                continue;
             }
+            if same_data(was, now) {
+                if let Some(ids) = newly_deleted_ids(&before, &after, was.id).await.map_err(lance)? {
+                    changes.removed.extend(ids);
+                    continue;
+                }
+            }
+            // Rewritten, or fewer of its rows deleted: its rows out, and its live rows back in.
+            changes.removed.extend(live_ids(&before, was).await.map_err(lance)?);
+            read_whole.push(now.clone());
         }
         let old: std::collections::HashSet<u64> = before.fragments().iter().map(|f| f.id).collect();
         read_whole.extend(after.fragments().iter().filter(|f| !old.contains(&f.id)).cloned());
@@ -79,17 +84,23 @@ fn same_data(was: &Fragment, now: &Fragment) -> bool {
     was.files == now.files && was.overlays == now.overlays && was.physical_rows == now.physical_rows
 }
 
-/// Ids of the rows of fragment `id` that `after` deletes and `before` does not.
-async fn newly_deleted_ids(before: &Dataset, after: &Dataset, id: u64) -> lance::Result<Vec<String>> {
+/// Ids of the rows of fragment `id` that `after` deletes and `before` does not; `None`
+/// when `after` deletes fewer (a restore of an older version), which only a read of the
+/// whole fragment can follow.
+async fn newly_deleted_ids(before: &Dataset, after: &Dataset, id: u64) -> lance::Result<Option<Vec<String>>> {
     let (Some(was), Some(now)) = (before.get_fragment(id as usize), after.get_fragment(id as usize)) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let mut deleted_before: Vec<u32> = match was.get_deletion_vector().await? {
         Some(dv) => dv.to_sorted_iter().collect(),
         None => Vec::new(),
     };
     deleted_before.sort_unstable();
-    let Some(deleted_now) = now.get_deletion_vector().await? else { return Ok(Vec::new()) };
+    let deleted_now = now.get_deletion_vector().await?;
+    if deleted_before.iter().any(|&p| !deleted_now.as_ref().is_some_and(|dv| dv.contains(p))) {
+        return Ok(None);
+    }
+    let Some(deleted_now) = deleted_now else { return Ok(Some(Vec::new())) };
     // `FileFragment::take` counts offsets among the rows live in that version.
     let live_offsets: Vec<u32> = deleted_now
         .to_sorted_iter()
@@ -97,10 +108,10 @@ async fn newly_deleted_ids(before: &Dataset, after: &Dataset, id: u64) -> lance:
         .map(|p| p - deleted_before.partition_point(|&d| d < p) as u32)
         .collect();
     if live_offsets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let batch = was.take(&live_offsets, &before.schema().project(&["trajectory_id"])?).await?;
-    ids_of(&batch)
+    ids_of(&batch).map(Some)
 }
 
 /// Ids of the rows of a fragment that are live in `dataset`.

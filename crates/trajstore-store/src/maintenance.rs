@@ -130,10 +130,12 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table, gate: &crate::W
         add_null_columns(payloads, crate::facts::facts_schema()).await?;
     }
     let search_text = payloads.schema().await?.field_with_name(schema::SEARCH_TEXT)?.clone();
-    if !search_text.metadata().contains_key(schema::ZSTD_METADATA_KEY) {
+    if !search_text.metadata().contains_key(schema::ZSTD_METADATA_KEY) && gate.check().is_ok() {
         // Stores created before their search text kept its compression settings: Lance
-        // encoded it with its defaults (FSST, or zstd at level 3), slower to write.
-        gate.check()?;
+        // encoded it with its defaults (FSST, or zstd at level 3), slower to write. Only a
+        // speed-up, so a failure is not the open's: a handle that may not write, or that
+        // loses to another opener's same commit (an incompatible one to Lance), leaves it
+        // to a later open.
         let update = lancedb::table::FieldMetadataUpdate {
             path: schema::SEARCH_TEXT.to_string(),
             metadata: schema::zstd_metadata(schema::SEARCH_TEXT_ZSTD_LEVEL)
@@ -142,7 +144,7 @@ pub(crate) async fn migrate(summaries: &Table, payloads: &Table, gate: &crate::W
                 .collect(),
             replace: false,
         };
-        retry_on_conflict(|| payloads.update_field_metadata(std::slice::from_ref(&update))).await?;
+        let _ = payloads.update_field_metadata(std::slice::from_ref(&update)).await;
     }
     Ok(())
 }

@@ -350,3 +350,43 @@ async fn the_search_text_keeps_its_compression_settings() {
     let reopened = metadata(payloads.schema().await.unwrap());
     assert_eq!(reopened, new, "the settings are back, the terms marker kept");
 }
+
+/// What a commit changed, as a reader of the summaries follows it: a delete names the
+/// deleted id and reads no row; a restore of the version before it (the fragment's
+/// deletions shrink) brings the row back.
+#[tokio::test]
+async fn the_rows_a_commit_changed_include_deletes_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let store = Store::open(uri).await.unwrap();
+    let rows = (0..5).map(|i| traj(&format!(r#"{{"trajectory_id":"t{i}","steps":[]}}"#))).collect();
+    store.insert(rows, InsertMode::Deduplicate).await.unwrap();
+    let before_delete = store.version().await.unwrap();
+    assert!(store.delete("t2").await.unwrap());
+    let deleted = store.version().await.unwrap();
+    let changes = store.rows_changed_at(deleted, &["trajectory_id"]).await.unwrap().expect("readable");
+    assert_eq!(changes.removed, ["t2"]);
+    assert!(changes.added.iter().all(|b| b.num_rows() == 0), "{:?}", changes.added);
+
+    let conn = lancedb::connect(uri).execute().await.unwrap();
+    let summaries = conn.open_table("summaries").execute().await.unwrap();
+    summaries.checkout(before_delete).await.unwrap();
+    summaries.restore().await.unwrap();
+    let restored = store.version().await.unwrap();
+    assert_eq!(restored, deleted + 1);
+    let changes = store.rows_changed_at(restored, &["trajectory_id"]).await.unwrap().expect("readable");
+    let mut removed = changes.removed.clone();
+    removed.sort();
+    let mut added: Vec<String> = changes
+        .added
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+            ids.iter().flatten().map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect();
+    added.sort();
+    // Every live row of the fragment out and back in, the restored one among them.
+    assert_eq!(removed, ["t0", "t1", "t3", "t4"]);
+    assert_eq!(added, ["t0", "t1", "t2", "t3", "t4"]);
+}
