@@ -10,6 +10,7 @@
 mod columns;
 pub mod demo;
 mod raw;
+mod step;
 pub mod step_facts;
 mod step_scan;
 mod summary;

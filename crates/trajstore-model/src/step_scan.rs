@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::raw::{clean, kind};
-use crate::text::{Step, TextBuilder};
+use crate::step::Step;
+use crate::text::TextBuilder;
 use crate::RecordError;
 
 /// Checks every step of the list `raw` (the record's field `field`), counts them and
