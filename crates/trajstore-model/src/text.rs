@@ -32,8 +32,8 @@ pub struct DerivedTexts {
     pub search: String,
     /// What similarity search embeds (see [`embed_text`]).
     pub embed: String,
-    /// The step and call facts ([`crate::step_facts::step_facts`]), when the import's check of each step
-    /// derived them; `None` when the texts were derived otherwise.
+    /// The step and call facts ([`crate::step_facts::step_facts`]), when the import's
+    /// check of each step derived them; `None` when the texts were derived otherwise.
     pub facts: Option<StepFacts>,
 }
 
@@ -228,20 +228,23 @@ impl TextBuilder {
     pub(crate) fn push_step(&mut self, s: &Step<'_>) {
         let content_start = self.search.len();
         push_content(&mut self.search, &s.content);
-        if let Some(facts) = self.facts.as_mut().filter(|_| s.repeated_fact_key) {
-            facts.steps.push(Default::default());
-        } else if let Some(facts) = &mut self.facts {
-            let content = &self.search[content_start..];
-            facts.push(StepParts {
-                role: s.role.to_string(),
-                content: content.strip_suffix('\n').unwrap_or(content),
-                tool_calls: s.tool_calls.as_deref().unwrap_or_default(),
-                name: s.name,
-                tool_call_id: s.tool_call_id,
-                is_error: s.is_error,
-                reward: s.reward,
-                timestamp: s.timestamp,
-            });
+        if let Some(facts) = &mut self.facts {
+            if s.repeated_fact_key {
+                // Empty, as `step_facts` gives a step it cannot read.
+                facts.steps.push(Default::default());
+            } else {
+                let content = &self.search[content_start..];
+                facts.push(StepParts {
+                    role: s.role.to_string(),
+                    content: content.strip_suffix('\n').unwrap_or(content),
+                    tool_calls: s.tool_calls.as_deref().unwrap_or_default(),
+                    name: s.name,
+                    tool_call_id: s.tool_call_id,
+                    is_error: s.is_error,
+                    reward: s.reward,
+                    timestamp: s.timestamp,
+                });
+            }
         }
         for &call in s.tool_calls.iter().flatten() {
             let (name, arguments) = tool_call_texts(call);

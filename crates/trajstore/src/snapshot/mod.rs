@@ -251,13 +251,8 @@ impl Snapshot {
                 name => self.batch.column_by_name(name).cloned().ok_or_else(|| internal(&format!("{name} is missing"))),
             })
             .collect::<Result<_>>()?;
-        let mut current = RecordBatch::try_new(schema.clone(), current).map_err(|e| internal(&e))?;
-        if !removed.is_empty() {
-            let ids: &StringArray = self.array("trajectory_id").ok_or_else(|| internal(&"trajectory_id"))?;
-            let keep: BooleanArray = ids.iter().map(|id| Some(id.is_none_or(|id| !removed.contains(id)))).collect();
-            current = arrow_select::filter::filter_record_batch(&current, &keep).map_err(|e| internal(&e))?;
-        }
-        let mut batches = vec![current];
+        let current = RecordBatch::try_new(schema.clone(), current).map_err(|e| internal(&e))?;
+        let mut batches = vec![without_ids(&current, removed)?];
         let mut seen = HashSet::new();
         for rows in added {
             let ids = rows
@@ -335,4 +330,22 @@ impl Snapshot {
         columns.push(Arc::new(question));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Internal(e.into()))
     }
+}
+
+/// `batch` without the rows whose `trajectory_id` is in `ids`.
+pub(super) fn without_ids(batch: &RecordBatch, ids: &HashSet<String>) -> Result<RecordBatch> {
+    if ids.is_empty() {
+        return Ok(batch.clone());
+    }
+    let internal =
+        |e: &dyn std::fmt::Display| Error::Internal(format!("removing rows from the in-memory index: {e}").into());
+    let column = batch
+        .column_by_name("trajectory_id")
+        .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| internal(&"trajectory_id is missing"))?;
+    let keep: BooleanArray = column.iter().map(|id| Some(id.is_none_or(|id| !ids.contains(id)))).collect();
+    if keep.true_count() == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    arrow_select::filter::filter_record_batch(batch, &keep).map_err(|e| internal(&e))
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use arrow_array::{BooleanArray, RecordBatch, StringArray};
+use arrow_array::RecordBatch;
 use trajstore_store::{Appended, Patch, Store, UpdateCommit};
 
 use super::Snapshot;
@@ -61,20 +61,13 @@ impl Changes {
         self.added.extend(rows.into_iter().filter(|b| b.num_rows() > 0));
     }
 
-    fn remove(&mut self, ids: Vec<String>) {
-        if ids.is_empty() {
-            return;
-        }
+    fn remove(&mut self, ids: Vec<String>) -> Result<()> {
         let ids: HashSet<String> = ids.into_iter().collect();
         for batch in &mut self.added {
-            let Some(column) = batch.column_by_name("trajectory_id") else { continue };
-            let Some(added) = column.as_any().downcast_ref::<StringArray>() else { continue };
-            let keep: BooleanArray = added.iter().map(|id| Some(id.is_none_or(|id| !ids.contains(id)))).collect();
-            if keep.true_count() < batch.num_rows() {
-                *batch = arrow_select::filter::filter_record_batch(batch, &keep).expect("a mask of the batch's length");
-            }
+            *batch = super::without_ids(batch, &ids)?;
         }
         self.removed.extend(ids);
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {
@@ -255,7 +248,7 @@ impl SnapshotSlot {
                 None => match store.rows_changed_at(next, &keyed_columns()).await {
                     Ok(Some(changed)) => {
                         self.followed_elsewhere.fetch_add(1, Ordering::Relaxed);
-                        changes.remove(changed.removed);
+                        changes.remove(changed.removed)?;
                         changes.add(changed.added);
                     }
                     Ok(None) | Err(_) => break,
